@@ -1,0 +1,65 @@
+"""Hydra's basic sweeper, made safe to rerun: every run's config is validated before anything is
+launched (one bad value fails the sweep at once, not in job 97 on the cluster), and runs whose
+result is already completed or diverged are skipped, so a rerun after a crash, cancel or partial
+failure launches only what is missing or failed."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class SweepFailed(RuntimeError):
+    """Some runs of a sweep failed; their results say why."""
+
+
+@dataclass
+class WdbenchSweeperConf:
+    _target_: str = "hydra_plugins.wdbench_sweeper.wdbench_sweeper.WdbenchSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=WdbenchSweeperConf,
+                             provider="wdbench")
+
+
+class WdbenchSweeper(BasicSweeper):
+    def sweep(self, arguments: List[str]) -> Any:
+        from wdbench.config import parse_run_config
+        from wdbench.results import FINISHED, read_result
+
+        overrides = self._parse_config() + list(arguments)
+        parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
+        jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
+        todo, finished = [], 0
+        for job in jobs:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
+            parse_run_config(cfg)
+            result = read_result(Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir)
+            if result and result.get("status") in FINISHED:
+                finished += 1
+            else:
+                todo.append(job)
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        log.info(f"sweep {sweep_dir}: {len(jobs)} runs, {finished} already finished (skipped), "
+                 f"{len(todo)} to launch")
+        if not todo:
+            return []
+        returns = self.launcher.launch(todo, initial_job_idx=0)
+        failed = [r for r in returns if r.status == JobStatus.FAILED]
+        if failed:
+            raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]._return_value!r}); "
+                              f"see: python -m wdbench.status {sweep_dir}")
+        return [returns]

@@ -1,0 +1,38 @@
+"""``python -m wdbench [overrides]``: one run; ``-m`` for a sweep. Errors in the config are one line."""
+import os
+import sys
+
+
+def main() -> None:
+    # Let configuration errors reach us un-reformatted, so each is reported as one line.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    from wdbench.app import app
+    from wdbench.config import ConfigError
+
+    try:
+        app()
+    except MissingConfigException as err:
+        if err.options is not None and err.missing_cfg_file:
+            group, _, choice = err.missing_cfg_file.rpartition("/")
+            _fail(f"{group}={choice}: unknown choice; allowed: {', '.join(sorted(err.options))}")
+        _fail(err)
+    except ConfigCompositionException as err:
+        cause = err.__cause__
+        parent = getattr(cause, "parent_node", None)
+        if getattr(cause, "full_key", None) and parent is not None:
+            _fail(f"{cause.full_key}: unknown key; allowed: {', '.join(map(str, parent.keys()))}")
+        _fail(err)
+    except (ConfigError, OverrideParseException) as err:
+        _fail(err)
+
+
+def _fail(err) -> None:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    print(f"wdbench: error: {'; '.join(lines[:2])}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The Hydra entry point: validate the config, skip a finished run, train, record one result."""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from wdbench.config import ConfigError, RunConfig, parse_run_config
+from wdbench.results import FINISHED, SCHEMA_VERSION, provenance, read_result, write_result
+from wdbench.train import Trainer, timed_fit
+
+log = logging.getLogger("wdbench")
+
+# Run directories are named from the overrides; keep each one a single path component.
+OmegaConf.register_new_resolver("wdbench.dirname", lambda s: re.sub(r"[/\\\s]+", "_", s) or "defaults",
+                                replace=True)
+
+
+def _threads(run: RunConfig, hc) -> int:
+    if run.threads:
+        return run.threads
+    parallel_local = hc.mode == RunMode.MULTIRUN and "joblib" in str(hc.launcher.get("_target_", ""))
+    return 1 if parallel_local else torch.get_num_threads()
+
+
+def _result_header(run: RunConfig, cfg: DictConfig, hc, trainer: Trainer) -> dict:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["penalty"]["lam"] = run.penalty.lam  # log10_lam, when given, has been applied
+    p, o, d = run.penalty, run.optim, run.data
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "running",
+        "run_dir": str(Path(hc.runtime.output_dir).resolve()),
+        "overrides": list(hc.overrides.task),
+        "config": config,
+        "model": {"name": run.model.name, "width": run.model.width, "n_params": trainer.n_params,
+                  "n_decayed": trainer.n_decayed},
+        "penalty": {"norm": p.norm, "apply": p.apply, "lam": p.lam, "coef": trainer.penalty.coef,
+                    "exclude": list(p.exclude)},
+        "optim": {"name": o.name, "lr": o.lr, "momentum": o.momentum, "nesterov": o.nesterov,
+                  "betas": list(o.betas), "schedule": o.schedule, "warmup_epochs": o.warmup_epochs,
+                  "epochs": o.epochs},
+        "data": {"name": d.name, "n_train": trainer.n_train, "n_val": len(trainer.data.y_val),
+                 "batch_size": o.batch_size, "image_size": trainer.data.image_size, "augment": d.augment},
+        "seed": run.seed,
+        "provenance": provenance(str(trainer.device) + (
+            f" ({torch.cuda.get_device_name(trainer.device)})" if trainer.device.type == "cuda" else "")),
+    }
+
+
+def run_job(cfg: DictConfig) -> str:
+    """Train one run into Hydra's output directory; returns its status."""
+    try:
+        run = parse_run_config(cfg)
+    except ConfigError as err:
+        # SystemExit passes through Hydra's job wrapper: the user sees this one line, exit code 2.
+        print(f"wdbench: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    previous = read_result(run_dir)
+    if previous and previous.get("status") in FINISHED:
+        log.info(f"{run_dir}: already {previous['status']}, skipped")
+        return previous["status"]
+    torch.set_num_threads(_threads(run, hc))
+    trainer = Trainer(run)
+    result = _result_header(run, cfg, hc, trainer)
+    write_result(run_dir, result)
+    try:
+        status, timing = timed_fit(trainer, progress=run.progress, desc=hc.job.override_dirname or "run")
+    except Exception as err:
+        result.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
+                      history=trainer.history)
+        write_result(run_dir, result)
+        raise
+    result.update(status=status, metrics=trainer.metrics(), history=trainer.history, timing=timing)
+    path = write_result(run_dir, result)
+    m = result["metrics"]
+    log.info(f"{status}: val_loss={m['val_loss']:.4f} val_acc={m['val_acc']:.4f} -> {path}")
+    return status
+
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(cfg: DictConfig) -> str:
+    return run_job(cfg)

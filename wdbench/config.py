@@ -1,0 +1,197 @@
+"""Typed run configuration: dataclass schemas for every config group, and the checks that turn a
+composed Hydra config into a validated ``RunConfig`` or one clear ``ConfigError`` line."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from wdbench.penalty import APPLIES, NORMS
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; its message is one line naming the field and what is allowed."""
+
+
+@dataclass
+class ViTConfig:
+    name: str = "vit"
+    width: int = 32  # embed_dim
+    depth: int = 2
+    head_dim: int = 8  # num_heads = width / head_dim
+    patch_size: int = 2
+    mlp_ratio: float = 2.0
+
+
+@dataclass
+class ResNetConfig:
+    name: str = "resnet"
+    width: int = 16  # stage channels (w, 2w, 4w, 8w); deep stem of width w/2 -> w
+    blocks: int = 1  # BasicBlocks per stage
+    small_input: bool = True  # drop the stem max-pool so 8-32 px inputs keep spatial extent
+
+
+@dataclass
+class MixerConfig:
+    name: str = "mixer"
+    width: int = 32  # embed_dim
+    depth: int = 2
+    patch_size: int = 2
+    tokens_mlp_ratio: float = 0.5
+    channels_mlp_ratio: float = 4.0
+
+
+MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig}
+DATASETS = ("digits", "cifar10", "cifar100")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    root: Optional[str] = None  # CIFAR: directory in the python-pickle layout; never downloaded
+    val_fraction: float = 0.2  # stratified hold-out of the training set
+    split_seed: int = 0  # the split does not move with the run seed
+    n_train: Optional[int] = None  # stratified subsample of the training split
+    image_size: Optional[int] = None  # resize (bilinear) to this many pixels a side
+    augment: bool = False  # random crop (pad 4) + horizontal flip, on tensors
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.05  # peak learning rate
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adam, adamw
+    eps: float = 1e-8  # adam, adamw
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0  # linear warmup, then the schedule
+    epochs: int = 10
+    batch_size: int = 128
+
+
+@dataclass
+class PenaltyConfig:
+    norm: str = "sum"
+    lam: float = 1e-4  # λ in this normalisation; the loss gains λ·c·Σw²
+    log10_lam: Optional[float] = None  # when set, lam = 10**log10_lam (for log grids on the CLI)
+    apply: str = "coupled"
+    exclude: List[str] = field(default_factory=lambda: ["bias", "norm"])
+
+
+@dataclass
+class RunConfig:
+    model: Any = None  # one of MODEL_SCHEMAS, chosen by model.name
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    seed: int = 0  # init, data order and augmentation
+    device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0: 1 per local multirun worker, else torch's default
+    name: str = "default"  # the sweep's directory name
+    out_dir: str = "outputs"
+    progress: bool = True
+
+
+def _typed(section: str, schema: type, node: Any) -> Any:
+    """Merge ``node`` into ``schema``: unknown keys and wrong types become one-line errors."""
+    if not isinstance(node, (dict, DictConfig)):
+        raise ConfigError(f"{section}: expected a mapping, got {node!r}")
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "key", None)
+        key = section if not key else key if section == "config" else f"{section}.{key}"
+        allowed = ", ".join(f.name for f in fields(schema))
+        if "not in" in str(err) or "Key" in type(err).__name__:
+            raise ConfigError(f"{key}: unknown key; allowed: {allowed}") from None
+        reason = str(err).splitlines()[0]
+        raise ConfigError(f"{key}: {reason}") from None
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(key: str, value: str, allowed: tuple) -> None:
+    _check(value in allowed, f"{key}={value!r}: unknown choice; allowed: {', '.join(allowed)}")
+
+
+def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
+    """Validate a composed config (the Hydra job config, without its ``hydra`` node)."""
+    raw = {key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+           for key, value in cfg.items() if key != "hydra"}  # cfg[key] access resolves interpolations
+    for section in ("model", "data", "optim", "penalty"):
+        _check(section in raw, f"{section}: missing; choose one with {section}=<name>")
+    model_name = raw["model"].get("name") if isinstance(raw["model"], dict) else None
+    _choice("model.name", model_name, tuple(MODEL_SCHEMAS))
+    sections = {"model": MODEL_SCHEMAS[model_name], "data": DataConfig, "optim": OptimConfig,
+                "penalty": PenaltyConfig}
+    run = _typed("config", RunConfig, {k: v for k, v in raw.items() if k not in sections})
+    for section, schema in sections.items():
+        setattr(run, section, _typed(section, schema, raw[section]))
+    _validate(run)
+    return run
+
+
+def _validate(run: RunConfig) -> None:
+    m, d, o, p = run.model, run.data, run.optim, run.penalty
+    _check(m.width >= 1, f"model.width={m.width}: must be an integer >= 1")
+    for key in ("depth", "blocks", "patch_size", "head_dim"):
+        if hasattr(m, key):
+            _check(getattr(m, key) >= 1, f"model.{key}={getattr(m, key)}: must be an integer >= 1")
+    if isinstance(m, ViTConfig):
+        _check(m.width % m.head_dim == 0,
+               f"model.width={m.width}: must be a multiple of model.head_dim={m.head_dim}")
+    if isinstance(m, ResNetConfig):
+        _check(m.width % 2 == 0, f"model.width={m.width}: must be even for resnet (stem width w/2)")
+
+    _choice("data.name", d.name, DATASETS)
+    _check(0.0 < d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction}: must be in (0, 1)")
+    if d.image_size is not None:
+        _check(d.image_size >= 1, f"data.image_size={d.image_size}: must be >= 1 or null")
+    if d.name != "digits":
+        _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; "
+               "nothing is downloaded)")
+        _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
+    if hasattr(m, "patch_size"):
+        from wdbench.data import native_image_size
+
+        size = d.image_size or native_image_size(d.name)
+        _check(size % m.patch_size == 0,
+               f"model.patch_size={m.patch_size}: must divide the image size {size}")
+
+    _choice("optim.name", o.name, OPTIMIZERS)
+    _choice("optim.schedule", o.schedule, SCHEDULES)
+    _check(math.isfinite(o.lr) and o.lr > 0, f"optim.lr={o.lr}: must be finite and > 0")
+    _check(o.epochs >= 1, f"optim.epochs={o.epochs}: must be an integer >= 1")
+    _check(0 <= o.warmup_epochs < o.epochs,
+           f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
+    _check(0 <= o.momentum < 1, f"optim.momentum={o.momentum}: must be in [0, 1)")
+    from wdbench.data import train_size
+
+    n_train = train_size(d)
+    _check(1 <= o.batch_size <= n_train,
+           f"optim.batch_size={o.batch_size}: must be in [1, n_train={n_train}]")
+
+    _choice("penalty.norm", p.norm, NORMS)
+    _choice("penalty.apply", p.apply, APPLIES)
+    if p.log10_lam is not None:
+        _check(math.isfinite(p.log10_lam), f"penalty.log10_lam={p.log10_lam}: must be finite")
+        p.lam = 10.0 ** p.log10_lam
+    _check(math.isfinite(p.lam) and p.lam >= 0, f"penalty.lam={p.lam}: must be finite and >= 0")
+
+    _choice("device", run.device, DEVICES)
+    if run.device == "cuda":
+        import torch
+
+        _check(torch.cuda.is_available(), "device=cuda: no CUDA device here; allowed: auto, cpu")
+    _check(run.threads >= 0, f"threads={run.threads}: must be >= 0 (0 = automatic)")

@@ -1,0 +1,112 @@
+"""Datasets held in memory as tensors (on the GPU when there is one): digits (embedded, from
+scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded)."""
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+
+from wdbench.config import ConfigError, DataConfig
+
+# (n samples in the training file(s), native side, channels, classes)
+_SHAPES = {"digits": (1797, 8, 1, 10), "cifar10": (50000, 32, 3, 10), "cifar100": (50000, 32, 3, 100)}
+_CIFAR_FILES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"),
+                "cifar100": ("cifar-100-python", ["train"], b"fine_labels")}
+
+
+@dataclass
+class Dataset:
+    x_train: torch.Tensor  # (N, C, H, W) float32, standardised with training statistics
+    y_train: torch.Tensor  # (N,) int64
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    n_classes: int
+    augment: bool
+
+    @property
+    def in_chans(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.x_train.shape[-1]
+
+
+def native_image_size(name: str) -> int:
+    return _SHAPES[name][1]
+
+
+def train_size(cfg: DataConfig) -> int:
+    """Training-set size the config yields, without loading anything (train_test_split's rounding)."""
+    n_total = _SHAPES[cfg.name][0]
+    available = n_total - math.ceil(cfg.val_fraction * n_total)
+    if cfg.n_train is None:
+        return available
+    n_classes = _SHAPES[cfg.name][3]
+    if not n_classes <= cfg.n_train <= available:
+        raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available}] or null")
+    return cfg.n_train
+
+
+def _read_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32)[:, None], bunch.target.astype(np.int64)
+
+
+def _read_cifar(name: str, root: str):
+    folder, files, label_key = _CIFAR_FILES[name]
+    base = Path(root)
+    if not (base / files[0]).is_file():
+        base = base / folder
+    missing = [f for f in files if not (base / f).is_file()]
+    if missing:
+        raise ConfigError(f"data.root={root}: no CIFAR python-pickle files ({folder}/{missing[0]} missing)")
+    xs, ys = [], []
+    for f in files:
+        with open(base / f, "rb") as fh:
+            batch = pickle.load(fh, encoding="bytes")
+        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+    return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
+
+
+def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
+    x, y = _read_digits() if cfg.name == "digits" else _read_cifar(cfg.name, cfg.root)
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=cfg.val_fraction, stratify=y,
+                                                random_state=cfg.split_seed)
+    if cfg.n_train is not None and cfg.n_train < len(y_tr):
+        x_tr, _, y_tr, _ = train_test_split(x_tr, y_tr, train_size=cfg.n_train, stratify=y_tr,
+                                            random_state=cfg.split_seed)
+    assert len(y_tr) == train_size(cfg), "train_size() disagrees with the split"
+    mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_tr.std(axis=(0, 2, 3), keepdims=True)
+
+    def to_tensor(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy((a - mean) / std).to(device)
+        if cfg.image_size and cfg.image_size != t.shape[-1]:
+            t = F.interpolate(t, size=(cfg.image_size, cfg.image_size), mode="bilinear", align_corners=False)
+        return t.contiguous()
+
+    return Dataset(to_tensor(x_tr), torch.from_numpy(y_tr).to(device), to_tensor(x_val),
+                   torch.from_numpy(y_val).to(device), n_classes=_SHAPES[cfg.name][3], augment=cfg.augment)
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Per-sample random crop from the zero-padded image and horizontal flip, vectorised."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy, dx, flip = (torch.randint(0, hi, (n,), generator=generator).to(x.device)
+                    for hi in (2 * pad + 1, 2 * pad + 1, 2))
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
+    cols = dx[:, None] + torch.arange(w, device=x.device)  # (n, w)
+    cols = torch.where(flip[:, None].bool(), cols.flip(1), cols)[:, None, :]  # (n, 1, w)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,121 @@
+"""The L2 penalty, its three normalisations and three ways of applying it, as exact pure math.
+
+Let D be the decayed parameters, N the number of scalars in D, B the batch size and N_train the
+training-set size. The penalty added to the minibatch-mean data loss is
+
+    λ · c · Σ_{w∈D} w²,   c = 1 (sum), 1/N (mean), B/N_train (per_step, Bengio 2012)
+
+so ``coef = λ·c`` and the penalty's gradient is ``2·coef·w``. PyTorch's ``weight_decay=wd`` in
+SGD/Adam adds ``wd·w`` to the gradient, i.e. the loss term (wd/2)·‖w‖²: "sum" with λ is wd = 2λ.
+
+apply:
+- coupled:     g ← g + 2·coef·w before the optimizer step (≡ SGD/Adam ``weight_decay=2·coef``).
+- decoupled:   w ← w·(1 − lr_t·2·coef) before the step, outside any adaptive scaling
+               (≡ AdamW ``weight_decay=2·coef``; with plain SGD ≡ coupled).
+- independent: w ← w·(1 − s_t·2·coef), s_t = lr_t/lr_max, so the decay per step does not move
+               with the base learning rate (Loshchilov & Hutter's original form).
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+NORMS = ("sum", "mean", "per_step")
+APPLIES = ("coupled", "decoupled", "independent")
+EXCLUDE_KINDS = {"bias": "every parameter named *.bias", "norm": "every normalisation-layer parameter"}
+
+
+def norm_factor(norm: str, n_decayed: Optional[int] = None, batch_size: Optional[int] = None,
+                n_train: Optional[int] = None) -> float:
+    """The factor c of a normalisation: 1 (sum), 1/N (mean) or B/N_train (per_step)."""
+    if norm == "sum":
+        return 1.0
+    if norm == "mean":
+        if not n_decayed or n_decayed < 1:
+            raise ValueError("penalty norm 'mean' needs n_decayed >= 1")
+        return 1.0 / n_decayed
+    if norm == "per_step":
+        if not batch_size or not n_train or batch_size < 1 or n_train < 1:
+            raise ValueError("penalty norm 'per_step' needs batch_size >= 1 and n_train >= 1")
+        return batch_size / n_train
+    raise ValueError(f"penalty norm {norm!r}: unknown; allowed: {', '.join(NORMS)}")
+
+
+def convert_lam(lam: float, from_norm: str, to_norm: str, **sizes: int) -> float:
+    """The λ in ``to_norm`` that gives the same coefficient on Σw² as ``lam`` in ``from_norm``."""
+    return lam * norm_factor(from_norm, **sizes) / norm_factor(to_norm, **sizes)
+
+
+def torch_weight_decay(lam: float, norm: str = "sum", **sizes: int) -> float:
+    """The ``weight_decay`` of torch's SGD/Adam (coupled) or AdamW (decoupled) equal to λ: 2·λ·c."""
+    return 2.0 * lam * norm_factor(norm, **sizes)
+
+
+class L2Penalty:
+    """λ·c·Σw² over the decayed parameters, applied as a loss, a gradient or a multiplicative decay."""
+
+    def __init__(self, lam: float, norm: str = "sum", apply: str = "coupled",
+                 n_decayed: Optional[int] = None, batch_size: Optional[int] = None,
+                 n_train: Optional[int] = None):
+        if apply not in APPLIES:
+            raise ValueError(f"penalty apply {apply!r}: unknown; allowed: {', '.join(APPLIES)}")
+        if not lam >= 0 or lam == float("inf"):
+            raise ValueError(f"penalty lam={lam}: must be finite and >= 0")
+        self.lam, self.norm, self.apply = float(lam), norm, apply
+        self.coef = self.lam * norm_factor(norm, n_decayed, batch_size, n_train)
+
+    def __repr__(self) -> str:
+        return f"L2Penalty(lam={self.lam:g}, norm={self.norm!r}, apply={self.apply!r}, coef={self.coef:g})"
+
+    def loss(self, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """λ·c·Σw² as a differentiable scalar."""
+        return self.coef * torch.stack([p.pow(2).sum() for p in params]).sum()
+
+    @torch.no_grad()
+    def add_grad_(self, params: Sequence[torch.Tensor]) -> None:
+        """p.grad += 2·coef·p for every parameter that has a gradient (the coupled form)."""
+        with_grad = [p for p in params if p.grad is not None]
+        if self.coef and with_grad:
+            torch._foreach_add_([p.grad for p in with_grad], with_grad, alpha=2.0 * self.coef)
+
+    @torch.no_grad()
+    def decay_(self, params: Sequence[torch.Tensor], lr: float) -> None:
+        """p *= 1 − lr·2·coef (decoupled: lr is lr_t; independent: lr is the multiplier s_t)."""
+        if self.coef:
+            torch._foreach_mul_(list(params), 1.0 - lr * 2.0 * self.coef)
+
+    def before_step(self, params: Sequence[torch.Tensor], lr: float, lr_multiplier: float) -> None:
+        """What this penalty does between ``backward()`` and ``optimizer.step()``."""
+        if self.apply == "coupled":
+            self.add_grad_(params)
+        elif self.apply == "decoupled":
+            self.decay_(params, lr)
+        else:
+            self.decay_(params, lr_multiplier)
+
+
+def _is_norm_layer(module: nn.Module) -> bool:
+    return isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)) \
+        or "norm" in type(module).__name__.lower()
+
+
+def split_decayed(model: nn.Module, exclude: Iterable[str] = ("bias", "norm")
+                  ) -> Tuple[List[Tuple[str, nn.Parameter]], List[Tuple[str, nn.Parameter]]]:
+    """Split ``model.named_parameters()`` into (decayed, not decayed).
+
+    ``exclude`` entries are ``bias`` (every ``*.bias``), ``norm`` (every parameter of a
+    normalisation layer) or fnmatch patterns on parameter names (e.g. ``*pos_embed``).
+    """
+    exclude = list(exclude)
+    norm_params = {id(p) for m in model.modules() if _is_norm_layer(m)
+                   for p in m.parameters(recurse=False)}
+    decayed, kept = [], []
+    for name, param in model.named_parameters():
+        excluded = (("bias" in exclude and name.rsplit(".", 1)[-1] == "bias")
+                    or ("norm" in exclude and id(param) in norm_params)
+                    or any(fnmatch.fnmatchcase(name, pat) for pat in exclude if pat not in EXCLUDE_KINDS))
+        (kept if excluded else decayed).append((name, param))
+    return decayed, kept
