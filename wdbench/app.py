@@ -1,8 +1,10 @@
 """The Hydra entry point: validate the config, skip a finished run, train, record one result."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -56,16 +58,25 @@ def _result_header(run: RunConfig, cfg: DictConfig, hc, trainer: Trainer) -> dic
     }
 
 
+def _remove_if_only_hydra_files(run_dir: Path) -> None:
+    """A rejected config leaves no run directory behind (Hydra makes one before the task runs)."""
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)
+        with contextlib.suppress(OSError):  # and no empty parent made for it
+            run_dir.parent.rmdir()
+
+
 def run_job(cfg: DictConfig) -> str:
     """Train one run into Hydra's output directory; returns its status."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
     try:
         run = parse_run_config(cfg)
     except ConfigError as err:
+        _remove_if_only_hydra_files(run_dir)
         # SystemExit passes through Hydra's job wrapper: the user sees this one line, exit code 2.
         print(f"wdbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
     previous = read_result(run_dir)
     if previous and previous.get("status") in FINISHED:
         log.info(f"{run_dir}: already {previous['status']}, skipped")

@@ -2,10 +2,12 @@
 scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded)."""
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -14,8 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from wdbench.config import ConfigError, DataConfig
 
-# (n samples in the training file(s), native side, channels, classes)
-_SHAPES = {"digits": (1797, 8, 1, 10), "cifar10": (50000, 32, 3, 10), "cifar100": (50000, 32, 3, 100)}
+# native side, channels, classes
+_SHAPES = {"digits": (8, 1, 10), "cifar10": (32, 3, 10), "cifar100": (32, 3, 100)}
 _CIFAR_FILES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"),
                 "cifar100": ("cifar-100-python", ["train"], b"fine_labels")}
 
@@ -39,16 +41,22 @@ class Dataset:
 
 
 def native_image_size(name: str) -> int:
-    return _SHAPES[name][1]
+    return _SHAPES[name][0]
+
+
+@functools.lru_cache(maxsize=None)
+def _read(name: str, root: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every labelled training image of a dataset as float32 (N, C, H, W), and the labels (cached)."""
+    return _read_digits() if name == "digits" else _read_cifar(name, root)
 
 
 def train_size(cfg: DataConfig) -> int:
-    """Training-set size the config yields, without loading anything (train_test_split's rounding)."""
-    n_total = _SHAPES[cfg.name][0]
+    """Training-set size the config yields (train_test_split's rounding), for validation."""
+    n_total = len(_read(cfg.name, cfg.root)[1])
     available = n_total - math.ceil(cfg.val_fraction * n_total)
     if cfg.n_train is None:
         return available
-    n_classes = _SHAPES[cfg.name][3]
+    n_classes = _SHAPES[cfg.name][2]
     if not n_classes <= cfg.n_train <= available:
         raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available}] or null")
     return cfg.n_train
@@ -79,7 +87,7 @@ def _read_cifar(name: str, root: str):
 
 
 def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
-    x, y = _read_digits() if cfg.name == "digits" else _read_cifar(cfg.name, cfg.root)
+    x, y = _read(cfg.name, cfg.root)
     x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=cfg.val_fraction, stratify=y,
                                                 random_state=cfg.split_seed)
     if cfg.n_train is not None and cfg.n_train < len(y_tr):
@@ -96,7 +104,7 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         return t.contiguous()
 
     return Dataset(to_tensor(x_tr), torch.from_numpy(y_tr).to(device), to_tensor(x_val),
-                   torch.from_numpy(y_val).to(device), n_classes=_SHAPES[cfg.name][3], augment=cfg.augment)
+                   torch.from_numpy(y_val).to(device), n_classes=_SHAPES[cfg.name][2], augment=cfg.augment)
 
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:

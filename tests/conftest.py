@@ -1,0 +1,42 @@
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wdbench.__main__ import main
+
+TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=false"]
+
+
+@pytest.fixture
+def cli(tmp_path, capsys):
+    """Run ``python -m wdbench ARGS`` in-process with outputs under tmp_path; (exit code, stdout, stderr)."""
+    def call(*args):
+        sys.argv = ["wdbench", *args, f"out_dir={tmp_path / 'out'}"]
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return call
+
+
+def results_under(root: Path):
+    return sorted(Path(root).rglob("result.json"))
+
+
+@pytest.fixture
+def fake_cifar(tmp_path):
+    """A CIFAR-10 directory in the python-pickle layout, 5 batches of 40 images (4 per class)."""
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):
+        batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8),
+                 b"labels": [j % 10 for j in range(40)]}
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
+    return tmp_path / "cifar"

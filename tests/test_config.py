@@ -1,0 +1,82 @@
+"""Bad input: one line naming the field and what is allowed, exit code 2, no result touched."""
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import TINY
+from wdbench.app import CONF_DIR
+from wdbench.config import ConfigError, parse_run_config
+
+
+def composed(*overrides):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+BAD = [
+    (["penalty=summ"], "penalty=summ: unknown choice; allowed: mean, per_step, sum"),
+    (["model=vgg"], "model=vgg: unknown choice; allowed: mixer, resnet, vit"),
+    (["data=mnist"], "data=mnist: unknown choice; allowed: cifar10, cifar100, digits"),
+    (["optim=lbfgs"], "optim=lbfgs: unknown choice; allowed: adam, adamw, sgd"),
+    (["penalty.apply=sideways"], "penalty.apply='sideways': unknown choice; allowed: coupled, decoupled, independent"),
+    (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be finite and >= 0"),
+    (["penalty.lam=inf"], "penalty.lam=inf: must be finite and >= 0"),
+    (["penalty.log10_lam=nan"], "penalty.log10_lam=nan: must be finite"),
+    (["model.width=0"], "model.width=0: must be an integer >= 1"),
+    (["model.width=8.5"], "model.width: Value '8.5' of type 'float' could not be converted to Integer"),
+    (["model=vit", "model.width=20"], "model.width=20: must be a multiple of model.head_dim=8"),
+    (["optim.batch_size=0"], "optim.batch_size=0: must be in [1, n_train=1437]"),
+    (["optim.batch_size=1438"], "optim.batch_size=1438: must be in [1, n_train=1437]"),
+    (["optim.epochs=0"], "optim.epochs=0: must be an integer >= 1"),
+    (["data=cifar10"], "data.root: required for data=cifar10"),
+    (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
+    (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input"),
+    (["sed=1"], "sed: unknown key; allowed: "),
+    (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
+    (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args, message):
+    finished = tmp_path / "out" / "multirun" / "default" / "model.width=8"
+    finished.mkdir(parents=True)
+    (finished / "result.json").write_text(json.dumps({"status": "completed"}))
+    before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    code, _, err = cli(*args, "progress=false")
+    assert code == 2
+    assert err.strip().splitlines() == [f"wdbench: error: {err.strip().split(': ', 2)[2]}"]
+    assert message in err
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before
+    assert json.loads((finished / "result.json").read_text()) == {"status": "completed"}
+
+
+def test_log10_lam_sets_lam_and_adamw_means_decoupled():
+    run = parse_run_config(composed("penalty.log10_lam=-2.5"))
+    assert run.penalty.lam == pytest.approx(10 ** -2.5)
+    assert parse_run_config(composed("optim=adamw")).penalty.apply == "decoupled"
+    assert parse_run_config(composed("optim=adamw", "penalty.apply=coupled")).penalty.apply == "coupled"
+    assert parse_run_config(composed("optim=adam")).penalty.apply == "coupled"
+
+
+def test_every_shipped_choice_validates():
+    for model in ("vit", "resnet", "mixer"):
+        for penalty in ("sum", "mean", "per_step"):
+            for optim in ("sgd", "adam", "adamw"):
+                parse_run_config(composed(f"model={model}", f"penalty={penalty}", f"optim={optim}"))
+
+
+def test_wrong_type_in_a_group_is_caught_by_the_schema():
+    with pytest.raises(ConfigError, match="optim.nesterov"):
+        parse_run_config(composed("optim.nesterov=maybe"))
+
+
+def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
+    code, out, _ = cli("--cfg", "job", *TINY, "penalty=mean")
+    assert code == 0 and "norm: mean" in out and "width: 4" in out
+    code, out, _ = cli("--help")
+    assert code == 0
+    for group in ("model: mixer, resnet, vit", "penalty: mean, per_step, sum", "optim: adam, adamw, sgd",
+                  "data: cifar10, cifar100, digits"):
+        assert group in out

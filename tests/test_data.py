@@ -1,0 +1,63 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from wdbench.config import ConfigError, DataConfig
+from wdbench.data import load_dataset, random_crop_flip, train_size
+
+CPU = torch.device("cpu")
+
+
+def test_digits_split_is_stratified_standardised_and_fixed_by_its_own_seed():
+    cfg = DataConfig()
+    a, b = load_dataset(cfg, CPU), load_dataset(cfg, CPU)
+    assert (len(a.y_train), len(a.y_val)) == (1437, 360) and train_size(cfg) == 1437
+    assert a.x_train.shape == (1437, 1, 8, 8) and a.n_classes == 10
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_val, b.y_val)
+    assert abs(a.x_train.mean().item()) < 1e-5 and abs(a.x_train.std().item() - 1) < 1e-3
+    per_class = torch.bincount(torch.cat([a.y_train, a.y_val]))
+    assert (torch.bincount(a.y_val) - 0.2 * per_class).abs().max() <= 1  # stratified
+    other = load_dataset(DataConfig(split_seed=1), CPU)
+    assert not torch.equal(a.y_val, other.y_val)
+
+
+def test_digits_subsample_and_resize():
+    data = load_dataset(DataConfig(n_train=200, image_size=16), CPU)
+    assert data.x_train.shape == (200, 1, 16, 16) and data.image_size == 16
+    assert train_size(DataConfig(n_train=200)) == 200
+    with pytest.raises(ConfigError, match="data.n_train=5000"):
+        train_size(DataConfig(n_train=5000))
+
+
+@pytest.mark.parametrize("level", ["parent", "folder"])
+def test_cifar_reads_the_pickle_layout_from_either_level(fake_cifar, level):
+    root = fake_cifar if level == "parent" else fake_cifar / "cifar-10-batches-py"
+    cfg = DataConfig(name="cifar10", root=str(root), val_fraction=0.1, augment=True)
+    data = load_dataset(cfg, CPU)
+    assert data.x_train.shape == (180, 3, 32, 32) and len(data.y_val) == 20 and data.augment
+    assert train_size(cfg) == 180
+
+
+def test_cifar100_and_missing_files(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    (folder / "train").write_bytes(pickle.dumps({b"data": rng.integers(0, 256, (400, 3072), dtype=np.uint8),
+                                                 b"fine_labels": [j % 100 for j in range(400)]}))
+    data = load_dataset(DataConfig(name="cifar100", root=str(tmp_path), val_fraction=0.25), CPU)
+    assert data.n_classes == 100 and len(data.y_train) == 300
+    with pytest.raises(ConfigError, match="data.root=.*no CIFAR python-pickle files"):
+        load_dataset(DataConfig(name="cifar10", root=str(tmp_path)), CPU)
+
+
+def test_random_crop_flip_matches_a_per_sample_loop():
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    g = torch.Generator().manual_seed(0)
+    dy, dx, flip = (torch.randint(0, hi, (2,), generator=g) for hi in (5, 5, 2))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):
+        crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
+        assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)

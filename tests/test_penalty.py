@@ -1,0 +1,166 @@
+"""The penalty's math against closed forms and against torch's own weight decay."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from wdbench.penalty import L2Penalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
+
+torch.set_default_dtype(torch.float64)  # equalities below are checked to ~1e-12
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 7), nn.LayerNorm(7), nn.Tanh(), nn.Linear(7, 3))
+
+
+def _batches(n=4, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(8, 5, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
+
+
+def _train(model, opt, penalty=None, params=None, lrs=None, via_loss=False):
+    """A few steps, optionally with our penalty; lrs gives a per-step schedule."""
+    for step, (x, y) in enumerate(_batches()):
+        lr = lrs[step] if lrs else opt.param_groups[0]["lr"]
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = nn.functional.cross_entropy(model(x), y)
+        if penalty is not None and via_loss:
+            loss = loss + penalty.loss(params)
+        opt.zero_grad()
+        loss.backward()
+        if penalty is not None and not via_loss:
+            penalty.before_step(params, lr=lr, lr_multiplier=lr / lrs[0] if lrs else 1.0)
+        opt.step()
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _all(model):
+    return list(model.parameters())
+
+
+def test_norm_factors_are_exact():
+    assert norm_factor("sum") == 1.0
+    assert norm_factor("mean", n_decayed=400) == 1 / 400
+    assert norm_factor("per_step", batch_size=128, n_train=1437) == 128 / 1437
+    pen = L2Penalty(3e-3, "mean", n_decayed=250)
+    assert pen.coef == 3e-3 / 250
+    pen = L2Penalty(3e-3, "per_step", batch_size=64, n_train=50000)
+    assert pen.coef == 3e-3 * (64 / 50000)
+
+
+def test_norm_factor_needs_its_sizes_and_a_known_name():
+    with pytest.raises(ValueError, match="n_decayed"):
+        norm_factor("mean")
+    with pytest.raises(ValueError, match="batch_size"):
+        norm_factor("per_step", batch_size=8)
+    with pytest.raises(ValueError, match="allowed: sum, mean, per_step"):
+        norm_factor("median")
+    with pytest.raises(ValueError, match="allowed: coupled, decoupled, independent"):
+        L2Penalty(1e-3, apply="sideways")
+    with pytest.raises(ValueError, match="lam"):
+        L2Penalty(-1e-3)
+
+
+def test_lambda_conversion_keeps_the_coefficient():
+    sizes = dict(n_decayed=1000, batch_size=100, n_train=5000)
+    lam_mean = convert_lam(2e-4, "sum", "mean", **sizes)
+    assert lam_mean == pytest.approx(2e-4 * 1000)
+    assert convert_lam(lam_mean, "mean", "per_step", **sizes) == pytest.approx(2e-4 * 50)
+    assert torch_weight_decay(2e-4) == 4e-4
+    assert torch_weight_decay(0.2, "mean", **sizes) == pytest.approx(4e-4)
+
+
+def test_loss_is_lambda_c_times_sum_of_squares():
+    params = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]
+    assert L2Penalty(0.5, "sum").loss(params).item() == pytest.approx(0.5 * 14)
+    assert L2Penalty(0.5, "mean", n_decayed=3).loss(params).item() == pytest.approx(0.5 * 14 / 3)
+
+
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_coupled_sum_equals_sgd_weight_decay_2lam(momentum, nesterov):
+    lam, model = 3e-2, _model()
+    reference = copy.deepcopy(model)
+    ours = _train(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum, nesterov=nesterov),
+                  L2Penalty(lam, "sum"), _all(model))
+    theirs = _train(reference, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=momentum,
+                                               nesterov=nesterov, weight_decay=2 * lam))
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_coupled_sum_equals_adam_weight_decay_2lam():
+    lam, model = 3e-2, _model()
+    reference = copy.deepcopy(model)
+    ours = _train(model, torch.optim.Adam(model.parameters(), lr=1e-2), L2Penalty(lam), _all(model))
+    theirs = _train(reference, torch.optim.Adam(reference.parameters(), lr=1e-2, weight_decay=2 * lam))
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["sum", "mean", "per_step"])
+def test_decoupled_equals_adamw_weight_decay_2lam_c(norm):
+    model = _model()
+    reference = copy.deepcopy(model)
+    n = sum(p.numel() for p in model.parameters())
+    pen = L2Penalty(5e-2 if norm != "mean" else 5e-2 * n, norm, "decoupled", n_decayed=n,
+                    batch_size=8, n_train=32)
+    lrs = [1e-2, 8e-3, 5e-3, 1e-3]  # a schedule: decay must follow lr_t
+    ours = _train(model, torch.optim.Adam(model.parameters(), lr=lrs[0]), pen, _all(model), lrs=lrs)
+    theirs = _train(reference, torch.optim.AdamW(reference.parameters(), lr=lrs[0], weight_decay=2 * pen.coef),
+                    lrs=lrs)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_decoupled_equals_coupled_with_plain_sgd():
+    model = _model()
+    reference = copy.deepcopy(model)
+    a = _train(model, torch.optim.SGD(model.parameters(), lr=0.1), L2Penalty(1e-2, apply="decoupled"), _all(model))
+    b = _train(reference, torch.optim.SGD(reference.parameters(), lr=0.1), L2Penalty(1e-2), _all(reference))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_independent_decay_follows_the_schedule_not_the_base_lr():
+    for base in (1.0, 1e-3):  # same multipliers s_t at two base lrs: the same decay per step
+        p = nn.Parameter(torch.ones(3))
+        pen = L2Penalty(0.1, apply="independent")
+        for s in (1.0, 0.5):
+            pen.before_step([p], lr=base * s, lr_multiplier=s)
+        torch.testing.assert_close(p.detach(), torch.full((3,), (1 - 0.2) * (1 - 0.1)))
+
+
+def test_loss_and_add_grad_give_the_same_step():
+    lam, model = 3e-2, _model()
+    reference = copy.deepcopy(model)
+    via_grad = _train(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), L2Penalty(lam),
+                      _all(model))
+    via_loss = _train(reference, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9), L2Penalty(lam),
+                      _all(reference), via_loss=True)
+    torch.testing.assert_close(via_grad, via_loss, rtol=0, atol=1e-12)
+
+
+def test_split_excludes_biases_and_norm_parameters_by_default():
+    model = _model()
+    decayed, kept = split_decayed(model)
+    assert [n for n, _ in decayed] == ["0.weight", "3.weight"]
+    assert [n for n, _ in kept] == ["0.bias", "1.weight", "1.bias", "3.bias"]
+    decayed, kept = split_decayed(model, exclude=[])
+    assert len(decayed) == 6 and not kept
+    decayed, _ = split_decayed(model, exclude=["bias", "3.*"])
+    assert [n for n, _ in decayed] == ["0.weight", "1.weight"]
+
+
+@pytest.mark.parametrize("apply", ["coupled", "decoupled", "independent"])
+def test_excluded_parameters_are_untouched(apply):
+    model = _model()
+    decayed, kept = split_decayed(model)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    pen = L2Penalty(0.3, apply=apply)
+    pen.before_step([p for _, p in decayed], lr=0.1, lr_multiplier=1.0)
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    for name, p in kept:
+        assert torch.equal(p, before[name]), name
+    for name, p in decayed:
+        torch.testing.assert_close(p.detach(), before[name] * (1 - 0.1 * 0.6 if apply != "independent" else 1 - 0.6))
