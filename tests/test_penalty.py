@@ -7,7 +7,15 @@ from torch import nn
 
 from wdbench.penalty import L2Penalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
 
-torch.set_default_dtype(torch.float64)  # equalities below are checked to ~1e-12
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Equalities below are checked to ~1e-12."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def _model(seed=0):
