@@ -113,3 +113,15 @@ def test_multirun_runs_the_cross_product_then_skips_finished_and_reruns_failed(c
     assert code == 0 and "4 runs, 3 already finished (skipped), 1 to launch" in out + err
     assert json.loads(paths[0].read_text())["status"] == "completed"
     assert {p: p.read_text() for p in paths[1:]} == before
+
+
+@pytest.mark.slow
+def test_a_sweep_refuses_to_skip_runs_whose_config_changed(cli, tmp_path):
+    sweep = ["-m", *TINY, "optim.epochs=1", "model.width=4", "name=grid"]
+    assert cli(*sweep)[0] == 0
+    (path,) = results_under(tmp_path / "out")
+    r = json.loads(path.read_text())
+    r["config"]["optim"]["lr"] = 0.5  # as if the experiment file had been edited since
+    path.write_text(json.dumps(r))
+    code, _, err = cli(*sweep)
+    assert code == 2 and "holds a completed result of a different config" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -140,6 +140,12 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
         setattr(run, section, _typed(section, schema, raw[section]))
     _validate(run)
     return run
+
+
+def run_identity(run: RunConfig) -> dict:
+    """What makes two runs the same run: everything but where and how fast it runs."""
+    return {"model": asdict(run.model), "data": {**asdict(run.data), "root": None}, "optim": asdict(run.optim),
+            "penalty": {**asdict(run.penalty), "log10_lam": None}, "seed": run.seed}
 
 
 def _validate(run: RunConfig) -> None:

@@ -77,8 +77,10 @@ class L2Penalty:
     @torch.no_grad()
     def add_grad_(self, params: Sequence[torch.Tensor]) -> None:
         """p.grad += 2·coef·p for every parameter that has a gradient (the coupled form)."""
+        if not self.coef:
+            return
         with_grad = [p for p in params if p.grad is not None]
-        if self.coef and with_grad:
+        if with_grad:
             torch._foreach_add_([p.grad for p in with_grad], with_grad, alpha=2.0 * self.coef)
 
     @torch.no_grad()

@@ -34,7 +34,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=Wdbench
 
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
-        from wdbench.config import parse_run_config
+        from wdbench.config import ConfigError, parse_run_config, run_identity
         from wdbench.results import FINISHED, read_result
 
         overrides = self._parse_config() + list(arguments)
@@ -43,9 +43,13 @@ class WdbenchSweeper(BasicSweeper):
         todo, finished = [], 0
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-            parse_run_config(cfg)
-            result = read_result(Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir)
+            run = parse_run_config(cfg)
+            run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
+            result = read_result(run_dir)
             if result and result.get("status") in FINISHED:
+                if run_identity(parse_run_config(result["config"])) != run_identity(run):
+                    raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
+                                      "(the experiment changed?); choose a new name=... for this sweep")
                 finished += 1
             else:
                 todo.append(job)
