@@ -6,6 +6,9 @@ import sys
 def main() -> None:
     # Let configuration errors reach us un-reformatted, so each is reported as one line.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    # Ask NVML, not the CUDA runtime, whether there is a GPU: the local launcher forks workers,
+    # and CUDA initialised before a fork is unusable in the children.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
     from wdbench.app import app

@@ -29,7 +29,7 @@ OmegaConf.register_new_resolver("wdbench.dirname", lambda s: re.sub(r"[/\\\s]+",
 def _threads(run: RunConfig, hc) -> int:
     if run.threads:
         return run.threads
-    parallel_local = hc.mode == RunMode.MULTIRUN and "joblib" in str(hc.launcher.get("_target_", ""))
+    parallel_local = hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith("LocalLauncher")
     return 1 if parallel_local else torch.get_num_threads()
 
 
@@ -84,6 +84,7 @@ def run_job(cfg: DictConfig) -> str:
     torch.set_num_threads(_threads(run, hc))
     trainer = Trainer(run)
     result = _result_header(run, cfg, hc, trainer)
+    result["provenance"]["threads"] = torch.get_num_threads()
     write_result(run_dir, result)
     try:
         status, timing = timed_fit(trainer, progress=run.progress, desc=hc.job.override_dirname or "run")

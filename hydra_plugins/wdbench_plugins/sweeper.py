@@ -23,7 +23,7 @@ class SweepFailed(RuntimeError):
 
 @dataclass
 class WdbenchSweeperConf:
-    _target_: str = "hydra_plugins.wdbench_sweeper.wdbench_sweeper.WdbenchSweeper"
+    _target_: str = "hydra_plugins.wdbench_plugins.sweeper.WdbenchSweeper"
     max_batch_size: Optional[int] = None
     params: Optional[Dict[str, str]] = None
 

@@ -1,0 +1,67 @@
+"""``collect``: every ``result.json`` under some sweep directories -> one tidy table, one row per run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
+           "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
+           "decayed_norm", "run_dir"]
+EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error"]
+
+
+class AnalysisError(ValueError):
+    """Bad input to an analysis verb; the message is one line."""
+
+
+def row(result: dict, path: Path) -> dict:
+    metrics = result.get("metrics") or {}
+    model, pen, opt, data = result["model"], result["penalty"], result["optim"], result["data"]
+    return {"model": model["name"], "width": model["width"], "n_params": model["n_params"],
+            "n_decayed": model["n_decayed"], "norm": pen["norm"], "apply": pen["apply"], "lam": pen["lam"],
+            "coef": pen["coef"], "optimizer": opt["name"], "lr": opt["lr"], "batch_size": data["batch_size"],
+            "n_train": data["n_train"], "epochs": opt["epochs"], "seed": result["seed"],
+            "status": result["status"], "val_loss": metrics.get("val_loss", np.nan),
+            "val_acc": metrics.get("val_acc", np.nan), "train_loss": metrics.get("train_loss", np.nan),
+            "decayed_norm": metrics.get("decayed_norm", np.nan), "run_dir": str(path.parent),
+            "dataset": data["name"], "best_val_loss": metrics.get("best_val_loss", np.nan),
+            "best_val_acc": metrics.get("best_val_acc", np.nan), "error": result.get("error", "")}
+
+
+def collect(dirs: Iterable[str]) -> pd.DataFrame:
+    rows = []
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise AnalysisError(f"{d}: directory not found")
+        for path in sorted(Path(d).rglob("result.json")):
+            rows.append(row(json.loads(path.read_text()), path))
+    if not rows:
+        raise AnalysisError(f"no result.json under {', '.join(map(str, dirs))}")
+    return pd.DataFrame(rows, columns=COLUMNS + EXTRA).sort_values(
+        ["model", "norm", "apply", "optimizer", "width", "lam", "seed"], ignore_index=True)
+
+
+def write_table(df: pd.DataFrame, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if str(path).endswith(".parquet"):
+        df.to_parquet(path, index=False)  # needs pyarrow
+    elif str(path).endswith(".csv"):
+        df.to_csv(path, index=False)
+    else:
+        raise AnalysisError(f"--out {path}: unknown table format; allowed: .csv, .parquet")
+
+
+def read_table(path: str) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise AnalysisError(f"{path}: table not found")
+    df = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise AnalysisError(f"{path}: missing columns: {', '.join(missing)}")
+    if df.empty:
+        raise AnalysisError(f"{path}: the table has no rows")
+    return df
