@@ -57,17 +57,17 @@ def _seed_mean(matrix: np.ndarray) -> np.ndarray:
         return np.nanmean(matrix, axis=1)
 
 
-def lambda_star(runs: pd.DataFrame, metric: str = "val_loss", seed: int = 0) -> dict:
+def lambda_star(runs: pd.DataFrame, metric: str = "val_loss", n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict:
     """λ* of one (series, width) group, with a bootstrap-over-seeds 95% interval."""
     log_lam, matrix = loss_matrix(runs, metric)
     mean = _seed_mean(matrix)
     x_star, i = refined_argmin(log_lam, mean)
     n_seeds = matrix.shape[1]
     lo = hi = np.nan
-    if n_seeds >= 2 and i >= 0:
+    if n_seeds >= 2 and i >= 0 and n_bootstrap > 0:
         rng = np.random.default_rng(seed)
         draws = [refined_argmin(log_lam, _seed_mean(matrix[:, rng.integers(0, n_seeds, n_seeds)]))[0]
-                 for _ in range(N_BOOTSTRAP)]
+                 for _ in range(n_bootstrap)]
         lo, hi = np.nanpercentile(draws, [2.5, 97.5])
     return {"log10_lam_star": x_star, "lam_star": 10.0 ** x_star, "lam_star_lo": 10.0 ** lo,
             "lam_star_hi": 10.0 ** hi, "best_value": mean[i] if i >= 0 else np.nan,
@@ -75,13 +75,13 @@ def lambda_star(runs: pd.DataFrame, metric: str = "val_loss", seed: int = 0) -> 
             "n_seeds": n_seeds, "n_lams": len(log_lam)}
 
 
-def lambda_star_table(df: pd.DataFrame, metric: str = "val_loss") -> pd.DataFrame:
+def lambda_star_table(df: pd.DataFrame, metric: str = "val_loss", n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
     if df["width"].nunique() < 2:
         raise AnalysisError(f"the table has a single width ({df['width'].iloc[0]}); "
                             "λ*(width) needs at least 2")
     rows = []
     for key, runs in df.groupby(SERIES + ["width"], sort=True):
-        star = lambda_star(runs, metric)
+        star = lambda_star(runs, metric, n_bootstrap)
         sizes = {"n_decayed": int(runs["n_decayed"].median()), "batch_size": int(key[5]), "n_train": int(key[4])}
         coef = star["lam_star"] * norm_factor(key[1], **sizes)
         converted = {f"lam_star_{n}": coef / norm_factor(n, **sizes) for n in NORMS}

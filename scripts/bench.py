@@ -1,6 +1,6 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 7] [--runs 8] [--json out.json]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
@@ -99,17 +99,18 @@ def harness_and_penalty(width: int, repeats: int) -> dict:
                                 if k not in ("minimal loop", "harness, no penalty")}}
 
 
-def multirun_throughput(runs: int, width: int) -> dict:
-    """Wall time of one whole ``python -m wdbench -m`` command per launcher, startup included."""
-    widths = ",".join(str(width + 2 * i) for i in range(runs // 2))  # distinct runs of about equal cost
+def multirun_throughput() -> dict:
+    """Wall time of one whole ``python -m wdbench -m`` command per launcher, startup included, on a
+    slice of the main job: 4 widths x 4 lambdas."""
+    sweep = ["model.width=4,8,16,32", "penalty.log10_lam=-2,-1.5,-1,-0.5"]
     launchers = {"sequential, torch default threads": ["hydra/launcher=basic"],
                  "sequential, 1 thread": ["hydra/launcher=basic", "threads=1"],
                  "all cores (local launcher)": ["hydra/launcher=local"]}
-    out = {"runs": 2 * (runs // 2), "cores": os.cpu_count(), "wall_s": {}}
+    out = {"runs": 16, "cores": os.cpu_count(), "wall_s": {}}
     for label, launcher in launchers.items():
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "wdbench", "-m", *launcher, f"model.width={widths}", "seed=0,1",
-                   "progress=false", f"out_dir={tmp}", "name=bench"]
+            cmd = [sys.executable, "-m", "wdbench", "-m", *launcher, *sweep, "progress=false", f"out_dir={tmp}",
+                   "name=bench"]
             start = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True)
             out["wall_s"][label] = time.perf_counter() - start
@@ -122,7 +123,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=16, help="runs in the multirun comparison")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -135,7 +135,7 @@ def main() -> None:
     print(f"harness / minimal loop: {steps['harness_vs_minimal']:.3f}   (goal <= 1.05)")
     print("penalty / no penalty:   " + "  ".join(f"{k} {v:.3f}" for k, v in steps["penalty_vs_none"].items())
           + "   (goal <= 1.03)")
-    multi = multirun_throughput(args.runs, args.width)
+    multi = multirun_throughput()
     print(f"multirun of {multi['runs']} runs, whole command: " + ", ".join(
         f"{label} {t:.1f} s" for label, t in multi["wall_s"].items()))
     print("all cores / sequential:  " + "  ".join(f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())

@@ -40,7 +40,7 @@ BAD = [
 
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args, message):
-    finished = tmp_path / "out" / "multirun" / "default" / "model.width=8"
+    finished = tmp_path / "out" / "multirun" / "default" / "model.width=64"
     finished.mkdir(parents=True)
     (finished / "result.json").write_text(json.dumps({"status": "completed"}))
     before = sorted(p.name for p in (tmp_path / "out").rglob("*"))

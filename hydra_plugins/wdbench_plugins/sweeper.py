@@ -47,7 +47,7 @@ class WdbenchSweeper(BasicSweeper):
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
             result = read_result(run_dir)
             if result and result.get("status") in FINISHED:
-                if run_identity(parse_run_config(result["config"])) != run_identity(run):
+                if "config" not in result or run_identity(parse_run_config(result["config"])) != run_identity(run):
                     raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
                                       "(the experiment changed?); choose a new name=... for this sweep")
                 finished += 1
