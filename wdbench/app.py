@@ -6,7 +6,9 @@ import logging
 import re
 import shutil
 import sys
+import time
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 import hydra
@@ -17,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from wdbench.config import ConfigError, RunConfig, parse_run_config
 from wdbench.results import FINISHED, SCHEMA_VERSION, provenance, read_result, write_result
-from wdbench.train import Trainer, timed_fit
+from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
+from wdbench.train import Interrupted, Trainer
 
 log = logging.getLogger("wdbench")
 
@@ -53,6 +56,8 @@ def _result_header(run: RunConfig, cfg: DictConfig, hc, trainer: Trainer) -> dic
         "data": {"name": d.name, "n_train": trainer.n_train, "n_val": len(trainer.data.y_val),
                  "batch_size": o.batch_size, "image_size": trainer.data.image_size, "augment": d.augment},
         "seed": run.seed,
+        "resumes": 0,
+        "preemptions": [],
         "provenance": provenance(str(trainer.device) + (
             f" ({torch.cuda.get_device_name(trainer.device)})" if trainer.device.type == "cuda" else "")),
     }
@@ -67,7 +72,7 @@ def _remove_if_only_hydra_files(run_dir: Path) -> None:
 
 
 def run_job(cfg: DictConfig) -> str:
-    """Train one run into Hydra's output directory; returns its status."""
+    """Train one run into Hydra's output directory (resuming an interrupted one); returns its status."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
@@ -83,18 +88,50 @@ def run_job(cfg: DictConfig) -> str:
         return previous["status"]
     torch.set_num_threads(_threads(run, hc))
     trainer = Trainer(run)
-    result = _result_header(run, cfg, hc, trainer)
-    result["provenance"]["threads"] = torch.get_num_threads()
+    checkpoint = load_checkpoint(run_dir) if previous and previous.get("status") == "running" else None
+    if checkpoint is not None:
+        trainer.load_state_dict(checkpoint)
+        result = previous
+        result["resumes"] += 1
+        log.info(f"{run_dir}: resuming at epoch {len(trainer.history)}, step {trainer.step}")
+    else:
+        remove_checkpoint(run_dir)  # a failed run starts again from scratch
+        result = _result_header(run, cfg, hc, trainer)
+        result["provenance"]["threads"] = torch.get_num_threads()
     write_result(run_dir, result)
+    last_save = time.monotonic()
+
+    def save(trainer: Trainer) -> None:
+        nonlocal last_save
+        save_checkpoint(run_dir, trainer.state_dict())
+        result["history"] = trainer.history
+        write_result(run_dir, result)
+        last_save = time.monotonic()
+
+    def at_epoch_end(trainer: Trainer) -> None:
+        if time.monotonic() - last_save >= run.checkpoint_every_s:
+            save(trainer)
+
+    stop = StopSignal()
+    trainer.interrupt = stop
     try:
-        status, timing = timed_fit(trainer, progress=run.progress, desc=hc.job.override_dirname or "run")
+        status = trainer.fit(progress=run.progress, desc=hc.job.override_dirname or "run", on_epoch=at_epoch_end)
+    except Interrupted:
+        result["preemptions"].append({"signal": stop.name, "epoch": len(trainer.history), "step": trainer.step,
+                                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        save(trainer)
+        log.info(f"{run_dir}: {stop.name} received, checkpoint saved at step {trainer.step}")
+        stop.hand_over()
     except Exception as err:
         result.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
                       history=trainer.history)
         write_result(run_dir, result)
         raise
-    result.update(status=status, metrics=trainer.metrics(), history=trainer.history, timing=timing)
+    finally:
+        stop.restore()
+    result.update(status=status, metrics=trainer.metrics(), history=trainer.history, timing=trainer.timing())
     path = write_result(run_dir, result)
+    remove_checkpoint(run_dir)
     m = result["metrics"]
     log.info(f"{status}: val_loss={m['val_loss']:.4f} val_acc={m['val_acc']:.4f} -> {path}")
     return status

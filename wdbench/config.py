@@ -98,6 +98,7 @@ class RunConfig:
     name: str = "default"  # the sweep's directory name
     out_dir: str = "outputs"
     progress: bool = True
+    checkpoint_every_s: float = 60.0  # at most this often at an epoch end (0: every epoch); always on a stop signal
 
 
 def _typed(section: str, schema: type, node: Any) -> Any:
@@ -201,3 +202,4 @@ def _validate(run: RunConfig) -> None:
 
         _check(torch.cuda.is_available(), "device=cuda: no CUDA device here; allowed: auto, cpu")
     _check(run.threads >= 0, f"threads={run.threads}: must be >= 0 (0 = automatic)")
+    _check(run.checkpoint_every_s >= 0, f"checkpoint_every_s={run.checkpoint_every_s}: must be >= 0")

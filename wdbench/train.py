@@ -37,8 +37,12 @@ def l2_norm(params) -> float:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params))).item()
 
 
+class Interrupted(Exception):
+    """Training stopped at a step boundary because ``Trainer.interrupt()`` said so; resumable."""
+
+
 class Trainer:
-    """Builds everything a run needs; ``fit`` trains it epoch by epoch."""
+    """Builds everything a run needs; ``fit`` trains it epoch by epoch, resumably."""
 
     def __init__(self, run: RunConfig):
         self.run = run
@@ -59,6 +63,9 @@ class Trainer:
         self.warmup_steps = round(run.optim.warmup_epochs * self.steps_per_epoch)
         self.history: list[dict] = []
         self.step = 0
+        self.train_time_s = 0.0  # summed over every segment of a resumed run
+        self.partial_epoch: Optional[dict] = None  # where an interrupted epoch stopped
+        self.interrupt: Callable[[], bool] = lambda: False  # polled before every step
 
     @property
     def n_decayed(self) -> int:
@@ -68,12 +75,37 @@ class Trainer:
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-for-bit: weights, optimizer, RNGs, position, history."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "step": self.step, "history": self.history, "train_time_s": self.train_time_s,
+                "partial_epoch": self.partial_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step, self.history = state["step"], state["history"]
+        self.train_time_s, self.partial_epoch = state["train_time_s"], state["partial_epoch"]
+
     def train_epoch(self) -> float:
         self.model.train()
         opt, data, base_lr, B = self.optimizer, self.data, self.run.optim.lr, self.batch_size
-        order = torch.randperm(self.n_train, generator=self.rng).to(self.device)
-        loss_sum = torch.zeros((), device=self.device)
-        for i in range(self.steps_per_epoch):
+        if self.partial_epoch is None:
+            order = torch.randperm(self.n_train, generator=self.rng).to(self.device)
+            first, loss_sum = 0, torch.zeros((), device=self.device)
+        else:
+            order, first, loss_sum = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum"))
+            self.partial_epoch = None
+        for i in range(first, self.steps_per_epoch):
+            if self.interrupt():
+                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum}
+                raise Interrupted(f"interrupted at step {self.step}")
             idx = order[i * B:(i + 1) * B]
             x = data.x_train[idx]
             if data.augment:
@@ -93,21 +125,33 @@ class Trainer:
     def fit(self, progress: bool = False, desc: str = "",
             on_epoch: Optional[Callable[["Trainer"], None]] = None) -> str:
         """Train the remaining epochs; returns "completed" or "diverged" (non-finite loss)."""
-        bar = tqdm(range(len(self.history), self.run.optim.epochs), desc=desc, disable=not progress,
+        bar = tqdm(total=self.run.optim.epochs, initial=len(self.history), desc=desc, disable=not progress,
                    unit="epoch", leave=True, dynamic_ncols=True)
-        for epoch in bar:
-            train_loss = self.train_epoch()
-            val_loss, val_acc = evaluate(self.model, self.data.x_val, self.data.y_val)
-            record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                      "val_acc": val_acc, "decayed_norm": l2_norm(self.decayed),
-                      "lr": self.optimizer.param_groups[0]["lr"]}
-            self.history.append(record)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                return "diverged"
-            if on_epoch:
-                on_epoch(self)
-        return "completed"
+        start = time.perf_counter()
+        try:
+            for epoch in range(len(self.history), self.run.optim.epochs):
+                train_loss = self.train_epoch()
+                val_loss, val_acc = evaluate(self.model, self.data.x_val, self.data.y_val)
+                record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                          "val_acc": val_acc, "decayed_norm": l2_norm(self.decayed),
+                          "lr": self.optimizer.param_groups[0]["lr"]}
+                self.history.append(record)
+                bar.update()
+                bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
+                if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                    return "diverged"
+                if on_epoch:
+                    self.train_time_s += time.perf_counter() - start
+                    start = time.perf_counter()
+                    on_epoch(self)
+            return "completed"
+        finally:
+            self.train_time_s += time.perf_counter() - start
+            bar.close()
+
+    def timing(self) -> dict:
+        return {"wall_s": self.train_time_s, "steps": self.step,
+                "samples_per_s": self.step * self.batch_size / self.train_time_s if self.train_time_s else None}
 
     def metrics(self) -> dict:
         final = self.history[-1]
@@ -118,12 +162,3 @@ class Trainer:
                 "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
                 "best_val_acc": best["val_acc"], "best_train_loss": best["train_loss"],
                 "best_decayed_norm": best["decayed_norm"]}
-
-
-def timed_fit(trainer: Trainer, **kwargs) -> tuple[str, dict]:
-    start, steps_before = time.perf_counter(), trainer.step
-    status = trainer.fit(**kwargs)
-    wall = time.perf_counter() - start
-    steps = trainer.step - steps_before
-    return status, {"wall_s": wall, "steps": steps,
-                    "samples_per_s": steps * trainer.batch_size / wall if wall > 0 else None}

@@ -1,0 +1,72 @@
+"""An interrupted run resumes to exactly the metrics of an uninterrupted one (CPU)."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import TINY, results_under
+from test_train import tiny_run
+from wdbench.train import Interrupted, Trainer
+
+
+def _roundtrip(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=False)
+
+
+@pytest.mark.parametrize("stop_at", [7, 22, 30])  # mid-epoch, exactly at an epoch boundary, later
+@pytest.mark.parametrize("overrides", [[], ["data.augment=true", "optim=adamw", "penalty.lam=1e-2"]])
+def test_interrupt_and_resume_is_bit_for_bit(stop_at, overrides):
+    reference = Trainer(tiny_run(*overrides))
+    reference.fit()
+    first = Trainer(tiny_run(*overrides))
+    first.interrupt = lambda: first.step == stop_at
+    with pytest.raises(Interrupted):
+        first.fit()
+    resumed = Trainer(tiny_run(*overrides))
+    resumed.load_state_dict(_roundtrip(first.state_dict()))
+    assert resumed.fit() == "completed"
+    assert resumed.history == reference.history and resumed.step == reference.step
+    for a, b in zip(resumed.model.state_dict().values(), reference.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_a_rerun_resumes_to_the_same_metrics(tmp_path):
+    sweep = [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *TINY, "optim.epochs=40",
+             "model.width=8", "checkpoint_every_s=0", "name=r"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*sweep, f"out_dir={tmp_path / 'a'}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until it trains, with a checkpoint of an epoch or two
+        paths = results_under(tmp_path / "a")
+        if paths and len(json.loads(paths[0].read_text()).get("history", [])) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    (path,) = results_under(tmp_path / "a")
+    interrupted = json.loads(path.read_text())
+    assert interrupted["status"] == "running" and len(interrupted["preemptions"]) == 1
+    assert (path.parent / "checkpoint.pt").is_file()
+
+    subprocess.run([*sweep, f"out_dir={tmp_path / 'a'}"], env=env, check=True, capture_output=True)
+    resumed = json.loads(path.read_text())
+    assert resumed["status"] == "completed" and resumed["resumes"] == 1
+    assert not (path.parent / "checkpoint.pt").exists()
+
+    subprocess.run([*sweep, f"out_dir={tmp_path / 'b'}"], env=env, check=True, capture_output=True)
+    (uninterrupted,) = results_under(tmp_path / "b")
+    reference = json.loads(uninterrupted.read_text())
+    assert resumed["metrics"] == reference["metrics"] and resumed["history"] == reference["history"]
+    assert resumed["timing"]["steps"] == reference["timing"]["steps"]
