@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
+RUNS_FILE = "runs.json"  # in a sweep directory: every run any launch of the sweep asked for
 FINISHED = ("completed", "diverged")  # a rerun of the same config skips these
 STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")
@@ -53,6 +54,18 @@ def read_result(run_dir: Path) -> Optional[dict]:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def record_runs(sweep_dir: Path, runs: dict[str, list[str]]) -> None:
+    """Add runs (run subdirectory -> overrides) to the sweep's manifest, so missing ones can be named."""
+    known = read_runs(sweep_dir)
+    known.update(runs)
+    atomic_write_text(Path(sweep_dir) / RUNS_FILE, json.dumps(known, indent=1, sort_keys=True) + "\n")
+
+
+def read_runs(sweep_dir: Path) -> dict[str, list[str]]:
+    path = Path(sweep_dir) / RUNS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _git(*args: str) -> Optional[str]:

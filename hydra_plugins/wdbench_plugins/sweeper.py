@@ -35,16 +35,17 @@ ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=Wdbench
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from wdbench.config import ConfigError, parse_run_config, run_identity
-        from wdbench.results import FINISHED, read_result
+        from wdbench.results import FINISHED, read_result, record_runs
 
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, finished = [], 0
+        todo, finished, manifest = [], 0, {}
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
             run = parse_run_config(cfg)
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
+            manifest[str(cfg.hydra.sweep.subdir)] = job
             result = read_result(run_dir)
             if result and result.get("status") in FINISHED:
                 if "config" not in result or run_identity(parse_run_config(result["config"])) != run_identity(run):
@@ -57,11 +58,16 @@ class WdbenchSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        record_runs(sweep_dir, manifest)
         log.info(f"sweep {sweep_dir}: {len(jobs)} runs, {finished} already finished (skipped), "
                  f"{len(todo)} to launch")
         if not todo:
             return []
-        returns = self.launcher.launch(todo, initial_job_idx=0)
+        try:
+            returns = self.launcher.launch(todo, initial_job_idx=0)
+        except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
         failed = [r for r in returns if r.status == JobStatus.FAILED]
         if failed:
             raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]._return_value!r}); "

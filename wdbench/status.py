@@ -1,0 +1,86 @@
+"""``python -m wdbench.status SWEEP_DIR...``: what every run of a sweep is doing, failures first.
+
+Reads the sweep's manifest (runs.json, written by the sweeper) and each run's result.json, so runs
+that never started show as missing, and a run whose SLURM job has vanished without a word (killed,
+cancelled, node failure) is flagged rather than shown as running. Exit code 1 if any run failed.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from wdbench.results import RESULT_FILE, read_result, read_runs
+
+ORDER = ("failed", "running", "missing", "diverged", "completed")
+
+
+def _queued_slurm_jobs() -> set[str] | None:
+    if not shutil.which("squeue"):
+        return None
+    out = subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True, timeout=30)
+    return set(out.stdout.split()) if out.returncode == 0 else None
+
+
+def _age(stamp: str) -> str:
+    minutes = (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds() / 60
+    return f"{minutes:.0f} min ago" if minutes < 120 else f"{minutes / 60:.1f} h ago"
+
+
+def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
+    names = set(read_runs(sweep_dir)) | {p.parent.relative_to(sweep_dir).as_posix()
+                                         for p in sweep_dir.rglob(RESULT_FILE)}
+    rows = []
+    for name in sorted(names):
+        result = read_result(sweep_dir / name)
+        if result is None:
+            rows.append({"status": "missing", "run": name, "epoch": "", "val_loss": "", "note": "not started"})
+            continue
+        status, history = result["status"], result.get("history") or []
+        epochs = result.get("optim", {}).get("epochs", "?")
+        note = ""
+        if status == "failed":
+            note = (result.get("error") or "").splitlines()[0] if result.get("error") else "failed"
+        elif status == "running":
+            job = (result.get("provenance") or {}).get("slurm_job_id")
+            note = f"updated {_age(result['updated_at'])}"
+            if job and queued is not None and job not in queued:
+                note = f"SLURM job {job} is no longer queued (killed or cancelled?); rerun the sweep to resume"
+        if result.get("resumes"):
+            note += f"{'; ' if note else ''}resumed {result['resumes']}x"
+        val = (result.get("metrics") or {}).get("val_loss", history[-1]["val_loss"] if history else None)
+        rows.append({"status": status, "run": name, "epoch": f"{len(history)}/{epochs}",
+                     "val_loss": "" if val is None else f"{val:.4f}", "note": note})
+    return sorted(rows, key=lambda r: (ORDER.index(r["status"]), r["run"]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wdbench.status", description=__doc__.splitlines()[0])
+    parser.add_argument("sweeps", nargs="+", metavar="SWEEP_DIR")
+    parser.add_argument("--all", action="store_true", help="list completed and diverged runs too")
+    args = parser.parse_args(argv)
+    queued = _queued_slurm_jobs()
+    any_failed = False
+    for sweep in map(Path, args.sweeps):
+        if not sweep.is_dir():
+            print(f"wdbench.status: error: {sweep}: directory not found", file=sys.stderr)
+            return 2
+        rows = sweep_rows(sweep, queued)
+        counts = Counter(r["status"] for r in rows)
+        print(f"{sweep}: {len(rows)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ORDER))
+        shown = [r for r in rows if args.all or r["status"] not in ("completed", "diverged")]
+        if shown:
+            width = max(len(r["run"]) for r in shown)
+            print(f"  {'status':9} {'run':{width}} {'epoch':>7} {'val_loss':>8}  note")
+            for r in shown:
+                print(f"  {r['status']:9} {r['run']:{width}} {r['epoch']:>7} {r['val_loss']:>8}  {r['note']}")
+        any_failed |= counts["failed"] > 0
+    return 1 if any_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
