@@ -11,6 +11,7 @@ def main() -> None:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
+    from hydra_plugins.wdbench_plugins.sweeper import SweepFailed
     from wdbench.app import app
     from wdbench.config import ConfigError
 
@@ -29,12 +30,14 @@ def main() -> None:
         _fail(err)
     except (ConfigError, OverrideParseException) as err:
         _fail(err)
+    except SweepFailed as err:
+        _fail(err, code=1)
 
 
-def _fail(err) -> None:
+def _fail(err, code: int = 2) -> None:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     print(f"wdbench: error: {'; '.join(lines[:2])}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

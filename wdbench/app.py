@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import shutil
 import sys
@@ -32,8 +33,9 @@ OmegaConf.register_new_resolver("wdbench.dirname", lambda s: re.sub(r"[/\\\s]+",
 def _threads(run: RunConfig, hc) -> int:
     if run.threads:
         return run.threads
-    parallel_local = hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith("LocalLauncher")
-    return 1 if parallel_local else torch.get_num_threads()
+    if hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith("wdbench_plugins.launcher.LocalLauncher"):
+        return 1  # one single-threaded worker per core
+    return int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or torch.get_num_threads()
 
 
 def _result_header(run: RunConfig, cfg: DictConfig, hc, trainer: Trainer) -> dict:

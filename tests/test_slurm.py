@@ -1,0 +1,77 @@
+"""Through a real SLURM cluster (scripts/slurm_cluster.sh start; scripts/test.sh does it as root)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, results_under
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(
+    not (os.environ.get("SLURM_CONF") and shutil.which("sbatch")
+         and subprocess.run(["sinfo"], capture_output=True).returncode == 0),
+    reason="no SLURM cluster: start one with scripts/slurm_cluster.sh start (root)")]
+
+SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=10"]
+
+
+def submitit_jobs(sweep_dir: Path):
+    return sorted(p.name for p in sweep_dir.glob(".submitit/*/*") if p.is_dir())
+
+
+def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing(cli, tmp_path):
+    sweep = ["-m", *SLURM, *TINY, "optim.epochs=1", "model.width=4,6,8", "penalty=sum,mean", "name=array"]
+    code, out, err = cli(*sweep)
+    assert code == 0, out + err
+    sweep_dir = tmp_path / "out" / "multirun" / "array"
+    paths = results_under(sweep_dir)
+    assert len(paths) == 6
+    for path in paths:
+        r = json.loads(path.read_text())
+        assert r["status"] == "completed" and r["provenance"]["slurm_job_id"]
+        assert path.parent.name == f"model.width={r['model']['width']},optim.batch_size=64,optim.epochs=1," \
+                                   f"penalty={r['penalty']['norm']}"
+        assert r["config"]["model"]["width"] == r["model"]["width"]
+    jobs = submitit_jobs(sweep_dir)
+    array_id = jobs[0].split("_")[0]
+    assert {f"{array_id}_{i}" for i in range(6)} <= set(jobs)  # one array, six tasks
+
+    code, out, err = cli(*sweep)
+    assert code == 0 and "6 runs, 6 already finished (skipped), 0 to launch" in out + err
+    assert submitit_jobs(sweep_dir) == jobs
+
+
+def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "fault_injection"))
+    monkeypatch.setenv("WDBENCH_FAIL_WIDTH", "6")
+    code, out, err = cli("-m", *SLURM, *TINY, "optim.epochs=1", "model.width=4,6", "name=failing")
+    assert code == 1 and "1 of 2 runs failed" in err and "python -m wdbench.status" in err
+    monkeypatch.delenv("WDBENCH_FAIL_WIDTH")
+    from wdbench.status import main as status_main
+    assert status_main([str(tmp_path / "out" / "multirun" / "failing")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert "2 runs: 1 failed, 0 running, 0 missing, 0 diverged, 1 completed" in lines[0]
+    assert any(l.split()[0] == "failed" and "model.width=6" in l and l.endswith("RuntimeError: injected failure")
+               for l in lines)
+
+
+def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path):
+    run = [*TINY, "model.width=16", "optim.epochs=450", "threads=1", "checkpoint_every_s=10", "name=long"]
+    reference = subprocess.Popen(  # the same run uninterrupted, meanwhile, on the other core
+        [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *run, f"out_dir={tmp_path / 'ref'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code, out, err = cli("-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2",
+                         "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=4", *run)
+    assert code == 0, out + err
+    assert reference.wait(timeout=600) == 0
+    (path,) = results_under(tmp_path / "out" / "multirun" / "long")
+    resumed = json.loads(path.read_text())
+    assert resumed["status"] == "completed" and resumed["resumes"] >= 1
+    assert [p["signal"] for p in resumed["preemptions"]] == ["SIGUSR2"] * len(resumed["preemptions"])
+    (ref_path,) = results_under(tmp_path / "ref")
+    reference_result = json.loads(ref_path.read_text())
+    assert resumed["metrics"] == reference_result["metrics"]
+    assert resumed["history"] == reference_result["history"]
