@@ -35,6 +35,8 @@ BAD = [
     (["sed=1"], "sed: unknown key; allowed: "),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
+    (["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
+     "hydra.launcher.signal_delay_s=90: must be in (0, 60], at most half of hydra.launcher.timeout_min=2 minutes"),
 ]
 
 

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,22 @@ def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_pa
     reference_result = json.loads(ref_path.read_text())
     assert resumed["metrics"] == reference_result["metrics"]
     assert resumed["history"] == reference_result["history"]
+
+
+def test_submit_returns_at_once_and_status_shows_progress(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    sweep_dir = tmp_path / "multirun" / "bg"
+    started = time.time()
+    out = subprocess.run(["bash", str(root / "scripts" / "submit.sh"), *TINY, "optim.epochs=1", "model.width=4,8",
+                          "name=bg", f"out_dir={tmp_path}"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path)}).stdout
+    assert time.time() - started < 5 and "submitting in the background" in out
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
+                                text=True)
+        if "2 runs: 0 failed, 0 running, 0 missing, 0 diverged, 2 completed" in status.stdout:
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"the sweep did not finish: {status.stdout}")

@@ -32,11 +32,24 @@ ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=Wdbench
                              provider="wdbench")
 
 
+def _check_signal_delay(launcher) -> None:
+    """SLURM may send the timeout signal up to 60 s early: a delay near the time limit leaves a job
+    no time to run before it is asked to stop."""
+    from wdbench.config import ConfigError
+
+    if "signal_delay_s" in launcher and "timeout_min" in launcher:
+        delay, half = launcher.signal_delay_s, launcher.timeout_min * 30
+        if not 0 < delay <= half:
+            raise ConfigError(f"hydra.launcher.signal_delay_s={delay}: must be in (0, {half}], at most half of "
+                              f"hydra.launcher.timeout_min={launcher.timeout_min} minutes")
+
+
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from wdbench.config import ConfigError, parse_run_config, run_identity
         from wdbench.results import FINISHED, read_result, record_runs
 
+        _check_signal_delay(self.config.hydra.launcher)
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
