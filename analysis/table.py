@@ -19,17 +19,23 @@ class AnalysisError(ValueError):
 
 
 def row(result: dict, path: Path) -> dict:
-    metrics = result.get("metrics") or {}
-    model, pen, opt, data = result["model"], result["penalty"], result["optim"], result["data"]
-    return {"model": model["name"], "width": model["width"], "n_params": model["n_params"],
-            "n_decayed": model["n_decayed"], "norm": pen["norm"], "apply": pen["apply"], "lam": pen["lam"],
-            "coef": pen["coef"], "optimizer": opt["name"], "lr": opt["lr"], "batch_size": data["batch_size"],
-            "n_train": data["n_train"], "epochs": opt["epochs"], "seed": result["seed"],
-            "status": result["status"], "val_loss": metrics.get("val_loss", np.nan),
-            "val_acc": metrics.get("val_acc", np.nan), "train_loss": metrics.get("train_loss", np.nan),
-            "decayed_norm": metrics.get("decayed_norm", np.nan), "run_dir": str(path.parent),
-            "dataset": data["name"], "best_val_loss": metrics.get("best_val_loss", np.nan),
-            "best_val_acc": metrics.get("best_val_acc", np.nan), "error": result.get("error", "")}
+    """One table row; a run that failed before training has only its config to go by."""
+    metrics, config = result.get("metrics") or {}, result.get("config") or {}
+    model = result.get("model") or {"name": config.get("model", {}).get("name"),
+                                     "width": config.get("model", {}).get("width")}
+    pen = result.get("penalty") or config.get("penalty", {})
+    opt = result.get("optim") or config.get("optim", {})
+    data = result.get("data") or {**config.get("data", {}), "batch_size": opt.get("batch_size")}
+    return {"model": model["name"], "width": model["width"], "n_params": model.get("n_params", np.nan),
+            "n_decayed": model.get("n_decayed", np.nan), "norm": pen.get("norm"), "apply": pen.get("apply"),
+            "lam": pen.get("lam", np.nan), "coef": pen.get("coef", np.nan), "optimizer": opt.get("name"),
+            "lr": opt.get("lr", np.nan), "batch_size": data.get("batch_size"), "n_train": data.get("n_train"),
+            "epochs": opt.get("epochs"), "seed": result["seed"], "status": result["status"],
+            "val_loss": metrics.get("val_loss", np.nan), "val_acc": metrics.get("val_acc", np.nan),
+            "train_loss": metrics.get("train_loss", np.nan), "decayed_norm": metrics.get("decayed_norm", np.nan),
+            "run_dir": str(path.parent), "dataset": data.get("name"),
+            "best_val_loss": metrics.get("best_val_loss", np.nan), "best_val_acc": metrics.get("best_val_acc", np.nan),
+            "error": result.get("error", "")}
 
 
 def collect(dirs: Iterable[str]) -> pd.DataFrame:

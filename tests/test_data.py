@@ -50,6 +50,11 @@ def test_cifar100_and_missing_files(tmp_path):
     assert data.n_classes == 100 and len(data.y_train) == 300
     with pytest.raises(ConfigError, match="data.root=.*no CIFAR python-pickle files"):
         load_dataset(DataConfig(name="cifar10", root=str(tmp_path)), CPU)
+    corrupt = tmp_path / "corrupt" / "cifar-100-python"
+    corrupt.mkdir(parents=True)
+    (corrupt / "train").write_bytes(b"not a pickle")
+    with pytest.raises(ConfigError, match="data.root=.*cannot read cifar-100-python/train"):
+        load_dataset(DataConfig(name="cifar100", root=str(corrupt.parent)), CPU)
 
 
 def test_random_crop_flip_matches_a_per_sample_loop():

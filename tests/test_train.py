@@ -89,6 +89,21 @@ def test_a_crashing_run_is_recorded_as_failed(cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_a_run_that_fails_before_training_still_leaves_a_failed_result(cli, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise MemoryError("model too large")
+    monkeypatch.setattr("wdbench.train.build_model", broken)
+    code, _, err = cli("-m", "hydra/launcher=basic", *TINY, "name=broken")
+    assert code == 1 and "1 of 1 runs failed (first: MemoryError('model too large'))" in err
+    (path,) = results_under(tmp_path / "out")
+    r = json.loads(path.read_text())
+    assert r["status"] == "failed" and r["error"] == "MemoryError: model too large"
+    from analysis.table import collect
+    (row,) = collect([str(tmp_path / "out")]).to_dict("records")
+    assert row["status"] == "failed" and row["width"] == 4 and row["norm"] == "sum"
+
+
+@pytest.mark.slow
 def test_multirun_runs_the_cross_product_then_skips_finished_and_reruns_failed(cli, tmp_path):
     sweep = ["-m", *TINY, "optim.epochs=1", "model.width=4,8", "penalty=sum,mean", "penalty.log10_lam=-3",
              "name=grid"]

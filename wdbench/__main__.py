@@ -11,9 +11,9 @@ def main() -> None:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
-    from hydra_plugins.wdbench_plugins.sweeper import SweepFailed
     from wdbench.app import app
     from wdbench.config import ConfigError
+    from wdbench.results import SweepFailed
 
     try:
         app()

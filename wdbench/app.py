@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from wdbench.config import ConfigError, RunConfig, parse_run_config
+from wdbench.config import ConfigError, RunConfig, parse_run_config, run_identity
 from wdbench.results import FINISHED, SCHEMA_VERSION, provenance, read_result, write_result
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.train import Interrupted, Trainer
@@ -33,7 +33,8 @@ OmegaConf.register_new_resolver("wdbench.dirname", lambda s: re.sub(r"[/\\\s]+",
 def _threads(run: RunConfig, hc) -> int:
     if run.threads:
         return run.threads
-    if hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith("wdbench_plugins.launcher.LocalLauncher"):
+    launcher = str(hc.launcher.get("_target_", ""))
+    if hc.mode == RunMode.MULTIRUN and launcher.endswith("wdbench_plugins.launcher.LocalLauncher"):
         return 1  # one single-threaded worker per core
     return int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or torch.get_num_threads()
 
@@ -60,8 +61,9 @@ def _result_header(run: RunConfig, cfg: DictConfig, hc, trainer: Trainer) -> dic
         "seed": run.seed,
         "resumes": 0,
         "preemptions": [],
-        "provenance": provenance(str(trainer.device) + (
+        "provenance": {**provenance(str(trainer.device) + (
             f" ({torch.cuda.get_device_name(trainer.device)})" if trainer.device.type == "cuda" else "")),
+            "threads": torch.get_num_threads()},
     }
 
 
@@ -71,6 +73,10 @@ def _remove_if_only_hydra_files(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
         with contextlib.suppress(OSError):  # and no empty parent made for it
             run_dir.parent.rmdir()
+
+
+def _error(err: Exception) -> dict:
+    return {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
 
 
 def run_job(cfg: DictConfig) -> str:
@@ -89,17 +95,25 @@ def run_job(cfg: DictConfig) -> str:
         log.info(f"{run_dir}: already {previous['status']}, skipped")
         return previous["status"]
     torch.set_num_threads(_threads(run, hc))
-    trainer = Trainer(run)
-    checkpoint = load_checkpoint(run_dir) if previous and previous.get("status") == "running" else None
+    try:
+        trainer = Trainer(run)
+    except Exception as err:  # e.g. unreadable data: still one result, saying why
+        write_result(run_dir, {"schema_version": SCHEMA_VERSION, "status": "failed", **_error(err),
+                               "run_dir": str(run_dir.resolve()), "overrides": list(hc.overrides.task),
+                               "config": OmegaConf.to_container(cfg, resolve=True), "seed": run.seed,
+                               "provenance": provenance(run.device)})
+        raise
+    same_run = previous and "config" in previous and \
+        run_identity(parse_run_config(previous["config"])) == run_identity(run)
+    checkpoint = load_checkpoint(run_dir) if same_run and previous.get("status") == "running" else None
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
         result = previous
         result["resumes"] += 1
         log.info(f"{run_dir}: resuming at epoch {len(trainer.history)}, step {trainer.step}")
     else:
-        remove_checkpoint(run_dir)  # a failed run starts again from scratch
+        remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
         result = _result_header(run, cfg, hc, trainer)
-        result["provenance"]["threads"] = torch.get_num_threads()
     write_result(run_dir, result)
     last_save = time.monotonic()
 
@@ -125,8 +139,7 @@ def run_job(cfg: DictConfig) -> str:
         log.info(f"{run_dir}: {stop.name} received, checkpoint saved at step {trainer.step}")
         stop.hand_over()
     except Exception as err:
-        result.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(),
-                      history=trainer.history)
+        result.update(status="failed", **_error(err), history=trainer.history)
         write_result(run_dir, result)
         raise
     finally:

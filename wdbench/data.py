@@ -79,8 +79,11 @@ def _read_cifar(name: str, root: str):
         raise ConfigError(f"data.root={root}: no CIFAR python-pickle files ({folder}/{missing[0]} missing)")
     xs, ys = [], []
     for f in files:
-        with open(base / f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+        try:
+            with open(base / f, "rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+        except (OSError, pickle.UnpicklingError, EOFError) as err:
+            raise ConfigError(f"data.root={root}: cannot read {folder}/{f}: {err}") from None
         xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[label_key], dtype=np.int64))
     return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)

@@ -23,6 +23,10 @@ STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")
 
 
+class SweepFailed(RuntimeError):
+    """Some runs of a sweep failed; their results say why."""
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file in the same directory and rename, so readers never see half a file."""
     path = Path(path)

@@ -14,11 +14,9 @@ from hydra.core.utils import JobStatus
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf
 
+from wdbench.results import SweepFailed
+
 log = logging.getLogger(__name__)
-
-
-class SweepFailed(RuntimeError):
-    """Some runs of a sweep failed; their results say why."""
 
 
 @dataclass
