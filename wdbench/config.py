@@ -2,6 +2,7 @@
 composed Hydra config into a validated ``RunConfig`` or one clear ``ConfigError`` line."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -101,12 +102,17 @@ class RunConfig:
     checkpoint_every_s: float = 60.0  # at most this often at an epoch end (0: every epoch); always on a stop signal
 
 
+@functools.lru_cache(maxsize=None)
+def _structured(schema: type) -> DictConfig:
+    return OmegaConf.structured(schema)  # slow to build, and merge() leaves it unchanged
+
+
 def _typed(section: str, schema: type, node: Any) -> Any:
     """Merge ``node`` into ``schema``: unknown keys and wrong types become one-line errors."""
     if not isinstance(node, (dict, DictConfig)):
         raise ConfigError(f"{section}: expected a mapping, got {node!r}")
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
+        return OmegaConf.to_object(OmegaConf.merge(_structured(schema), node))
     except OmegaConfBaseException as err:
         key = getattr(err, "key", None)
         key = section if not key else key if section == "config" else f"{section}.{key}"
