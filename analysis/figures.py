@@ -40,8 +40,8 @@ def _widths_palette(df: pd.DataFrame):
 def _save(fig, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.pdf", out / f"{name}.png"]
-    for path in paths:
-        fig.savefig(path, dpi=200)
+    for path in paths:  # no creation date: regenerating identical figures changes no file
+        fig.savefig(path, dpi=200, metadata={"CreationDate": None} if path.suffix == ".pdf" else None)
     plt.close(fig)
     return paths
 
