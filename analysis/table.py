@@ -1,6 +1,7 @@
 """``collect``: every ``result.json`` under some sweep directories -> one tidy table, one row per run."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Iterable
@@ -54,7 +55,9 @@ def collect(dirs: Iterable[str]) -> pd.DataFrame:
 def write_table(df: pd.DataFrame, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if str(path).endswith(".parquet"):
-        df.to_parquet(path, index=False)  # needs pyarrow
+        if importlib.util.find_spec("pyarrow") is None:
+            raise AnalysisError(f"--out {path}: .parquet needs pyarrow (pip install pyarrow); .csv needs nothing")
+        df.to_parquet(path, index=False)
     elif str(path).endswith(".csv"):
         df.to_csv(path, index=False)
     else:
