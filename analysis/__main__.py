@@ -20,7 +20,8 @@ def _print_summary(stars, scaling, identities) -> None:
     cols = ["model", "norm", "apply", "width", "lam_star", "lam_star_lo", "lam_star_hi", "at_edge"]
     print(stars[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     print()
-    fits = scaling[scaling["x"] == "width"][["model", "norm", "apply", "alpha", "alpha_lo", "alpha_hi", "n_widths", "r2"]]
+    columns = ["model", "norm", "apply", "alpha", "alpha_lo", "alpha_hi", "n_widths", "r2"]
+    fits = scaling[scaling["x"] == "width"][columns]
     print("λ* = C·width^α\n" + fits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if len(identities):
         print("\n" + identities[["identity", "observed", "expected", "difference"]].to_string(

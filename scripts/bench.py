@@ -153,7 +153,8 @@ def main() -> None:
         f"{label} {t:.1f} s" for label, t in multi["wall_s"].items() if "rerun" not in label))
     print(f"  fixed cost of a command (rerun with every run finished): {multi['fixed_overhead_s']:.1f} s")
     print("all cores / sequential, whole command:  " + "  ".join(
-        f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items()) + f"   (goal >= 1.7x on {multi['cores']} cores)")
+        f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())
+        + f"   (goal >= 1.7x on {multi['cores']} cores)")
     print("all cores / sequential, fixed cost out: " + "  ".join(
         f"vs {label}: {x:.2f}x" for label, x in multi["speedup_steady_state"].items()))
     if args.json:

@@ -141,7 +141,8 @@ def test_fit_figures_and_paper_write_non_empty_files(tmp_path, capsys):
             assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 5000
     written = build_paper(tmp_path / "results.csv", out=tmp_path / "paper")
     assert all(p.stat().st_size > 0 for p in written)
-    numbers = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{([^}]*)\}", (tmp_path / "paper" / "tables" / "numbers.tex").read_text()))
+    numbers_tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
+    numbers = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{([^}]*)\}", numbers_tex))
     assert float(numbers["AlphaSumLo"]) <= -0.7 <= float(numbers["AlphaSumHi"])
     assert abs(float(numbers["AlphaMean"]) - 1.3) < 0.15  # α_mean = α_sum + κ, κ = 2
     assert numbers["NRuns"] == str(len(df)) and numbers["Widths"] == "8, 16, 32, 64, 128"
