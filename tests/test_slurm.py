@@ -60,7 +60,8 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
 
 
 def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path):
-    run = [*TINY, "model.width=16", "optim.epochs=450", "threads=1", "checkpoint_every_s=10", "name=long"]
+    # ~125 s of training on this machine: more than one 2-minute job, so the timeout signal must come
+    run = [*TINY, "model.width=16", "optim.epochs=600", "threads=1", "checkpoint_every_s=10", "name=long"]
     reference = subprocess.Popen(  # the same run uninterrupted, meanwhile, on the other core
         [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *run, f"out_dir={tmp_path / 'ref'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
