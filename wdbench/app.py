@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from wdbench.config import ConfigError, RunConfig, parse_run_config, run_identity
+from wdbench.config import ConfigError, RunConfig, made_by, parse_run_config
 from wdbench.results import FINISHED, SCHEMA_VERSION, provenance, read_result, write_result
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.train import Interrupted, Trainer
@@ -103,9 +103,8 @@ def run_job(cfg: DictConfig) -> str:
                                "config": OmegaConf.to_container(cfg, resolve=True), "seed": run.seed,
                                "provenance": provenance(run.device)})
         raise
-    same_run = previous and "config" in previous and \
-        run_identity(parse_run_config(previous["config"])) == run_identity(run)
-    checkpoint = load_checkpoint(run_dir) if same_run and previous.get("status") == "running" else None
+    resumable = previous and previous.get("status") == "running" and made_by(previous, run)
+    checkpoint = load_checkpoint(run_dir) if resumable else None
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
         result = previous

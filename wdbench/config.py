@@ -155,6 +155,11 @@ def run_identity(run: RunConfig) -> dict:
             "penalty": {**asdict(run.penalty), "log10_lam": None}, "seed": run.seed}
 
 
+def made_by(result: dict, run: RunConfig) -> bool:
+    """Whether a recorded result (or checkpointed run) is of this very run."""
+    return "config" in result and run_identity(parse_run_config(result["config"])) == run_identity(run)
+
+
 def _validate(run: RunConfig) -> None:
     m, d, o, p = run.model, run.data, run.optim, run.penalty
     _check(m.width >= 1, f"model.width={m.width}: must be an integer >= 1")

@@ -44,7 +44,7 @@ def _check_signal_delay(launcher) -> None:
 
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
-        from wdbench.config import ConfigError, parse_run_config, run_identity
+        from wdbench.config import ConfigError, made_by, parse_run_config
         from wdbench.results import FINISHED, read_result, record_runs
 
         _check_signal_delay(self.config.hydra.launcher)
@@ -59,7 +59,7 @@ class WdbenchSweeper(BasicSweeper):
             manifest[str(cfg.hydra.sweep.subdir)] = job
             result = read_result(run_dir)
             if result and result.get("status") in FINISHED:
-                if "config" not in result or run_identity(parse_run_config(result["config"])) != run_identity(run):
+                if not made_by(result, run):
                     raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
                                       "(the experiment changed?); choose a new name=... for this sweep")
                 finished += 1
