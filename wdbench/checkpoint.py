@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from wdbench.results import atomic_write
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, Path(run_dir) / CHECKPOINT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(Path(run_dir) / CHECKPOINT_FILE, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(run_dir: Path) -> Optional[dict]:
