@@ -51,22 +51,30 @@ def _panels(n: int, height: float = 3.2):
     return fig, axes[0]
 
 
-def loss_vs_lambda(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path, name: str):
-    widths, palette = _widths_palette(runs)
-    norms = _norms(runs)
+def _lines_by_width(data: pd.DataFrame, y: str, ylabel: str, yscale: str = "linear"):
+    """One panel per normalisation: ``y`` against λ, a line per width (mean, seed range shaded)."""
+    widths, palette = _widths_palette(data)
+    norms = _norms(data)
     fig, axes = _panels(len(norms))
-    data = runs[runs["lam"] > 0].assign(value=metric_values(runs[runs["lam"] > 0], metric).replace(np.inf, np.nan))
     for ax, norm in zip(axes, norms):
-        sns.lineplot(data=data[data["norm"] == norm], x="lam", y="value", hue="width", palette=palette,
+        sns.lineplot(data=data[data["norm"] == norm], x="lam", y=y, hue="width", palette=palette,
                      hue_order=widths, estimator="mean", errorbar=("pi", 100), marker="o", markersize=4,
                      ax=ax, legend=ax is axes[-1])
-        for _, s in stars[(stars["norm"] == norm) & np.isfinite(stars["lam_star"])].iterrows():
-            ax.plot(s["lam_star"], s["best_value"], marker="*", markersize=13, color=palette[s["width"]],
-                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none", zorder=5)
-        ax.set(xscale="log", xlabel=lam_label(norm), ylabel=METRIC_LABEL[metric] if ax is axes[0] else "",
+        ax.set(xscale="log", yscale=yscale, xlabel=lam_label(norm), ylabel=ylabel if ax is axes[0] else "",
                title=norm.replace("_", "-"))
     if axes[-1].get_legend():
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title="width")
+    return fig, dict(zip(norms, axes)), palette
+
+
+def loss_vs_lambda(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path, name: str):
+    positive = runs[runs["lam"] > 0]
+    data = positive.assign(value=metric_values(positive, metric).replace(np.inf, np.nan))
+    fig, axes, palette = _lines_by_width(data, "value", METRIC_LABEL[metric])
+    for norm, ax in axes.items():
+        for _, s in stars[(stars["norm"] == norm) & np.isfinite(stars["lam_star"])].iterrows():
+            ax.plot(s["lam_star"], s["best_value"], marker="*", markersize=13, color=palette[s["width"]],
+                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none", zorder=5)
     fig.suptitle("Validation loss against λ (mean over seeds, band: seed range, ★: λ*)")
     return _save(fig, out, name)
 
@@ -118,19 +126,8 @@ def loss_heatmap(runs: pd.DataFrame, metric: str, out: Path, name: str):
 
 
 def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
-    widths, palette = _widths_palette(runs)
-    norms = _norms(runs)
-    fig, axes = _panels(len(norms))
     data = runs[(runs["lam"] > 0) & np.isfinite(runs["decayed_norm"])]
-    for ax, norm in zip(axes, norms):
-        sns.lineplot(data=data[data["norm"] == norm], x="lam", y="decayed_norm", hue="width", palette=palette,
-                     hue_order=widths, errorbar=("pi", 100), marker="o", markersize=4, ax=ax,
-                     legend=ax is axes[-1])
-        ax.set(xscale="log", yscale="log", xlabel=lam_label(norm),
-               ylabel="‖decayed weights‖₂ at the end" if ax is axes[0] else "",
-               title=norm.replace("_", "-"))
-    if axes[-1].get_legend():
-        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title="width")
+    fig, _, _ = _lines_by_width(data, "decayed_norm", "‖decayed weights‖₂ at the end", yscale="log")
     fig.suptitle("Norm of the decayed weights against λ")
     return _save(fig, out, name)
 
