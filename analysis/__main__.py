@@ -1,49 +1,98 @@
-"""python -m analysis collect|fit|figures|paper (see README, "Analysis")."""
+"""python -m analysis collect|fit|figures|paper|calibrate (see README, "Analysis")."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from analysis.fit import METRICS, identity_table, lambda_star_table, scaling_table
 from analysis.table import AnalysisError, collect, read_table, write_table
 
+FIT_FILES = ("coef_star", "exponents", "consistency", "joint_lr")
 
-def _analyse(table: str, metric: str, include_edge: bool):
+
+def analyse(table: str, metric: str) -> dict:
+    """Every table ``fit`` writes, from a results table."""
+    from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, notes
+
     runs = read_table(table)
-    stars = lambda_star_table(runs, metric)
-    scaling = scaling_table(stars, include_edge)
-    return runs, stars, scaling, identity_table(stars, scaling)
+    stars = coef_star_table(runs, metric)
+    return {"runs": runs, "coef_star": stars, "exponents": exponent_table(stars),
+            "consistency": consistency_table(runs, metric), "joint_lr": joint_lr_table(stars),
+            "notes": notes(runs, stars)}
 
 
-def _print_summary(stars, scaling, identities) -> None:
-    cols = ["model", "norm", "apply", "width", "lam_star", "lam_star_lo", "lam_star_hi", "at_edge"]
-    print(stars[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
-    print()
-    columns = ["model", "norm", "apply", "alpha", "alpha_lo", "alpha_hi", "n_widths", "r2"]
-    fits = scaling[scaling["x"] == "width"][columns]
-    print("λ* = C·width^α\n" + fits.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    if len(identities):
-        print("\n" + identities[["identity", "observed", "expected", "difference"]].to_string(
-            index=False, float_format=lambda x: f"{x:.3f}"))
+def _ci(x, lo, hi) -> str:
+    return f"{x:.3g} [{lo:.3g}, {hi:.3g}]" if lo == lo else f"{x:.3g} [--]"
+
+
+def print_summary(fit: dict, metric: str) -> None:
+    from analysis.scaling import MARGIN
+    from wdbench.penalty import NORMS
+
+    stars, exponents = fit["coef_star"], fit["exponents"]
+    for setting, s in stars.groupby("setting", sort=True):
+        axes = [a for a in ("width", "n_train", "batch_size") if s[a].nunique() > 1] or ["width"]
+        print(f"setting: {setting}   (metric: {metric}; [95% interval]; coef = λ·c multiplies Σw²)")
+        rows = []
+        for _, r in s.iterrows():
+            row = {a: r[a] for a in axes}
+            row.update({"status": r["status"], "seeds": r["n_seeds"],
+                        "coef*": _ci(r["coef_star"], r["coef_lo"], r["coef_hi"]),
+                        "near-optimal coef": f"{r['coef_near_lo']:.2g}-{r['coef_near_hi']:.2g}",
+                        "gain over λ=0": _ci(r["gain"], r["gain_lo"], r["gain_hi"])})
+            rows.append(row)
+        print(_frame(rows))
+        print(_frame([{**{a: r[a] for a in axes}, **{f"λ*_{n}": _ci(r[f"lam_star_{n}"], r[f"lam_lo_{n}"],
+                                                                   r[f"lam_hi_{n}"]) for n in NORMS}}
+                      for _, r in s.iterrows()]))
+        e = exponents[exponents["setting"] == setting]
+        if len(e):
+            print(f"exponents (λ* ∝ axis^e; verdict: TOST at 5%, 'still' = moves less than {MARGIN}× over the range)")
+            print(_frame([{"λ* in": r["norm"], "axis": r["axis"], "e [95%]": _ci(r["exponent"], r["lo"], r["hi"]),
+                           "90%": f"[{r['lo90']:.2f}, {r['hi90']:.2f}]", "margin": f"±{r['margin']:.3f}",
+                           "verdict": r["verdict"], "points": r["n_points"]} for _, r in e.iterrows()]))
+        print()
+    if len(fit["joint_lr"]):
+        j = fit["joint_lr"]
+        print("joint optimum over the learning rate (95% intervals)")
+        print(_frame([{"width": r["width"], "lr*": _ci(r["lr_star"], r["lr_lo"], r["lr_hi"]),
+                       "coef*": _ci(r["coef_star"], r["coef_lo"], r["coef_hi"])} for _, r in j.iterrows()]))
+    c = fit["consistency"]
+    if len(c):
+        bad = c[~c["agree"]]
+        print(f"consistency: {len(c)} (coef, seed) pairs run in several normalisations; "
+              f"{'all agree' if bad.empty else f'{len(bad)} DISAGREE (see consistency.csv)'}")
+    for line in fit["notes"]:
+        print(f"note: {line}")
+
+
+def _frame(rows: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
 
 
 def main(argv=None) -> None:
+    from analysis.fit import METRICS
+
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("collect", help="every result.json under DIR... -> one tidy table (.csv or .parquet)")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     p.add_argument("--out", required=True, metavar="TABLE")
-    for name, text in (("fit", "λ* per width and power-law fits -> DIR/lambda_star.csv, scaling.csv, identities.csv"),
-                       ("figures", "the four figures, PDF and PNG -> DIR")):
+    for name, text in (("fit", "coef* per setting and width, λ* in every normalisation, exponents and verdicts "
+                               f"-> DIR/{{{','.join(FIT_FILES)}}}.csv"),
+                       ("figures", "the figures, PDF and PNG -> DIR")):
         p = verbs.add_parser(name, help=text)
         p.add_argument("table", metavar="TABLE")
         p.add_argument("--out", required=True, metavar="DIR")
         p.add_argument("--metric", default="val_loss", choices=METRICS)
-        p.add_argument("--include-edge", action="store_true", help="fit λ* found at the edge of the grid too")
     p = verbs.add_parser("paper", help="regenerate paper/ (figures, tables, numbers) from the kept results table")
     p.add_argument("--table", default=str(Path(__file__).resolve().parents[1] / "paper" / "results.csv"))
     p.add_argument("--metric", default="val_loss", choices=METRICS)
+    p = verbs.add_parser("calibrate", help="coverage of the 95%% intervals on planted tables")
+    p.add_argument("--replicates", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if args.verb == "collect":
@@ -52,20 +101,28 @@ def main(argv=None) -> None:
             print(f"{len(df)} runs ({', '.join(f'{n} {s}' for s, n in df['status'].value_counts().items())}) "
                   f"-> {args.out}")
         elif args.verb == "fit":
-            _, stars, scaling, identities = _analyse(args.table, args.metric, args.include_edge)
+            fit = analyse(args.table, args.metric)
             Path(args.out).mkdir(parents=True, exist_ok=True)
-            for name, frame in (("lambda_star", stars), ("scaling", scaling), ("identities", identities)):
-                frame.to_csv(Path(args.out) / f"{name}.csv", index=False)
-            _print_summary(stars, scaling, identities)
+            for name in FIT_FILES:
+                fit[name].to_csv(Path(args.out) / f"{name}.csv", index=False)
+            print_summary(fit, args.metric)
         elif args.verb == "figures":
             from analysis.figures import all_figures
-            runs, stars, _, _ = _analyse(args.table, args.metric, args.include_edge)
-            for path in all_figures(runs, stars, args.metric, Path(args.out)):
+            for path in all_figures(analyse(args.table, args.metric), args.metric, Path(args.out)):
                 print(path)
-        else:
+        elif args.verb == "paper":
             from analysis.paper import build_paper
             for path in build_paper(Path(args.table), metric=args.metric):
                 print(path)
+        else:
+            from analysis.calibrate import GOAL, coverage
+            if args.replicates < 1:
+                raise AnalysisError(f"--replicates {args.replicates}: must be >= 1")
+            table = coverage(args.replicates, args.seed)
+            print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+            met = table["coverage"].between(*GOAL).all()
+            print(f"goal: every coverage in [{GOAL[0]}, {GOAL[1]}]: {'met' if met else 'NOT met'}")
+            sys.exit(0 if met else 1)
     except AnalysisError as err:
         print(f"analysis: error: {err}", file=sys.stderr)
         sys.exit(2)

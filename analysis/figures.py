@@ -1,6 +1,17 @@
-"""``figures``: the four paper figures, seaborn in one fixed style, PDF and PNG."""
+"""``figures``: per setting, the figures of the paper, PDF and PNG, sized for the text width (6.3 in)
+with no text under 8 pt.
+
+1. ``lambda_star_vs_width``: (a) coef* with its 95% interval and the near-optimal range, and the
+   fitted power law; (b) λ* of every normalisation relative to its fit at the middle width, on one
+   shared log axis, with the equivalence wedge (±margin exponent): slopes compare by eye.
+2. ``loss_vs_lambda``: a panel per width (shared coef axis, y zoomed on the basin): runs (seed
+   offsets removed), seed means, the fitted curve, coef* on it with its interval, λ = 0 baseline.
+3. ``loss_heatmap``: the metric over width × coef on one colour scale for every setting, coef* marked.
+4. ``decayed_norm_vs_lambda``: ‖decayed weights‖ at the end against coef, a line per width.
+"""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -11,30 +22,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.fit import SERIES, fit_points, metric_values, power_law  # noqa: E402
-from analysis.table import AnalysisError  # noqa: E402
+from analysis.fit import fitted_groups  # noqa: E402
+from analysis.scaling import MARGIN  # noqa: E402
 from wdbench.penalty import NORMS  # noqa: E402
 
-SETTING = [k for k in SERIES if k != "norm"]  # one figure set per setting; normalisations side by side
+TEXT_WIDTH = 6.3  # inches: the paper's \textwidth (A4, 2.5 cm margins)
 METRIC_LABEL = {"val_loss": "final validation loss", "val_err": "final validation error"}
+NORM_STYLE = {"coef": ("black", "o"), "sum": ("C0", "o"), "mean": ("C1", "s"), "per_step": ("C2", "^")}
+COEF_LABEL = "coef = λ·c (multiplies Σw²)"
+EXCESS_SCALE = {"val_loss": 0.25, "val_err": 0.1}  # heatmap: one scale for all; the cliff saturates, basins show
 
 
 def style() -> None:
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
-    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
-
-
-def lam_label(norm: str, star: bool = False) -> str:
-    return f"λ{'*' if star else ''} ({norm.replace('_', '-')} normalisation)"
-
-
-def _norms(df: pd.DataFrame) -> list[str]:
-    return [n for n in NORMS if n in set(df["norm"])]
-
-
-def _widths_palette(df: pd.DataFrame):
-    widths = sorted(df["width"].unique())
-    return widths, dict(zip(widths, sns.color_palette("viridis", len(widths))))
+    sns.set_theme(context="paper", style="whitegrid")
+    plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
+                         "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
+                         "figure.titlesize": 9, "figure.dpi": 110, "savefig.bbox": "tight"})
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -46,102 +49,160 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def _panels(n: int, height: float = 3.2):
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.6, height), squeeze=False, layout="constrained")
-    return fig, axes[0]
+def _width_axis(ax, widths) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(widths, labels=[str(w) for w in widths])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("width")
 
 
-def _lines_by_width(data: pd.DataFrame, y: str, ylabel: str, yscale: str = "linear"):
-    """One panel per normalisation: ``y`` against λ, a line per width (mean, seed range shaded)."""
-    widths, palette = _widths_palette(data)
-    norms = _norms(data)
-    fig, axes = _panels(len(norms))
-    for ax, norm in zip(axes, norms):
-        sns.lineplot(data=data[data["norm"] == norm], x="lam", y=y, hue="width", palette=palette,
-                     hue_order=widths, estimator="mean", errorbar=("pi", 100), marker="o", markersize=4,
-                     ax=ax, legend=ax is axes[-1])
-        ax.set(xscale="log", yscale=yscale, xlabel=lam_label(norm), ylabel=ylabel if ax is axes[0] else "",
-               title=norm.replace("_", "-"))
-    if axes[-1].get_legend():
-        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title="width")
-    return fig, dict(zip(norms, axes)), palette
+def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, out: Path, name: str):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.9), layout="constrained")
+    widths = sorted(stars["width"].unique())
+    ok, rest = stars[stars["status"] == "ok"], stars[stars["status"] != "ok"]
+    left.errorbar(ok["width"], ok["coef_star"], yerr=[ok["coef_star"] - ok["coef_lo"], ok["coef_hi"] - ok["coef_star"]],
+                  fmt="o", color="black", capsize=3, label="coef* (95% interval)", zorder=3)
+    left.vlines(stars["width"] * 1.06, stars["coef_near_lo"], stars["coef_near_hi"], color="0.6", linewidth=4,
+                alpha=0.6, label="near-optimal (within 1 run's noise)")
+    if len(rest):
+        left.plot(rest["width"], rest["coef_star"], "o", mfc="none", color="0.4", label="open or edge (not fitted)")
+    by_norm = {r["norm"]: r for _, r in exponents[exponents["axis"] == "width"].iterrows()}
+    x = np.geomspace(min(widths) / 1.1, max(widths) * 1.1, 50)
+    if "coef" in by_norm:
+        e = by_norm["coef"]
+        left.plot(x, 10 ** (e["log10_C"] + e["exponent"] * np.log10(x)), color="black", linewidth=1,
+                  label=f"fit: e = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
+    left.set(yscale="log", ylabel="coef*", title="(a) the measured optimum")
+    _width_axis(left, widths)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
 
-
-def loss_vs_lambda(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path, name: str):
-    positive = runs[runs["lam"] > 0]
-    data = positive.assign(value=metric_values(positive, metric).replace(np.inf, np.nan))
-    fig, axes, palette = _lines_by_width(data, "value", METRIC_LABEL[metric])
-    for norm, ax in axes.items():
-        for _, s in stars[(stars["norm"] == norm) & np.isfinite(stars["lam_star"])].iterrows():
-            ax.plot(s["lam_star"], s["best_value"], marker="*", markersize=13, color=palette[s["width"]],
-                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none", zorder=5)
-    fig.suptitle("Validation loss against λ (mean over seeds, band: seed range, ★: λ*)")
+    if len(ok) >= 2:
+        reference = float(np.exp(np.mean(np.log(ok["width"]))))  # the fits are most precise here
+        for i, norm in enumerate(NORMS):
+            if norm not in by_norm:
+                continue
+            e = by_norm[norm]
+            colour, marker = NORM_STYLE[norm]
+            scale = 10 ** (e["log10_C"] + e["exponent"] * np.log10(reference))
+            dodge = 1.0 + 0.04 * (i - 1)
+            y = ok[f"lam_star_{norm}"] / scale
+            right.errorbar(ok["width"] * dodge, y, yerr=[y - ok[f"lam_lo_{norm}"] / scale,
+                                                          ok[f"lam_hi_{norm}"] / scale - y],
+                           fmt=marker, color=colour, capsize=2, markersize=4,
+                           label=f"{norm.replace('_', '-')}: e = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]: "
+                                 f"{e['verdict']}")
+            right.plot(x, (x / reference) ** e["exponent"], color=colour, linewidth=1)
+        bound = by_norm[NORMS[0]]["margin"] if NORMS[0] in by_norm else 0
+        right.fill_between(x, (x / reference) ** -bound, (x / reference) ** bound, color="0.85", zorder=0,
+                           label=f"moves < {MARGIN}× over the widths")
+        right.axhline(1, color="0.5", linewidth=0.6)
+    right.set(yscale="log", ylabel="λ* / fitted λ* at the middle width", title="(b) λ* in each normalisation")
+    _width_axis(right, widths)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    fig.suptitle("Optimal weight decay against width (bars: 95% intervals)")
     return _save(fig, out, name)
 
 
-def lambda_star_vs_width(stars: pd.DataFrame, out: Path, name: str):
-    norms = _norms(stars)
-    fig, axes = _panels(len(norms))
-    colours = dict(zip(NORMS, sns.color_palette("deep", 3)))
-    for ax, norm in zip(axes, norms):
-        s = stars[(stars["norm"] == norm) & np.isfinite(stars["lam_star"])]
-        used = fit_points(s)
-        edge = s[s["at_edge"]]
-        err = np.abs(np.vstack([used["lam_star"] - used["lam_star_lo"], used["lam_star_hi"] - used["lam_star"]]))
-        ax.errorbar(used["width"], used["lam_star"], yerr=np.nan_to_num(err), fmt="o", color=colours[norm],
-                    capsize=3, label="λ* (95% bootstrap CI)")
-        if len(edge):
-            ax.plot(edge["width"], edge["lam_star"], "o", mfc="none", color="grey", label="at grid edge (not fitted)")
-        try:
-            law = power_law(used["width"], used["lam_star"])
-            x = np.geomspace(used["width"].min() / 1.15, used["width"].max() * 1.15, 100)
-            ax.plot(x, law.predict(x), color=colours[norm],
-                    label=f"α = {law.alpha:.2f} [{law.alpha_lo:.2f}, {law.alpha_hi:.2f}]")
-            if np.isfinite(law.alpha_lo):
-                ax.fill_between(x, *law.band(x), color=colours[norm], alpha=0.15, linewidth=0)
-        except AnalysisError:
-            pass
-        ax.set(xscale="log", yscale="log", xlabel="width", ylabel=lam_label(norm, star=True),
-               title=norm.replace("_", "-"))
-        ax.set_xticks(sorted(s["width"].unique()), labels=[str(w) for w in sorted(s["width"].unique())])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle("λ* against width, with the power-law fit λ* = C·width^α and its 95% band")
+def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str):
+    n = len(fits)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(TEXT_WIDTH, 2.0 * rows + 0.4), sharex=True, squeeze=False,
+                             layout="constrained")
+    for ax, (key, group, opt) in zip(axes.flat, fits):
+        curve = group[group["coef"] > 0]
+        finite = curve[np.isfinite(curve["value"])]
+        offset = finite["seed"].map(opt.offsets or {}).fillna(0.0)
+        adjusted = finite["value"] - offset
+        ax.plot(finite["coef"], adjusted, ".", color="0.65", markersize=3, label="run (seed offset removed)")
+        means = adjusted.groupby(finite["coef"]).mean()
+        ax.plot(means.index, means.to_numpy(), "o", color="black", markersize=3, label="mean over seeds")
+        if opt.curve is not None:
+            ax.plot(10 ** opt.curve[0], opt.curve[1], color="C0", linewidth=1.2, label="fitted curve")
+        if np.isfinite(opt.value):
+            ax.plot(10 ** opt.x, opt.value, "*", color="C3", markersize=10, markeredgecolor="black",
+                    markeredgewidth=0.5, zorder=5, label="coef* (95% interval)")
+            if opt.status == "ok":
+                ax.errorbar(10 ** opt.x, opt.value, xerr=[[10 ** opt.x - 10 ** opt.lo], [10 ** opt.hi - 10 ** opt.x]],
+                            color="C3", capsize=3, linewidth=1.2, zorder=4)
+        baseline = group[group["coef"] == 0]
+        if len(baseline) and np.isfinite(baseline["value"]).any():
+            level = (baseline["value"] - baseline["seed"].map(opt.offsets or {}).fillna(0.0)).mean()
+            ax.axhline(level, color="C1", linestyle="--", linewidth=1, label="λ = 0 (mean)")
+        low = adjusted.min()
+        top = opt.value + 4 * (np.median(adjusted) - opt.value) if np.isfinite(opt.value) else adjusted.max()
+        ax.set_ylim(low - 0.05 * (top - low), min(top, adjusted.max()) + 0.02)
+        ax.set(xscale="log", title=f"width {key[1]} ({opt.status})")
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(METRIC_LABEL[metric])
+    for ax in axes[-1]:
+        ax.set_xlabel(COEF_LABEL)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
+    fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, one panel per width (y zoomed on the basin)")
     return _save(fig, out, name)
 
 
-def loss_heatmap(runs: pd.DataFrame, metric: str, out: Path, name: str):
-    norms = _norms(runs)
-    fig, axes = _panels(len(norms), height=3.0)
-    data = runs[runs["lam"] > 0].assign(value=metric_values(runs[runs["lam"] > 0], metric))
-    for ax, norm in zip(axes, norms):
-        grid = data[data["norm"] == norm].pivot_table(index="width", columns="lam", values="value", aggfunc="mean")
-        grid = grid.replace(np.inf, np.nan).sort_index(ascending=False)
-        sns.heatmap(grid, ax=ax, cmap="rocket_r", cbar_kws={"label": METRIC_LABEL[metric]},
-                    xticklabels=[f"{np.log10(v):.2f}" for v in grid.columns])
-        ax.set(xlabel=f"log10 {lam_label(norm)}", ylabel="width", title=norm.replace("_", "-"))
-        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
-    fig.suptitle("Validation loss over width × λ (blank: diverged or not run)")
+def loss_heatmap(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path, name: str):
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 2.6), layout="constrained")
+    data = runs[(runs["coef"] > 0) & np.isfinite(runs["value"])]
+    grid = data.pivot_table(index="width", columns="coef", values="value", aggfunc="mean")
+    grid = grid.sub(grid.min(axis=1), axis=0)  # each width's basin on one scale: the excess over its best
+    coefs, widths = grid.columns.to_numpy(float), grid.index.to_numpy()
+    log_c = np.log10(coefs)
+    edges_c = 10 ** np.r_[log_c[0] - (log_c[1] - log_c[0]) / 2, (log_c[1:] + log_c[:-1]) / 2,
+                          log_c[-1] + (log_c[-1] - log_c[-2]) / 2] if len(coefs) > 1 else np.r_[coefs / 1.2, coefs * 1.2]
+    mesh = ax.pcolormesh(edges_c, np.arange(len(widths) + 1), grid.to_numpy(), cmap="rocket_r",
+                         vmin=0.0, vmax=EXCESS_SCALE[metric], shading="flat")
+    fig.colorbar(mesh, ax=ax, label="above the width's best", extend="max")
+    position = {w: i + 0.5 for i, w in enumerate(widths)}
+    ok = stars[stars["status"] == "ok"]
+    ax.errorbar(ok["coef_star"], ok["width"].map(position), xerr=[ok["coef_star"] - ok["coef_lo"],
+                                                                 ok["coef_hi"] - ok["coef_star"]],
+                fmt="*", color="white", markeredgecolor="black", markersize=10, capsize=3, ecolor="white",
+                label="coef* (95% interval)")
+    ax.set(xscale="log", xlabel=COEF_LABEL, ylabel="width", yticks=list(position.values()),
+           yticklabels=[str(w) for w in widths], title=f"{METRIC_LABEL[metric].capitalize()} (mean over seeds) above each "
+                                                        "width's best, over width × coef (blank: not run or diverged)")
+    ax.legend(loc="upper left", frameon=True)
     return _save(fig, out, name)
 
 
 def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
-    data = runs[(runs["lam"] > 0) & np.isfinite(runs["decayed_norm"])]
-    fig, _, _ = _lines_by_width(data, "decayed_norm", "‖decayed weights‖₂ at the end", yscale="log")
-    fig.suptitle("Norm of the decayed weights against λ")
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH * 0.6, 2.6), layout="constrained")
+    data = runs[(runs["coef"] > 0) & np.isfinite(runs["decayed_norm"])]
+    widths = sorted(data["width"].unique())
+    palette = dict(zip(widths, sns.color_palette("viridis", len(widths))))
+    for w in widths:
+        mean = data[data["width"] == w].groupby("coef")["decayed_norm"].mean()
+        ax.plot(mean.index, mean.to_numpy(), "o-", markersize=3, color=palette[w], label=str(w))
+    ax.set(xscale="log", yscale="log", xlabel=COEF_LABEL, ylabel="‖decayed weights‖₂ at the end",
+           title="Norm of the decayed weights (mean over seeds)")
+    ax.legend(title="width", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     return _save(fig, out, name)
 
 
-def all_figures(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path) -> list[Path]:
-    """The four figures for each setting (model, apply, optimizer, n_train, batch size)."""
+def slug(setting: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", setting).strip("_")
+
+
+def all_figures(fit: dict, metric: str, out: Path) -> list[Path]:
+    """The four figures for each setting (file suffix: the setting, when there are several)."""
+    from analysis.fit import usable_runs
+
     style()
-    settings = list(stars.groupby(SETTING, sort=True))
+    runs, stars, exponents = usable_runs(fit["runs"], metric), fit["coef_star"], fit["exponents"]
+    fits = list(fitted_groups(fit["runs"], metric))
     paths = []
-    for key, setting_stars in settings:
-        suffix = "" if len(settings) == 1 else "_" + "_".join(str(k) for k in key)
-        setting_runs = runs.merge(pd.DataFrame([dict(zip(SETTING, key))]), on=SETTING)
-        paths += loss_vs_lambda(setting_runs, setting_stars, metric, out, f"loss_vs_lambda{suffix}")
-        paths += lambda_star_vs_width(setting_stars, out, f"lambda_star_vs_width{suffix}")
-        paths += loss_heatmap(setting_runs, metric, out, f"loss_heatmap{suffix}")
-        paths += norm_vs_lambda(setting_runs, out, f"decayed_norm_vs_lambda{suffix}")
+    settings = sorted(stars["setting"].unique())
+    for setting in settings:
+        suffix = "" if len(settings) == 1 else "_" + slug(setting)
+        s_runs, s_stars = runs[runs["setting"] == setting], stars[stars["setting"] == setting]
+        s_exp = exponents[exponents["setting"] == setting] if len(exponents) else exponents
+        paths += lambda_star_vs_width(s_stars, s_exp, out, f"lambda_star_vs_width{suffix}")
+        paths += loss_vs_lambda(s_runs, [f for f in fits if f[0][0] == setting], metric, out, f"loss_vs_lambda{suffix}")
+        paths += loss_heatmap(s_runs, s_stars, metric, out, f"loss_heatmap{suffix}")
+        paths += norm_vs_lambda(s_runs, out, f"decayed_norm_vs_lambda{suffix}")
     return paths

@@ -1,24 +1,35 @@
-"""``fit``: λ* per width (seed-averaged, refined below grid resolution, bootstrapped over seeds) and
-power laws λ* = C·x^α against width and n_params, with the normalisation identities.
+"""``fit``: one coef* per setting and width from all of its runs, λ* in every normalisation,
+exponents against the study's axes with equivalence verdicts, and the joint (η, λ) optimum.
 
-Conventions: diverged runs count as infinite loss (a λ that diverges is a bad λ, not a missing one);
-failed and still-running runs are missing; λ = 0 runs are baselines and have no place on a log grid.
+A *setting* is every recorded config field (the table's ``config.*`` columns, i.e. what makes a run
+the run it is, per ``wdbench.config.identity``) that varies in the table, except the study's axes
+(width, N_train, B), λ and the normalisation (a run depends on them only through coef = λ·c) and
+the seed. Nothing that varies is averaged over.
+
+Diverged runs count as +inf (a coef that diverges is a bad coef; they are excluded from the curve
+fit and counted); failed and running runs are left out; λ = 0 runs are the baseline.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.table import AnalysisError
+from analysis.optimum import Optimum, fit_optimum
+from analysis.scaling import margin, meta_regression, verdict
+from analysis.table import CONFIG, AnalysisError
 from wdbench.penalty import NORMS, norm_factor
 
-SERIES = ["model", "norm", "apply", "optimizer", "n_train", "batch_size"]
 METRICS = ("val_loss", "val_err")
-N_BOOTSTRAP = 1000
+AXES = {"width": CONFIG + "model.width", "n_train": CONFIG + "data.n_train", "batch_size": CONFIG + "optim.batch_size"}
+NOT_SETTING = {CONFIG + f for f in ("penalty.norm", "penalty.lam", "penalty.log10_coef", "seed")} | set(AXES.values())
+LR = CONFIG + "optim.lr"
+MIN_SEEDS = 3
+EXPONENT_COLUMNS = ["setting", "norm", "axis", "exponent", "lo", "hi", "lo90", "hi90", "margin", "verdict",
+                    "axis_min", "axis_max", "n_points", "n_left_out", "tau", "dof", "log10_C"]
+N_DRAWS = 4000  # parametric draws for the joint (η, λ) optimum
 
 
 def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
@@ -29,141 +40,188 @@ def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
     return values.where(df["status"] != "diverged", np.inf)
 
 
-def loss_matrix(runs: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log10 λ grid, metric matrix [λ, seed]); inf = diverged, nan = no run there."""
-    usable = runs[runs["status"].isin(["completed", "diverged"]) & (runs["lam"] > 0)]
-    table = usable.assign(value=metric_values(usable, metric)).pivot_table(
-        index="lam", columns="seed", values="value", aggfunc="mean")
-    table = table.dropna(how="all")
-    return np.log10(table.index.to_numpy(dtype=float)), table.to_numpy(dtype=float)
+def setting_fields(runs: pd.DataFrame) -> list[str]:
+    """The config fields that vary in the table and define settings."""
+    return sorted(c for c in runs.columns if c.startswith(CONFIG) and c not in NOT_SETTING
+                  and runs[c].astype(str).nunique() > 1)
 
 
-def refined_argmin(log_lam: np.ndarray, loss: np.ndarray) -> tuple[float, int]:
-    """Grid argmin, moved to the vertex of the parabola (in log λ) through it and its neighbours."""
-    if not np.isfinite(loss).any():
-        return np.nan, -1
-    i = int(np.argmin(np.where(np.isfinite(loss), loss, np.inf)))
-    if 0 < i < len(loss) - 1 and np.isfinite(loss[i - 1:i + 2]).all():
-        a, b, _ = np.polyfit(log_lam[i - 1:i + 2], loss[i - 1:i + 2], 2)
-        if a > 0:
-            return float(np.clip(-b / (2 * a), log_lam[i - 1], log_lam[i + 1])), i
-    return float(log_lam[i]), i
+def _key(frame: pd.DataFrame, fields: list[str]) -> pd.Series:
+    """A readable setting label per row, e.g. 'optim.lr=0.1, model.depth=4' ('all' for one setting)."""
+    if not fields:
+        return pd.Series("all", index=frame.index)
+    return frame[fields].astype(str).apply(
+        lambda r: ", ".join(f"{f[len(CONFIG):]}={v}" for f, v in zip(fields, r)), axis=1)
 
 
-def _seed_mean(matrix: np.ndarray) -> np.ndarray:
-    """Mean over seeds: a diverged seed (inf) makes it inf, a missing one (nan) is left out."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a bootstrap draw may miss every run at a λ
-        return np.nanmean(matrix, axis=1)
+def _keyed_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Completed and diverged runs with their metric, setting label and a coef that compares exactly."""
+    ok = runs[runs["status"].isin(["completed", "diverged"])].copy()
+    ok["value"] = metric_values(ok, metric)
+    ok["setting"] = _key(ok, setting_fields(runs))
+    ok["coef_key"] = ok["coef"].map(lambda c: float(f"{c:.10g}"))
+    return ok
 
 
-def lambda_star(runs: pd.DataFrame, metric: str = "val_loss", n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict:
-    """λ* of one (series, width) group, with a bootstrap-over-seeds 95% interval."""
-    log_lam, matrix = loss_matrix(runs, metric)
-    mean = _seed_mean(matrix)
-    x_star, i = refined_argmin(log_lam, mean)
-    n_seeds = matrix.shape[1]
-    lo = hi = np.nan
-    if n_seeds >= 2 and i >= 0 and n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        draws = [refined_argmin(log_lam, _seed_mean(matrix[:, rng.integers(0, n_seeds, n_seeds)]))[0]
-                 for _ in range(n_bootstrap)]
-        lo, hi = np.nanpercentile(draws, [2.5, 97.5])
-    return {"log10_lam_star": x_star, "lam_star": 10.0 ** x_star, "lam_star_lo": 10.0 ** lo,
-            "lam_star_hi": 10.0 ** hi, "best_value": mean[i] if i >= 0 else np.nan,
-            "at_edge": bool(i in (0, len(mean) - 1)) if i >= 0 else False, "all_diverged": i < 0,
-            "n_seeds": n_seeds, "n_lams": len(log_lam)}
+RUN_KEY = ["setting", *AXES, "coef_key", "seed"]  # one experiment, whichever normalisation named it
 
 
-def lambda_star_table(df: pd.DataFrame, metric: str = "val_loss", n_bootstrap: int = N_BOOTSTRAP) -> pd.DataFrame:
-    if df["width"].nunique() < 2:
-        raise AnalysisError(f"the table has a single width ({df['width'].iloc[0]}); "
-                            "λ*(width) needs at least 2")
+def usable_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The runs the fit uses: the same (setting, axes, coef, seed) named in several normalisations
+    is one experiment and counts once."""
+    return _keyed_runs(runs, metric).drop_duplicates(RUN_KEY)
+
+
+def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: float = 1e-6) -> pd.DataFrame:
+    """Runs of one setting, axes, coef and seed named in different normalisations must agree."""
+    ok = _keyed_runs(runs, metric)
     rows = []
-    for key, runs in df.groupby(SERIES + ["width"], sort=True):
-        star = lambda_star(runs, metric, n_bootstrap)
-        sizes = {"n_decayed": int(runs["n_decayed"].median()), "batch_size": int(key[5]), "n_train": int(key[4])}
-        coef = star["lam_star"] * norm_factor(key[1], **sizes)
-        converted = {f"lam_star_{n}": coef / norm_factor(n, **sizes) for n in NORMS}
-        rows.append({**dict(zip(SERIES + ["width"], key)), "n_params": int(runs["n_params"].median()),
-                     "n_decayed": sizes["n_decayed"], "metric": metric, **star, "coef_star": coef, **converted})
+    for key, g in ok.groupby(RUN_KEY):
+        if g["norm"].nunique() < 2:
+            continue
+        values = g["value"].to_numpy(float)
+        spread = 0.0 if np.all(values == values[0]) else float(np.nanmax(values) - np.nanmin(values))
+        rows.append({**dict(zip(["setting", *AXES, "coef", "seed"], key)), "norms": ",".join(sorted(g["norm"])),
+                     "spread": spread, "agree": spread <= tolerance})
+    return pd.DataFrame(rows, columns=["setting", *AXES, "coef", "seed", "norms", "spread", "agree"])
+
+
+def baseline_gain(baseline: pd.DataFrame, opt: Optimum) -> dict:
+    """How much tuning λ gains over λ = 0: per seed, its λ = 0 metric minus its fitted curve's
+    minimum (offset included); a t-interval over the seeds, plus the fitted minimum's own error."""
+    if opt.offsets is None or not np.isfinite(opt.value):
+        return {"gain": np.nan, "gain_lo": np.nan, "gain_hi": np.nan, "n_baseline": len(baseline)}
+    paired = [(v, opt.offsets[s]) for s, v in zip(baseline["seed"], baseline["value"])
+              if s in opt.offsets and np.isfinite(v)]
+    if len(paired) < 2:
+        return {"gain": np.nan, "gain_lo": np.nan, "gain_hi": np.nan, "n_baseline": len(paired)}
+    d = np.array([v - (opt.value + a) for v, a in paired])
+    se = np.sqrt(d.var(ddof=1) / len(d))
+    half = stats.t.ppf(0.975, len(d) - 1) * se
+    return {"gain": d.mean(), "gain_lo": d.mean() - half, "gain_hi": d.mean() + half, "n_baseline": len(d)}
+
+
+def fitted_groups(runs: pd.DataFrame, metric: str = "val_loss"):
+    """(key, runs, Optimum) per (setting, width, N_train, B); key = (setting label, *axes)."""
+    ok = usable_runs(runs, metric)
+    if ok.empty:
+        raise AnalysisError("no completed or diverged runs in the table")
+    for key, group in ok.groupby(["setting", *AXES], sort=True):
+        curve = group[group["coef"] > 0]
+        yield key, group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"])
+
+
+def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss") -> pd.DataFrame:
+    """One row per (setting, width, N_train, B): coef* with its interval, λ* in every normalisation."""
+    fields = setting_fields(runs)
+    rows = []
+    for key, group, opt in fitted_groups(runs, metric):
+        sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key[3]), "n_train": int(key[2])}
+        row = {**dict(zip(["setting", *AXES], key)), **group.iloc[0][fields].to_dict(),
+               "n_decayed": sizes["n_decayed"], "n_params": int(group["n_params"].median()),
+               "metric": metric, **opt.row(), **baseline_gain(group[group["coef"] == 0], opt)}
+        for name in ("x", "lo", "hi", "near_lo", "near_hi"):
+            row[f"coef_{name}"] = 10.0 ** row.pop(name)
+        row["coef_star"] = row.pop("coef_x")
+        for norm in NORMS:
+            c = norm_factor(norm, **sizes)
+            for name in ("star", "lo", "hi", "near_lo", "near_hi"):
+                row[f"lam_{name}_{norm}"] = row[f"coef_{name}"] / c
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-@dataclass
-class PowerLaw:
-    """log10 y = log10 C + α·log10 x by least squares, with t-based 95% intervals."""
-    alpha: float
-    log10_c: float
-    alpha_lo: float
-    alpha_hi: float
-    r2: float
-    n: int
-    _mean_lx: float
-    _sxx: float
-    _s: float
-    _t: float
-
-    def predict(self, x) -> np.ndarray:
-        return 10.0 ** (self.log10_c + self.alpha * np.log10(x))
-
-    def band(self, x) -> tuple[np.ndarray, np.ndarray]:
-        """95% confidence band of the fitted line."""
-        lx = np.log10(x)
-        half = self._t * self._s * np.sqrt(1 / self.n + (lx - self._mean_lx) ** 2 / self._sxx)
-        centre = self.log10_c + self.alpha * lx
-        return 10.0 ** (centre - half), 10.0 ** (centre + half)
+def _design(points: pd.DataFrame, axes: list[str]) -> np.ndarray:
+    return np.column_stack([np.ones(len(points))] + [np.log10(points[a].astype(float)) for a in axes])
 
 
-def power_law(x, y) -> PowerLaw:
-    lx, ly = np.log10(np.asarray(x, float)), np.log10(np.asarray(y, float))
-    n = len(lx)
-    if n < 2 or np.ptp(lx) == 0:
-        raise AnalysisError("a power-law fit needs at least 2 distinct widths with an interior λ*")
-    fit = stats.linregress(lx, ly)
-    dof = n - 2
-    t = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
-    s = np.sqrt(np.sum((ly - fit.intercept - fit.slope * lx) ** 2) / dof) if dof > 0 else np.nan
-    return PowerLaw(alpha=fit.slope, log10_c=fit.intercept, alpha_lo=fit.slope - t * fit.stderr,
-                    alpha_hi=fit.slope + t * fit.stderr, r2=fit.rvalue ** 2, n=n, _mean_lx=lx.mean(),
-                    _sxx=np.sum((lx - lx.mean()) ** 2), _s=s, _t=t)
+def varying_axes(points: pd.DataFrame) -> list[str]:
+    return [a for a in AXES if points[a].nunique() > 1]
 
 
-def fit_points(stars: pd.DataFrame, include_edge: bool = False) -> pd.DataFrame:
-    ok = np.isfinite(stars["lam_star"]) & ~stars["all_diverged"]
-    return stars[ok & (include_edge | ~stars["at_edge"])]
-
-
-def scaling_table(stars: pd.DataFrame, include_edge: bool = False) -> pd.DataFrame:
+def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
+    """Per setting, normalisation and varying axis: the exponent of λ* with 95% and 90% intervals,
+    the TOST margin and verdict. Only bounded (status ok) optima are fitted."""
     rows = []
-    for key, series in stars.groupby(SERIES, sort=True):
-        points = fit_points(series, include_edge)
-        for x in ("width", "n_params"):
-            row = {**dict(zip(SERIES, key)), "x": x, "n_widths": len(points),
-                   "n_excluded": len(series) - len(points)}
-            try:
-                law = power_law(points[x], points["lam_star"])
-                row.update(alpha=law.alpha, alpha_lo=law.alpha_lo, alpha_hi=law.alpha_hi,
-                           C=10.0 ** law.log10_c, r2=law.r2)
-            except AnalysisError:
-                row.update(alpha=np.nan, alpha_lo=np.nan, alpha_hi=np.nan, C=np.nan, r2=np.nan)
-            rows.append(row)
+    for setting, series in stars.groupby("setting", sort=True):
+        points = series[series["status"] == "ok"]
+        axes = varying_axes(series)
+        if not axes:
+            continue
+        base = {"setting": setting, "n_points": len(points), "n_left_out": len(series) - len(points)}
+        try:
+            design = _design(points, axes)
+            for norm in ("coef", *NORMS):
+                y = np.log10(points["coef_star" if norm == "coef" else f"lam_star_{norm}"].to_numpy(float))
+                fit = meta_regression(design, y, points["se"].to_numpy(float), ["intercept", *axes])
+                (lo95, hi95), (lo90, hi90) = fit.interval(0.95), fit.interval(0.90)
+                for j, axis in enumerate(axes, start=1):
+                    bound = margin(points[axis])
+                    rows.append({**base, "norm": norm, "axis": axis, "exponent": fit.estimate[j],
+                                 "lo": lo95[j], "hi": hi95[j], "lo90": lo90[j], "hi90": hi90[j],
+                                 "margin": bound, "verdict": verdict(lo90[j], hi90[j], bound),
+                                 "axis_min": points[axis].min(), "axis_max": points[axis].max(),
+                                 "tau": fit.tau, "dof": fit.dof, "log10_C": fit.estimate[0]})
+        except AnalysisError as err:
+            rows.append({**base, "norm": "coef", "axis": ",".join(axes), "verdict": f"not fitted: {err}"})
+    return pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
+
+
+def joint_lr_table(stars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Where the learning rate varies: per width (and other axes) the (η, coef) with the lowest
+    fitted metric. Its intervals come from parametric draws of every lr's minimum (value ± value_se)
+    and coef* (± se): the spread of the winning η and of its coef* over the draws."""
+    if LR not in stars.columns or stars[LR].nunique() < 2:
+        return pd.DataFrame()
+    rest = [c for c in stars.columns if c.startswith(CONFIG) and c != LR]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, group in stars.groupby([*rest, *AXES], sort=True, dropna=False):
+        group = group[group["status"] == "ok"]
+        if group[LR].nunique() < 2:
+            continue
+        value = rng.normal(group["value"], group["value_se"], (N_DRAWS, len(group)))
+        x = rng.normal(np.log10(group["coef_star"]), group["se"], (N_DRAWS, len(group)))
+        win = np.argmin(value, axis=1)
+        best = int(np.argmin(group["value"]))
+        log_lr = np.log10(group[LR].to_numpy(float))[win]
+        x_win = x[np.arange(N_DRAWS), win]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows.append({**dict(zip([*rest, *AXES], key)), "lr_star": group[LR].iloc[best],
+                         "lr_lo": 10 ** np.percentile(log_lr, 2.5), "lr_hi": 10 ** np.percentile(log_lr, 97.5),
+                         "coef_star": group["coef_star"].iloc[best], "coef_lo": 10 ** np.percentile(x_win, 2.5),
+                         "coef_hi": 10 ** np.percentile(x_win, 97.5), "value": group["value"].iloc[best],
+                         "n_lrs": group[LR].nunique()})
     return pd.DataFrame(rows)
 
 
-def identity_table(stars: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFrame:
-    """α_mean − α_sum = κ (κ = d log N_decayed / d log width) and α_per_step − α_sum = 0."""
-    by_width = scaling[scaling["x"] == "width"]
-    rest = [k for k in SERIES if k != "norm"]
-    rows = []
-    for key, group in by_width.groupby(rest, sort=True):
-        alpha = dict(zip(group["norm"], group["alpha"]))
-        counts = stars.merge(pd.DataFrame([dict(zip(rest, key))]), on=rest)
-        counts = counts.drop_duplicates("width")
-        kappa = stats.linregress(np.log10(counts["width"]), np.log10(counts["n_decayed"])).slope
-        for norm, expected, label in (("mean", kappa, "kappa"), ("per_step", 0.0, "0")):
-            if norm in alpha and "sum" in alpha:
-                observed = alpha[norm] - alpha["sum"]
-                rows.append({**dict(zip(rest, key)), "identity": f"alpha_{norm} - alpha_sum = {label}",
-                             "observed": observed, "expected": expected, "difference": observed - expected})
-    return pd.DataFrame(rows, columns=rest + ["identity", "observed", "expected", "difference"])
+def notes(runs: pd.DataFrame, stars: pd.DataFrame) -> list[str]:
+    """What a reader must know about this table before trusting its numbers, one line each."""
+    out = []
+    fields = setting_fields(runs)
+    if fields:
+        out.append(f"{stars['setting'].nunique()} settings, told apart by: "
+                   f"{', '.join(f[len(CONFIG):] for f in fields)}")
+    for setting, series in stars.groupby("setting"):
+        if series["width"].nunique() < 2 and runs["width"].nunique() > 1:
+            out.append(f"setting '{setting}' has a single width ({series['width'].iloc[0]}): a field that varies "
+                       "with the width cannot be a setting; no exponent for it")
+    few = stars[stars["n_seeds"] < MIN_SEEDS]
+    if len(few):
+        out.append(f"fewer than {MIN_SEEDS} seeds at {len(few)} point(s) (e.g. width {few['width'].iloc[0]}: "
+                   f"{few['n_seeds'].iloc[0]}): intervals are wide and rest on the model")
+    for status, text in (("edge", "the minimum is at the end of the grid: widen the grid there"),
+                         ("open", "the interval reaches the end of the grid (a flat basin): not fitted"),
+                         ("too_few", "too few runs to fit the curve")):
+        hit = stars[stars["status"] == status]
+        if len(hit):
+            out.append(f"{status}: {len(hit)} point(s), e.g. {hit['setting'].iloc[0]} width {hit['width'].iloc[0]}: "
+                       f"{text}")
+    near = stars[stars["n_diverged_near"] > 0]
+    if len(near):
+        out.append(f"{int(near['n_diverged_near'].sum())} run(s) diverged inside a λ* interval "
+                   f"(e.g. width {near['width'].iloc[0]})")
+    return out
+
+

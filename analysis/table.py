@@ -9,14 +9,32 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from wdbench.config import identity
+
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
            "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
            "decayed_norm", "run_dir"]
 EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error"]
+CONFIG = "config."  # prefix of the columns that hold a run's identity fields, flattened (config.optim.lr, ...)
 
 
 class AnalysisError(ValueError):
     """Bad input to an analysis verb; the message is one line."""
+
+
+def config_columns(config: dict) -> dict:
+    """The run's identity fields (what it computes, per ``wdbench.config.identity``) as flat columns;
+    lists become JSON text so that they can be compared and grouped."""
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[prefix + key] = json.dumps(value) if isinstance(value, list) else value
+    walk(identity(config), CONFIG)
+    return flat
 
 
 def row(result: dict, path: Path) -> dict:
@@ -36,7 +54,7 @@ def row(result: dict, path: Path) -> dict:
             "train_loss": metrics.get("train_loss", np.nan), "decayed_norm": metrics.get("decayed_norm", np.nan),
             "run_dir": str(path.parent), "dataset": data.get("name"),
             "best_val_loss": metrics.get("best_val_loss", np.nan), "best_val_acc": metrics.get("best_val_acc", np.nan),
-            "error": result.get("error", "")}
+            "error": result.get("error", ""), **config_columns(config)}
 
 
 def collect(dirs: Iterable[str]) -> pd.DataFrame:
@@ -48,7 +66,8 @@ def collect(dirs: Iterable[str]) -> pd.DataFrame:
             rows.append(row(json.loads(path.read_text()), path))
     if not rows:
         raise AnalysisError(f"no result.json under {', '.join(map(str, dirs))}")
-    return pd.DataFrame(rows, columns=COLUMNS + EXTRA).sort_values(
+    configs = sorted({c for r in rows for c in r if c.startswith(CONFIG)})
+    return pd.DataFrame(rows, columns=COLUMNS + EXTRA + configs).sort_values(
         ["model", "norm", "apply", "optimizer", "width", "lam", "seed"], ignore_index=True)
 
 
@@ -71,6 +90,9 @@ def read_table(path: str) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise AnalysisError(f"{path}: missing columns: {', '.join(missing)}")
+    if not any(c.startswith(CONFIG) for c in df.columns):
+        raise AnalysisError(f"{path}: no {CONFIG}* columns (the runs' configs), so settings cannot be told apart; "
+                            "collect it again with this version: python -m analysis collect DIR --out TABLE")
     if df.empty:
         raise AnalysisError(f"{path}: the table has no rows")
     return df

@@ -1,4 +1,4 @@
-"""The analysis on synthetic tables with a known answer, and on real run directories."""
+"""The analysis on planted tables with a known answer, and on real run directories."""
 import json
 import re
 
@@ -7,101 +7,22 @@ import pandas as pd
 import pytest
 
 from analysis.__main__ import main as analysis_main
-from analysis.fit import lambda_star_table, refined_argmin, scaling_table, identity_table
+from analysis.calibrate import coverage
+from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, setting_fields
+from analysis.optimum import fit_optimum
 from analysis.paper import build_paper
+from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
+from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, collect
 from conftest import TINY
+from wdbench.penalty import norm_factor
 
-WIDTHS = [8, 16, 32, 64, 128]
-N_TRAIN, BATCH = 1000, 100
-
-
-def n_decayed(width):
-    return 100 * width ** 2
+QUIET = dict(sigma=0.01, seed_sd=0.02, seed_jitter=0.0, misfit=0.0, diverge=0.0, curvature=(0.8, 0.8),
+             asymmetry=(3.0, 3.0))
 
 
-def synthetic(alpha=-0.7, c=0.5, norm="sum", seeds=4, noise=0.01, rng=0, grid=None, widths=WIDTHS):
-    """U-shaped losses in log λ around a planted coefficient λ*·c = C·width^α."""
-    rng = np.random.default_rng(rng)
-    rows = []
-    for w in widths:
-        factor = {"sum": 1.0, "mean": 1.0 / n_decayed(w), "per_step": BATCH / N_TRAIN}[norm]
-        star = c * w ** alpha / factor  # λ* in this normalisation
-        lams = 10.0 ** (grid if grid is not None else np.round(np.log10(star) + np.arange(-2, 2.01, 0.25), 6))
-        for s in range(seeds):
-            for lam in lams:
-                loss = 0.3 + 2.0 / w + 0.2 * (np.log10(lam) - np.log10(star)) ** 2 + noise * rng.standard_normal()
-                rows.append({"model": "resnet", "width": w, "n_params": 110 * w ** 2, "n_decayed": n_decayed(w),
-                             "norm": norm, "apply": "coupled", "lam": lam, "coef": lam * factor, "optimizer": "sgd",
-                             "lr": 0.1, "batch_size": BATCH, "n_train": N_TRAIN, "epochs": 10, "seed": s,
-                             "status": "completed", "val_loss": loss, "val_acc": 1 - loss / 2, "train_loss": loss,
-                             "decayed_norm": 1 / lam, "run_dir": f"r{w}_{lam}_{s}"})
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def fitted_alpha(df, n_bootstrap=1000):
-    scaling = scaling_table(lambda_star_table(df, n_bootstrap=n_bootstrap))
-    return scaling[scaling["x"] == "width"].iloc[0]
-
-
-def test_fit_recovers_the_planted_exponent_within_an_honest_interval():
-    row = fitted_alpha(synthetic(alpha=-0.7))
-    assert row["alpha_lo"] <= -0.7 <= row["alpha_hi"]
-    assert abs(row["alpha"] + 0.7) < 0.1 and row["alpha_hi"] - row["alpha_lo"] < 0.4
-    assert row["n_widths"] == 5 and row["r2"] > 0.97
-    assert fitted_alpha(synthetic(alpha=-0.7)).equals(row)  # deterministic bootstrap
-
-
-def test_the_interval_covers_the_truth_at_about_its_nominal_rate():
-    covered = [fitted_alpha(synthetic(alpha=0.4, noise=0.02, seeds=2, rng=r), n_bootstrap=0) for r in range(20)]
-    hits = sum(r["alpha_lo"] <= 0.4 <= r["alpha_hi"] for r in covered)
-    assert hits >= 16  # 95% nominal; P(<16 of 20) is under 0.3% at 95% coverage
-    assert np.median([r["alpha_hi"] - r["alpha_lo"] for r in covered]) < 1.0
-
-
-def test_parabola_refinement_finds_an_optimum_between_grid_points():
-    grid = np.arange(-4, 0.01, 0.5)
-    truth = -2.2  # between -2.5 and -2.0
-    x_star, i = refined_argmin(grid, (grid - truth) ** 2)
-    assert x_star == pytest.approx(truth, abs=1e-9) and grid[i] == -2.0
-    stars = lambda_star_table(synthetic(noise=0.0, seeds=1, grid=grid))
-    planted = np.log10(0.5 * np.array(WIDTHS, float) ** -0.7)
-    assert np.allclose(stars["log10_lam_star"], planted, atol=1e-6)
-    assert stars["lam_star_lo"].isna().all()  # one seed: no bootstrap interval is claimed
-
-
-def test_an_edge_optimum_is_flagged_and_left_out_of_the_fit():
-    df = synthetic(grid=np.arange(-3, 0.01, 0.25))
-    df = df[~((df["width"] == 8) & (df["lam"] < 0.2))]  # width 8's grid now starts above its λ* ≈ 0.12
-    stars = lambda_star_table(df)
-    edge = stars.set_index("width")["at_edge"]
-    assert edge[8] and not edge[[16, 32, 64, 128]].any()
-    row = scaling_table(stars).query("x == 'width'").iloc[0]
-    assert row["n_widths"] == 4 and row["n_excluded"] == 1 and row["alpha_lo"] <= -0.7 <= row["alpha_hi"]
-    assert scaling_table(stars, include_edge=True).query("x == 'width'").iloc[0]["n_widths"] == 5
-
-
-def test_diverged_runs_count_as_infinite_loss_and_an_all_diverged_width_does_not_crash():
-    df = synthetic()
-    best = df[df["width"] == 16].groupby("lam")["val_loss"].mean().idxmin()
-    df.loc[(df["width"] == 16) & (df["lam"] == best) & (df["seed"] == 0), ["status", "val_loss"]] = ["diverged", np.nan]
-    df.loc[df["width"] == 128, "status"] = "diverged"
-    stars = lambda_star_table(df).set_index("width")
-    assert stars.loc[16, "lam_star"] != pytest.approx(best, rel=1e-3)  # its best λ diverged once: not λ*
-    assert stars.loc[128, "all_diverged"] and np.isnan(stars.loc[128, "lam_star"])
-    row = scaling_table(stars.reset_index()).query("x == 'width'").iloc[0]
-    assert row["n_widths"] == 4 and np.isfinite(row["alpha"])
-
-
-def test_lambda_star_is_expressed_in_every_normalisation_and_identities_hold():
-    df = pd.concat([synthetic(norm=n, rng=i) for i, n in enumerate(["sum", "mean", "per_step"])])
-    stars = lambda_star_table(df)
-    for _, s in stars.iterrows():
-        assert s["lam_star_mean"] == pytest.approx(s["lam_star_sum"] * s["n_decayed"])
-        assert s["lam_star_per_step"] == pytest.approx(s["lam_star_sum"] * N_TRAIN / BATCH)
-    identities = identity_table(stars, scaling_table(stars)).set_index("identity")
-    assert identities.loc["alpha_mean - alpha_sum = kappa", "expected"] == pytest.approx(2.0)
-    assert abs(identities["difference"]).max() < 0.1
+def table(rng=0, **scenario):
+    return planted(Scenario(**scenario), np.random.default_rng(rng))
 
 
 def _write(df, path):
@@ -109,18 +30,119 @@ def _write(df, path):
     return str(path)
 
 
+def _two_seeds(x, y, noise=1e-6):
+    e = np.random.default_rng(0).normal(0, noise, len(x))
+    return fit_optimum(np.r_[x, x], np.r_[y, y + 0.05] + np.r_[e, -e], np.r_[[0] * len(x), [1] * len(x)])
+
+
+def test_exact_minimum_of_a_curve_the_model_represents_and_close_on_an_asymmetric_one():
+    x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
+    u = x + 1.6  # minimum at -1.6, between grid points
+    cubic = _two_seeds(x, 0.3 + 0.1 * u ** 2 * (1 + 0.2 * u))
+    assert cubic.status == "ok" and cubic.x == pytest.approx(-1.6, abs=1e-4) and cubic.lo < -1.6 < cubic.hi
+    assert cubic.hi - cubic.lo < 0.02 and cubic.offsets[1] - cubic.offsets[0] == pytest.approx(0.05, abs=1e-4)
+    asymmetric = _two_seeds(x, 0.3 + 0.5 * (np.expm1(3 * u) - 3 * u) / 9)  # flat left, cliff right
+    assert asymmetric.status == "ok" and asymmetric.x == pytest.approx(-1.6, abs=0.01)
+
+
+def test_flat_basin_is_open_and_grid_end_is_edge():
+    rng = np.random.default_rng(1)
+    x = np.tile(np.arange(-3, -0.9, 0.25), 3)
+    seed = np.repeat([0, 1, 2], len(x) // 3)
+    assert fit_optimum(x, 0.3 + rng.normal(0, 0.02, len(x)), seed).status in ("open", "edge")
+    assert fit_optimum(x, 0.3 + 0.1 * (x + 3.5) ** 2 + rng.normal(0, 0.001, len(x)), seed).status == "edge"
+
+
+def test_one_coef_star_per_width_pools_normalisations_run_on_different_grids():
+    df, truth = table(**QUIET)
+    # each normalisation on its own grid (every third coef), λ in that normalisation
+    position = df.groupby(["width", "seed"]).cumcount()
+    df["norm"] = position.map(lambda i: ("sum", "mean", "per_step")[i % 3])
+    df["lam"] = df["coef"] / df.apply(lambda r: norm_factor(r["norm"], n_decayed=r["n_decayed"], batch_size=BATCH,
+                                                            n_train=N_TRAIN), axis=1)
+    assert df.groupby("norm")["coef"].apply(set).pipe(lambda g: not (g["sum"] & g["mean"] - {0.0}))
+    stars = coef_star_table(df)
+    assert len(stars) == len(Scenario().widths) and (stars["status"] == "ok").all()
+    for _, s in stars.iterrows():
+        assert np.log10(s["coef_lo"]) <= truth["x"][(0.05, s["width"])] <= np.log10(s["coef_hi"])
+        assert s["lam_star_sum"] == s["coef_star"]
+        assert s["lam_star_mean"] == pytest.approx(s["coef_star"] * n_decayed(s["width"]), rel=1e-12)
+        assert s["lam_star_per_step"] == pytest.approx(s["coef_star"] * N_TRAIN / BATCH, rel=1e-12)
+    exps = exponent_table(stars).set_index(["norm", "axis"])
+    assert exps.loc[("sum", "width"), "exponent"] == exps.loc[("coef", "width"), "exponent"]
+    assert exps.loc[("mean", "width"), "exponent"] - exps.loc[("sum", "width"), "exponent"] == pytest.approx(2.0)
+
+
+def test_two_learning_rates_are_two_settings_never_one_average():
+    df, truth = table(lrs=(0.01, 0.1), lr_shift=2.0, log10_c0=-3.5, **QUIET)  # λ* 100x apart
+    assert setting_fields(df) == ["config.optim.lr"]
+    stars = coef_star_table(df)
+    assert sorted(stars["setting"].unique()) == ["optim.lr=0.01", "optim.lr=0.1"]
+    ok = stars[stars["status"] == "ok"]
+    assert len(ok) >= 10
+    for _, s in ok.iterrows():
+        assert abs(np.log10(s["coef_star"]) - truth["x"][(s["config.optim.lr"], s["width"])]) < 0.3
+    joint = joint_lr_table(stars)
+    assert len(joint) >= 4 and set(joint["lr_star"]) <= {0.01, 0.1}
+    assert (joint["coef_lo"] <= joint["coef_star"]).all() and (joint["coef_star"] <= joint["coef_hi"]).all()
+
+
+def test_planted_exponent_is_recovered_and_the_verdicts_follow_it():
+    still, _ = table(alpha=0.0, **QUIET)
+    moving, _ = table(alpha=1.0, **QUIET)
+    e_still = exponent_table(coef_star_table(still)).set_index(["norm", "axis"])
+    e_moving = exponent_table(coef_star_table(moving)).set_index(["norm", "axis"])
+    assert e_still.loc[("sum", "width"), "lo"] <= 0.0 <= e_still.loc[("sum", "width"), "hi"]
+    assert e_still.loc[("sum", "width"), "verdict"] == "still"
+    assert e_still.loc[("mean", "width"), "verdict"] == "moves"  # λ*_mean ∝ N ∝ width²
+    assert e_moving.loc[("sum", "width"), "lo"] <= 1.0 <= e_moving.loc[("sum", "width"), "hi"]
+    assert e_moving.loc[("sum", "width"), "verdict"] == "moves"
+
+
+def test_margin_and_verdict_by_hand():
+    assert margin([4, 128]) == pytest.approx(np.log10(MARGIN) / np.log10(32))
+    assert verdict(-0.05, 0.05, 0.1) == "still"
+    assert verdict(0.2, 0.4, 0.1) == "moves" and verdict(-0.4, -0.2, 0.1) == "moves"
+    assert verdict(0.05, 0.3, 0.1) == "undecided" and verdict(-0.3, 0.3, 0.1) == "undecided"
+
+
+def test_meta_regression_is_weighted_least_squares_without_scatter():
+    x = np.log10([4, 8, 16, 32, 64])
+    design = np.column_stack([np.ones(5), x])
+    y = -1.0 + 0.5 * x + np.array([0.01, -0.02, 0.015, -0.01, 0.005])
+    fit = meta_regression(design, y, np.full(5, 0.05), ["intercept", "width"])
+    assert fit.tau == 0.0 and fit.estimate[1] == pytest.approx(np.polyfit(x, y, 1)[0])
+    lo, hi = fit.interval()
+    assert lo[1] < 0.5 < hi[1] and fit.dof == 3
+
+
+def test_runs_of_one_coef_and_seed_in_two_normalisations_must_agree():
+    df, _ = table(norms=("sum",), **QUIET)
+    twin = df.iloc[[5]].assign(norm="mean")
+    assert consistency_table(pd.concat([df, twin]))["agree"].all()
+    bad = consistency_table(pd.concat([df, twin.assign(val_loss=twin["val_loss"] + 0.1)]))
+    assert len(bad) == 1 and not bad["agree"].iloc[0] and bad["spread"].iloc[0] == pytest.approx(0.1)
+
+
+def test_calibration_covers_near_nominal_on_planted_tables():
+    result = coverage(40, seed=3).set_index("quantity")
+    assert result["intervals"].min() >= 25
+    assert result["coverage"].between(0.8, 1.0).all(), result  # the full run (README) is held to [0.90, 0.99]
+
+
 @pytest.mark.parametrize("case,message", [
     ("missing_dir", "no/such/dir: directory not found"),
     ("empty", "the table has no rows"),
     ("missing_column", "missing columns: lam"),
-    ("single_width", "the table has a single width (16)"),
+    ("no_config", "no config.* columns"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     if case == "missing_dir":
         argv = ["collect", "no/such/dir", "--out", str(tmp_path / "t.csv")]
     else:
-        df = {"empty": synthetic().iloc[:0], "missing_column": synthetic().drop(columns="lam"),
-              "single_width": synthetic(widths=[16])}[case]
+        df = table(**QUIET)[0]
+        df = {"empty": df.iloc[:0], "missing_column": df.drop(columns="lam"),
+              "no_config": df[[c for c in df.columns if not c.startswith("config.")]]}[case]
         argv = ["fit", _write(df, tmp_path / "t.csv"), "--out", str(tmp_path / "fit")]
     with pytest.raises(SystemExit) as exit_:
         analysis_main(argv)
@@ -129,34 +151,53 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
 
 
 @pytest.mark.slow
-def test_fit_figures_and_paper_write_non_empty_files(tmp_path, capsys):
-    df = pd.concat([synthetic(norm=n, rng=i, seeds=2) for i, n in enumerate(["sum", "mean", "per_step"])])
-    table = _write(df, tmp_path / "results.csv")
-    analysis_main(["fit", table, "--out", str(tmp_path / "fit")])
-    scaling = pd.read_csv(tmp_path / "fit" / "scaling.csv")
-    assert set(scaling["norm"]) == {"sum", "mean", "per_step"} and set(scaling["x"]) == {"width", "n_params"}
-    analysis_main(["figures", table, "--out", str(tmp_path / "fig")])
+def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
+    df, _ = table(lrs=(0.01, 0.1), lr_shift=2.0, **QUIET)
+    path = _write(df, tmp_path / "results.csv")
+    analysis_main(["fit", path, "--out", str(tmp_path / "fit")])
+    printed = capsys.readouterr().out
+    assert "setting: optim.lr=0.01" in printed and "setting: optim.lr=0.1" in printed
+    assert "joint optimum over the learning rate" in printed
+    analysis_main(["figures", path, "--out", str(tmp_path / "fig")])
     for name in ("loss_vs_lambda", "lambda_star_vs_width", "loss_heatmap", "decayed_norm_vs_lambda"):
-        for ext in ("pdf", "png"):
-            assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 5000
-    written = build_paper(tmp_path / "results.csv", out=tmp_path / "paper")
+        for lr in ("0.01", "0.1"):
+            assert (tmp_path / "fig" / f"{name}_optim.lr={lr}.png").stat().st_size > 5000
+    written = build_paper(tmp_path / "results.csv", out=tmp_path / "paper", replicates=20)
     assert all(p.stat().st_size > 0 for p in written)
-    numbers_tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
-    numbers = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{([^}]*)\}", numbers_tex))
-    assert float(numbers["AlphaSumLo"]) <= -0.7 <= float(numbers["AlphaSumHi"])
-    assert abs(float(numbers["AlphaMean"]) - 1.3) < 0.15  # α_mean = α_sum + κ, κ = 2
-    assert numbers["NRuns"] == str(len(df)) and numbers["Widths"] == "8, 16, 32, 64, 128"
+    numbers = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{([^}]*)\}",
+                              (tmp_path / "paper" / "tables" / "numbers.tex").read_text()))
+    assert numbers["NRuns"] == str(len(df)) and numbers["NSettings"] == "2"
+    answer = (tmp_path / "paper" / "tables" / "answer.tex").read_text()
+    assert answer.count("optim.lr=0.01") == 3 and answer.count("optim.lr=0.1 ") == 3
 
 
 @pytest.mark.slow
-def test_collect_reads_real_run_directories_and_keeps_diverged_runs(cli, tmp_path):
-    assert cli("-m", *TINY, "optim.epochs=1", "model.width=4,8", "penalty.log10_lam=-3,-1", "name=s")[0] == 0
-    assert cli("-m", *TINY, "optim.epochs=1", "model.width=4", "optim.lr=1e6", "optim.schedule=constant",
-               "name=s")[0] == 0
+def test_coef_grid_runs_are_bit_identical_whichever_normalisation_names_them(cli, tmp_path):
+    assert cli("-m", *TINY, "optim.epochs=1", "penalty=sum,mean", "penalty.log10_coef=-2", "name=s")[0] == 0
+    assert cli("-m", *TINY, "optim.epochs=1", "penalty.lam=0", "seed=0,1", "name=s")[0] == 0
     df = collect([str(tmp_path / "out" / "multirun" / "s")])
-    assert list(df.columns[:len(COLUMNS)]) == COLUMNS and len(df) == 5
-    assert sorted(df["status"]) == ["completed"] * 4 + ["diverged"]
-    ok = df[df["status"] == "completed"]
-    assert set(zip(ok["width"], ok["lam"].round(6))) == {(4, 0.001), (4, 0.1), (8, 0.001), (8, 0.1)}
+    assert list(df.columns[:len(COLUMNS)]) == COLUMNS and len(df) == 4
+    coef_runs = df[df["coef"] > 0].set_index("norm")
+    assert coef_runs.loc["sum", "coef"] == coef_runs.loc["mean", "coef"] == 0.01
+    assert coef_runs.loc["sum", "val_loss"] == coef_runs.loc["mean", "val_loss"]  # bit-identical
+    assert coef_runs.loc["mean", "lam"] == pytest.approx(0.01 * coef_runs.loc["mean", "n_decayed"])
+    assert setting_fields(df) == []  # penalty.norm and the λ fields are not settings
+    assert consistency_table(df)["agree"].all()
     for _, r in df.iterrows():
         assert json.loads((tmp_path / r["run_dir"] / "result.json").read_text())["seed"] == r["seed"]
+
+
+def test_batch_size_as_a_second_axis_places_per_step_on_it():
+    """coef* ∝ B (planted): along B, per-step's λ* = coef*·N_train/B stays still, sum's moves."""
+    small, _ = table(**QUIET)
+    large = small.assign(batch_size=4 * BATCH, coef=small["coef"] * 4)
+    large["config.optim.batch_size"] = 4 * BATCH
+    large["lam"] = large["coef"]  # named in sum
+    large["norm"] = large["config.penalty.norm"] = "sum"
+    stars = coef_star_table(pd.concat([small.assign(norm="sum", lam=small["coef"]), large]))
+    assert stars["setting"].unique().tolist() == ["all"] and sorted(stars["batch_size"].unique()) == [BATCH, 4 * BATCH]
+    e = exponent_table(stars).set_index(["norm", "axis"])
+    assert e.loc[("coef", "batch_size"), "lo"] <= 1.0 <= e.loc[("coef", "batch_size"), "hi"]
+    assert e.loc[("per_step", "batch_size"), "exponent"] == pytest.approx(e.loc[("coef", "batch_size"), "exponent"] - 1)
+    assert e.loc[("per_step", "batch_size"), "verdict"] == "still" and e.loc[("sum", "batch_size"), "verdict"] == "moves"
+    assert e.loc[("sum", "width"), "verdict"] == "still"

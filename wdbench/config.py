@@ -51,6 +51,7 @@ DATASETS = ("digits", "cifar10", "cifar100")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+LOG10_LIMIT = 300  # 10**x must be a finite, non-zero double
 
 
 @dataclass
@@ -83,6 +84,9 @@ class PenaltyConfig:
     norm: str = "sum"
     lam: float = 1e-4  # λ in this normalisation; the loss gains λ·c·Σw²
     log10_lam: Optional[float] = None  # when set, lam = 10**log10_lam (for log grids on the CLI)
+    # When set, the coefficient on Σw² is exactly 10**log10_coef whatever the normalisation, and
+    # lam = coef/c follows at the run's start: a grid in coef space runs each coefficient once.
+    log10_coef: Optional[float] = None
     apply: str = "coupled"
     exclude: List[str] = field(default_factory=lambda: ["bias", "norm"])
 
@@ -149,10 +153,25 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
     return run
 
 
+# Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
+NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "hydra")
+
+
+def identity(config: dict) -> dict:
+    """What makes two runs the same run, from a plain (recorded or validated) config: everything but
+    where and how fast it runs. λ counts once: as ``lam`` (``log10_lam`` resolved into it) or, for a
+    coef-space run, as ``log10_coef`` (its ``lam`` is derived from it)."""
+    same = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    same["data"] = {**same.get("data", {}), "root": None}
+    penalty = {**same.get("penalty", {}), "log10_lam": None}
+    if penalty.get("log10_coef") is not None:
+        penalty["lam"] = None
+    same["penalty"] = penalty
+    return same
+
+
 def run_identity(run: RunConfig) -> dict:
-    """What makes two runs the same run: everything but where and how fast it runs."""
-    return {"model": asdict(run.model), "data": {**asdict(run.data), "root": None}, "optim": asdict(run.optim),
-            "penalty": {**asdict(run.penalty), "log10_lam": None}, "seed": run.seed}
+    return identity(asdict(run))
 
 
 def made_by(result: dict, run: RunConfig) -> bool:
@@ -202,8 +221,13 @@ def _validate(run: RunConfig) -> None:
 
     _choice("penalty.norm", p.norm, NORMS)
     _choice("penalty.apply", p.apply, APPLIES)
+    _check(p.log10_lam is None or p.log10_coef is None,
+           "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)")
+    for key in ("log10_lam", "log10_coef"):
+        value = getattr(p, key)
+        _check(value is None or -LOG10_LIMIT <= value <= LOG10_LIMIT,
+               f"penalty.{key}={value}: must be in [-{LOG10_LIMIT}, {LOG10_LIMIT}] or null")
     if p.log10_lam is not None:
-        _check(math.isfinite(p.log10_lam), f"penalty.log10_lam={p.log10_lam}: must be finite")
         p.lam = 10.0 ** p.log10_lam
     _check(math.isfinite(p.lam) and p.lam >= 0, f"penalty.lam={p.lam}: must be finite and >= 0")
 

@@ -67,6 +67,14 @@ class L2Penalty:
         self.lam, self.norm, self.apply = float(lam), norm, apply
         self.coef = self.lam * norm_factor(norm, n_decayed, batch_size, n_train)
 
+    @classmethod
+    def from_coef(cls, coef: float, norm: str = "sum", apply: str = "coupled", **sizes: Optional[int]) -> "L2Penalty":
+        """The penalty whose coefficient on Σw² is exactly ``coef`` (λ = coef/c in ``norm``), so runs of
+        one coef are bit-identical whichever normalisation names them."""
+        penalty = cls(coef / norm_factor(norm, **sizes), norm, apply, **sizes)
+        penalty.coef = float(coef)
+        return penalty
+
     def __repr__(self) -> str:
         return f"L2Penalty(lam={self.lam:g}, norm={self.norm!r}, apply={self.apply!r}, coef={self.coef:g})"
 

@@ -54,8 +54,12 @@ class Trainer:
         decayed, _ = split_decayed(self.model, run.penalty.exclude)
         self.decayed = [p for _, p in decayed]
         self.n_train, self.batch_size = len(self.data.y_train), run.optim.batch_size
-        self.penalty = L2Penalty(run.penalty.lam, run.penalty.norm, run.penalty.apply,
-                                 n_decayed=self.n_decayed, batch_size=self.batch_size, n_train=self.n_train)
+        p, sizes = run.penalty, {"n_decayed": self.n_decayed, "batch_size": self.batch_size, "n_train": self.n_train}
+        if p.log10_coef is None:
+            self.penalty = L2Penalty(p.lam, p.norm, p.apply, **sizes)
+        else:  # a coef-space grid: λ in the named normalisation follows from the model's sizes
+            self.penalty = L2Penalty.from_coef(10.0 ** p.log10_coef, p.norm, p.apply, **sizes)
+            p.lam = self.penalty.lam
         self.optimizer = build_optimizer(run.optim, self.model.parameters())
         self.rng = torch.Generator().manual_seed(run.seed)  # data order and augmentation
         self.steps_per_epoch = self.n_train // self.batch_size  # drop_last: every step sees B samples

@@ -1,0 +1,177 @@
+"""coef* of one (setting, width) from all of its runs, whatever normalisation each was run in.
+
+The model, fitted by least squares to the metric y against x = log10 coef over the whole grid:
+
+    y_{s,j} = a_s + f(x_j) + ε_{s,j},   ε ~ N(0, σ²) independent,
+
+a_s one offset per seed (a seed shifts its whole curve), ε the noise *along* the curve (two runs
+of one seed at almost the same coef differ by about σ), and f a cubic regression spline with knots
+every ``KNOT_SPACING`` dex. Why these choices (measured with ``python -m analysis calibrate``):
+
+- a parabola around the best grid point puts the vertex on the flat side of real, asymmetric
+  curves (flat towards small coef, a cliff towards large coef): coverage 0.2-0.45;
+- any window chosen around the noisy best grid point selects on the noise: a local cubic covered
+  0.81 (0.84 in flat basins even for symmetric curves);
+- a spline over the whole grid chooses nothing from the data except where the collapsed cliff
+  (runs at chance level, which no smooth curve follows) is cut off: beyond the first grid point
+  right of the minimum whose seed-adjusted mean has risen a quarter of the way to the curve's top.
+
+coef* is the minimum of the fitted f. Its 95% interval is the set of x around it at which "the
+slope of f is zero" is not rejected by a t-test (test inversion, the Fieller interval generalised:
+exact for a correct linear model with Gaussian noise, and honest in a flat basin: the interval then
+reaches the end of the grid and the estimate is reported as ``open``, never as a point).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.interpolate import BSpline
+
+KNOT_SPACING = 0.5  # dex between the spline's interior knots (fewer when the grid has few points)
+CLIFF = 0.25  # cut the curve where it has risen this fraction of the way from its minimum to its top
+LEVEL = 0.95
+SCAN = 601  # points at which the fitted curve and the slope test are evaluated
+
+# ok: interior minimum with a bounded interval; edge: the fitted minimum is at the grid's end (widen
+# the grid); open: the interval reaches the grid's end (a basin too flat for the noise);
+# too_few: fewer runs than the model has parameters; no_runs: none with a finite metric.
+STATUSES = ("ok", "edge", "open", "too_few", "no_runs")
+
+
+@dataclass(frozen=True)
+class Optimum:
+    status: str
+    x: float = np.nan  # log10 coef*
+    lo: float = np.nan  # 95% interval of log10 coef* (status ok only)
+    hi: float = np.nan
+    se: float = np.nan  # delta-method standard error of log10 coef*: the weight in the exponent fits
+    value: float = np.nan  # fitted metric at coef*, averaged over the seeds
+    value_se: float = np.nan
+    near_lo: float = np.nan  # log10 coef where the fitted curve is within one run's noise σ of its minimum
+    near_hi: float = np.nan
+    sigma: float = np.nan  # residual SD: the noise of a single run
+    offsets: dict | None = None  # seed -> a_s − mean(a): what the seed adds to its whole curve
+    curve: tuple | None = None  # (x, fitted metric averaged over the seeds) over the fitted range, for figures
+    n_runs: int = 0
+    n_seeds: int = 0
+    n_coefs: int = 0
+    n_fitted: int = 0  # runs left after cutting off the collapsed cliff
+    n_diverged: int = 0
+    n_diverged_near: int = 0  # diverged runs at a coef inside the 95% interval: worth a look
+
+    def row(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("offsets", "curve")}
+
+
+def _component(mask: np.ndarray, at: int) -> tuple[int, int]:
+    """First and last index of the run of True in ``mask`` that contains index ``at``."""
+    lo = at
+    while lo > 0 and mask[lo - 1]:
+        lo -= 1
+    hi = at
+    while hi < len(mask) - 1 and mask[hi + 1]:
+        hi += 1
+    return lo, hi
+
+
+def _zero_crossing(scan: np.ndarray, slope: np.ndarray, at: int) -> float:
+    """Where the fitted slope crosses zero next to the scan's best point (linear interpolation)."""
+    for i in (at - 1, at):
+        if 0 <= i < len(scan) - 1 and slope[i] <= 0 <= slope[i + 1] and slope[i + 1] > slope[i]:
+            return float(scan[i] - slope[i] * (scan[i + 1] - scan[i]) / (slope[i + 1] - slope[i]))
+    return float(scan[at])
+
+
+def _seed_adjusted_means(x, y, seed) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, mean at each grid point) of y − (seed's mean offset), by alternating means."""
+    grid, xi = np.unique(x, return_inverse=True)
+    _, si = np.unique(seed, return_inverse=True)
+    offset = np.zeros(si.max() + 1)
+    for _ in range(20):
+        mean = np.bincount(xi, y - offset[si]) / np.bincount(xi)
+        offset = np.bincount(si, y - mean[xi]) / np.bincount(si)
+        offset -= offset.mean()
+    return grid, mean
+
+
+def cliff_cut(x, y, seed) -> float:
+    """The largest x the curve is fitted to: the first grid point right of the minimum whose mean
+    has risen ``CLIFF`` of the way to the top (inf when the curve never does)."""
+    grid, mean = _seed_adjusted_means(x, y, seed)
+    best = int(np.argmin(mean))
+    risen = np.nonzero((mean > mean[best] + CLIFF * (mean.max() - mean[best])) & (np.arange(len(grid)) > best))[0]
+    return float(grid[risen[0]]) if len(risen) else np.inf
+
+
+def spline_basis(x: np.ndarray, knots: np.ndarray, derivative: int = 0) -> np.ndarray:
+    """Cubic B-spline basis (or its derivative) at x, without the first function: with one offset
+    per seed the basis's partition of unity would make the intercept twice."""
+    n = len(knots) - 4
+    columns = []
+    for i in range(1, n):
+        spline = BSpline(knots, np.eye(n)[i], 3, extrapolate=False)
+        columns.append((spline.derivative(derivative) if derivative else spline)(x))
+    return np.nan_to_num(np.column_stack(columns))
+
+
+def knots_for(grid: np.ndarray) -> np.ndarray:
+    """Interior knots every ``KNOT_SPACING`` dex, fewer when the grid has few distinct points (the
+    spline keeps at least one degree of freedom per grid point for the noise)."""
+    n_inner = int(np.clip(round((grid[-1] - grid[0]) / KNOT_SPACING) - 1, 0, max(len(grid) - 5, 0)))
+    inner = np.linspace(grid[0], grid[-1], n_inner + 2)[1:-1]
+    return np.r_[[grid[0]] * 4, inner, [grid[-1]] * 4]
+
+
+def fit_optimum(x, y, seed) -> Optimum:
+    """coef* from runs at log10 coef ``x`` with metric ``y`` (+inf: diverged) and ``seed``."""
+    x, y, seed = np.asarray(x, float), np.asarray(y, float), np.asarray(seed)
+    diverged_at = x[np.isposinf(y)]
+    ok = np.isfinite(y) & np.isfinite(x)
+    counts = {"n_runs": int(ok.sum()), "n_diverged": len(diverged_at)}
+    if not ok.any():
+        return Optimum("no_runs", **counts)
+    x, y, seed = x[ok], y[ok], seed[ok]
+    keep = x <= cliff_cut(x, y, seed) + 1e-12
+    x, y, seed = x[keep], y[keep], seed[keep]
+    grid, seeds = np.unique(x), np.unique(seed)
+    counts.update(n_seeds=len(seeds), n_coefs=len(grid), n_fitted=len(y))
+    if len(grid) < 4:
+        return Optimum("too_few", **counts)
+
+    knots = knots_for(grid)
+    design = np.hstack([(seed[:, None] == seeds[None, :]).astype(float), spline_basis(x, knots)])
+    coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
+    dof = len(y) - rank
+    if rank < design.shape[1] or dof < 1:
+        return Optimum("too_few", **counts)
+    residual = y - design @ coef
+    sigma = float(np.sqrt(residual @ residual / dof))
+    cov = sigma ** 2 * np.linalg.inv(design.T @ design)
+    ns = len(seeds)
+    beta, beta_cov = coef[ns:], cov[ns:, ns:]
+
+    scan = np.linspace(grid[0], grid[-1], SCAN)
+    at_scan, slope_basis, curvature_basis = (spline_basis(scan, knots, d) for d in (0, 1, 2))
+    curve, slope = at_scan @ beta, slope_basis @ beta
+    slope_se = np.sqrt(np.einsum("ij,jk,ik->i", slope_basis, beta_cov, slope_basis))
+    at = int(np.argmin(curve))
+    x_star = _zero_crossing(scan, slope, at)
+    value_basis = np.r_[np.full(ns, 1 / ns), at_scan[at]]
+    offsets = coef[:ns] - coef[:ns].mean()
+    common = dict(x=x_star, value=float(value_basis @ coef),
+                  value_se=float(np.sqrt(value_basis @ cov @ value_basis)), sigma=sigma,
+                  offsets=dict(zip(seeds.tolist(), offsets.tolist())),
+                  curve=(scan, curve + coef[:ns].mean()), **counts)
+    if at in (0, SCAN - 1):
+        return Optimum("edge", **common)
+    near = _component(curve - curve[at] <= sigma, at)
+    common.update(near_lo=float(scan[near[0]]), near_hi=float(scan[near[1]]))
+    curvature = float(curvature_basis[at] @ beta)
+    lo, hi = _component(np.abs(slope) <= stats.t.ppf(0.5 + LEVEL / 2, dof) * slope_se, at)
+    if lo == 0 or hi == SCAN - 1 or curvature <= 0:
+        return Optimum("open", **common)
+    lo_x, hi_x = float(scan[lo - 1]), float(scan[hi + 1])  # resolved to the scan's step, outwards
+    return Optimum("ok", lo=lo_x, hi=hi_x, se=float(slope_se[at] / curvature),
+                   n_diverged_near=int(np.sum((diverged_at >= lo_x) & (diverged_at <= hi_x))), **common)

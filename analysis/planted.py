@@ -1,0 +1,121 @@
+"""Results tables with a planted answer and realistic noise, for calibration and tests.
+
+The metric against x = log10 coef at one width is modelled on the digits sweeps (paper/): a basin
+that is flat towards small coef and a cliff towards large coef,
+
+    f(u) = base + A·(exp(k·u) − 1 − k·u)/k²,   u = x − x*   (A = f''(x*); k = 0 is a parabola),
+
+capped at ln 10 (chance for 10 classes). Each seed shifts its curve by an offset and its optimum by
+a small jitter; each run adds noise along the curve that grows on the cliff; a few runs diverge or
+are missing. The true coef* of a width is the minimum of the seed-averaged curve: with a jitter
+d ~ N(0, τ²), E f(u − d) is minimal at u = −k·τ²/2 (exactly, below the cap).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wdbench.penalty import NORMS, norm_factor
+
+CHANCE = np.log(10)
+BATCH, N_TRAIN = 128, 1437
+
+
+def n_decayed(width: int) -> int:
+    return 1200 * width ** 2  # about a ResNet's decayed count: κ = 2
+
+
+@dataclass
+class Scenario:
+    """Everything that shapes one planted sweep."""
+    alpha: float = 0.0  # planted exponent of coef* against width
+    log10_c0: float = -1.5  # log10 coef* at width 1
+    widths: tuple = (4, 8, 16, 32, 64, 128)
+    seeds: int = 5
+    step: float = 0.25  # grid spacing, dex
+    below: tuple = (1.0, 1.75)  # the grid reaches this many dex below x* (uniform between the two)...
+    above: tuple = (1.0, 1.75)  # ...and above it: the optimum sits off-centre
+    jitter: float = 0.0  # grid points moved by up to this fraction of a step (uneven grids)
+    missing: float = 0.0  # fraction of runs never made
+    curvature: tuple = (0.2, 0.6)  # A, log-uniform between the two
+    asymmetry: tuple = (2.0, 5.0)  # k, uniform
+    sigma: float = 0.02  # along-curve noise of one run (at the minimum)
+    seed_sd: float = 0.03  # seed offset
+    seed_jitter: float = 0.03  # dex: each seed's own optimum
+    misfit: float = 0.03  # dex: the true coef* scatters about the power law
+    diverge: float = 0.01  # probability that a run diverges
+    baseline: bool = True  # λ = 0 runs too
+    lrs: tuple = (0.05,)  # a learning rate per value; λ* moves by lr_shift dex per decade of lr
+    lr_shift: float = 0.0
+    norms: tuple = NORMS  # each run is named in one of these, at random
+
+
+def random_scenario(rng: np.random.Generator) -> Scenario:
+    """The mix the calibration draws from: 2-5 seeds, coarse to fine and uneven grids, flat to sharp
+    basins, quiet to noisy runs, 4-6 widths over 8-32x."""
+    n_widths = int(rng.integers(4, 7))
+    first = int(rng.choice([2, 4, 8]))
+    return Scenario(
+        alpha=float(rng.uniform(-1, 2)), log10_c0=float(rng.uniform(-4, -1)),
+        widths=tuple(first * 2 ** np.arange(n_widths)), seeds=int(rng.integers(2, 6)),
+        step=float(rng.choice([0.2, 0.25, 1 / 3, 0.5])), jitter=float(rng.choice([0.0, 0.3])),
+        missing=float(rng.choice([0.0, 0.1])), curvature=(0.1, 1.0), asymmetry=(0.0, 5.0),
+        sigma=float(rng.uniform(0.01, 0.05)), seed_sd=float(rng.uniform(0.0, 0.06)),
+        seed_jitter=float(rng.uniform(0.0, 0.05)), misfit=float(rng.uniform(0.0, 0.05)),
+        diverge=float(rng.choice([0.0, 0.02])))
+
+
+def curve(u, base, curvature, k):
+    u = np.asarray(u, float)
+    rise = curvature * u ** 2 / 2 if k < 1e-6 else curvature * (np.expm1(k * u) - k * u) / k ** 2
+    return np.minimum(base + rise, CHANCE)
+
+
+def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
+    """(results table, truth): truth['x'][width] = true log10 coef*, truth['alpha']."""
+    rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}}
+    widths = np.asarray(s.widths)
+    for lr in s.lrs:
+        shift = s.lr_shift * np.log10(lr / s.lrs[0])
+        for w in widths:
+            k = rng.uniform(*s.asymmetry)
+            a = np.exp(rng.uniform(*np.log(s.curvature)))
+            base = 0.15 + 1.0 / w
+            x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
+            truth["x"][(lr, int(w))] = x_star - k * s.seed_jitter ** 2 / 2
+            lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)
+            grid = np.arange(lo, hi + 1e-9, s.step)
+            grid = grid + rng.uniform(-s.jitter, s.jitter, len(grid)) * s.step
+            # λ = 0 behaves like the flat end of the basin, a little beyond the grid; the truth is
+            # its loss minus the minimum of the seed-averaged curve, base + A·τ²/2.
+            baseline = float(curve(-max(s.below) - 0.5, base, a, k))
+            truth["gain"][(lr, int(w))] = baseline - (base + a * s.seed_jitter ** 2 / 2)
+            for seed in range(s.seeds):
+                offset, jitter = rng.normal(0, s.seed_sd), rng.normal(0, s.seed_jitter)
+                for x in [*grid, *([None] if s.baseline else [])]:
+                    if rng.random() < s.missing:
+                        continue
+                    mean = baseline if x is None else float(curve(x - x_star - jitter, base, a, k))
+                    value = mean + offset + rng.normal(0, s.sigma * (1 + (mean - base)))
+                    diverged = rng.random() < s.diverge
+                    rows.append(_row(s, lr, int(w), x, seed, value, diverged, rng))
+    return pd.DataFrame(rows), truth
+
+
+def _row(s: Scenario, lr: float, width: int, x, seed: int, value: float, diverged: bool, rng) -> dict:
+    norm = str(rng.choice(s.norms))
+    c = norm_factor(norm, n_decayed=n_decayed(width), batch_size=BATCH, n_train=N_TRAIN)
+    coef = 0.0 if x is None else 10.0 ** x
+    config = {"config.model.name": "resnet", "config.model.width": width, "config.optim.lr": lr,
+              "config.optim.batch_size": BATCH, "config.data.n_train": None, "config.penalty.norm": norm,
+              "config.penalty.lam": coef / c, "config.penalty.apply": "coupled", "config.seed": seed}
+    return {"model": "resnet", "width": width, "n_params": 1300 * width ** 2, "n_decayed": n_decayed(width),
+            "norm": norm, "apply": "coupled", "lam": coef / c, "coef": coef, "optimizer": "sgd", "lr": lr,
+            "batch_size": BATCH, "n_train": N_TRAIN, "epochs": 10, "seed": seed,
+            "status": "diverged" if diverged else "completed", "val_loss": np.nan if diverged else value,
+            "val_acc": np.nan if diverged else 1 - value / 3, "train_loss": value,
+            "decayed_norm": 10 / (1 + coef), "run_dir": f"w{width}_x{x}_s{seed}_lr{lr}",
+            "dataset": "digits", **config}
+

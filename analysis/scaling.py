@@ -1,0 +1,78 @@
+"""Exponents of coef* against the study's axes (width, and N_train and B when they vary), λ* in
+each normalisation placed on them, and the equivalence verdict.
+
+log10 coef* = log10 C + a·log10 width (+ b·log10 N_train + g·log10 B) is fitted to the widths'
+estimates as a random-effects meta-regression: each point weighs 1/(se_i² + τ²), se_i its own
+standard error (along-curve noise and seeds, from ``optimum``), τ² the scatter of the true optima
+about the power law (moment estimator, DerSimonian & Laird), and the exponents' intervals use the
+Knapp-Hartung variance with a t distribution on k − p degrees of freedom (better calibrated than
+the normal interval when there are few widths). A normalisation's λ* = coef*/c is the same fit to
+log10 coef* − log10 c, so its exponents are coef*'s minus c's: (0, 0, 0) for sum, (−κ, 0, 0) for
+mean with κ the slope of log N_decayed, (0, −1, +1) for per-step.
+
+The verdict for an axis is a two one-sided test (TOST) at the 5% level against a margin stated
+before looking: λ* moves by less than ``MARGIN``× over the axis's range, i.e. |exponent| <
+log10(MARGIN)/log10(max/min). "still": the 90% interval lies inside ±margin; "moves": it lies
+outside; "undecided": it straddles a bound.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from analysis.table import AnalysisError
+
+MARGIN = 1.5
+VERDICTS = ("still", "moves", "undecided")
+
+
+@dataclass
+class MetaFit:
+    names: list  # "intercept" then the axes
+    estimate: np.ndarray
+    cov: np.ndarray
+    dof: int
+    tau: float  # SD of the true optima about the power law, dex
+    k: int  # points fitted
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        half = stats.t.ppf(0.5 + level / 2, self.dof) * np.sqrt(np.diag(self.cov))
+        return self.estimate - half, self.estimate + half
+
+    def predict(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted log10 coef* and its 95% confidence half-width at each row of ``design``."""
+        half = stats.t.ppf(0.975, self.dof) * np.sqrt(np.einsum("ij,jk,ik->i", design, self.cov, design))
+        return design @ self.estimate, half
+
+
+def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray, names: list) -> MetaFit:
+    k, p = design.shape
+    if k <= p or np.linalg.matrix_rank(design) < p:
+        raise AnalysisError(f"an exponent fit needs more points ({k}) than parameters ({p}) and distinct axis values")
+    w = 1 / se ** 2
+    xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
+    fixed = xtwx_inv @ design.T @ (w * y)
+    q = float(np.sum(w * (y - design @ fixed) ** 2))
+    trace = np.sum(w) - np.trace(xtwx_inv @ design.T @ ((w ** 2)[:, None] * design))
+    tau2 = max(0.0, (q - (k - p)) / trace) if trace > 0 else 0.0
+    w = 1 / (se ** 2 + tau2)
+    xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
+    estimate = xtwx_inv @ design.T @ (w * y)
+    scale = float(np.sum(w * (y - design @ estimate) ** 2)) / (k - p)  # Knapp-Hartung
+    return MetaFit(names, estimate, scale * xtwx_inv, k - p, float(np.sqrt(tau2)), k)
+
+
+def margin(axis_values) -> float:
+    """|exponent| below which λ* moves by less than MARGIN× over the axis's range."""
+    ratio = np.max(axis_values) / np.min(axis_values)
+    return np.log10(MARGIN) / np.log10(ratio)
+
+
+def verdict(lo90: float, hi90: float, bound: float) -> str:
+    if -bound < lo90 and hi90 < bound:
+        return "still"
+    if hi90 < -bound or lo90 > bound:
+        return "moves"
+    return "undecided"
