@@ -93,6 +93,7 @@ def main(argv=None) -> None:
     p = verbs.add_parser("calibrate", help="coverage of the 95%% intervals on planted tables")
     p.add_argument("--replicates", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=None, help="seeds per point in every planted sweep (default: 2-5)")
     args = parser.parse_args(argv)
     try:
         if args.verb == "collect":
@@ -118,7 +119,9 @@ def main(argv=None) -> None:
             from analysis.calibrate import GOAL, coverage
             if args.replicates < 1:
                 raise AnalysisError(f"--replicates {args.replicates}: must be >= 1")
-            table = coverage(args.replicates, args.seed)
+            if args.seeds is not None and args.seeds < 2:
+                raise AnalysisError(f"--seeds {args.seeds}: must be >= 2 (one seed has no seed offsets to tell apart)")
+            table = coverage(args.replicates, args.seed, args.seeds)
             print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
             met = table["coverage"].between(*GOAL).all()
             print(f"goal: every coverage in [{GOAL[0]}, {GOAL[1]}]: {'met' if met else 'NOT met'}")

@@ -37,7 +37,7 @@ def style() -> None:
     sns.set_theme(context="paper", style="whitegrid")
     plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
                          "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
-                         "figure.titlesize": 9, "figure.dpi": 110, "savefig.bbox": "tight"})
+                         "figure.titlesize": 9, "figure.dpi": 110})  # saved at exactly figsize: prints 1:1
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
@@ -56,7 +56,14 @@ def _width_axis(ax, widths) -> None:
     ax.set_xlabel("width")
 
 
-def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, out: Path, name: str):
+def _other_axes(exponents: pd.DataFrame, stars: pd.DataFrame, norm: str) -> float:
+    """log10 of the fitted power law's factor from the axes other than width, at this figure's
+    N_train and B (0 when only the width varies)."""
+    rows = exponents[(exponents["norm"] == norm) & (exponents["axis"] != "width")]
+    return float(sum(r["exponent"] * np.log10(stars[r["axis"]].iloc[0]) for _, r in rows.iterrows()))
+
+
+def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: str, out: Path, name: str):
     fig, (left, right) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.9), layout="constrained")
     widths = sorted(stars["width"].unique())
     ok, rest = stars[stars["status"] == "ok"], stars[stars["status"] != "ok"]
@@ -70,11 +77,12 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, out: Path
     x = np.geomspace(min(widths) / 1.1, max(widths) * 1.1, 50)
     if "coef" in by_norm:
         e = by_norm["coef"]
-        left.plot(x, 10 ** (e["log10_C"] + e["exponent"] * np.log10(x)), color="black", linewidth=1,
+        left.plot(x, 10 ** (e["log10_C"] + _other_axes(exponents, stars, "coef") + e["exponent"] * np.log10(x)),
+                  color="black", linewidth=1,
                   label=f"fit: e = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
     left.set(yscale="log", ylabel="coef*", title="(a) the measured optimum")
     _width_axis(left, widths)
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower left", frameon=False)
 
     if len(ok) >= 2:
         reference = float(np.exp(np.mean(np.log(ok["width"]))))  # the fits are most precise here
@@ -83,7 +91,7 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, out: Path
                 continue
             e = by_norm[norm]
             colour, marker = NORM_STYLE[norm]
-            scale = 10 ** (e["log10_C"] + e["exponent"] * np.log10(reference))
+            scale = 10 ** (e["log10_C"] + _other_axes(exponents, stars, norm) + e["exponent"] * np.log10(reference))
             dodge = 1.0 + 0.04 * (i - 1)
             y = ok[f"lam_star_{norm}"] / scale
             right.errorbar(ok["width"] * dodge, y, yerr=[y - ok[f"lam_lo_{norm}"] / scale,
@@ -98,12 +106,13 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, out: Path
         right.axhline(1, color="0.5", linewidth=0.6)
     right.set(yscale="log", ylabel="λ* / fitted λ* at the middle width", title="(b) λ* in each normalisation")
     _width_axis(right, widths)
-    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
-    fig.suptitle("Optimal weight decay against width (bars: 95% intervals)")
+    fig.legend(*right.get_legend_handles_labels(), loc="outside lower right", frameon=False)
+    fig.suptitle(f"Weight decay minimising the {METRIC_LABEL[metric]}, against width (bars: 95% intervals)")
     return _save(fig, out, name)
 
 
 def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str):
+    fits = [f for f in fits if f[2].status != "no_runs"]
     n = len(fits)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
@@ -125,8 +134,8 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
             if opt.status == "ok":
                 ax.errorbar(10 ** opt.x, opt.value, xerr=[[10 ** opt.x - 10 ** opt.lo], [10 ** opt.hi - 10 ** opt.x]],
                             color="C3", capsize=3, linewidth=1.2, zorder=4)
-        baseline = group[group["coef"] == 0]
-        if len(baseline) and np.isfinite(baseline["value"]).any():
+        baseline = group[(group["coef"] == 0) & np.isfinite(group["value"])]
+        if len(baseline):
             level = (baseline["value"] - baseline["seed"].map(opt.offsets or {}).fillna(0.0)).mean()
             ax.axhline(level, color="C1", linestyle="--", linewidth=1, label="λ = 0 (mean)")
         low = adjusted.min()
@@ -141,7 +150,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         ax.set_xlabel(COEF_LABEL)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
-    fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, one panel per width (y zoomed on the basin)")
+    fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, a panel per width (y zoomed on the basin)")
     return _save(fig, out, name)
 
 
@@ -156,7 +165,7 @@ def loss_heatmap(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path
                           log_c[-1] + (log_c[-1] - log_c[-2]) / 2] if len(coefs) > 1 else np.r_[coefs / 1.2, coefs * 1.2]
     mesh = ax.pcolormesh(edges_c, np.arange(len(widths) + 1), grid.to_numpy(), cmap="rocket_r",
                          vmin=0.0, vmax=EXCESS_SCALE[metric], shading="flat")
-    fig.colorbar(mesh, ax=ax, label="above the width's best", extend="max")
+    fig.colorbar(mesh, ax=ax, label="above the width's best", extend="max", shrink=0.9)
     position = {w: i + 0.5 for i, w in enumerate(widths)}
     ok = stars[stars["status"] == "ok"]
     ax.errorbar(ok["coef_star"], ok["width"].map(position), xerr=[ok["coef_star"] - ok["coef_lo"],
@@ -164,8 +173,8 @@ def loss_heatmap(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path
                 fmt="*", color="white", markeredgecolor="black", markersize=10, capsize=3, ecolor="white",
                 label="coef* (95% interval)")
     ax.set(xscale="log", xlabel=COEF_LABEL, ylabel="width", yticks=list(position.values()),
-           yticklabels=[str(w) for w in widths], title=f"{METRIC_LABEL[metric].capitalize()} (mean over seeds) above each "
-                                                        "width's best, over width × coef (blank: not run or diverged)")
+           yticklabels=[str(w) for w in widths],
+           title=f"{METRIC_LABEL[metric].capitalize()} above each width's best (mean over seeds)")
     ax.legend(loc="upper left", frameon=True)
     return _save(fig, out, name)
 
@@ -180,7 +189,7 @@ def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
         ax.plot(mean.index, mean.to_numpy(), "o-", markersize=3, color=palette[w], label=str(w))
     ax.set(xscale="log", yscale="log", xlabel=COEF_LABEL, ylabel="‖decayed weights‖₂ at the end",
            title="Norm of the decayed weights (mean over seeds)")
-    ax.legend(title="width", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.legend(title="width", loc="outside right center", frameon=False)
     return _save(fig, out, name)
 
 
@@ -189,20 +198,26 @@ def slug(setting: str) -> str:
 
 
 def all_figures(fit: dict, metric: str, out: Path) -> list[Path]:
-    """The four figures for each setting (file suffix: the setting, when there are several)."""
+    """The four figures for each setting and (N_train, B) pair: nothing that differs shares a figure
+    (file suffix: the setting and pair, when there are several)."""
     from analysis.fit import usable_runs
 
     style()
     runs, stars, exponents = usable_runs(fit["runs"], metric), fit["coef_star"], fit["exponents"]
     fits = list(fitted_groups(fit["runs"], metric))
+    groups = sorted(stars.groupby(["setting", "n_train", "batch_size"]).groups)
     paths = []
-    settings = sorted(stars["setting"].unique())
-    for setting in settings:
-        suffix = "" if len(settings) == 1 else "_" + slug(setting)
-        s_runs, s_stars = runs[runs["setting"] == setting], stars[stars["setting"] == setting]
+    for setting, n_train, batch in groups:
+        label = setting + ("" if stars["n_train"].nunique() == 1 else f", n_train={n_train}") + (
+            "" if stars["batch_size"].nunique() == 1 else f", batch_size={batch}")
+        suffix = "" if len(groups) == 1 else "_" + slug(label)
+        mine = (runs["setting"] == setting) & (runs["n_train"] == n_train) & (runs["batch_size"] == batch)
+        s_runs = runs[mine]
+        s_stars = stars[(stars["setting"] == setting) & (stars["n_train"] == n_train) & (stars["batch_size"] == batch)]
         s_exp = exponents[exponents["setting"] == setting] if len(exponents) else exponents
-        paths += lambda_star_vs_width(s_stars, s_exp, out, f"lambda_star_vs_width{suffix}")
-        paths += loss_vs_lambda(s_runs, [f for f in fits if f[0][0] == setting], metric, out, f"loss_vs_lambda{suffix}")
+        s_fits = [f for f in fits if f[0][0] == setting and f[0][2] == n_train and f[0][3] == batch]
+        paths += lambda_star_vs_width(s_stars, s_exp, metric, out, f"lambda_star_vs_width{suffix}")
+        paths += loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}")
         paths += loss_heatmap(s_runs, s_stars, metric, out, f"loss_heatmap{suffix}")
         paths += norm_vs_lambda(s_runs, out, f"decayed_norm_vs_lambda{suffix}")
     return paths

@@ -11,13 +11,12 @@ fit and counted); failed and running runs are left out; λ = 0 runs are the base
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.optimum import Optimum, fit_optimum
+from analysis.optimum import fit_optimum
 from analysis.scaling import margin, meta_regression, verdict
 from analysis.table import CONFIG, AnalysisError
 from wdbench.penalty import NORMS, norm_factor
@@ -41,9 +40,11 @@ def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def setting_fields(runs: pd.DataFrame) -> list[str]:
-    """The config fields that vary in the table and define settings."""
-    return sorted(c for c in runs.columns if c.startswith(CONFIG) and c not in NOT_SETTING
-                  and runs[c].astype(str).nunique() > 1)
+    """The config fields that vary among the table's usable (completed or diverged) runs and define
+    settings; a field that varies only among failed runs does not split anything."""
+    used = runs[runs["status"].isin(["completed", "diverged"])]
+    return sorted(c for c in used.columns if c.startswith(CONFIG) and c not in NOT_SETTING
+                  and used[c].astype(str).nunique() > 1)
 
 
 def _key(frame: pd.DataFrame, fields: list[str]) -> pd.Series:
@@ -57,13 +58,18 @@ def _key(frame: pd.DataFrame, fields: list[str]) -> pd.Series:
 def _keyed_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Completed and diverged runs with their metric, setting label and a coef that compares exactly."""
     ok = runs[runs["status"].isin(["completed", "diverged"])].copy()
+    empty = [a for a in AXES if ok[a].isna().any()]
+    if empty:
+        raise AnalysisError(f"column {empty[0]}: {int(ok[empty[0]].isna().sum())} usable run(s) have no value; "
+                            "every run needs width, n_train and batch_size")
     ok["value"] = metric_values(ok, metric)
     ok["setting"] = _key(ok, setting_fields(runs))
-    ok["coef_key"] = ok["coef"].map(lambda c: float(f"{c:.10g}"))
+    # λ·c computed in two normalisations may differ in the last bit: one coef, compared and fitted alike
+    ok["coef"] = ok["coef"].map(lambda c: float(f"{c:.10g}"))
     return ok
 
 
-RUN_KEY = ["setting", *AXES, "coef_key", "seed"]  # one experiment, whichever normalisation named it
+RUN_KEY = ["setting", *AXES, "coef", "seed"]  # one experiment, whichever normalisation named it
 
 
 def usable_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -73,11 +79,11 @@ def usable_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: float = 1e-6) -> pd.DataFrame:
-    """Runs of one setting, axes, coef and seed named in different normalisations must agree."""
+    """Runs of one setting, axes, coef and seed (named in one normalisation or several) must agree."""
     ok = _keyed_runs(runs, metric)
     rows = []
     for key, g in ok.groupby(RUN_KEY):
-        if g["norm"].nunique() < 2:
+        if len(g) < 2:
             continue
         values = g["value"].to_numpy(float)
         spread = 0.0 if np.all(values == values[0]) else float(np.nanmax(values) - np.nanmin(values))
@@ -86,29 +92,15 @@ def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: f
     return pd.DataFrame(rows, columns=["setting", *AXES, "coef", "seed", "norms", "spread", "agree"])
 
 
-def baseline_gain(baseline: pd.DataFrame, opt: Optimum) -> dict:
-    """How much tuning λ gains over λ = 0: per seed, its λ = 0 metric minus its fitted curve's
-    minimum (offset included); a t-interval over the seeds, plus the fitted minimum's own error."""
-    if opt.offsets is None or not np.isfinite(opt.value):
-        return {"gain": np.nan, "gain_lo": np.nan, "gain_hi": np.nan, "n_baseline": len(baseline)}
-    paired = [(v, opt.offsets[s]) for s, v in zip(baseline["seed"], baseline["value"])
-              if s in opt.offsets and np.isfinite(v)]
-    if len(paired) < 2:
-        return {"gain": np.nan, "gain_lo": np.nan, "gain_hi": np.nan, "n_baseline": len(paired)}
-    d = np.array([v - (opt.value + a) for v, a in paired])
-    se = np.sqrt(d.var(ddof=1) / len(d))
-    half = stats.t.ppf(0.975, len(d) - 1) * se
-    return {"gain": d.mean(), "gain_lo": d.mean() - half, "gain_hi": d.mean() + half, "n_baseline": len(d)}
-
-
 def fitted_groups(runs: pd.DataFrame, metric: str = "val_loss"):
     """(key, runs, Optimum) per (setting, width, N_train, B); key = (setting label, *axes)."""
     ok = usable_runs(runs, metric)
     if ok.empty:
         raise AnalysisError("no completed or diverged runs in the table")
     for key, group in ok.groupby(["setting", *AXES], sort=True):
-        curve = group[group["coef"] > 0]
-        yield key, group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"])
+        curve, baseline = group[group["coef"] > 0], group[group["coef"] == 0]
+        yield key, group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"],
+                                      baseline["value"], baseline["seed"])
 
 
 def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss") -> pd.DataFrame:
@@ -119,7 +111,7 @@ def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss") -> pd.DataFram
         sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key[3]), "n_train": int(key[2])}
         row = {**dict(zip(["setting", *AXES], key)), **group.iloc[0][fields].to_dict(),
                "n_decayed": sizes["n_decayed"], "n_params": int(group["n_params"].median()),
-               "metric": metric, **opt.row(), **baseline_gain(group[group["coef"] == 0], opt)}
+               "metric": metric, **opt.row()}
         for name in ("x", "lo", "hi", "near_lo", "near_hi"):
             row[f"coef_{name}"] = 10.0 ** row.pop(name)
         row["coef_star"] = row.pop("coef_x")
@@ -145,7 +137,7 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for setting, series in stars.groupby("setting", sort=True):
         points = series[series["status"] == "ok"]
-        axes = varying_axes(series)
+        axes = varying_axes(points)  # an axis left with one value among the fitted points drops out
         if not axes:
             continue
         base = {"setting": setting, "n_points": len(points), "n_left_out": len(series) - len(points)}
@@ -156,43 +148,56 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
                 fit = meta_regression(design, y, points["se"].to_numpy(float), ["intercept", *axes])
                 (lo95, hi95), (lo90, hi90) = fit.interval(0.95), fit.interval(0.90)
                 for j, axis in enumerate(axes, start=1):
-                    bound = margin(points[axis])
+                    bound = margin(series[axis])  # the planned range, not the range that came out ok
                     rows.append({**base, "norm": norm, "axis": axis, "exponent": fit.estimate[j],
                                  "lo": lo95[j], "hi": hi95[j], "lo90": lo90[j], "hi90": hi90[j],
                                  "margin": bound, "verdict": verdict(lo90[j], hi90[j], bound),
-                                 "axis_min": points[axis].min(), "axis_max": points[axis].max(),
+                                 "axis_min": series[axis].min(), "axis_max": series[axis].max(),
                                  "tau": fit.tau, "dof": fit.dof, "log10_C": fit.estimate[0]})
         except AnalysisError as err:
             rows.append({**base, "norm": "coef", "axis": ",".join(axes), "verdict": f"not fitted: {err}"})
     return pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
 
 
+def _split_normal(rng: np.random.Generator, lo_x_hi: np.ndarray) -> np.ndarray:
+    """N_DRAWS draws per row from the two-piece normal whose 2.5% and 97.5% points are the row's
+    (calibrated, asymmetric) interval ends; rows without an interval give their point (never used:
+    an open lr winning a draw makes the joint coef* interval open)."""
+    lo, x, hi = np.nan_to_num(lo_x_hi, nan=0.0).T
+    lo, hi = np.where(np.isfinite(lo_x_hi[:, 0]), lo, x), np.where(np.isfinite(lo_x_hi[:, 2]), hi, x)
+    z = rng.standard_normal((N_DRAWS, len(x)))
+    return x + z * np.where(z < 0, x - lo, hi - x) / stats.norm.ppf(0.975)
+
+
 def joint_lr_table(stars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Where the learning rate varies: per width (and other axes) the (η, coef) with the lowest
-    fitted metric. Its intervals come from parametric draws of every lr's minimum (value ± value_se)
-    and coef* (± se): the spread of the winning η and of its coef* over the draws."""
+    fitted metric. Every lr with a fitted minimum competes, a flat (open) one too; the intervals
+    come from parametric draws of every lr's level (normal: value ± value_se) and coef* (a split
+    normal that reproduces its own 95% interval): the spread
+    of the winning η and of its coef* over the draws. When an open lr wins some draws, coef* has no
+    bounded interval."""
     if LR not in stars.columns or stars[LR].nunique() < 2:
         return pd.DataFrame()
     rest = [c for c in stars.columns if c.startswith(CONFIG) and c != LR]
     rng = np.random.default_rng(seed)
     rows = []
     for key, group in stars.groupby([*rest, *AXES], sort=True, dropna=False):
-        group = group[group["status"] == "ok"]
+        group = group[group["status"].isin(["ok", "open"]) & np.isfinite(group["value_se"])]
         if group[LR].nunique() < 2:
             continue
         value = rng.normal(group["value"], group["value_se"], (N_DRAWS, len(group)))
-        x = rng.normal(np.log10(group["coef_star"]), group["se"], (N_DRAWS, len(group)))
         win = np.argmin(value, axis=1)
         best = int(np.argmin(group["value"]))
         log_lr = np.log10(group[LR].to_numpy(float))[win]
+        bounded = (group["status"] == "ok").to_numpy()[win].all()
+        x = _split_normal(rng, np.log10(group[["coef_lo", "coef_star", "coef_hi"]].to_numpy(float)))
         x_win = x[np.arange(N_DRAWS), win]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rows.append({**dict(zip([*rest, *AXES], key)), "lr_star": group[LR].iloc[best],
-                         "lr_lo": 10 ** np.percentile(log_lr, 2.5), "lr_hi": 10 ** np.percentile(log_lr, 97.5),
-                         "coef_star": group["coef_star"].iloc[best], "coef_lo": 10 ** np.percentile(x_win, 2.5),
-                         "coef_hi": 10 ** np.percentile(x_win, 97.5), "value": group["value"].iloc[best],
-                         "n_lrs": group[LR].nunique()})
+        rows.append({**dict(zip([*rest, *AXES], key)), "lr_star": group[LR].iloc[best],
+                     "lr_lo": 10 ** np.percentile(log_lr, 2.5), "lr_hi": 10 ** np.percentile(log_lr, 97.5),
+                     "coef_star": group["coef_star"].iloc[best],
+                     "coef_lo": 10 ** np.percentile(x_win, 2.5) if bounded else np.nan,
+                     "coef_hi": 10 ** np.percentile(x_win, 97.5) if bounded else np.nan,
+                     "value": group["value"].iloc[best], "n_lrs": group[LR].nunique()})
     return pd.DataFrame(rows)
 
 
@@ -211,13 +216,26 @@ def notes(runs: pd.DataFrame, stars: pd.DataFrame) -> list[str]:
     if len(few):
         out.append(f"fewer than {MIN_SEEDS} seeds at {len(few)} point(s) (e.g. width {few['width'].iloc[0]}: "
                    f"{few['n_seeds'].iloc[0]}): intervals are wide and rest on the model")
-    for status, text in (("edge", "the minimum is at the end of the grid: widen the grid there"),
+    for status, text in (("edge", "the minimum is at the end of the grid (or next to diverged coefs): widen "
+                                  "or refine the grid there"),
                          ("open", "the interval reaches the end of the grid (a flat basin): not fitted"),
-                         ("too_few", "too few runs to fit the curve")):
+                         ("too_few", "too few runs to fit the curve"),
+                         ("no_runs", "no finite run at coef > 0 (only λ = 0, or every run diverged)")):
         hit = stars[stars["status"] == status]
         if len(hit):
             out.append(f"{status}: {len(hit)} point(s), e.g. {hit['setting'].iloc[0]} width {hit['width'].iloc[0]}: "
                        f"{text}")
+    for setting, series in stars.groupby("setting"):
+        if series["width"].nunique() > 1:
+            counts = series.drop_duplicates("width")
+            kappa = np.polyfit(np.log10(counts["width"]), np.log10(counts["n_decayed"]), 1)[0]
+            out.append(f"κ = d log N_decayed / d log width = {kappa:.3f} ({setting}): λ*_mean's exponent is "
+                       "coef*'s plus κ")
+    far = stars[stars["elsewhere"] > 0]
+    if len(far):
+        out.append(f"{len(far)} point(s) have coefs away from their interval that are also plausible as the minimum "
+                   f"(e.g. width {far['width'].iloc[0]}: {far['elsewhere'].iloc[0]:.2f} dex; elsewhere column): "
+                   "usually a barely constrained end of the grid; a denser grid there settles it")
     near = stars[stars["n_diverged_near"] > 0]
     if len(near):
         out.append(f"{int(near['n_diverged_near'].sum())} run(s) diverged inside a λ* interval "

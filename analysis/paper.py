@@ -17,7 +17,6 @@ from wdbench.penalty import NORMS
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 CALIBRATION_REPLICATES = 400
 LAMBDA, TEX_LAMBDA = "λ", r"$\lambda$"
-SIZE = {"decayed_norm_vs_lambda": "0.6"}  # as drawn (figures.py): fonts print at their size
 FIGURES = {"lambda_star_vs_width": "Optimal weight decay against width. (a) coef$^*$ with its 95\\% interval (test "
            "inversion), the near-optimal range and the fitted power law; (b) $\\lambda^*$ in each normalisation "
            "relative to its fit at the middle width; grey: the equivalence region (moves less than the margin over "
@@ -114,7 +113,8 @@ def numbers_tex(runs: pd.DataFrame, stars: pd.DataFrame, exponents: pd.DataFrame
     }
     for _, r in calibration.iterrows():
         name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
-                "gain over λ = 0": "CoverageGain"}[r["quantity"]]
+                "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
+                "joint optimum: coef*": "CoverageJointCoef"}[r["quantity"]]
         macros[name] = f"{r['coverage']:.3f}"
     verdicts = exponents[(exponents["norm"] != "coef") & (exponents["axis"] == "width")]
     counts = verdicts["verdict"].value_counts()
@@ -143,9 +143,9 @@ def build_paper(table: Path, out: Path = PAPER, metric: str = "val_loss",
         name = f"coef_star_{slug(setting)}.tex"
         texts[name] = coef_star_tex(stars[stars["setting"] == setting])
         inputs.append(f"\\paragraph{{Setting {_tex(setting)}.}}\n\\input{{tables/{name}}}\n")
-    texts["coef_star_all_settings.tex"] = "\n".join(inputs)
+    texts["coef_star_all_settings.tex"] = "\\setlength{\\tabcolsep}{4pt}\n" + "\n".join(inputs)
     texts["figures.tex"] = "".join(
-        f"\\begin{{figure}}[tbp]\n  \\centering\n  \\includegraphics[width={SIZE.get(name, '')}\\textwidth]{{figures/{name}"
+        f"\\begin{{figure}}[tbp]\n  \\centering\n  \\includegraphics{{figures/{name}"
         f"{'' if len(settings) == 1 else '_' + slug(setting)}.pdf}}\n  \\caption{{{caption}"
         f"{'' if len(settings) == 1 else f' Setting: {_tex(setting)}.'}}}\n\\end{{figure}}\n\n"
         for setting in settings for name, caption in FIGURES.items())

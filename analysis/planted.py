@@ -12,7 +12,7 @@ d ~ N(0, τ²), E f(u − d) is minimal at u = −k·τ²/2 (exactly, below the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,8 @@ class Scenario:
     baseline: bool = True  # λ = 0 runs too
     lrs: tuple = (0.05,)  # a learning rate per value; λ* moves by lr_shift dex per decade of lr
     lr_shift: float = 0.0
+    lr_best: float = 0.05  # the learning rate with the lowest loss level...
+    lr_cost: float = 0.0  # ...which rises by this much per squared decade away from it
     norms: tuple = NORMS  # each run is named in one of these, at random
 
 
@@ -67,6 +69,15 @@ def random_scenario(rng: np.random.Generator) -> Scenario:
         diverge=float(rng.choice([0.0, 0.02])))
 
 
+def random_joint_scenario(rng: np.random.Generator) -> Scenario:
+    """A joint (η, λ) sweep: three learning rates half a decade apart, λ* moving with the lr, and a
+    loss level that prefers one lr (anywhere between, so that the best grid lr is sometimes clear
+    and sometimes nearly tied)."""
+    lrs = (0.01, 0.0316, 0.1)
+    return replace(random_scenario(rng), lrs=lrs, lr_shift=float(rng.uniform(-1, 1)),
+                   lr_best=float(10 ** rng.uniform(-2, -1)), lr_cost=float(rng.uniform(0.02, 0.3)))
+
+
 def curve(u, base, curvature, k):
     u = np.asarray(u, float)
     rise = curvature * u ** 2 / 2 if k < 1e-6 else curvature * (np.expm1(k * u) - k * u) / k ** 2
@@ -74,15 +85,16 @@ def curve(u, base, curvature, k):
 
 
 def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
-    """(results table, truth): truth['x'][width] = true log10 coef*, truth['alpha']."""
-    rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}}
+    """(results table, truth): truth['x'][(lr, width)] = true log10 coef*, truth['alpha'], truth['gain'],
+    truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion)."""
+    rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}, "level": {}}
     widths = np.asarray(s.widths)
     for lr in s.lrs:
         shift = s.lr_shift * np.log10(lr / s.lrs[0])
         for w in widths:
             k = rng.uniform(*s.asymmetry)
             a = np.exp(rng.uniform(*np.log(s.curvature)))
-            base = 0.15 + 1.0 / w
+            base = 0.15 + 1.0 / w + s.lr_cost * np.log10(lr / s.lr_best) ** 2
             x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
             truth["x"][(lr, int(w))] = x_star - k * s.seed_jitter ** 2 / 2
             lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)
@@ -91,7 +103,8 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
             # λ = 0 behaves like the flat end of the basin, a little beyond the grid; the truth is
             # its loss minus the minimum of the seed-averaged curve, base + A·τ²/2.
             baseline = float(curve(-max(s.below) - 0.5, base, a, k))
-            truth["gain"][(lr, int(w))] = baseline - (base + a * s.seed_jitter ** 2 / 2)
+            truth["level"][(lr, int(w))] = base + a * s.seed_jitter ** 2 / 2
+            truth["gain"][(lr, int(w))] = baseline - truth["level"][(lr, int(w))]
             for seed in range(s.seeds):
                 offset, jitter = rng.normal(0, s.seed_sd), rng.normal(0, s.seed_jitter)
                 for x in [*grid, *([None] if s.baseline else [])]:
