@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from wdbench.config import identity
+from wdbench.results import RESULT_FILE, DamagedFile, read_result
 
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
            "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
@@ -58,12 +60,20 @@ def row(result: dict, path: Path) -> dict:
 
 
 def collect(dirs: Iterable[str]) -> pd.DataFrame:
-    rows = []
+    """Every readable result under ``dirs``; a damaged one is skipped with one warning line naming it."""
+    rows, damaged = [], 0
     for d in dirs:
         if not Path(d).is_dir():
             raise AnalysisError(f"{d}: directory not found")
-        for path in sorted(Path(d).rglob("result.json")):
-            rows.append(row(json.loads(path.read_text()), path))
+        for path in sorted(Path(d).rglob(RESULT_FILE)):
+            try:
+                rows.append(row(read_result(path.parent), path))
+            except DamagedFile as err:
+                damaged += 1
+                print(f"analysis: warning: skipped {err}", file=sys.stderr)
+    if damaged:
+        print(f"analysis: warning: {damaged} damaged result file(s) skipped; rerunning their sweep trains them again",
+              file=sys.stderr)
     if not rows:
         raise AnalysisError(f"no result.json under {', '.join(map(str, dirs))}")
     configs = sorted({c for r in rows for c in r if c.startswith(CONFIG)})

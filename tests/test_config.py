@@ -20,11 +20,26 @@ BAD = [
     (["data=mnist"], "data=mnist: unknown choice; allowed: cifar10, cifar100, digits"),
     (["optim=lbfgs"], "optim=lbfgs: unknown choice; allowed: adam, adamw, sgd"),
     (["penalty.apply=sideways"], "penalty.apply='sideways': unknown choice; allowed: coupled, decoupled, independent"),
-    (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be finite and >= 0"),
-    (["penalty.lam=inf"], "penalty.lam=inf: must be finite and >= 0"),
-    (["penalty.log10_lam=nan"], "penalty.log10_lam=nan: must be in [-300, 300] or null"),
-    (["penalty.log10_lam=400"], "penalty.log10_lam=400.0: must be in [-300, 300] or null"),
-    (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-300, 300] or null"),
+    (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be in [0, 1e+30]"),
+    (["penalty.lam=inf"], "penalty.lam=inf: must be in [0, 1e+30]"),
+    (["penalty=per_step", "penalty.lam=1e308"], "penalty.lam=1e+308: must be in [0, 1e+30]"),
+    (["penalty.log10_lam=nan"], "penalty.log10_lam=nan: must be in [-300, 30] or null"),
+    (["penalty.log10_lam=400"], "penalty.log10_lam=400.0: must be in [-300, 30] or null"),
+    (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-300, 30] or null"),
+    (["penalty.exclude=bias"], "penalty.exclude=bias: expected a list, e.g. penalty.exclude=[bias,norm]"),
+    (["penalty.exclude=[bais,norm]"], "penalty.exclude: 'bais' matches no parameter of this model; allowed: bias, "
+                                      "norm, or a name pattern that matches one"),
+    (["optim=adam", "optim.betas=[2,0.9]"], "optim.betas=[2.0, 0.9]: must be two numbers in [0, 1)"),
+    (["optim=adam", "optim.betas=[0.9]"], "optim.betas=[0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (["optim.betas=0.9"], "optim.betas=0.9: expected a list, e.g. optim.betas=[0.9,0.999]"),
+    (["optim=adam", "optim.eps=0"], "optim.eps=0.0: must be in (0, 1]"),
+    (["optim.lr=1e308"], "optim.lr=1e+308: must be in (0, 1e+30]"),
+    (["seed=100000000000000000000000"], "seed=100000000000000000000000: must be an integer in [0, 9223372036854775807]"),
+    (["data.split_seed=-5"], "data.split_seed=-5: must be an integer in [0, 4294967295]"),
+    (["data.image_size=100000"], "data.image_size=100000: must be in [1, 1024] or null"),
+    (["model=vit", "model.mlp_ratio=0"], "model.mlp_ratio=0.0: must be > 0 and leave at least one hidden unit"),
+    (["model=mixer", "model.tokens_mlp_ratio=-1"], "model.tokens_mlp_ratio=-1.0: must be > 0"),
+    (["threads=100000"], "threads=100000: must be in [0, 1024] (0 = automatic)"),
     (["penalty.log10_lam=-2", "penalty.log10_coef=-2"],
      "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)"),
     (["model.width=0"], "model.width=0: must be an integer >= 1"),
@@ -56,6 +71,11 @@ def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args,
     assert message in err
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before
     assert json.loads((finished / "result.json").read_text()) == {"status": "completed"}
+
+
+def test_an_exclude_pattern_that_matches_is_accepted_and_decays_what_it_should():
+    run = parse_run_config(composed("model=vit", "penalty.exclude=[bias,norm,*pos_embed]"))
+    assert run.penalty.exclude == ["bias", "norm", "*pos_embed"]
 
 
 def test_log10_lam_sets_lam_and_adamw_means_decoupled():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -19,15 +20,27 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from wdbench.config import ConfigError, RunConfig, made_by, parse_run_config
-from wdbench.results import FINISHED, SCHEMA_VERSION, provenance, read_result, write_result
+from wdbench.results import (FINISHED, SCHEMA_VERSION, DamagedFile, provenance, read_result_or_set_aside, set_aside,
+                             write_result)
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.train import Interrupted, Trainer
 
 log = logging.getLogger("wdbench")
 
-# Run directories are named from the overrides; keep each one a single path component.
-OmegaConf.register_new_resolver("wdbench.dirname", lambda s: re.sub(r"[/\\\s]+", "_", s) or "defaults",
-                                replace=True)
+MAX_DIRNAME = 200  # bytes: well inside the 255 that common filesystems allow for one path component
+
+
+def run_dirname(overrides: str) -> str:
+    """A run directory's name from its overrides: one path component, at most MAX_DIRNAME bytes (a
+    longer one keeps a readable prefix and ends in a hash of the whole; runs.json maps it back)."""
+    name = re.sub(r"[/\\\s]+", "_", overrides) or "defaults"
+    if len(name.encode()) <= MAX_DIRNAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return name.encode()[:MAX_DIRNAME - len(digest) - 1].decode(errors="ignore") + "_" + digest
+
+
+OmegaConf.register_new_resolver("wdbench.dirname", run_dirname, replace=True)
 
 
 def _threads(run: RunConfig, hc) -> int:
@@ -90,7 +103,7 @@ def run_job(cfg: DictConfig) -> str:
         # SystemExit passes through Hydra's job wrapper: the user sees this one line, exit code 2.
         print(f"wdbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    previous = read_result(run_dir)
+    previous = read_result_or_set_aside(run_dir)
     if previous and previous.get("status") in FINISHED:
         log.info(f"{run_dir}: already {previous['status']}, skipped")
         return previous["status"]
@@ -104,7 +117,11 @@ def run_job(cfg: DictConfig) -> str:
                                "provenance": provenance(run.device)})
         raise
     resumable = previous and previous.get("status") == "running" and made_by(previous, run)
-    checkpoint = load_checkpoint(run_dir) if resumable else None
+    try:
+        checkpoint = load_checkpoint(run_dir) if resumable else None
+    except DamagedFile as err:
+        log.warning(f"{err}; kept as {set_aside(err.path).name}, the run starts again from scratch")
+        checkpoint = None
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
         result = previous

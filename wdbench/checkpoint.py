@@ -9,7 +9,7 @@ from typing import Optional
 
 import torch
 
-from wdbench.results import atomic_write
+from wdbench.results import DamagedFile, atomic_write
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -19,8 +19,14 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
 
 
 def load_checkpoint(run_dir: Path) -> Optional[dict]:
+    """The run's checkpoint, None if it has none; DamagedFile if it cannot be read."""
     path = Path(run_dir) / CHECKPOINT_FILE
-    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated zip, bad pickle, ...: torch raises many kinds
+        raise DamagedFile(path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
 
 
 def remove_checkpoint(run_dir: Path) -> None:

@@ -51,7 +51,14 @@ DATASETS = ("digits", "cifar10", "cifar100")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
-LOG10_LIMIT = 300  # 10**x must be a finite, non-zero double
+# lr and λ·c end up as factors in float32 tensor ops (max 3.4e38): keep them far below that
+LARGEST = 1e30
+LOG10_RANGE = (-300, 30)  # 10**x: a non-zero double, at most LARGEST
+MAX_IMAGE_SIZE = 1024
+MAX_THREADS = 1024
+SEED_RANGE = (0, 2 ** 63 - 1)  # torch's generators
+SPLIT_SEED_RANGE = (0, 2 ** 32 - 1)  # scikit-learn's random_state
+LIST_FIELDS = {"penalty.exclude": "[bias,norm]", "optim.betas": "[0.9,0.999]"}
 
 
 @dataclass
@@ -132,6 +139,45 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+_PARAMETER_NAMES: dict[tuple, tuple] = {}
+
+
+def _parameter_names(model, data_name: str, image_size: int) -> tuple:
+    """The model's parameter names, built once per distinct model on the meta device (no memory)."""
+    key = (repr(model), data_name, image_size)
+    if key not in _PARAMETER_NAMES:
+        import torch
+
+        from wdbench.data import dataset_shape
+        from wdbench.models import build_model
+
+        _, in_chans, n_classes = dataset_shape(data_name)
+        with torch.device("meta"):
+            model = build_model(model, in_chans, n_classes, image_size)
+        _PARAMETER_NAMES[key] = tuple(name for name, _ in model.named_parameters())
+    return _PARAMETER_NAMES[key]
+
+
+def _check_exclude(run: "RunConfig", image_size: int) -> None:
+    """Every name pattern in penalty.exclude must match a parameter: a typo would decay what it meant to keep."""
+    import fnmatch
+
+    from wdbench.penalty import EXCLUDE_KINDS
+
+    patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
+    if not patterns:
+        return
+    names = _parameter_names(run.model, run.data.name, image_size)
+    for entry in patterns:
+        _check(any(fnmatch.fnmatchcase(n, entry) for n in names),
+               f"penalty.exclude: {entry!r} matches no parameter of this model; allowed: "
+               f"{', '.join(EXCLUDE_KINDS)}, or a name pattern that matches one (here e.g. {names[0]}, {names[-1]})")
+
+
+def _in_range(key: str, value: int, bounds: tuple) -> None:
+    _check(bounds[0] <= value <= bounds[1], f"{key}={value}: must be an integer in [{bounds[0]}, {bounds[1]}]")
+
+
 def _choice(key: str, value: str, allowed: tuple) -> None:
     _check(value in allowed, f"{key}={value!r}: unknown choice; allowed: {', '.join(allowed)}")
 
@@ -146,6 +192,11 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
     _choice("model.name", model_name, tuple(MODEL_SCHEMAS))
     sections = {"model": MODEL_SCHEMAS[model_name], "data": DataConfig, "optim": OptimConfig,
                 "penalty": PenaltyConfig}
+    for key, example in LIST_FIELDS.items():  # a scalar where a list belongs: say so, with an example
+        section, name = key.split(".")
+        value = raw[section].get(name) if isinstance(raw[section], dict) else None
+        _check(value is None or isinstance(value, (list, tuple)),
+               f"{key}={value}: expected a list, e.g. {key}={example}")
     run = _typed("config", RunConfig, {k: v for k, v in raw.items() if k not in sections})
     for section, schema in sections.items():
         setattr(run, section, _typed(section, schema, raw[section]))
@@ -185,6 +236,11 @@ def _validate(run: RunConfig) -> None:
     for key in ("depth", "blocks", "patch_size", "head_dim"):
         if hasattr(m, key):
             _check(getattr(m, key) >= 1, f"model.{key}={getattr(m, key)}: must be an integer >= 1")
+    for key in ("mlp_ratio", "tokens_mlp_ratio", "channels_mlp_ratio"):
+        if hasattr(m, key):
+            value = getattr(m, key)
+            _check(math.isfinite(value) and value > 0 and round(value * m.width) >= 1,
+                   f"model.{key}={value}: must be > 0 and leave at least one hidden unit at width {m.width}")
     if isinstance(m, ViTConfig):
         _check(m.width % m.head_dim == 0,
                f"model.width={m.width}: must be a multiple of model.head_dim={m.head_dim}")
@@ -194,7 +250,9 @@ def _validate(run: RunConfig) -> None:
     _choice("data.name", d.name, DATASETS)
     _check(0.0 < d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction}: must be in (0, 1)")
     if d.image_size is not None:
-        _check(d.image_size >= 1, f"data.image_size={d.image_size}: must be >= 1 or null")
+        _check(1 <= d.image_size <= MAX_IMAGE_SIZE,
+               f"data.image_size={d.image_size}: must be in [1, {MAX_IMAGE_SIZE}] or null")
+    _in_range("data.split_seed", d.split_seed, SPLIT_SEED_RANGE)
     if d.name != "digits":
         _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; "
                "nothing is downloaded)")
@@ -208,7 +266,10 @@ def _validate(run: RunConfig) -> None:
 
     _choice("optim.name", o.name, OPTIMIZERS)
     _choice("optim.schedule", o.schedule, SCHEDULES)
-    _check(math.isfinite(o.lr) and o.lr > 0, f"optim.lr={o.lr}: must be finite and > 0")
+    _check(0 < o.lr <= LARGEST, f"optim.lr={o.lr}: must be in (0, {LARGEST:g}]")
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+           f"optim.betas={list(o.betas)}: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]")
+    _check(0 < o.eps <= 1, f"optim.eps={o.eps}: must be in (0, 1]")
     _check(o.epochs >= 1, f"optim.epochs={o.epochs}: must be an integer >= 1")
     _check(0 <= o.warmup_epochs < o.epochs,
            f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
@@ -225,16 +286,20 @@ def _validate(run: RunConfig) -> None:
            "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)")
     for key in ("log10_lam", "log10_coef"):
         value = getattr(p, key)
-        _check(value is None or -LOG10_LIMIT <= value <= LOG10_LIMIT,
-               f"penalty.{key}={value}: must be in [-{LOG10_LIMIT}, {LOG10_LIMIT}] or null")
+        _check(value is None or LOG10_RANGE[0] <= value <= LOG10_RANGE[1],
+               f"penalty.{key}={value}: must be in [{LOG10_RANGE[0]}, {LOG10_RANGE[1]}] or null")
     if p.log10_lam is not None:
         p.lam = 10.0 ** p.log10_lam
-    _check(math.isfinite(p.lam) and p.lam >= 0, f"penalty.lam={p.lam}: must be finite and >= 0")
+    _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
+    from wdbench.data import native_image_size
+
+    _check_exclude(run, d.image_size or native_image_size(d.name))
     _choice("device", run.device, DEVICES)
     if run.device == "cuda":
         import torch
 
         _check(torch.cuda.is_available(), "device=cuda: no CUDA device here; allowed: auto, cpu")
-    _check(run.threads >= 0, f"threads={run.threads}: must be >= 0 (0 = automatic)")
+    _check(0 <= run.threads <= MAX_THREADS, f"threads={run.threads}: must be in [0, {MAX_THREADS}] (0 = automatic)")
+    _in_range("seed", run.seed, SEED_RANGE)
     _check(run.checkpoint_every_s >= 0, f"checkpoint_every_s={run.checkpoint_every_s}: must be >= 0")

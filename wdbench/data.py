@@ -40,8 +40,13 @@ class Dataset:
         return self.x_train.shape[-1]
 
 
+def dataset_shape(name: str) -> tuple[int, int, int]:
+    """(native side in pixels, channels, classes) of a dataset, without reading it."""
+    return _SHAPES[name]
+
+
 def native_image_size(name: str) -> int:
-    return _SHAPES[name][0]
+    return dataset_shape(name)[0]
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import socket
@@ -23,8 +24,38 @@ STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")
 
 
+log = logging.getLogger("wdbench")
+
+
 class SweepFailed(RuntimeError):
     """Some runs of a sweep failed; their results say why."""
+
+
+class DamagedFile(ValueError):
+    """A result, manifest or checkpoint file that cannot be read (truncated, half-copied, edited)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: damaged ({reason})")
+        self.path = Path(path)
+
+
+def set_aside(path: Path) -> Path:
+    """Keep a damaged file next to where it was, out of the way: ``NAME.damaged-<UTC time>``."""
+    kept = Path(path).with_name(f"{Path(path).name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
+    os.replace(path, kept)
+    return kept
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DamagedFile(path, f"not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise DamagedFile(path, f"a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -49,7 +80,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_result(run_dir: Path, result: dict) -> Path:
     path = Path(run_dir) / RESULT_FILE
-    previous = read_result(run_dir)
+    previous = read_result_or_set_aside(run_dir)
     if previous and previous.get("status") in FINISHED:
         raise FileExistsError(f"{path}: refusing to replace a {previous['status']} result")
     result["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -58,22 +89,33 @@ def write_result(run_dir: Path, result: dict) -> Path:
 
 
 def read_result(run_dir: Path) -> Optional[dict]:
-    path = Path(run_dir) / RESULT_FILE
-    if not path.is_file():
+    """The run's result, None if it has none; DamagedFile if it cannot be read."""
+    return _read_json(Path(run_dir) / RESULT_FILE)
+
+
+def read_result_or_set_aside(run_dir: Path) -> Optional[dict]:
+    """For those about to (re)train the run: a damaged result is moved aside, kept, said in one
+    line, and reads as none, so the run trains again instead of every command crashing."""
+    try:
+        return read_result(run_dir)
+    except DamagedFile as err:
+        log.warning(f"{err}; kept as {set_aside(err.path).name}, the run trains again")
         return None
-    return json.loads(path.read_text())
 
 
 def record_runs(sweep_dir: Path, runs: dict[str, list[str]]) -> None:
     """Add runs (run subdirectory -> overrides) to the sweep's manifest, so missing ones can be named."""
-    known = read_runs(sweep_dir)
+    try:
+        known = read_runs(sweep_dir)
+    except DamagedFile as err:  # the manifest is rebuilt from this launch's runs
+        log.warning(f"{err}; kept as {set_aside(err.path).name}, the manifest starts again")
+        known = {}
     known.update(runs)
     atomic_write_text(Path(sweep_dir) / RUNS_FILE, json.dumps(known, indent=1, sort_keys=True) + "\n")
 
 
 def read_runs(sweep_dir: Path) -> dict[str, list[str]]:
-    path = Path(sweep_dir) / RUNS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _read_json(Path(sweep_dir) / RUNS_FILE) or {}
 
 
 def _git(*args: str) -> Optional[str]:

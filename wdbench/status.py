@@ -2,7 +2,8 @@
 
 Reads the sweep's manifest (runs.json, written by the sweeper) and each run's result.json, so runs
 that never started show as missing, and a run whose SLURM job has vanished without a word (killed,
-cancelled, node failure) is flagged rather than shown as running. Exit code 1 if any run failed.
+cancelled, node failure) is flagged rather than shown as running. Exit code 1 if any run failed or
+its result file is damaged.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wdbench.results import RESULT_FILE, read_result, read_runs
+from wdbench.results import RESULT_FILE, DamagedFile, read_result, read_runs
 
-ORDER = ("failed", "running", "missing", "diverged", "completed")
+ORDER = ("failed", "damaged", "running", "missing", "diverged", "completed")
 
 
 def _queued_slurm_jobs() -> set[str] | None:
@@ -32,11 +33,22 @@ def _age(stamp: str) -> str:
 
 
 def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
-    names = set(read_runs(sweep_dir)) | {p.parent.relative_to(sweep_dir).as_posix()
-                                         for p in sweep_dir.rglob(RESULT_FILE)}
+    try:
+        manifest = read_runs(sweep_dir)
+    except DamagedFile as err:
+        print(f"wdbench.status: warning: {err}; runs that never started cannot be listed "
+              "(rerunning the sweep rebuilds it)", file=sys.stderr)
+        manifest = {}
+    names = set(manifest) | {p.parent.relative_to(sweep_dir).as_posix() for p in sweep_dir.rglob(RESULT_FILE)}
     rows = []
     for name in sorted(names):
-        result = read_result(sweep_dir / name)
+        try:
+            result = read_result(sweep_dir / name)
+        except DamagedFile as err:
+            reason = str(err).split(": damaged ", 1)[1]
+            rows.append({"status": "damaged", "run": name, "epoch": "", "val_loss": "",
+                         "note": f"result.json {reason}; rerunning the sweep keeps it aside and trains the run again"})
+            continue
         if result is None:
             rows.append({"status": "missing", "run": name, "epoch": "", "val_loss": "", "note": "not started"})
             continue
@@ -78,7 +90,7 @@ def main(argv=None) -> int:
             print(f"  {'status':9} {'run':{width}} {'epoch':>7} {'val_loss':>8}  note")
             for r in shown:
                 print(f"  {r['status']:9} {r['run']:{width}} {r['epoch']:>7} {r['val_loss']:>8}  {r['note']}")
-        any_failed |= counts["failed"] > 0
+        any_failed |= counts["failed"] + counts["damaged"] > 0
     return 1 if any_failed else 0
 
 

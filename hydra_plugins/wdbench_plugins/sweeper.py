@@ -45,7 +45,7 @@ def _check_signal_delay(launcher) -> None:
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from wdbench.config import ConfigError, made_by, parse_run_config
-        from wdbench.results import FINISHED, read_result, record_runs
+        from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
 
         _check_signal_delay(self.config.hydra.launcher)
         overrides = self._parse_config() + list(arguments)
@@ -57,7 +57,7 @@ class WdbenchSweeper(BasicSweeper):
             run = parse_run_config(cfg)
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
             manifest[str(cfg.hydra.sweep.subdir)] = job
-            result = read_result(run_dir)
+            result = read_result_or_set_aside(run_dir)
             if result and result.get("status") in FINISHED:
                 if not made_by(result, run):
                     raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
