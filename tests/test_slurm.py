@@ -54,7 +54,7 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
     from wdbench.status import main as status_main
     assert status_main([str(tmp_path / "out" / "multirun" / "failing")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert "2 runs: 1 failed, 0 running, 0 missing, 0 diverged, 1 completed" in lines[0]
+    assert "2 runs: 1 failed, 0 damaged, 0 running, 0 missing, 0 diverged, 1 completed" in lines[0]
     assert any(l.split()[0] == "failed" and "model.width=6" in l and l.endswith("RuntimeError: injected failure")
                for l in lines)
 
@@ -91,8 +91,36 @@ def test_submit_returns_at_once_and_status_shows_progress(tmp_path):
     while time.time() < deadline:
         status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
                                 text=True)
-        if "2 runs: 0 failed, 0 running, 0 missing, 0 diverged, 2 completed" in status.stdout:
+        if "2 runs: 0 failed, 0 damaged, 0 running, 0 missing, 0 diverged, 2 completed" in status.stdout:
             break
         time.sleep(2)
     else:
         pytest.fail(f"the sweep did not finish: {status.stdout}")
+
+
+def test_resubmitting_while_jobs_are_pending_and_running_trains_every_run_once(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "training.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
+           "WDBENCH_TRAINING_LOG": str(log), "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path)}
+    sweep = [*TINY, "optim.epochs=150", "model.width=4,6,8", "hydra.launcher.array_parallelism=1", "name=again",
+             f"out_dir={tmp_path}"]
+    subprocess.run(["bash", str(root / "scripts" / "submit.sh"), *sweep], env=env, check=True, capture_output=True)
+    sweep_dir = tmp_path / "multirun" / "again"
+    deadline = time.time() + 180
+    while not list(sweep_dir.glob("*/claim.json")):  # one task trains (claimed), the others wait in the queue
+        assert time.time() < deadline, "no job started"
+        time.sleep(0.5)
+    again = subprocess.run([sys.executable, "-m", "wdbench", "-m", "hydra/launcher=slurm_cpu",
+                            "hydra.launcher.timeout_min=10", *sweep], env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 being trained by another launch (skipped)" in again.stdout + again.stderr
+    deadline = time.time() + 300
+    while "3 completed" not in subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)],
+                                              capture_output=True, text=True).stdout:
+        assert time.time() < deadline, "the first submission did not finish"
+        time.sleep(2)
+    started = log.read_text().splitlines()
+    assert len(started) == 3 and len({line.rsplit(" pid=", 1)[0] for line in started}) == 3
+    assert all(json.loads(p.read_text())["status"] == "completed" for p in results_under(sweep_dir))

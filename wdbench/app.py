@@ -23,6 +23,7 @@ from wdbench.config import ConfigError, RunConfig, made_by, parse_run_config
 from wdbench.results import (FINISHED, SCHEMA_VERSION, DamagedFile, provenance, read_result_or_set_aside, set_aside,
                              write_result)
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
+from wdbench.claims import ELSEWHERE, Claim, describe
 from wdbench.train import Interrupted, Trainer
 
 log = logging.getLogger("wdbench")
@@ -103,10 +104,25 @@ def run_job(cfg: DictConfig) -> str:
         # SystemExit passes through Hydra's job wrapper: the user sees this one line, exit code 2.
         print(f"wdbench: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    previous = read_result_or_set_aside(run_dir)
-    if previous and previous.get("status") in FINISHED:
-        log.info(f"{run_dir}: already {previous['status']}, skipped")
-        return previous["status"]
+    claim = Claim.acquire(run_dir)
+    if not isinstance(claim, Claim):
+        log.info(f"{run_dir}: being trained by {describe(claim)} (heartbeat {claim['heartbeat_age_s']:.0f} s ago), "
+                 "skipped here")
+        return ELSEWHERE
+    try:
+        previous = read_result_or_set_aside(run_dir)  # read under the claim: nobody else writes it now
+        if previous and previous.get("status") in FINISHED:
+            log.info(f"{run_dir}: already {previous['status']}, skipped")
+            return previous["status"]
+        if claim.taken_over:
+            log.warning(f"{run_dir}: took over the claim of {describe(claim.taken_over['from'])}: "
+                        f"{claim.taken_over['reason']}")
+        return _train(cfg, run, run_dir, hc, previous, claim)
+    finally:
+        claim.release()
+
+
+def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: Claim) -> str:
     torch.set_num_threads(_threads(run, hc))
     try:
         trainer = Trainer(run)
@@ -130,6 +146,8 @@ def run_job(cfg: DictConfig) -> str:
     else:
         remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
         result = _result_header(run, cfg, hc, trainer)
+    if claim.taken_over:
+        result.setdefault("claims_taken_over", []).append(claim.taken_over)
     write_result(run_dir, result)
     last_save = time.monotonic()
 

@@ -1,30 +1,23 @@
 """``python -m wdbench.status SWEEP_DIR...``: what every run of a sweep is doing, failures first.
 
 Reads the sweep's manifest (runs.json, written by the sweeper) and each run's result.json, so runs
-that never started show as missing, and a run whose SLURM job has vanished without a word (killed,
-cancelled, node failure) is flagged rather than shown as running. Exit code 1 if any run failed or
-its result file is damaged.
+that never started show as missing; a running run shows who holds its claim (wdbench.claims) and
+how fresh its heartbeat is, or why the claim is stale (process gone, SLURM job left the queue, no
+heartbeat), so a run killed without a word is flagged rather than shown as running. Exit code 1 if
+any run failed or its result file is damaged.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from wdbench.claims import describe, queued_slurm_jobs, read_claim, stale_reason
 from wdbench.results import RESULT_FILE, DamagedFile, read_result, read_runs
 
 ORDER = ("failed", "damaged", "running", "missing", "diverged", "completed")
-
-
-def _queued_slurm_jobs() -> set[str] | None:
-    if not shutil.which("squeue"):
-        return None
-    out = subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True, timeout=30)
-    return set(out.stdout.split()) if out.returncode == 0 else None
 
 
 def _age(stamp: str) -> str:
@@ -58,10 +51,11 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
         if status == "failed":
             note = (result.get("error") or "").splitlines()[0] if result.get("error") else "failed"
         elif status == "running":
-            job = (result.get("provenance") or {}).get("slurm_job_id")
-            note = f"updated {_age(result['updated_at'])}"
-            if job and queued is not None and job not in queued:
-                note = f"SLURM job {job} is no longer queued (killed or cancelled?); rerun the sweep to resume"
+            claim = read_claim(sweep_dir / name)
+            reason = stale_reason(claim, queued) if claim else "no claim: its process stopped"
+            note = (f"updated {_age(result['updated_at'])}; " + (
+                f"claimed by {describe(claim)}, heartbeat {claim['heartbeat_age_s']:.0f} s ago" if reason is None
+                else f"{reason}; rerun the sweep to resume it"))
         if result.get("resumes"):
             note += f"{'; ' if note else ''}resumed {result['resumes']}x"
         val = (result.get("metrics") or {}).get("val_loss", history[-1]["val_loss"] if history else None)
@@ -75,7 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("sweeps", nargs="+", metavar="SWEEP_DIR")
     parser.add_argument("--all", action="store_true", help="list completed and diverged runs too")
     args = parser.parse_args(argv)
-    queued = _queued_slurm_jobs()
+    queued = queued_slurm_jobs()
     any_failed = False
     for sweep in map(Path, args.sweeps):
         if not sweep.is_dir():

@@ -44,6 +44,7 @@ def _check_signal_delay(launcher) -> None:
 
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
+        from wdbench.claims import ELSEWHERE, queued_slurm_jobs, read_claim, stale_reason
         from wdbench.config import ConfigError, made_by, parse_run_config
         from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
 
@@ -51,7 +52,8 @@ class WdbenchSweeper(BasicSweeper):
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, finished, manifest = [], 0, {}
+        todo, finished, elsewhere, manifest = [], 0, 0, {}
+        queued = queued_slurm_jobs()
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
             run = parse_run_config(cfg)
@@ -63,6 +65,8 @@ class WdbenchSweeper(BasicSweeper):
                     raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
                                       "(the experiment changed?); choose a new name=... for this sweep")
                 finished += 1
+            elif (claim := read_claim(run_dir)) is not None and stale_reason(claim, queued) is None:
+                elsewhere += 1  # another launch is training it right now
             else:
                 todo.append(job)
 
@@ -70,7 +74,8 @@ class WdbenchSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         record_runs(sweep_dir, manifest)
-        log.info(f"sweep {sweep_dir}: {len(jobs)} runs, {finished} already finished (skipped), "
+        busy = f"{elsewhere} being trained by another launch (skipped), " if elsewhere else ""
+        log.info(f"sweep {sweep_dir}: {len(jobs)} runs, {finished} already finished (skipped), {busy}"
                  f"{len(todo)} to launch")
         if not todo:
             return []
@@ -79,6 +84,9 @@ class WdbenchSweeper(BasicSweeper):
         except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
             first_line = (str(err).strip().splitlines() or [""])[0]
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
+        lost = sum(r.status == JobStatus.COMPLETED and r._return_value == ELSEWHERE for r in returns)
+        if lost:
+            log.info(f"{lost} of {len(todo)} runs were claimed by another launch meanwhile: trained there, not here")
         failed = [r for r in returns if r.status == JobStatus.FAILED]
         if failed:
             raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]._return_value!r}); "
