@@ -42,7 +42,7 @@ def test_status_counts_damaged_and_exits_1(tmp_path, capsys):
     record_runs(sweep, {"a": [], "b": [], "c": []})
     assert status_main([str(sweep)]) == 1
     out = capsys.readouterr().out
-    assert "3 runs: 0 failed, 1 damaged, 0 running, 1 missing, 0 diverged, 1 completed" in out
+    assert "3 runs: 0 failed, 1 damaged, 0 running, 0 queued, 1 missing, 0 diverged, 1 completed" in out
     assert any(line.split()[:2] == ["damaged", "b"] and "not valid JSON" in line for line in out.splitlines())
     (sweep / "runs.json").write_text('{"a": [')  # a damaged manifest: a warning, the rest still shown
     assert status_main([str(sweep)]) == 1

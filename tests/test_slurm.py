@@ -54,7 +54,7 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
     from wdbench.status import main as status_main
     assert status_main([str(tmp_path / "out" / "multirun" / "failing")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert "2 runs: 1 failed, 0 damaged, 0 running, 0 missing, 0 diverged, 1 completed" in lines[0]
+    assert "2 runs: 1 failed, 0 damaged, 0 running, 0 queued, 0 missing, 0 diverged, 1 completed" in lines[0]
     assert any(l.split()[0] == "failed" and "model.width=6" in l and l.endswith("RuntimeError: injected failure")
                for l in lines)
 
@@ -91,7 +91,7 @@ def test_submit_returns_at_once_and_status_shows_progress(tmp_path):
     while time.time() < deadline:
         status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
                                 text=True)
-        if "2 runs: 0 failed, 0 damaged, 0 running, 0 missing, 0 diverged, 2 completed" in status.stdout:
+        if "2 runs: 0 failed, 0 damaged, 0 running, 0 queued, 0 missing, 0 diverged, 2 completed" in status.stdout:
             break
         time.sleep(2)
     else:
@@ -111,6 +111,9 @@ def test_resubmitting_while_jobs_are_pending_and_running_trains_every_run_once(t
     while not list(sweep_dir.glob("*/claim.json")):  # one task trains (claimed), the others wait in the queue
         assert time.time() < deadline, "no job started"
         time.sleep(0.5)
+    status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
+                            text=True).stdout
+    assert " 0 missing" in status.splitlines()[0] and " 0 queued" not in status.splitlines()[0]  # pending: queued
     again = subprocess.run([sys.executable, "-m", "wdbench", "-m", "hydra/launcher=slurm_cpu",
                             "hydra.launcher.timeout_min=10", *sweep], env=env, capture_output=True, text=True,
                            timeout=600)

@@ -17,7 +17,7 @@ def test_status_shows_failed_running_and_missing_runs_with_the_error(cli, tmp_pa
     code = status_main([str(tmp_path / "out" / "multirun" / "s")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "3 runs: 1 failed, 0 damaged, 1 running, 1 missing, 0 diverged, 0 completed" in out
+    assert "3 runs: 1 failed, 0 damaged, 1 running, 0 queued, 1 missing, 0 diverged, 0 completed" in out
     lines = out.splitlines()
     assert any(l.split()[:2] == ["failed", failed.parent.name] and l.endswith("RuntimeError: CUDA out of memory")
                for l in lines)

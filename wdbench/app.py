@@ -44,11 +44,15 @@ def run_dirname(overrides: str) -> str:
 OmegaConf.register_new_resolver("wdbench.dirname", run_dirname, replace=True)
 
 
+def _in_local_sweep(hc) -> bool:
+    return hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith(
+        "wdbench_plugins.launcher.LocalLauncher")
+
+
 def _threads(run: RunConfig, hc) -> int:
     if run.threads:
         return run.threads
-    launcher = str(hc.launcher.get("_target_", ""))
-    if hc.mode == RunMode.MULTIRUN and launcher.endswith("wdbench_plugins.launcher.LocalLauncher"):
+    if _in_local_sweep(hc):
         return 1  # one single-threaded worker per core
     return int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or torch.get_num_threads()
 
@@ -97,6 +101,10 @@ def run_job(cfg: DictConfig) -> str:
     """Train one run into Hydra's output directory (resuming an interrupted one); returns its status."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    if _in_local_sweep(hc):  # the sweep's console shows its progress line; this run's lines go to its app.log
+        for handler in logging.getLogger().handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.setLevel(logging.WARNING)
     try:
         run = parse_run_config(cfg)
     except ConfigError as err:
@@ -111,9 +119,9 @@ def run_job(cfg: DictConfig) -> str:
         return ELSEWHERE
     try:
         previous = read_result_or_set_aside(run_dir)  # read under the claim: nobody else writes it now
-        if previous and previous.get("status") in FINISHED:
+        if previous and previous.get("status") in FINISHED:  # finished by another launch since the sweep began
             log.info(f"{run_dir}: already {previous['status']}, skipped")
-            return previous["status"]
+            return ELSEWHERE
         if claim.taken_over:
             log.warning(f"{run_dir}: took over the claim of {describe(claim.taken_over['from'])}: "
                         f"{claim.taken_over['reason']}")

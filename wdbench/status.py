@@ -9,6 +9,9 @@ any run failed or its result file is damaged.
 from __future__ import annotations
 
 import argparse
+import pickle
+import shutil
+import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -17,7 +20,30 @@ from pathlib import Path
 from wdbench.claims import describe, queued_slurm_jobs, read_claim, stale_reason
 from wdbench.results import RESULT_FILE, DamagedFile, read_result, read_runs
 
-ORDER = ("failed", "damaged", "running", "missing", "diverged", "completed")
+ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "completed")
+
+
+def queued_runs(sweep_dir: Path, manifest: dict) -> dict[str, str]:
+    """Run -> SLURM job id of every run whose job is pending in the queue, matched through the
+    overrides that submitit keeps for each submitted task (.submitit/*/<job>/<job>_submitted.pkl)."""
+    if not shutil.which("squeue") or not manifest:
+        return {}
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    run_of = {tuple(overrides): name for name, overrides in manifest.items()}
+    queued = {}
+    for job in out.stdout.split() if out.returncode == 0 else []:
+        for pickled in sweep_dir.glob(f".submitit/*/{job}/{job}_submitted.pkl"):
+            try:
+                overrides = tuple(pickle.loads(pickled.read_bytes()).args[0])
+            except Exception:  # not ours or unreadable: the run then shows as missing
+                continue
+            if overrides in run_of:
+                queued[run_of[overrides]] = job
+    return queued
 
 
 def _age(stamp: str) -> str:
@@ -33,6 +59,7 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
               "(rerunning the sweep rebuilds it)", file=sys.stderr)
         manifest = {}
     names = set(manifest) | {p.parent.relative_to(sweep_dir).as_posix() for p in sweep_dir.rglob(RESULT_FILE)}
+    pending = queued_runs(sweep_dir, manifest)
     rows = []
     for name in sorted(names):
         try:
@@ -43,7 +70,9 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
                          "note": f"result.json {reason}; rerunning the sweep keeps it aside and trains the run again"})
             continue
         if result is None:
-            rows.append({"status": "missing", "run": name, "epoch": "", "val_loss": "", "note": "not started"})
+            row = ({"status": "queued", "note": f"SLURM job {pending[name]} pending"} if name in pending
+                   else {"status": "missing", "note": "never submitted, or its job left the queue without starting"})
+            rows.append({**row, "run": name, "epoch": "", "val_loss": ""})
             continue
         status, history = result["status"], result.get("history") or []
         epochs = result.get("optim", {}).get("epochs", "?")

@@ -8,7 +8,7 @@ down: more than a whole run of the default sweep).
 import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
@@ -16,8 +16,11 @@ from typing import List, Sequence
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import open_dict
+
+from wdbench.claims import ELSEWHERE
+from wdbench.progress import SweepProgress
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class LocalLauncher(BasicLauncher):
     def __init__(self, n_jobs: int = -1) -> None:
         super().__init__()
         self.n_jobs = n_jobs
+        self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         global _LAUNCHER
@@ -55,13 +59,25 @@ class LocalLauncher(BasicLauncher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         workers = min(len(job_overrides), self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1)
-        log.info(f"Launching {len(job_overrides)} jobs on {workers} local workers")
+        log.info(f"Launching {len(job_overrides)} jobs on {workers} local workers (each run's log: app.log in "
+                 "its directory)")
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         _LAUNCHER = self
+        progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run_one, idx, overrides)
                        for idx, overrides in enumerate(job_overrides, start=initial_job_idx)]
+            for future in as_completed(futures):
+                progress.update(outcome(future.result()))
             runs: List[JobReturn] = [f.result() for f in futures]
+        progress.show(final=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return runs
+
+
+def outcome(job: JobReturn) -> str:
+    """completed, diverged, failed or elsewhere: what a run's job came back with."""
+    if job.status == JobStatus.FAILED:
+        return "failed"
+    return "elsewhere" if job._return_value == ELSEWHERE else str(job._return_value)

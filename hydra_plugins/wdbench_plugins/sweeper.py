@@ -79,6 +79,8 @@ class WdbenchSweeper(BasicSweeper):
                  f"{len(todo)} to launch")
         if not todo:
             return []
+        if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
+            self.launcher.skipped = finished + elsewhere
         try:
             returns = self.launcher.launch(todo, initial_job_idx=0)
         except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
