@@ -103,3 +103,28 @@ def test_status_shows_who_holds_a_running_run_and_flags_a_stale_claim(tmp_path, 
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  running")}
     assert f"claimed by {socket.gethostname()} pid {os.getpid()}, heartbeat 0 s ago" in lines["held"]
     assert f"process {2 ** 22 + 12345} is gone" in lines["killed"] and "rerun the sweep to resume it" in lines["killed"]
+
+
+def test_a_requeued_slurm_job_takes_over_the_claim_its_earlier_start_left(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "777")
+    _write_claim(tmp_path, age_s=40, host="node-a", slurm_job_id="777")  # killed before it could release
+    claim = Claim.acquire(tmp_path, queued={"777"})  # the job is in the queue: it is running as itself
+    assert isinstance(claim, Claim) and claim.taken_over["reason"].startswith("left by an earlier start")
+    claim.release()
+
+
+def test_a_suspended_slurm_job_holds_its_run_though_its_heart_does_not_beat(tmp_path):
+    _write_claim(tmp_path, age_s=claims.STALE_S * 3, host="node-a", slurm_job_id="9")
+    assert stale_reason(read_claim(tmp_path), {"9"}) is None
+    assert stale_reason(read_claim(tmp_path), None).startswith("no heartbeat")  # no queue to ask: the heartbeat
+
+
+def test_a_process_whose_claim_was_taken_over_notices_and_stops_writing(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "HEARTBEAT_S", 0.05)
+    claim = Claim.acquire(tmp_path, queued=None)
+    assert claim.owned() and not claim.lost
+    _write_claim(tmp_path, host="node-b", pid=1)  # another launch judged it stale and took it over
+    time.sleep(0.3)
+    assert not claim.owned() and claim.lost
+    claim.release()
+    assert json.loads((tmp_path / CLAIM_FILE).read_text())["host"] == "node-b"  # the taker's claim stays

@@ -23,9 +23,9 @@ BAD = [
     (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be in [0, 1e+30]"),
     (["penalty.lam=inf"], "penalty.lam=inf: must be in [0, 1e+30]"),
     (["penalty=per_step", "penalty.lam=1e308"], "penalty.lam=1e+308: must be in [0, 1e+30]"),
-    (["penalty.log10_lam=nan"], "penalty.log10_lam=nan: must be in [-300, 30] or null"),
-    (["penalty.log10_lam=400"], "penalty.log10_lam=400.0: must be in [-300, 30] or null"),
-    (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-300, 30] or null"),
+    (["penalty.log10_lam=nan"], "penalty.log10_lam=nan: must be in [-30, 30] or null"),
+    (["penalty.log10_lam=400"], "penalty.log10_lam=400.0: must be in [-30, 30] or null"),
+    (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-30, 30] or null"),
     (["penalty.exclude=bias"], "penalty.exclude=bias: expected a list, e.g. penalty.exclude=[bias,norm]"),
     (["penalty.exclude=[bais,norm]"], "penalty.exclude: 'bais' matches no parameter of this model; allowed: bias, "
                                       "norm, or a name pattern that matches one"),

@@ -1,6 +1,7 @@
 """A damaged result.json, checkpoint.pt or runs.json: one line naming it, kept aside, never a crash."""
 import json
 import logging
+import os
 import re
 
 import pytest
@@ -110,3 +111,39 @@ def test_a_sweep_with_long_overrides_gets_short_directories_mapped_in_runs_json(
                                   for name in runs)
     assert all({"penalty.apply=coupled", "optim.schedule=cosine"} <= set(overrides) for overrides in runs.values())
     assert all(re.fullmatch(r"data\.split_seed=0,.*_[0-9a-f]{16}", name) for name in runs)  # prefix + hash
+
+
+def test_files_that_vanish_or_lack_a_status_are_handled(tmp_path):
+    from wdbench.results import set_aside
+
+    assert set_aside(tmp_path / "result.json") == "set aside by another launch"  # moved by a racing launch
+    (tmp_path / "result.json").write_text(json.dumps({"seed": 0}))
+    with pytest.raises(DamagedFile, match="status None is none of running, completed, diverged, failed"):
+        read_result(tmp_path)
+
+
+def test_progress_from_result_files_counts_only_what_changed_since_the_launch(tmp_path):
+    from wdbench.progress import ResultWatcher
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "result.json").write_text(json.dumps({**FINISHED, "status": "failed"}))  # relaunched: not news yet
+    os.utime(old / "result.json", (1, 1))
+    watcher = ResultWatcher([old], total=1, skipped=0)
+    watcher._poll()
+    assert sum(watcher.progress.counts.values()) == 0
+    (old / "result.json").write_text(json.dumps(FINISHED))
+    watcher._poll()
+    assert watcher.progress.counts == {"completed": 1}
+
+
+def test_status_shows_a_requeued_run_as_queued(tmp_path, capsys, monkeypatch):
+    import wdbench.status as status
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "result.json").write_text(json.dumps(
+        {**FINISHED, "status": "running", "updated_at": "2026-01-01T00:00:00+00:00"}))
+    monkeypatch.setattr(status, "queued_runs", lambda sweep_dir, manifest: {"r": "55_1"})
+    assert status.main([str(tmp_path)]) == 0
+    line = [l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("queued")][0]
+    assert "requeued: SLURM job 55_1 pending, resumes from its checkpoint" in line

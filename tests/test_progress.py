@@ -48,3 +48,11 @@ def test_a_local_sweep_shows_progress_and_keeps_each_runs_lines_in_its_directory
     assert "sweep: 4/4 runs done (4 completed, 0 diverged, 0 failed, 0 skipped)" in err
     for path in results_under(tmp_path / "out" / "multirun" / "s"):
         assert "completed: val_loss" in (path.parent / "app.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_launcher_without_its_own_display_gets_the_same_counts_from_the_result_files(cli, monkeypatch):
+    monkeypatch.setattr(progress, "PERIOD_S", 0.05)
+    code, out, err = cli("-m", "hydra/launcher=basic", *TINY, "optim.epochs=1", "model.width=4,6", "name=s")
+    lines = [line for line in err.splitlines() if line.startswith("sweep: ")]
+    assert code == 0 and lines[-1].startswith("sweep: 2/2 runs done (2 completed, 0 diverged, 0 failed, 0 skipped)")

@@ -36,6 +36,7 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing(cli, tmp_path
         assert path.parent.name == f"model.width={r['model']['width']},optim.batch_size=64,optim.epochs=1," \
                                    f"penalty={r['penalty']['norm']}"
         assert r["config"]["model"]["width"] == r["model"]["width"]
+    assert "sweep: 6/6 runs done (6 completed, 0 diverged, 0 failed, 0 skipped)" in err  # the wait shows progress
     jobs = submitit_jobs(sweep_dir)
     array_id = jobs[0].split("_")[0]
     assert {f"{array_id}_{i}" for i in range(6)} <= set(jobs)  # one array, six tasks

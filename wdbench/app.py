@@ -144,7 +144,7 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
     try:
         checkpoint = load_checkpoint(run_dir) if resumable else None
     except DamagedFile as err:
-        log.warning(f"{err}; kept as {set_aside(err.path).name}, the run starts again from scratch")
+        log.warning(f"{err}; {set_aside(err.path)}, the run starts again from scratch")
         checkpoint = None
     if checkpoint is not None:
         trainer.load_state_dict(checkpoint)
@@ -161,6 +161,9 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
 
     def save(trainer: Trainer) -> None:
         nonlocal last_save
+        if not claim.owned():  # taken over while this process stalled: the taker writes from now on
+            claim.lost = True
+            return
         save_checkpoint(run_dir, trainer.state_dict())
         result["history"] = trainer.history
         write_result(run_dir, result)
@@ -171,21 +174,28 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
             save(trainer)
 
     stop = StopSignal()
-    trainer.interrupt = stop
+    trainer.interrupt = lambda: stop() or claim.lost
     try:
         status = trainer.fit(progress=run.progress, desc=hc.job.override_dirname or "run", on_epoch=at_epoch_end)
     except Interrupted:
+        if claim.lost:
+            log.warning(f"{run_dir}: the claim was taken over by another launch; stopped here without writing")
+            return ELSEWHERE
         result["preemptions"].append({"signal": stop.name, "epoch": len(trainer.history), "step": trainer.step,
                                       "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         save(trainer)
         log.info(f"{run_dir}: {stop.name} received, checkpoint saved at step {trainer.step}")
         stop.hand_over()
     except Exception as err:
-        result.update(status="failed", **_error(err), history=trainer.history)
-        write_result(run_dir, result)
+        if claim.owned():
+            result.update(status="failed", **_error(err), history=trainer.history)
+            write_result(run_dir, result)
         raise
     finally:
         stop.restore()
+    if not claim.owned():
+        log.warning(f"{run_dir}: the claim was taken over by another launch; finished here without writing")
+        return ELSEWHERE
     result.update(status=status, metrics=trainer.metrics(), history=trainer.history, timing=trainer.timing())
     path = write_result(run_dir, result)
     remove_checkpoint(run_dir)

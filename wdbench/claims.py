@@ -53,6 +53,8 @@ def this_holder() -> dict:
 
 
 def describe(holder: dict) -> str:
+    if "host" not in holder:
+        return "an unreadable claim"
     job = holder.get("slurm_job_id")
     return f"{holder.get('host')} pid {holder.get('pid')}" + (f", SLURM job {job}" if job else "")
 
@@ -81,12 +83,15 @@ def read_claim(run_dir: Path) -> Optional[dict]:
 
 
 def stale_reason(claim: dict, queued: Optional[set[str]]) -> Optional[str]:
-    """Why a claim no longer holds, or None if it is alive."""
+    """Why a claim no longer holds, or None if it is alive. For a SLURM job the queue decides when
+    it answers (a suspended job beats no heart but holds its run); otherwise the heartbeat does."""
+    job = claim.get("slurm_job_id")
+    if job and job == os.environ.get("SLURM_JOB_ID"):
+        return f"left by an earlier start of this SLURM job ({job}, requeued)"
+    if job and queued is not None:
+        return None if job in queued else f"SLURM job {job} is no longer queued"
     if claim["heartbeat_age_s"] > STALE_S:
         return f"no heartbeat for {claim['heartbeat_age_s']:.0f} s (limit {STALE_S:.0f} s)"
-    job = claim.get("slurm_job_id")
-    if job and queued is not None and job not in queued:
-        return f"SLURM job {job} is no longer queued"
     if not job and claim.get("host") == socket.gethostname() and not _pid_alive(int(claim.get("pid", -1))):
         return f"process {claim.get('pid')} is gone on {claim.get('host')}"
     return None
@@ -99,6 +104,7 @@ class Claim:
         self.path = Path(run_dir) / CLAIM_FILE
         self.holder = this_holder()
         self.taken_over = taken_over  # {"from": holder, "reason": ..., "at": ...} when a stale claim was replaced
+        self.lost = False  # set by the heartbeat when someone else took the claim over: stop, write nothing
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="wdbench-heartbeat")
 
@@ -132,8 +138,11 @@ class Claim:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            if time.time() - lock.stat().st_mtime > STALE_S:
-                lock.unlink(missing_ok=True)
+            try:
+                if time.time() - lock.stat().st_mtime > STALE_S:
+                    lock.unlink(missing_ok=True)
+            except FileNotFoundError:  # the other taker just finished: look again
+                pass
             return None
         try:
             os.close(fd)
@@ -160,18 +169,27 @@ class Claim:
         self._thread.start()
         return self
 
+    def owned(self) -> bool:
+        """Whether the claim file is still this process's (checked before every write)."""
+        try:
+            return json.loads(self.path.read_text()) == self.holder
+        except FileNotFoundError:
+            return False
+        except (OSError, json.JSONDecodeError):
+            return True  # unreadable for a moment (NFS): not evidence of a takeover
+
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
+            if not self.owned():
+                self.lost = True
+                return
             try:
                 os.utime(self.path)
-            except OSError:
-                return
+            except OSError:  # a transient NFS error: try again at the next beat
+                continue
 
     def release(self) -> None:
         """Stop the heartbeat and remove the claim if it is still this process's."""
         self._stop.set()
-        try:
-            if json.loads(self.path.read_text()) == self.holder:
-                self.path.unlink()
-        except (OSError, json.JSONDecodeError):
-            pass
+        if self.owned():
+            self.path.unlink(missing_ok=True)

@@ -53,7 +53,7 @@ SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 # lr and λ·c end up as factors in float32 tensor ops (max 3.4e38): keep them far below that
 LARGEST = 1e30
-LOG10_RANGE = (-300, 30)  # 10**x: a non-zero double, at most LARGEST
+LOG10_RANGE = (-30, 30)  # 10**x: at most LARGEST, and a factor float32 does not round to 0
 MAX_IMAGE_SIZE = 1024
 MAX_THREADS = 1024
 SEED_RANGE = (0, 2 ** 63 - 1)  # torch's generators
@@ -227,7 +227,8 @@ def run_identity(run: RunConfig) -> dict:
 
 def made_by(result: dict, run: RunConfig) -> bool:
     """Whether a recorded result (or checkpointed run) is of this very run."""
-    return "config" in result and run_identity(parse_run_config(result["config"])) == run_identity(run)
+    return isinstance(result.get("config"), dict) and run_identity(parse_run_config(result["config"])) == \
+        run_identity(run)
 
 
 def _validate(run: RunConfig) -> None:

@@ -39,18 +39,22 @@ class DamagedFile(ValueError):
         self.path = Path(path)
 
 
-def set_aside(path: Path) -> Path:
-    """Keep a damaged file next to where it was, out of the way: ``NAME.damaged-<UTC time>``."""
+def set_aside(path: Path) -> str:
+    """Keep a damaged file next to where it was, out of the way: ``NAME.damaged-<UTC time>``; says
+    where it went (another launch may have moved it first)."""
     kept = Path(path).with_name(f"{Path(path).name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
-    os.replace(path, kept)
-    return kept
+    try:
+        os.replace(path, kept)
+    except FileNotFoundError:
+        return "set aside by another launch"
+    return f"kept as {kept.name}"
 
 
 def _read_json(path: Path) -> Optional[dict]:
-    if not path.is_file():
-        return None
     try:
         data = json.loads(path.read_bytes())
+    except (FileNotFoundError, IsADirectoryError):
+        return None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DamagedFile(path, f"not valid JSON: {err}") from None
     if not isinstance(data, dict):
@@ -89,8 +93,12 @@ def write_result(run_dir: Path, result: dict) -> Path:
 
 
 def read_result(run_dir: Path) -> Optional[dict]:
-    """The run's result, None if it has none; DamagedFile if it cannot be read."""
-    return _read_json(Path(run_dir) / RESULT_FILE)
+    """The run's result, None if it has none; DamagedFile if it cannot be read or has no known status."""
+    path = Path(run_dir) / RESULT_FILE
+    result = _read_json(path)
+    if result is not None and result.get("status") not in STATUSES:
+        raise DamagedFile(path, f"status {result.get('status')!r} is none of {', '.join(STATUSES)}")
+    return result
 
 
 def read_result_or_set_aside(run_dir: Path) -> Optional[dict]:
@@ -99,7 +107,7 @@ def read_result_or_set_aside(run_dir: Path) -> Optional[dict]:
     try:
         return read_result(run_dir)
     except DamagedFile as err:
-        log.warning(f"{err}; kept as {set_aside(err.path).name}, the run trains again")
+        log.warning(f"{err}; {set_aside(err.path)}, the run trains again")
         return None
 
 
@@ -108,7 +116,7 @@ def record_runs(sweep_dir: Path, runs: dict[str, list[str]]) -> None:
     try:
         known = read_runs(sweep_dir)
     except DamagedFile as err:  # the manifest is rebuilt from this launch's runs
-        log.warning(f"{err}; kept as {set_aside(err.path).name}, the manifest starts again")
+        log.warning(f"{err}; {set_aside(err.path)}, the manifest starts again")
         known = {}
     known.update(runs)
     atomic_write_text(Path(sweep_dir) / RUNS_FILE, json.dumps(known, indent=1, sort_keys=True) + "\n")

@@ -69,9 +69,14 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
             rows.append({"status": "damaged", "run": name, "epoch": "", "val_loss": "",
                          "note": f"result.json {reason}; rerunning the sweep keeps it aside and trains the run again"})
             continue
+        claim = read_claim(sweep_dir / name)
         if result is None:
-            row = ({"status": "queued", "note": f"SLURM job {pending[name]} pending"} if name in pending
-                   else {"status": "missing", "note": "never submitted, or its job left the queue without starting"})
+            if claim is not None and stale_reason(claim, queued) is None:
+                row = {"status": "running", "note": f"starting: claimed by {describe(claim)}"}
+            elif name in pending:
+                row = {"status": "queued", "note": f"SLURM job {pending[name]} pending"}
+            else:
+                row = {"status": "missing", "note": "never submitted, or its job left the queue without starting"}
             rows.append({**row, "run": name, "epoch": "", "val_loss": ""})
             continue
         status, history = result["status"], result.get("history") or []
@@ -79,8 +84,9 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
         note = ""
         if status == "failed":
             note = (result.get("error") or "").splitlines()[0] if result.get("error") else "failed"
+        elif status == "running" and claim is None and name in pending:  # preempted or timed out, requeued
+            status, note = "queued", f"requeued: SLURM job {pending[name]} pending, resumes from its checkpoint"
         elif status == "running":
-            claim = read_claim(sweep_dir / name)
             reason = stale_reason(claim, queued) if claim else "no claim: its process stopped"
             note = (f"updated {_age(result['updated_at'])}; " + (
                 f"claimed by {describe(claim)}, heartbeat {claim['heartbeat_age_s']:.0f} s ago" if reason is None

@@ -8,7 +8,7 @@ down: more than a whole run of the default sweep).
 import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from omegaconf import open_dict
 
 from wdbench.claims import ELSEWHERE
-from wdbench.progress import SweepProgress
+from wdbench.progress import PERIOD_S, SweepProgress
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,12 @@ class LocalLauncher(BasicLauncher):
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_run_one, idx, overrides)
                        for idx, overrides in enumerate(job_overrides, start=initial_job_idx)]
-            for future in as_completed(futures):
-                progress.update(outcome(future.result()))
+            pending = set(futures)
+            while pending:  # a line when a run ends, and the periodic one while long runs train
+                done, pending = wait(pending, timeout=1.0 if progress.live else PERIOD_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    progress.update(outcome(future.result()))
+                progress.show()
             runs: List[JobReturn] = [f.result() for f in futures]
         progress.show(final=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

@@ -14,6 +14,7 @@ from hydra.core.utils import JobStatus
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf
 
+from wdbench.progress import ResultWatcher
 from wdbench.results import SweepFailed
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _check_signal_delay(launcher) -> None:
 
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
+        from hydra_plugins.wdbench_plugins.launcher import outcome
         from wdbench.claims import ELSEWHERE, queued_slurm_jobs, read_claim, stale_reason
         from wdbench.config import ConfigError, made_by, parse_run_config
         from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
@@ -52,12 +54,13 @@ class WdbenchSweeper(BasicSweeper):
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, finished, elsewhere, manifest = [], 0, 0, {}
-        queued = queued_slurm_jobs()
+        todo, todo_index, run_dirs, finished, elsewhere, manifest = [], [], [], 0, 0, {}
+        queued = ...  # asked of squeue once, only if some run has a claim to judge
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
             run = parse_run_config(cfg)
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
+            run_dirs.append(run_dir)
             manifest[str(cfg.hydra.sweep.subdir)] = job
             result = read_result_or_set_aside(run_dir)
             if result and result.get("status") in FINISHED:
@@ -65,10 +68,12 @@ class WdbenchSweeper(BasicSweeper):
                     raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
                                       "(the experiment changed?); choose a new name=... for this sweep")
                 finished += 1
-            elif (claim := read_claim(run_dir)) is not None and stale_reason(claim, queued) is None:
+            elif (claim := read_claim(run_dir)) is not None and stale_reason(
+                    claim, queued := queued_slurm_jobs() if queued is ... else queued) is None:
                 elsewhere += 1  # another launch is training it right now
             else:
                 todo.append(job)
+                todo_index.append(len(run_dirs) - 1)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -79,13 +84,21 @@ class WdbenchSweeper(BasicSweeper):
                  f"{len(todo)} to launch")
         if not todo:
             return []
+        watcher = None
         if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
             self.launcher.skipped = finished + elsewhere
+        else:  # SLURM, basic: watch the launched runs' result files while the launcher waits
+            watcher = ResultWatcher([run_dirs[i] for i in todo_index], len(jobs), finished + elsewhere)
+            watcher.start()
         try:
             returns = self.launcher.launch(todo, initial_job_idx=0)
         except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
+            if watcher is not None:
+                watcher.stop()
             first_line = (str(err).strip().splitlines() or [""])[0]
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
+        if watcher is not None:
+            watcher.stop([outcome(r) for r in returns])
         lost = sum(r.status == JobStatus.COMPLETED and r._return_value == ELSEWHERE for r in returns)
         if lost:
             log.info(f"{lost} of {len(todo)} runs were claimed by another launch meanwhile: trained there, not here")
