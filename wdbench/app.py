@@ -24,6 +24,7 @@ from wdbench.results import (FINISHED, SCHEMA_VERSION, DamagedFile, provenance, 
                              write_result)
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.claims import ELSEWHERE, Claim, describe
+from wdbench.loggers import open_logger
 from wdbench.train import Interrupted, Trainer
 
 log = logging.getLogger("wdbench")
@@ -156,6 +157,10 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
         result = _result_header(run, cfg, hc, trainer)
     if claim.taken_over:
         result.setdefault("claims_taken_over", []).append(claim.taken_over)
+    epoch_logger = open_logger(run.logger, run_dir, result["config"], hc.job.override_dirname or run_dir.name,
+                               run.out_dir, run.name, (result.get("logger") or {}).get("mlflow_run_id"))
+    if getattr(epoch_logger, "run_id", None):
+        result["logger"] = {"mlflow_run_id": epoch_logger.run_id}
     write_result(run_dir, result)
     last_save = time.monotonic()
 
@@ -170,13 +175,17 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
         last_save = time.monotonic()
 
     def at_epoch_end(trainer: Trainer) -> None:
+        if epoch_logger:
+            epoch_logger.log(trainer.history[-1])
         if time.monotonic() - last_save >= run.checkpoint_every_s:
             save(trainer)
 
     stop = StopSignal()
     trainer.interrupt = lambda: stop() or claim.lost
+    ended = "stopped"  # what the experiment logger is told: completed, diverged, failed or stopped
     try:
-        status = trainer.fit(progress=run.progress, desc=hc.job.override_dirname or "run", on_epoch=at_epoch_end)
+        status = ended = trainer.fit(progress=run.progress, desc=hc.job.override_dirname or "run",
+                                     on_epoch=at_epoch_end)
     except Interrupted:
         if claim.lost:
             log.warning(f"{run_dir}: the claim was taken over by another launch; stopped here without writing")
@@ -187,12 +196,15 @@ def _train(cfg: DictConfig, run: RunConfig, run_dir: Path, hc, previous, claim: 
         log.info(f"{run_dir}: {stop.name} received, checkpoint saved at step {trainer.step}")
         stop.hand_over()
     except Exception as err:
+        ended = "failed"
         if claim.owned():
             result.update(status="failed", **_error(err), history=trainer.history)
             write_result(run_dir, result)
         raise
     finally:
         stop.restore()
+        if epoch_logger:
+            epoch_logger.close(ended)
     if not claim.owned():
         log.warning(f"{run_dir}: the claim was taken over by another launch; finished here without writing")
         return ELSEWHERE

@@ -98,12 +98,23 @@ class PenaltyConfig:
     exclude: List[str] = field(default_factory=lambda: ["bias", "norm"])
 
 
+LOGGERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow"}  # name -> module it needs
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "none"
+    tracking_uri: Optional[str] = None  # mlflow: None = a local file store in ${out_dir}/mlruns
+    experiment: Optional[str] = None  # mlflow: None = the sweep's name
+
+
 @dataclass
 class RunConfig:
     model: Any = None  # one of MODEL_SCHEMAS, chosen by model.name
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # where per-epoch metrics also go
     seed: int = 0  # init, data order and augmentation
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0: 1 per local multirun worker, else torch's default
@@ -197,7 +208,9 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
         value = raw[section].get(name) if isinstance(raw[section], dict) else None
         _check(value is None or isinstance(value, (list, tuple)),
                f"{key}={value}: expected a list, e.g. {key}={example}")
-    run = _typed("config", RunConfig, {k: v for k, v in raw.items() if k not in sections})
+    run = _typed("config", RunConfig, {k: v for k, v in raw.items() if k not in sections and k != "logger"})
+    if "logger" in raw:  # absent from results recorded before the logger group existed
+        run.logger = _typed("logger", LoggerConfig, raw["logger"])
     for section, schema in sections.items():
         setattr(run, section, _typed(section, schema, raw[section]))
     _validate(run)
@@ -205,7 +218,7 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
-NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "hydra")
+NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra")
 
 
 def identity(config: dict) -> dict:
@@ -296,6 +309,14 @@ def _validate(run: RunConfig) -> None:
     from wdbench.data import native_image_size
 
     _check_exclude(run, d.image_size or native_image_size(d.name))
+    _choice("logger.name", run.logger.name, tuple(LOGGERS))
+    module = LOGGERS[run.logger.name]
+    if module:
+        import importlib.util
+
+        _check(importlib.util.find_spec(module) is not None,
+               f"logger={run.logger.name}: needs the {module} package (pip install -e '.[loggers]'); allowed without "
+               "it: none")
     _choice("device", run.device, DEVICES)
     if run.device == "cuda":
         import torch
