@@ -12,11 +12,13 @@ FIT_FILES = ("coef_star", "exponents", "consistency", "joint_lr")
 
 def analyse(table: str, metric: str) -> dict:
     """Every table ``fit`` writes, from a results table."""
-    from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, notes
+    from analysis.fit import (coef_star_table, consistency_table, exponent_table, fitted_groups, joint_lr_table,
+                              notes)
 
     runs = read_table(table)
-    stars = coef_star_table(runs, metric)
-    return {"runs": runs, "coef_star": stars, "exponents": exponent_table(stars),
+    fits = list(fitted_groups(runs, metric))  # each (setting, width) is fitted once, for tables and figures
+    stars = coef_star_table(runs, metric, fits)
+    return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponent_table(stars),
             "consistency": consistency_table(runs, metric), "joint_lr": joint_lr_table(stars),
             "notes": notes(runs, stars)}
 

@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.fit import fitted_groups  # noqa: E402
 from analysis.scaling import MARGIN  # noqa: E402
 from wdbench.penalty import NORMS  # noqa: E402
 
@@ -204,7 +203,7 @@ def all_figures(fit: dict, metric: str, out: Path) -> list[Path]:
 
     style()
     runs, stars, exponents = usable_runs(fit["runs"], metric), fit["coef_star"], fit["exponents"]
-    fits = list(fitted_groups(fit["runs"], metric))
+    fits = fit["fits"]
     groups = sorted(stars.groupby(["setting", "n_train", "batch_size"]).groups)
     paths = []
     for setting, n_train, batch in groups:

@@ -103,11 +103,12 @@ def fitted_groups(runs: pd.DataFrame, metric: str = "val_loss"):
                                       baseline["value"], baseline["seed"])
 
 
-def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss") -> pd.DataFrame:
-    """One row per (setting, width, N_train, B): coef* with its interval, λ* in every normalisation."""
+def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss", fits: list | None = None) -> pd.DataFrame:
+    """One row per (setting, width, N_train, B): coef* with its interval, λ* in every normalisation.
+    ``fits``: ``fitted_groups(runs, metric)`` when the caller already has them (figures reuse them)."""
     fields = setting_fields(runs)
     rows = []
-    for key, group, opt in fitted_groups(runs, metric):
+    for key, group, opt in fits if fits is not None else fitted_groups(runs, metric):
         sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key[3]), "n_train": int(key[2])}
         row = {**dict(zip(["setting", *AXES], key)), **group.iloc[0][fields].to_dict(),
                "n_decayed": sizes["n_decayed"], "n_params": int(group["n_params"].median()),

@@ -36,15 +36,21 @@ STALE_S = 600.0
 ASK_SLURM = object()  # default of Claim.acquire's ``queued``: ask squeue if a claim must be judged
 
 
-def queued_slurm_jobs() -> Optional[set[str]]:
-    """Job ids SLURM knows as pending or running (array tasks as JOB_TASK too); None without SLURM."""
+def squeue(*args: str) -> Optional[list[str]]:
+    """The words ``squeue -h ARGS`` prints; None where there is no SLURM (or it does not answer)."""
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-o", "%A %i"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["squeue", "-h", *args], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return set(out.stdout.split()) if out.returncode == 0 else None
+    return out.stdout.split() if out.returncode == 0 else None
+
+
+def queued_slurm_jobs() -> Optional[set[str]]:
+    """Job ids SLURM knows as pending or running (array tasks as JOB_TASK too); None without SLURM."""
+    jobs = squeue("-o", "%A %i")
+    return None if jobs is None else set(jobs)
 
 
 def this_holder() -> dict:

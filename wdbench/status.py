@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import shutil
-import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wdbench.claims import describe, queued_slurm_jobs, read_claim, stale_reason
+from wdbench.claims import describe, queued_slurm_jobs, read_claim, squeue, stale_reason
 from wdbench.results import RESULT_FILE, DamagedFile, read_result, read_runs
 
 ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "completed")
@@ -26,16 +24,10 @@ ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "compl
 def queued_runs(sweep_dir: Path, manifest: dict) -> dict[str, str]:
     """Run -> SLURM job id of every run whose job is pending in the queue, matched through the
     overrides that submitit keeps for each submitted task (.submitit/*/<job>/<job>_submitted.pkl)."""
-    if not shutil.which("squeue") or not manifest:
-        return {}
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "-t", "PENDING", "-o", "%i"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
+    pending = squeue("-r", "-t", "PENDING", "-o", "%i") if manifest else None
     run_of = {tuple(overrides): name for name, overrides in manifest.items()}
     queued = {}
-    for job in out.stdout.split() if out.returncode == 0 else []:
+    for job in pending or []:
         for pickled in sweep_dir.glob(f".submitit/*/{job}/{job}_submitted.pkl"):
             try:
                 overrides = tuple(pickle.loads(pickled.read_bytes()).args[0])
