@@ -49,3 +49,35 @@ def test_a_logger_whose_package_is_missing_is_a_one_line_error(cli, monkeypatch)
     code, _, err = cli(*TINY, "logger=mlflow")
     assert code == 2 and err.strip() == ("wdbench: error: logger=mlflow: needs the mlflow package (pip install -e "
                                          "'.[loggers]'); allowed without it: none")
+
+
+
+def _ask_for_experiment(store, barrier, queue):
+    from mlflow import MlflowClient
+
+    from wdbench.loggers import mlflow_experiment
+
+    client = MlflowClient((store / "mlruns").as_uri())
+    barrier.wait()  # every worker asks at the same moment, as a sweep's workers do
+    queue.put(mlflow_experiment(client, "race", store / "mlruns"))
+
+
+@pytest.mark.slow
+def test_workers_starting_together_share_one_mlflow_experiment(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    context = multiprocessing.get_context("fork")
+    for trial in range(3):  # without the lock, 4 of 5 such trials made two experiments
+        store, workers = tmp_path / str(trial), 6
+        barrier, queue = context.Barrier(workers), context.Queue()
+        processes = [context.Process(target=_ask_for_experiment, args=(store, barrier, queue)) for _ in range(workers)]
+        for process in processes:
+            process.start()
+        ids = {queue.get(timeout=120) for _ in processes}
+        for process in processes:
+            process.join()
+        experiments = [e for e in MlflowClient((store / "mlruns").as_uri()).search_experiments() if e.name == "race"]
+        assert len(experiments) == 1 and ids == {experiments[0].experiment_id}

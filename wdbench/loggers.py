@@ -3,10 +3,12 @@ metrics through the library's own API. result.json stays the one thing the analy
 logger is a window on the runs, never their record."""
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlparse
 
 from wdbench.config import LoggerConfig
 
@@ -41,6 +43,32 @@ class TensorBoardLogger:
         self.writer.close()
 
 
+def mlflow_experiment(client, name: str, store: Optional[Path]) -> str:
+    """The id of the MLflow experiment ``name``, created if missing. A sweep's workers start together;
+    a tracking server or database refuses a second experiment of one name, but a file store (``store``)
+    does not, so there they take turns under a lock."""
+    if store is None:
+        return _get_or_create_experiment(client, name)
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / ".wdbench-experiments.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _get_or_create_experiment(client, name)
+
+
+def _get_or_create_experiment(client, name: str) -> str:
+    from mlflow.exceptions import MlflowException
+
+    for _ in range(5):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(name)
+        except MlflowException:  # another worker created it first
+            time.sleep(0.2)
+    raise RuntimeError(f"logger=mlflow: could not create or find experiment {name!r}")
+
+
 class MLflowLogger:
     """One MLflow run per wdbench run: its config as params, a metric per epoch. The MLflow run id
     is kept in result.json, so a resumed run goes on logging into the same MLflow run."""
@@ -51,30 +79,17 @@ class MLflowLogger:
         from mlflow.entities import Param
 
         uri = cfg.tracking_uri or (Path(out_dir).resolve() / "mlruns").as_uri()
-        if uri.startswith("file:"):  # a directory per run: safe for many writers; MLflow 3 wants an opt-in
+        store = Path(urlparse(uri).path) if uri.startswith("file:") else None
+        if store is not None:  # a directory per run: safe for many writers; MLflow 3 wants an opt-in
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = MlflowClient(tracking_uri=uri)
-        experiment_id = self._experiment(cfg.experiment or sweep)
+        experiment_id = mlflow_experiment(self.client, cfg.experiment or sweep, store)
         if run_id is None:
             run_id = self.client.create_run(experiment_id, run_name=run_name[:250]).info.run_id
             params = [Param(k[:250], v[:6000]) for k, v in _flat(config).items()]
             for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
                 self.client.log_batch(run_id, params=params[i:i + 100])
         self.run_id = run_id
-
-    def _experiment(self, name: str) -> str:
-        """The experiment's id; the sweep's workers start together, so another may create it first."""
-        from mlflow.exceptions import MlflowException
-
-        for _ in range(5):
-            experiment = self.client.get_experiment_by_name(name)
-            if experiment is not None:
-                return experiment.experiment_id
-            try:
-                return self.client.create_experiment(name)
-            except MlflowException:
-                time.sleep(0.2)
-        raise RuntimeError(f"logger=mlflow: could not create or find experiment {name!r}")
 
     def log(self, record: dict) -> None:
         from mlflow.entities import Metric
