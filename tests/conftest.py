@@ -1,20 +1,37 @@
+import os
 import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from wdbench.__main__ import main
 
 TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=false"]
 
 
+@pytest.fixture(autouse=True)
+def leaves_argv_and_environ_as_found():
+    """Every test restores sys.argv and os.environ: a leak would change what later tests run."""
+    def environ():  # pytest itself keeps the current test's name in PYTEST_CURRENT_TEST
+        return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+    argv, before = list(sys.argv), environ()
+    yield
+    assert sys.argv == argv, "a test left sys.argv changed"
+    assert environ() == before, "a test left os.environ changed"
+
+
 @pytest.fixture
-def cli(tmp_path, capsys):
-    """Run ``python -m wdbench ARGS`` in-process with outputs under tmp_path; (exit code, stdout, stderr)."""
+def cli(tmp_path, capsys, monkeypatch):
+    """Run ``python -m wdbench ARGS`` in-process with outputs under tmp_path; (exit code, stdout, stderr).
+    What the run changes in this process (sys.argv, the environment, torch's threads) is put back."""
+    environ, threads = dict(os.environ), torch.get_num_threads()
+
     def call(*args):
-        sys.argv = ["wdbench", *args, f"out_dir={tmp_path / 'out'}"]
+        monkeypatch.setattr(sys, "argv", ["wdbench", *args, f"out_dir={tmp_path / 'out'}"])
         try:
             main()
             code = 0
@@ -22,7 +39,11 @@ def cli(tmp_path, capsys):
             code = exit_.code
         captured = capsys.readouterr()
         return code, captured.out, captured.err
-    return call
+
+    yield call
+    os.environ.clear()
+    os.environ.update(environ)
+    torch.set_num_threads(threads)
 
 
 def results_under(root: Path):

@@ -66,3 +66,51 @@ def test_random_crop_flip_matches_a_per_sample_loop():
     for i in range(2):
         crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
         assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)
+
+
+def test_cifar_pixels_keep_their_label_channel_and_row_through_the_split(tmp_path):
+    """Fake CIFAR whose raw pixel (c, r, col) is 2·label + (c+1)·r: after the split and the per-channel
+    standardisation (an increasing affine map per channel), every image must still decode to its label,
+    its channels to their own row slope, and be constant along each row — which a wrong layout breaks."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    labels = [[(7 * i + 3 * b) % 10 for i in range(40)] for b in range(5)]
+    rows = np.arange(32)[None, :, None]
+    for b, batch_labels in enumerate(labels, start=1):
+        pixels = np.stack([np.broadcast_to(2 * y + (np.arange(3)[:, None, None] + 1) * rows, (3, 32, 32))
+                           for y in batch_labels]).astype(np.uint8)
+        (folder / f"data_batch_{b}").write_bytes(pickle.dumps({b"data": pixels.reshape(40, 3072),
+                                                               b"labels": batch_labels}))
+    data = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.25), CPU)
+    assert data.x_train.shape == (150, 3, 32, 32) and data.x_val.shape == (50, 3, 32, 32)
+    for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val)):
+        assert torch.allclose(x, x[..., :1].expand_as(x), atol=1e-5)  # constant along every row
+        row_step = x[:, :, 1, 0] - x[:, :, 0, 0]  # a_c·(c+1), the same for every image
+        assert torch.allclose(row_step, row_step[:1].expand_as(row_step), atol=1e-4)
+        reference = (y == y[0]).logical_not().nonzero()[0, 0]  # an image of another label
+        label_step = (x[:, :, 0, 0] - x[reference, :, 0, 0]) / (y - y[reference])[:, None]  # 2·a_c where defined
+        ratio = row_step[0] / label_step[y != y[reference]]
+        assert torch.allclose(ratio, torch.tensor([0.5, 1.0, 1.5]).expand_as(ratio), rtol=1e-3)
+    assert sorted(torch.cat([data.y_train, data.y_val]).tolist()) == sorted(sum(labels, []))
+
+
+def test_train_size_is_the_split_size_and_n_train_is_bounded_by_it():
+    assert train_size(DataConfig(val_fraction=0.25)) == 1797 - 450
+    assert train_size(DataConfig(val_fraction=0.2001)) == 1797 - 360  # the hold-out rounds up
+    assert train_size(DataConfig(n_train=10)) == 10 and train_size(DataConfig(n_train=1437)) == 1437
+    for bad in (9, 1438):  # fewer than one per class, more than the split holds
+        with pytest.raises(ConfigError, match=rf"data.n_train={bad}: must be in \[10, 1437\] or null"):
+            train_size(DataConfig(n_train=bad))
+
+
+def test_subsample_is_stratified_and_resize_is_bilinear_of_the_standardised_images():
+    full = load_dataset(DataConfig(), CPU)
+    small = load_dataset(DataConfig(n_train=500), CPU)
+    share = torch.bincount(full.y_train) / len(full.y_train)
+    assert len(small.y_train) == 500 and (torch.bincount(small.y_train) - 500 * share).abs().max() <= 1  # stratified
+    assert torch.equal(small.y_val, full.y_val)  # the hold-out does not move with n_train
+    assert abs(small.x_train.mean().item()) < 1e-5 and abs(small.x_train.std().item() - 1) < 1e-3
+    resized = load_dataset(DataConfig(image_size=16), CPU)
+    expected = torch.nn.functional.interpolate(full.x_val, size=(16, 16), mode="bilinear", align_corners=False)
+    assert torch.allclose(resized.x_val, expected, atol=1e-6) and resized.x_val.is_contiguous()
+    assert not load_dataset(DataConfig(augment=False), CPU).augment

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,16 +42,15 @@ def test_interrupt_and_resume_is_bit_for_bit(stop_at, overrides):
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_a_rerun_resumes_to_the_same_metrics(tmp_path):
-    sweep = [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *TINY, "optim.epochs=40",
+    sweep = [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *TINY, "optim.epochs=6",
              "model.width=8", "checkpoint_every_s=0", "name=r"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([*sweep, f"out_dir={tmp_path / 'a'}"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:  # wait until it trains, with a checkpoint of an epoch or two
-        paths = results_under(tmp_path / "a")
-        if paths and len(json.loads(paths[0].read_text()).get("history", [])) >= 2:
-            break
+    paused = tmp_path / "paused"  # the run pauses after epoch 2 (checkpointed) until it is signalled
+    proc = subprocess.Popen([*sweep, f"out_dir={tmp_path / 'a'}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**env, "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
+                                 "WDBENCH_PAUSE_AT_EPOCH": "2", "WDBENCH_PAUSED_FILE": str(paused)})
+    while not paused.exists():
+        assert proc.poll() is None, proc.communicate()[0].decode()
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=60)[0].decode()
@@ -58,6 +58,7 @@ def test_sigterm_checkpoints_and_a_rerun_resumes_to_the_same_metrics(tmp_path):
     (path,) = results_under(tmp_path / "a")
     interrupted = json.loads(path.read_text())
     assert interrupted["status"] == "running" and len(interrupted["preemptions"]) == 1
+    assert interrupted["preemptions"][0]["epoch"] == 2 and len(interrupted["history"]) == 2
     assert (path.parent / "checkpoint.pt").is_file()
 
     subprocess.run([*sweep, f"out_dir={tmp_path / 'a'}"], env=env, check=True, capture_output=True)

@@ -60,12 +60,15 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
                for l in lines)
 
 
-def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path):
-    # ~125 s of training on this machine: more than one 2-minute job, so the timeout signal must come
-    run = [*TINY, "model.width=16", "optim.epochs=600", "threads=1", "checkpoint_every_s=10", "name=long"]
+def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path, monkeypatch):
+    run = [*TINY, "optim.epochs=60", "threads=1", "checkpoint_every_s=10", "name=long"]
     reference = subprocess.Popen(  # the same run uninterrupted, meanwhile, on the other core
         [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *run, f"out_dir={tmp_path / 'ref'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Each epoch first waits 2.5 s, so the run lasts over 150 s on any machine: longer than the signal
+    # at 90 s into a 2-minute job, so the time limit must stop it at least once.
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "fault_injection"))
+    monkeypatch.setenv("WDBENCH_EPOCH_DELAY_S", "2.5")
     code, out, err = cli("-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2",
                          "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=4", *run)
     assert code == 0, out + err
@@ -82,13 +85,16 @@ def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_pa
 
 def test_submit_returns_at_once_and_status_shows_progress(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    sweep_dir = tmp_path / "multirun" / "bg"
-    started = time.time()
+    sweep_dir, gate = tmp_path / "multirun" / "bg", tmp_path / "gate"
+    env = {**os.environ, "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path),
+           "PYTHONPATH": str(Path(__file__).parent / "fault_injection"), "WDBENCH_WAIT_FOR_FILE": str(gate)}
+    # The runs cannot finish before the gate opens: returning here at all shows submit does not wait.
     out = subprocess.run(["bash", str(root / "scripts" / "submit.sh"), *TINY, "optim.epochs=1", "model.width=4,8",
-                          "name=bg", f"out_dir={tmp_path}"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path)}).stdout
-    assert time.time() - started < 5 and "submitting in the background" in out
-    deadline = time.time() + 180
+                          "name=bg", f"out_dir={tmp_path}"], capture_output=True, text=True, check=True, env=env,
+                         timeout=120).stdout
+    assert "submitting in the background" in out
+    gate.touch()
+    deadline = time.time() + 300
     while time.time() < deadline:
         status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
                                 text=True)

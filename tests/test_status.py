@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -23,3 +24,85 @@ def test_status_shows_failed_running_and_missing_runs_with_the_error(cli, tmp_pa
                for l in lines)
     assert any(l.split()[:2] == ["missing", missing.parent.name] for l in lines)
     assert any(l.split()[:2] == ["running", running.parent.name] and "updated" in l for l in lines)
+
+
+# --- From hand-written result files: the rows, their order, the counts and the exit code -------------
+
+def _result(status, val_losses=(), epochs=3, **extra):
+    history = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(val_losses)]
+    metrics = {"val_loss": val_losses[-1]} if status in ("completed", "diverged") else None
+    return {"status": status, "history": history, "optim": {"epochs": epochs}, "metrics": metrics,
+            "updated_at": "2026-01-01T00:00:00+00:00", **extra}
+
+
+def _write_sweep(root, results, manifest=()):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, result in results.items():
+        (root / name).mkdir()
+        (root / name / "result.json").write_text(json.dumps(result))
+    (root / "runs.json").write_text(json.dumps({name: [name] for name in [*results, *manifest]}))
+    return root
+
+
+@pytest.fixture
+def no_slurm(monkeypatch):
+    import wdbench.status as status
+
+    monkeypatch.setattr(status, "queued_slurm_jobs", lambda: None)
+    monkeypatch.setattr(status, "squeue", lambda *args: None)
+
+
+def _table(out):
+    lines = out.splitlines()
+    return lines[0], [line.split(None, 4) for line in lines[2:]]
+
+
+def test_rows_come_failures_first_with_epoch_loss_and_note(tmp_path, capsys, no_slurm):
+    sweep = _write_sweep(tmp_path / "s", {
+        "c": _result("completed", (0.9, 0.51234)), "d": _result("diverged", (0.9, float("nan"))),
+        "f": _result("failed", (1.5,), error="ValueError: bad\ntraceback line"),
+        "g": _result("failed"), "r": _result("running", (0.7,), resumes=2)}, manifest=("m",))
+    assert status_main([str(sweep), "--all"]) == 1
+    header, rows = _table(capsys.readouterr().out)
+    assert header == f"{sweep}: 6 runs: 2 failed, 0 damaged, 1 running, 0 queued, 1 missing, 1 diverged, 1 completed"
+    assert [r[:2] for r in rows] == [["failed", "f"], ["failed", "g"], ["running", "r"], ["missing", "m"],
+                                     ["diverged", "d"], ["completed", "c"]]
+    assert rows[0][2:] == ["1/3", "1.5000", "ValueError: bad"] and rows[1][2:] == ["0/3", "failed"]
+    assert rows[2][2:4] == ["1/3", "0.7000"]
+    assert rows[2][4].startswith("updated ") and "no claim: its process stopped; rerun the sweep to resume it; " \
+        "resumed 2x" in rows[2][4]
+    assert rows[3][2] == "never" and rows[5][2:] == ["2/3", "0.5123"] and rows[4][3] == "nan"
+
+
+def test_finished_runs_are_hidden_unless_asked_and_exit_0_when_nothing_failed(tmp_path, capsys, no_slurm):
+    sweep = _write_sweep(tmp_path / "s", {"c": _result("completed", (0.5,)), "d": _result("diverged", (0.9,))})
+    assert status_main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"{sweep}: 2 runs: 0 failed, 0 damaged, 0 running, 0 queued, 0 missing, "
+                                "1 diverged, 1 completed"]
+    running = _write_sweep(tmp_path / "t", {"r": _result("running", (0.7,))})
+    assert status_main([str(sweep), str(running)]) == 0  # running is not a failure
+    assert status_main([str(tmp_path / "nowhere")]) == 2
+    assert "wdbench.status: error:" in capsys.readouterr().err
+
+
+def test_a_claimed_run_shows_who_holds_it_and_a_stale_claim_says_why(tmp_path, capsys, no_slurm):
+    import socket
+
+    from wdbench.claims import CLAIM_FILE
+
+    sweep = _write_sweep(tmp_path / "s", {"alive": _result("running", (0.7,)), "gone": _result("running", (0.7,))},
+                         manifest=("starting",))
+    (sweep / "starting").mkdir()
+    host = socket.gethostname()
+    for name, pid in (("alive", os.getpid()), ("starting", os.getpid()), ("gone", 2 ** 22 + 1)):
+        (sweep / name / CLAIM_FILE).write_text(json.dumps({"host": host, "pid": pid, "slurm_job_id": None}))
+    assert status_main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    header, rows = _table(out)
+    notes = {r[1]: r[-1] for r in rows}
+    assert "3 running" in header
+    assert f"claimed by {host} pid {os.getpid()}, heartbeat 0 s ago" in notes["alive"]
+    assert any(line.split()[:2] == ["running", "starting"] and line.endswith(f"  starting: claimed by {host} pid "
+                                                                             f"{os.getpid()}") for line in out.splitlines())
+    assert f"process {2 ** 22 + 1} is gone on {host}; rerun the sweep to resume it" in notes["gone"]

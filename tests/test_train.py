@@ -1,14 +1,21 @@
 """Training runs: reproducibility, every model family, and what a run leaves behind."""
 import json
 import math
+from functools import partial
 
 import pytest
+import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from conftest import TINY, results_under
 from wdbench.app import CONF_DIR
 from wdbench.config import parse_run_config
-from wdbench.train import Trainer
+from wdbench.data import load_dataset
+from wdbench.models import build_model
+from wdbench.optim import lr_multiplier
+from wdbench.penalty import split_decayed
+from wdbench.train import Trainer, evaluate, l2_norm
 
 
 def tiny_run(*overrides):
@@ -140,3 +147,121 @@ def test_a_sweep_refuses_to_skip_runs_whose_config_changed(cli, tmp_path):
     path.write_text(json.dumps(r))
     code, _, err = cli(*sweep)
     assert code == 2 and "holds a completed result of a different config" in err
+
+
+# --- The trainer's wiring against torch's own optimizers and hand-computed values -------------------
+
+WIRING = ["data.n_train=256", "optim.batch_size=64", "optim.epochs=3", "optim.warmup_epochs=1",
+          "optim.schedule=cosine", "penalty.lam=0.02"]  # 4 steps an epoch: 4 of warmup, then 8 of cosine
+
+
+def reference_schedule(step: int, total: int, warmup: int) -> float:
+    """Written out again here, independently of wdbench.optim: linear warmup from 1/warmup, then cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+
+def train_with_torch_decay(run, make_optimizer):
+    """The run trained by a plain loop whose weight decay is torch's own (``weight_decay`` on the decayed
+    group): the same init, data order and schedule as the Trainer, none of its penalty code."""
+    torch.manual_seed(run.seed)
+    data = load_dataset(run.data, torch.device("cpu"))
+    model = build_model(run.model, data.in_chans, data.n_classes, data.image_size)
+    decayed, kept = split_decayed(model, run.penalty.exclude)
+    optimizer = make_optimizer([{"params": [p for _, p in decayed]},
+                                {"params": [p for _, p in kept], "weight_decay": 0.0}])
+    rng, batch = torch.Generator().manual_seed(run.seed), run.optim.batch_size
+    steps = len(data.y_train) // batch
+    total, warmup = run.optim.epochs * steps, round(run.optim.warmup_epochs * steps)
+    model.train()
+    for epoch in range(run.optim.epochs):
+        order = torch.randperm(len(data.y_train), generator=rng)
+        for i in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = run.optim.lr * reference_schedule(epoch * steps + i, total, warmup)
+            idx = order[i * batch:(i + 1) * batch]
+            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize("optim,apply,torch_optimizer", [
+    ("sgd", "coupled", lambda lr, wd: partial(torch.optim.SGD, lr=lr, momentum=0.9, weight_decay=wd)),
+    ("adam", "coupled", lambda lr, wd: partial(torch.optim.Adam, lr=lr, weight_decay=wd)),
+    ("adam", "decoupled", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd)),
+    ("adam", "independent", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd / lr)),
+])
+@pytest.mark.parametrize("norm", ["sum", "mean"])
+def test_trainer_equals_torch_weight_decay_of_2_coef(optim, apply, torch_optimizer, norm):
+    """coupled = SGD/Adam(weight_decay=2·coef); decoupled = AdamW(weight_decay=2·coef); independent =
+    AdamW(weight_decay=2·coef/lr_max) — with warmup and cosine, inside the Trainer."""
+    run = tiny_run(*WIRING, f"optim={optim}", f"penalty.apply={apply}", f"penalty={norm}")
+    trainer = Trainer(run)
+    assert trainer.total_steps == 12 and trainer.warmup_steps == 4
+    trainer.fit()
+    coef = 0.02 * (1.0 if norm == "sum" else 1 / trainer.n_decayed)
+    assert trainer.penalty.coef == pytest.approx(coef, rel=1e-12)
+    reference = train_with_torch_decay(run, torch_optimizer(run.optim.lr, 2 * coef))
+    for (name, ours), theirs in zip(trainer.model.state_dict().items(), reference.state_dict().values()):
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6), name
+
+
+def test_lr_multiplier_at_hand_computed_steps():
+    assert [lr_multiplier(t, 14, 4, "cosine") for t in range(4)] == [0.25, 0.5, 0.75, 1.0]  # warmup from 1/4
+    assert lr_multiplier(4, 14, 4, "cosine") == 1.0  # the cosine starts at the peak
+    assert lr_multiplier(9, 14, 4, "cosine") == pytest.approx(0.5)  # its midpoint
+    assert lr_multiplier(6, 14, 4, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.2)))
+    assert lr_multiplier(14, 14, 4, "cosine") == pytest.approx(0.0, abs=1e-15)  # ends at 0
+    assert lr_multiplier(0, 10, 0, "cosine") == 1.0 and lr_multiplier(5, 10, 0, "cosine") == pytest.approx(0.5)
+    assert [lr_multiplier(t, 14, 4, "constant") for t in (0, 3, 4, 13)] == [0.25, 1.0, 1.0, 1.0]
+    assert lr_multiplier(0, 1, 0, "cosine") == 1.0  # a one-step run: no division by zero
+
+
+def test_the_lr_a_trainer_records_is_the_schedule_at_its_last_step():
+    trainer = Trainer(tiny_run(*WIRING))
+    trainer.fit()
+    assert [h["lr"] for h in trainer.history] == pytest.approx(
+        [0.05 * reference_schedule(t, 12, 4) for t in (3, 7, 11)])
+
+
+def test_evaluate_averages_over_samples_when_the_batch_does_not_divide_n():
+    logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [3.0, 2.5], [0.0, 0.0], [9.0, -9.0], [1.0, 5.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 0, 1, 1, 0])
+    loss, acc = evaluate(torch.nn.Identity(), logits, labels, batch=3)  # batches of 3, 3 and 1
+    assert loss == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert acc == pytest.approx(5 / 7)  # rows 2 and 4 wrong; the tie in row 3 goes to class 0
+
+
+def test_metrics_report_the_final_epoch_and_the_best_by_val_loss():
+    trainer = Trainer(tiny_run("optim.epochs=1"))
+    rows = [(1, 2.0, 1.5, 0.4, 10.0), (2, 1.0, 0.7, 0.8, 11.0), (3, 0.5, 0.9, 0.75, 12.0), (4, 0.4, float("nan"), 0.1, 13.0)]
+    trainer.history = [dict(zip(("epoch", "train_loss", "val_loss", "val_acc", "decayed_norm"), r)) for r in rows]
+    m = trainer.metrics()
+    assert (m["best_epoch"], m["best_val_loss"], m["best_val_acc"], m["best_train_loss"], m["best_decayed_norm"]) \
+        == (2, 0.7, 0.8, 1.0, 11.0)  # the NaN epoch is never "best"
+    assert math.isnan(m["val_loss"]) and (m["val_acc"], m["train_loss"], m["decayed_norm"]) == (0.1, 0.4, 13.0)
+    trainer.history = [dict(trainer.history[-1])]
+    assert trainer.metrics()["best_epoch"] == 4  # nothing finite: the final epoch stands in
+
+
+def test_decayed_norm_is_the_norm_of_the_decayed_tensors_concatenated():
+    trainer = Trainer(tiny_run("optim.epochs=1"))
+    trainer.fit()
+    flat = torch.cat([p.detach().flatten() for p in trainer.decayed])
+    assert trainer.history[-1]["decayed_norm"] == pytest.approx(flat.norm().item(), rel=1e-6)
+    assert l2_norm([torch.tensor([3.0]), torch.tensor([[4.0, 12.0]])]) == pytest.approx(13.0)
+
+
+def test_steps_timing_and_a_diverged_run_stop_where_they_should():
+    trainer = Trainer(tiny_run("data.n_train=200", "optim.batch_size=64", "optim.epochs=2"))
+    epochs_seen = []
+    assert trainer.fit(on_epoch=lambda t: epochs_seen.append(len(t.history))) == "completed"
+    assert trainer.steps_per_epoch == 3 and trainer.step == 6 and epochs_seen == [1, 2]  # 200 // 64: drop_last
+    timing = trainer.timing()
+    assert timing["steps"] == 6 and timing["wall_s"] > 0
+    assert timing["samples_per_s"] == pytest.approx(6 * 64 / timing["wall_s"])
+    diverging = Trainer(tiny_run("optim.lr=1e12", "optim.epochs=5"))
+    assert diverging.fit() == "diverged" and len(diverging.history) < 5
