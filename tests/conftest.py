@@ -15,8 +15,8 @@ TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=fals
 @pytest.fixture(autouse=True)
 def leaves_argv_and_environ_as_found():
     """Every test restores sys.argv and os.environ: a leak would change what later tests run."""
-    def environ():  # pytest itself keeps the current test's name in PYTEST_CURRENT_TEST
-        return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    def environ():  # set by pytest (the current test's name) and by torch for itself on first use
+        return {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")}
 
     argv, before = list(sys.argv), environ()
     yield

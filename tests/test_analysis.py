@@ -5,15 +5,16 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis.__main__ import main as analysis_main
 from analysis.calibrate import coverage
-from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, setting_fields
-from analysis.optimum import fit_optimum
+from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, setting_fields
+from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
 from analysis.paper import build_paper
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
-from analysis.table import COLUMNS, collect
+from analysis.table import COLUMNS, AnalysisError, collect
 from conftest import TINY
 from wdbench.penalty import norm_factor
 
@@ -224,3 +225,242 @@ def test_batch_size_as_a_second_axis_places_per_step_on_it():
     assert e.loc[("per_step", "batch_size"), "exponent"] == pytest.approx(e.loc[("coef", "batch_size"), "exponent"] - 1)
     assert e.loc[("per_step", "batch_size"), "verdict"] == "still" and e.loc[("sum", "batch_size"), "verdict"] == "moves"
     assert e.loc[("sum", "width"), "verdict"] == "still"
+
+
+# --- The estimator's pieces against closed forms and independent references ----------------------
+
+def test_intercept_only_meta_regression_is_dersimonian_laird_with_knapp_hartung():
+    y, se = np.array([0.1, 0.5, -0.2, 0.3, 0.9]), np.array([0.1, 0.2, 0.1, 0.15, 0.3])
+    fit = meta_regression(np.ones((5, 1)), y, se, ["intercept"])
+    w = 1 / se ** 2  # the classic formulas, written out for one mean
+    q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
+    tau2 = (q - 4) / (np.sum(w) - np.sum(w ** 2) / np.sum(w))
+    w_star = 1 / (se ** 2 + tau2)
+    mean = np.sum(w_star * y) / np.sum(w_star)
+    variance = np.sum(w_star * (y - mean) ** 2) / (4 * np.sum(w_star))
+    assert tau2 > 0 and fit.tau == pytest.approx(np.sqrt(tau2)) and fit.estimate[0] == pytest.approx(mean)
+    assert fit.cov[0, 0] == pytest.approx(variance) and (fit.dof, fit.k, fit.names) == (4, 5, ["intercept"])
+    lo, hi = fit.interval(0.9)
+    assert hi[0] - mean == pytest.approx(stats.t.ppf(0.95, 4) * np.sqrt(variance)) and mean - lo[0] == \
+        pytest.approx(hi[0] - mean)
+    prediction, half = fit.predict(np.ones((2, 1)))
+    assert prediction == pytest.approx([mean, mean]) and half == pytest.approx([stats.t.ppf(0.975, 4) * np.sqrt(variance)] * 2)
+    assert meta_regression(np.ones((3, 1)), np.zeros(3), np.ones(3), ["intercept"]).tau == 0.0  # Q < k − p: τ = 0
+    with pytest.raises(AnalysisError, match=r"more points \(2\) than parameters \(2\)"):
+        meta_regression(np.column_stack([np.ones(2), [1.0, 2.0]]), np.zeros(2), np.ones(2), ["intercept", "width"])
+    with pytest.raises(AnalysisError, match="distinct axis values"):
+        meta_regression(np.column_stack([np.ones(4), np.ones(4)]), np.zeros(4), np.ones(4), ["intercept", "width"])
+
+
+def test_verdict_bounds_are_strict():
+    assert verdict(-0.1, 0.05, 0.1) == "undecided" and verdict(-0.05, 0.1, 0.1) == "undecided"  # on the margin
+    assert verdict(0.1, 0.3, 0.1) == "undecided" and verdict(-0.3, -0.1, 0.1) == "undecided"
+    assert margin([8, 4, 64, 16]) == pytest.approx(np.log10(1.5) / np.log10(16))
+
+
+def test_component_zero_crossing_and_seed_adjusted_means():
+    mask = np.array([False, True, True, False, True, True, True])
+    assert _component(mask, 1) == (1, 2) and _component(mask, 5) == (4, 6)
+    assert _component(np.ones(4, bool), 2) == (0, 3)
+    scan, slope = np.array([0.0, 1.0, 2.0, 3.0]), np.array([-3.0, -1.0, 1.0, 3.0])
+    assert _zero_crossing(scan, slope, 1) == pytest.approx(1.5) and _zero_crossing(scan, slope, 2) == pytest.approx(1.5)
+    assert _zero_crossing(scan, np.array([1.0, 2.0, 3.0, 4.0]), 0) == 0.0  # no crossing: the scan point itself
+    x = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 1.0])  # seed 1 has a repeat at x = 1: unbalanced
+    seed = np.array([0, 0, 0, 1, 1, 1, 1])
+    level, offset = np.array([5.0, 3.0, 4.0]), {0: -0.25, 1: 0.25}
+    y = level[x.astype(int)] + np.array([offset[s] for s in seed])
+    grid, mean = _seed_adjusted_means(x, y, seed)
+    assert grid.tolist() == [0.0, 1.0, 2.0] and mean == pytest.approx(level, abs=1e-6)
+
+
+def test_the_cliff_is_cut_where_the_curve_has_risen_a_quarter_of_its_range():
+    grid = np.arange(6.0)
+    cut = lambda means: cliff_cut(grid, np.array(means), np.zeros(6))
+    assert cut([1.0, 0.5, 0.4, 0.6, 0.9, 2.0]) == 4.0  # 0.4 + 0.25·1.6 = 0.8: first above it right of the min
+    assert cut([1.0, 0.5, 0.4, 0.8, 0.8, 2.0]) == 5.0  # exactly at the quarter is not above it
+    assert cut([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]) == np.inf  # never rises
+    assert cut([0.4, 2.0, 0.5, 0.5, 0.5, 0.5]) == 1.0
+
+
+def test_knots_every_half_dex_but_never_more_than_the_grid_supports():
+    grid = np.arange(-3.0, -0.99, 0.25)  # 9 points over 2 dex: 3 interior knots
+    assert knots_for(grid).tolist() == [-3.0] * 4 + [-2.5, -2.0, -1.5] + [-1.0] * 4
+    assert knots_for(np.linspace(-3, -0.5, 6)).tolist() == [-3.0] * 4 + [-1.75] + [-0.5] * 4  # 6 points: 1 knot
+    assert knots_for(np.linspace(-3, 0, 4)).tolist() == [-3.0] * 4 + [0.0] * 4  # 4 points: a plain cubic
+
+
+def test_spline_basis_is_the_b_spline_basis_without_its_first_function():
+    from scipy.interpolate import BSpline
+
+    knots = knots_for(np.arange(-3.0, -0.99, 0.25))
+    x = np.linspace(-3, -1, 13)
+    full = BSpline.design_matrix(x, knots, 3).toarray()
+    assert np.allclose(spline_basis(x, knots), full[:, 1:])
+    h = 1e-6
+    numeric = (spline_basis(x[1:-1] + h, knots) - spline_basis(x[1:-1] - h, knots)) / (2 * h)
+    assert np.allclose(spline_basis(x[1:-1], knots, 1), numeric, atol=1e-4)
+    numeric2 = (spline_basis(x[1:-1] + h, knots, 1) - spline_basis(x[1:-1] - h, knots, 1)) / (2 * h)
+    assert np.allclose(spline_basis(x[1:-1], knots, 2), numeric2, atol=1e-3)
+    assert np.isfinite(spline_basis(np.array([-4.0]), knots)).all()  # outside the knots: 0, not NaN
+
+
+def test_fit_optimum_equals_a_least_squares_fit_written_out_independently():
+    """Seed offsets + B-spline (scipy's design matrix, first function dropped) + a λ = 0 level, by
+    plain least squares: every number fit_optimum reports follows from that fit by its definition."""
+    from scipy.interpolate import BSpline
+
+    rng = np.random.default_rng(5)
+    grid = np.round(np.arange(-3.0, -0.99, 0.25), 6)
+    seeds = np.arange(4)
+    x, seed = np.tile(grid, 4), np.repeat(seeds, len(grid))
+    a = np.array([0.0, 0.03, -0.02, 0.05])
+    y = a[seed] + 0.3 + 0.08 * (x + 1.6) ** 2 + rng.normal(0, 0.01, len(x))  # not cut: no cliff
+    base_seed = np.array([0, 1, 2, 3, 9])  # seed 9 has no curve: it cannot share an offset, so it is left out
+    base_y = np.r_[a + 0.45, 0.0] + rng.normal(0, 0.01, 5)
+    opt = fit_optimum(x, y, seed, base_y, base_seed)
+
+    knots = knots_for(grid)
+    dummies = (seed[:, None] == seeds).astype(float)
+    design = np.vstack([np.column_stack([dummies, BSpline.design_matrix(x, knots, 3).toarray()[:, 1:], np.zeros(len(x))]),
+                        np.column_stack([np.eye(4), np.zeros((4, len(knots) - 5)), np.ones(4)])])
+    target = np.r_[y, base_y[:4]]
+    coef = np.linalg.lstsq(design, target, rcond=None)[0]
+    dof = len(target) - design.shape[1]
+    sigma = np.sqrt(np.sum((target - design @ coef) ** 2) / dof)
+    cov = sigma ** 2 * np.linalg.inv(design.T @ design)
+    beta, beta_cov = coef[4:-1], cov[4:-1, 4:-1]
+    scan = np.linspace(-3, -1, 601)
+    basis = BSpline.design_matrix(scan, knots, 3).toarray()[:, 1:]
+    curve = basis @ beta
+    at = int(np.argmin(curve))
+    t = stats.t.ppf(0.975, dof)
+    value_vector = np.r_[np.full(4, 0.25), basis[at], 0.0]
+    gain_vector = np.r_[np.zeros(4), -basis[at], 1.0]
+
+    assert (opt.status, opt.n_runs, opt.n_seeds, opt.n_coefs, opt.n_fitted, opt.n_baseline) == ("ok", 36, 4, 9, 36, 4)
+    assert opt.sigma == pytest.approx(sigma, rel=1e-9)
+    assert opt.value == pytest.approx(value_vector @ coef, rel=1e-9)
+    assert opt.value_se == pytest.approx(np.sqrt(value_vector @ cov @ value_vector + np.var(coef[:4], ddof=1) / 4),
+                                         rel=1e-6)
+    assert [opt.offsets[s] for s in seeds] == pytest.approx(coef[:4] - coef[:4].mean(), abs=1e-12)
+    assert opt.curve[1] == pytest.approx(curve + coef[:4].mean(), abs=1e-9)
+    half = t * np.sqrt(gain_vector @ cov @ gain_vector)
+    assert (opt.gain, opt.gain_lo, opt.gain_hi) == pytest.approx((gain_vector @ coef, gain_vector @ coef - half,
+                                                                  gain_vector @ coef + half), rel=1e-9)
+    near = np.nonzero(curve - curve[at] <= sigma)[0]
+    assert (opt.near_lo, opt.near_hi) == pytest.approx((scan[near.min()], scan[near.max()]))  # one stretch here
+    excess = basis - basis[at]
+    excess_se = np.sqrt(np.einsum("ij,jk,ik->i", excess, beta_cov, excess))
+    plausible = curve - curve[at] <= t * excess_se  # the level test alone; the slope test can only trim it
+    lo, hi = at, at
+    while plausible[lo - 1]:
+        lo -= 1
+    while plausible[hi + 1]:
+        hi += 1
+    assert scan[lo - 1] <= opt.lo < opt.x < opt.hi <= scan[hi + 1] and opt.hi - opt.lo > 0.5 * (scan[hi] - scan[lo])
+    assert abs(opt.x - scan[at]) <= scan[1] - scan[0]  # where the slope crosses zero, next to the scan's best
+    assert opt.se == pytest.approx((opt.hi - opt.lo) / (2 * t))
+    assert opt.elsewhere == 0.0 and opt.n_diverged == 0 and opt.n_diverged_near == 0
+
+
+def _stars(widths, coef_star, se=0.05, **columns):
+    """A hand-written coef* table (one setting, N_train 1437, B 64) as coef_star_table writes it."""
+    n_decayed = 1000 * np.asarray(widths) ** 2
+    stars = pd.DataFrame({"setting": "all", "width": widths, "n_train": 1437, "batch_size": 64, "status": "ok",
+                          "coef_star": coef_star, "se": se, "n_seeds": 5, "n_decayed": n_decayed,
+                          "elsewhere": 0.0, "n_diverged_near": 0, **columns})
+    stars["lam_star_sum"] = stars["coef_star"]
+    stars["lam_star_mean"] = stars["coef_star"] * n_decayed
+    stars["lam_star_per_step"] = stars["coef_star"] * 1437 / 64
+    return stars
+
+
+def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
+    widths = np.array([4, 8, 16, 32, 64])
+    wobble = np.array([0.02, -0.03, 0.01, 0.02, -0.02])
+    stars = _stars(widths, 10 ** (-2 + 0.3 * np.log10(widths) + wobble))
+    stars.loc[5] = stars.loc[0].copy()
+    stars.loc[5, ["width", "status"]] = [128, "open"]  # not fitted, but part of the planned range
+    table = exponent_table(stars).set_index("norm")
+    slope = np.polyfit(np.log10(widths), -2 + 0.3 * np.log10(widths) + wobble, 1)[0]  # equal se: plain LS
+    assert table.loc["coef", "exponent"] == pytest.approx(slope) and table.loc["sum", "exponent"] == pytest.approx(slope)
+    assert table.loc["mean", "exponent"] == pytest.approx(slope + 2) and table.loc["per_step", "exponent"] == \
+        pytest.approx(slope)
+    row = table.loc["coef"]
+    assert (row["n_points"], row["n_left_out"], row["axis"], row["dof"]) == (5, 1, "width", 3)
+    assert row["margin"] == pytest.approx(np.log10(1.5) / np.log10(32)) and (row["axis_min"], row["axis_max"]) == (4, 128)
+    assert row["lo"] < row["lo90"] < row["exponent"] < row["hi90"] < row["hi"] and row["verdict"] == "moves"
+    assert table.loc["mean", "log10_C"] == pytest.approx(table.loc["coef", "log10_C"] + np.log10(1000))
+    flat = exponent_table(_stars(widths, 10 ** (-2 + wobble / 10), se=0.01)).set_index("norm")
+    assert flat.loc["sum", "verdict"] == "still" and flat.loc["mean", "verdict"] == "moves"
+    two = exponent_table(_stars(widths[:2], [0.01, 0.02]))
+    assert two["verdict"].iloc[0].startswith("not fitted: an exponent fit needs more points (2)")
+    assert exponent_table(_stars([8], [0.01])).empty  # one width: nothing to fit
+
+
+def test_joint_lr_picks_the_lowest_level_and_reads_its_interval_from_the_draws():
+    lr = "config.optim.lr"
+    stars = pd.concat([_stars([8, 8, 8], [1e-3, 1e-2, 1e-1], **{lr: [0.01, 0.1, 1.0]})] * 1, ignore_index=True)
+    stars["value"], stars["value_se"] = [0.5, 0.2, 0.6], [1e-4, 1e-4, 1e-4]
+    stars["coef_lo"], stars["coef_hi"] = stars["coef_star"] / 2, stars["coef_star"] * 4
+    stars["status"] = ["ok", "ok", "open"]
+    row = joint_lr_table(stars).iloc[0]
+    assert (row["lr_star"], row["lr_lo"], row["lr_hi"], row["n_lrs"], row["value"]) == (0.1, 0.1, 0.1, 3, 0.2)
+    assert row["coef_star"] == 1e-2
+    # the winner's own interval, read back from 4000 split-normal draws (Monte Carlo error ~3%)
+    assert row["coef_lo"] == pytest.approx(1e-2 / 2, rel=0.1) and row["coef_hi"] == pytest.approx(4e-2, rel=0.1)
+    tied = stars.assign(value=[0.2, 0.2, 0.6], value_se=0.01)
+    row = joint_lr_table(tied).iloc[0]
+    assert (row["lr_lo"], row["lr_hi"]) == (0.01, 0.1)  # either lr wins half the draws
+    open_wins = stars.assign(value=[0.5, 0.2, 0.1])
+    row = joint_lr_table(open_wins).iloc[0]
+    assert row["lr_star"] == 1.0 and np.isnan(row["coef_lo"]) and np.isnan(row["coef_hi"])
+    assert joint_lr_table(stars.assign(**{lr: 0.1})).empty and joint_lr_table(stars.drop(columns=lr)).empty
+
+
+def test_notes_say_what_a_reader_must_know_one_line_each():
+    widths = np.array([4, 8, 16])
+    stars = _stars(widths, [1e-2, 1e-2, 1e-2], n_seeds=[5, 2, 5], elsewhere=[0.0, 0.25, 0.0], n_diverged_near=[0, 0, 3])
+    stars["status"] = ["ok", "edge", "open"]
+    runs = pd.DataFrame({"width": [4, 8, 16], "status": "completed", "config.model.width": [4, 8, 16]})
+    lines = notes(runs, stars)
+    assert lines == [
+        "fewer than 3 seeds at 1 point(s) (e.g. width 8: 2): intervals are wide and rest on the model",
+        "edge: 1 point(s), e.g. all width 8: the minimum is at the end of the grid (or next to diverged coefs): "
+        "widen or refine the grid there",
+        "open: 1 point(s), e.g. all width 16: the interval reaches the end of the grid (a flat basin): not fitted",
+        "κ = d log N_decayed / d log width = 2.000 (all): λ*_mean's exponent is coef*'s plus κ",
+        "1 point(s) have coefs away from their interval that are also plausible as the minimum (e.g. width 8: "
+        "0.25 dex; elsewhere column): usually a barely constrained end of the grid; a denser grid there settles it",
+        "3 run(s) diverged inside a λ* interval (e.g. width 16)"]
+    two = runs.assign(**{"config.optim.lr": [0.1, 0.1, 0.2]})
+    single = _stars([8], [1e-2]).assign(setting="optim.lr=0.2")
+    assert notes(two, pd.concat([_stars([4, 8], [1e-2, 1e-2]).assign(setting="optim.lr=0.1"), single]))[:2] == [
+        "2 settings, told apart by: optim.lr",
+        "setting 'optim.lr=0.2' has a single width (8): a field that varies with the width cannot be a setting; "
+        "no exponent for it"]
+
+
+def test_metric_values_count_a_diverged_or_non_finite_run_as_infinitely_bad():
+    from analysis.fit import metric_values
+
+    runs = pd.DataFrame({"val_loss": [0.5, np.nan, 0.7, 0.2], "val_acc": [0.9, 0.1, 0.8, 0.95],
+                         "status": ["completed", "completed", "diverged", "completed"]})
+    assert metric_values(runs, "val_loss").tolist() == [0.5, np.inf, np.inf, 0.2]
+    assert metric_values(runs, "val_err").tolist() == pytest.approx([0.1, 0.9, np.inf, 0.05])
+    with pytest.raises(AnalysisError, match="--metric val_acc: unknown; allowed: val_loss, val_err"):
+        metric_values(runs, "val_acc")
+
+
+def test_lambda_star_in_each_normalisation_is_coef_star_over_its_factor():
+    df, _ = table(**QUIET)
+    stars = coef_star_table(df)
+    ok = stars[stars["status"] == "ok"]
+    assert len(ok) >= 4
+    for _, row in ok.iterrows():
+        for name in ("star", "lo", "hi", "near_lo", "near_hi"):
+            coef = row[f"coef_{name}"]
+            assert row[f"lam_{name}_sum"] == coef
+            assert row[f"lam_{name}_mean"] == pytest.approx(coef * row["n_decayed"])
+            assert row[f"lam_{name}_per_step"] == pytest.approx(coef * row["n_train"] / row["batch_size"])
+        assert row["coef_lo"] < row["coef_star"] < row["coef_hi"] and row["metric"] == "val_loss"

@@ -1,17 +1,45 @@
 """Bad input: one line naming the field and what is allowed, exit code 2, no result touched."""
+import copy
+import functools
+import importlib.util
 import json
+from types import SimpleNamespace
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from conftest import TINY
-from wdbench.app import CONF_DIR
+from wdbench.app import CONF_DIR, run_job
 from wdbench.config import ConfigError, parse_run_config
 
 
 def composed(*overrides):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=list(overrides))
+
+
+GROUPS = ("model", "data", "optim", "penalty", "logger", "experiment")
+
+
+@functools.lru_cache(maxsize=None)
+def _composed_choices(choices: tuple) -> DictConfig:
+    return composed(*choices)
+
+
+def quickly_composed(*overrides):
+    """``composed(*overrides)`` in milliseconds, not a tenth of a second: each choice of config groups is
+    composed once, and the other overrides are parsed and applied to a copy by the code that Hydra's
+    compose applies them with (checked against compose by a test below)."""
+    choices = tuple(o for o in overrides if o.lstrip("~+").partition("=")[0] in GROUPS)
+    cfg = copy.deepcopy(_composed_choices(choices))
+    values = OverridesParser.create().parse_overrides([o for o in overrides if o not in choices])
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg
 
 
 BAD = [
@@ -28,8 +56,9 @@ BAD = [
     (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-30, 30] or null"),
     (["penalty.exclude=bias"], "penalty.exclude=bias: expected a list, e.g. penalty.exclude=[bias,norm]"),
     (["penalty.exclude=[bais,norm]"], "penalty.exclude: 'bais' matches no parameter of this model; allowed: bias, "
-                                      "norm, or a name pattern that matches one"),
-    (["optim=adam", "optim.betas=[2,0.9]"], "optim.betas=[2.0, 0.9]: must be two numbers in [0, 1)"),
+                                      "norm, or a name pattern that matches one (here e.g. conv1.0.weight, fc.bias)"),
+    (["optim=adam", "optim.betas=[2,0.9]"],
+     "optim.betas=[2.0, 0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
     (["optim=adam", "optim.betas=[0.9]"], "optim.betas=[0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
     (["optim.betas=0.9"], "optim.betas=0.9: expected a list, e.g. optim.betas=[0.9,0.999]"),
     (["optim=adam", "optim.eps=0"], "optim.eps=0.0: must be in (0, 1]"),
@@ -37,8 +66,10 @@ BAD = [
     (["seed=100000000000000000000000"], "seed=100000000000000000000000: must be an integer in [0, 9223372036854775807]"),
     (["data.split_seed=-5"], "data.split_seed=-5: must be an integer in [0, 4294967295]"),
     (["data.image_size=100000"], "data.image_size=100000: must be in [1, 1024] or null"),
-    (["model=vit", "model.mlp_ratio=0"], "model.mlp_ratio=0.0: must be > 0 and leave at least one hidden unit"),
-    (["model=mixer", "model.tokens_mlp_ratio=-1"], "model.tokens_mlp_ratio=-1.0: must be > 0"),
+    (["model=vit", "model.mlp_ratio=0"],
+     "model.mlp_ratio=0.0: must be > 0 and leave at least one hidden unit at width 32"),
+    (["model=mixer", "model.tokens_mlp_ratio=-1"],
+     "model.tokens_mlp_ratio=-1.0: must be > 0 and leave at least one hidden unit at width 32"),
     (["threads=100000"], "threads=100000: must be in [0, 1024] (0 = automatic)"),
     (["penalty.log10_lam=-2", "penalty.log10_coef=-2"],
      "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)"),
@@ -48,14 +79,22 @@ BAD = [
     (["optim.batch_size=0"], "optim.batch_size=0: must be in [1, n_train=1437]"),
     (["optim.batch_size=1438"], "optim.batch_size=1438: must be in [1, n_train=1437]"),
     (["optim.epochs=0"], "optim.epochs=0: must be an integer >= 1"),
-    (["data=cifar10"], "data.root: required for data=cifar10"),
+    (["data=cifar10"], "data.root: required for data=cifar10 (a local directory; nothing is downloaded)"),
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input"),
-    (["sed=1"], "sed: unknown key; allowed: "),
+    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, threads, name, "
+              "out_dir, progress, checkpoint_every_s"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
     (["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
      "hydra.launcher.signal_delay_s=90: must be in (0, 60], at most half of hydra.launcher.timeout_min=2 minutes"),
+    # the sweeper's own check: the planted result was not made by this config ({out}: this test's out_dir)
+    (["-m", "model.width=64"], "{out}/multirun/default/model.width=64: holds a completed result of a different "
+                               "config (the experiment changed?); choose a new name=... for this sweep"),
+    # what Hydra rejects before any config exists: a group force-added, an override it cannot parse
+    (["++data=5"], "force-add of config groups is not supported: '++data=5'"),
+    (["penalty.exclude=[bias"], "no viable alternative at input '[bias'; "
+                                "See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
 ]
 
 
@@ -67,10 +106,173 @@ def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args,
     before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
     code, _, err = cli(*args, "progress=false")
     assert code == 2
-    assert err.strip().splitlines() == [f"wdbench: error: {err.strip().split(': ', 2)[2]}"]
-    assert message in err
+    assert err.strip().splitlines() == [f"wdbench: error: {message.replace('{out}', str(tmp_path / 'out'))}"]
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before
     assert json.loads((finished / "result.json").read_text()) == {"status": "completed"}
+
+
+# Every other check in wdbench/config.py and the data checks it calls, hit through the task itself
+# (wdbench.app.run_job, as Hydra calls it for a single run) without Hydra's start-up: the same one
+# line on stderr, exit code 2, nothing written, at a fraction of the CLI's cost.
+CHECKS = [
+    # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
+    (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input"),
+    (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, threads, name, "
+                   "out_dir, progress, checkpoint_every_s"),
+    (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
+    (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
+    (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
+    # parse_run_config: a group removed, a model name set by hand
+    (["~optim"], "optim: missing; choose one with optim=<name>"),
+    (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer"),
+    # model
+    (["model=vit", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
+    (["model=mixer", "model.depth=-1"], "model.depth=-1: must be an integer >= 1"),
+    (["model.blocks=0"], "model.blocks=0: must be an integer >= 1"),
+    (["model=vit", "model.patch_size=0"], "model.patch_size=0: must be an integer >= 1"),
+    (["model=vit", "model.head_dim=0"], "model.head_dim=0: must be an integer >= 1"),
+    (["model=vit", "model.mlp_ratio=inf"],
+     "model.mlp_ratio=inf: must be > 0 and leave at least one hidden unit at width 32"),
+    (["model=vit", "model.mlp_ratio=0.01"],
+     "model.mlp_ratio=0.01: must be > 0 and leave at least one hidden unit at width 32"),
+    (["model=mixer", "model.channels_mlp_ratio=nan"],
+     "model.channels_mlp_ratio=nan: must be > 0 and leave at least one hidden unit at width 32"),
+    (["model=vit", "model.head_dim=12"], "model.width=32: must be a multiple of model.head_dim=12"),
+    (["model.width=7"], "model.width=7: must be even for resnet (stem width w/2)"),
+    (["model=vit", "model.patch_size=3"], "model.patch_size=3: must divide the image size 8"),
+    (["model=mixer", "data.image_size=10", "model.patch_size=4"], "model.patch_size=4: must divide the image size 10"),
+    # data
+    (["data.name=mnist"], "data.name='mnist': unknown choice; allowed: digits, cifar10, cifar100"),
+    (["data.val_fraction=0"], "data.val_fraction=0.0: must be in (0, 1)"),
+    (["data.val_fraction=1"], "data.val_fraction=1.0: must be in (0, 1)"),
+    (["data.val_fraction=nan"], "data.val_fraction=nan: must be in (0, 1)"),
+    (["data.image_size=0"], "data.image_size=0: must be in [1, 1024] or null"),
+    (["data.split_seed=4294967296"], "data.split_seed=4294967296: must be an integer in [0, 4294967295]"),
+    (["data.n_train=5"], "data.n_train=5: must be in [10, 1437] or null"),
+    (["data.n_train=1438"], "data.n_train=1438: must be in [10, 1437] or null"),
+    # optim
+    (["optim.name=lbfgs"], "optim.name='lbfgs': unknown choice; allowed: sgd, adam, adamw"),
+    (["optim.schedule=step"], "optim.schedule='step': unknown choice; allowed: constant, cosine"),
+    (["optim.lr=0"], "optim.lr=0.0: must be in (0, 1e+30]"),
+    (["optim.lr=-0.1"], "optim.lr=-0.1: must be in (0, 1e+30]"),
+    (["optim.lr=nan"], "optim.lr=nan: must be in (0, 1e+30]"),
+    (["optim.lr=inf"], "optim.lr=inf: must be in (0, 1e+30]"),
+    (["optim=adam", "optim.betas=[0.9,0.999,0.5]"],
+     "optim.betas=[0.9, 0.999, 0.5]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (["optim=adam", "optim.betas=[]"], "optim.betas=[]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (["optim=adam", "optim.betas=[0.9,1]"],
+     "optim.betas=[0.9, 1.0]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (["optim=adam", "optim.betas=[0.9,nan]"],
+     "optim.betas=[0.9, nan]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (["optim=adam", "optim.eps=2"], "optim.eps=2.0: must be in (0, 1]"),
+    (["optim=adam", "optim.eps=-1e-8"], "optim.eps=-1e-08: must be in (0, 1]"),
+    (["optim.epochs=-3"], "optim.epochs=-3: must be an integer >= 1"),
+    (["optim.warmup_epochs=-1"], "optim.warmup_epochs=-1.0: must be in [0, optim.epochs)"),
+    (["optim.warmup_epochs=10"], "optim.warmup_epochs=10.0: must be in [0, optim.epochs)"),
+    (["optim.epochs=2", "optim.warmup_epochs=2.5"], "optim.warmup_epochs=2.5: must be in [0, optim.epochs)"),
+    (["optim.warmup_epochs=nan"], "optim.warmup_epochs=nan: must be in [0, optim.epochs)"),
+    (["optim.momentum=1"], "optim.momentum=1.0: must be in [0, 1)"),
+    (["optim.momentum=-0.1"], "optim.momentum=-0.1: must be in [0, 1)"),
+    (["optim.momentum=nan"], "optim.momentum=nan: must be in [0, 1)"),
+    (["data.n_train=100", "optim.batch_size=200"], "optim.batch_size=200: must be in [1, n_train=100]"),
+    (["data.val_fraction=0.9", "optim.batch_size=200"], "optim.batch_size=200: must be in [1, n_train=179]"),
+    # penalty
+    (["penalty.norm=l1"], "penalty.norm='l1': unknown choice; allowed: sum, mean, per_step"),
+    (["penalty.log10_lam=-inf"], "penalty.log10_lam=-inf: must be in [-30, 30] or null"),
+    (["penalty.log10_coef=31"], "penalty.log10_coef=31.0: must be in [-30, 30] or null"),
+    (["penalty.log10_coef=nan"], "penalty.log10_coef=nan: must be in [-30, 30] or null"),
+    (["penalty.lam=nan"], "penalty.lam=nan: must be in [0, 1e+30]"),
+    (["penalty.lam=1.1e30"], "penalty.lam=1.1e+30: must be in [0, 1e+30]"),
+    (["model=vit", "penalty.exclude=[bias,norm,pos_embd]"],
+     "penalty.exclude: 'pos_embd' matches no parameter of this model; allowed: bias, norm, or a name pattern that "
+     "matches one (here e.g. pos_embed, head.bias)"),
+    # where and how it runs
+    (["logger.name=wandb"], "logger.name='wandb': unknown choice; allowed: none, tensorboard, mlflow"),
+    (["device=tpu"], "device='tpu': unknown choice; allowed: auto, cpu, cuda"),
+    (["threads=-1"], "threads=-1: must be in [0, 1024] (0 = automatic)"),
+    (["seed=-1"], "seed=-1: must be an integer in [0, 9223372036854775807]"),
+    (["checkpoint_every_s=-1"], "checkpoint_every_s=-1.0: must be >= 0"),
+    (["checkpoint_every_s=nan"], "checkpoint_every_s=nan: must be >= 0"),
+]
+
+
+@pytest.fixture
+def job(tmp_path, monkeypatch, capsys):
+    """``run_job(cfg)`` as Hydra's single run calls it: its run directory made (.hydra/ only) beside a
+    finished run's result; returns (exit code, stderr lines, every path under out/ after)."""
+    out = tmp_path / "out"
+    finished = out / "runs" / "finished"
+    finished.mkdir(parents=True)
+    (finished / "result.json").write_text(json.dumps({"status": "completed"}))
+    run_dir = out / "runs" / "this"
+    hc = SimpleNamespace(runtime=SimpleNamespace(output_dir=str(run_dir)), mode=RunMode.RUN, launcher={})
+    monkeypatch.setattr("wdbench.app.HydraConfig", SimpleNamespace(get=lambda: hc))
+
+    def call(cfg):
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "config.yaml").write_text("{}")
+        with pytest.raises(SystemExit) as exit_:
+            run_job(cfg)
+        assert json.loads((finished / "result.json").read_text()) == {"status": "completed"}
+        return exit_.value.code, capsys.readouterr().err.splitlines(), sorted(
+            str(p.relative_to(out)) for p in out.rglob("*"))
+
+    return call
+
+
+UNTOUCHED = ["runs", "runs/finished", "runs/finished/result.json"]  # and the rejected run's directory gone
+
+
+@pytest.mark.parametrize("overrides,message", CHECKS, ids=[" ".join(o) for o, _ in CHECKS])
+def test_each_check_refuses_a_bad_value_in_one_exact_line_with_exit_2(job, overrides, message):
+    assert job(quickly_composed(*overrides)) == (2, [f"wdbench: error: {message}"], UNTOUCHED)
+
+
+def test_a_cifar_root_without_readable_batches_is_refused(job, tmp_path):
+    root = tmp_path / "cifar"
+    root.mkdir()
+    assert job(quickly_composed("data=cifar10", f"data.root={root}")) == (
+        2, [f"wdbench: error: data.root={root}: no CIFAR python-pickle files "
+            "(cifar-10-batches-py/data_batch_1 missing)"], UNTOUCHED)
+    (root / "cifar-10-batches-py").mkdir()
+    for i in range(1, 6):  # all there, none a pickle: a download that saved the server's error page
+        (root / "cifar-10-batches-py" / f"data_batch_{i}").write_text("<!DOCTYPE html><title>Not Found</title>")
+    assert job(quickly_composed("data=cifar10", f"data.root={root}")) == (
+        2, [f"wdbench: error: data.root={root}: cannot read cifar-10-batches-py/data_batch_1: "
+            "invalid load key, '<'."], UNTOUCHED)
+
+
+def test_a_choice_this_machine_cannot_run_is_refused(job, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args, **kwargs: None if name == "mlflow"
+                        else real_find_spec(name, *args, **kwargs))
+    assert job(quickly_composed("logger=mlflow")) == (
+        2, ["wdbench: error: logger=mlflow: needs the mlflow package (pip install -e '.[loggers]'); allowed "
+            "without it: none"], UNTOUCHED)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert job(quickly_composed("device=cuda")) == (
+        2, ["wdbench: error: device=cuda: no CUDA device here; allowed: auto, cpu"], UNTOUCHED)
+
+
+def test_a_recorded_config_whose_group_is_not_a_mapping_is_one_error():
+    """Only a config that Hydra did not compose (a result.json's, read back by made_by) can hold one."""
+    recorded = OmegaConf.to_container(quickly_composed(), resolve=True)
+    recorded["data"] = 5
+    with pytest.raises(ConfigError) as err:
+        parse_run_config(recorded)
+    assert str(err.value) == "data: expected a mapping, got 5"
+
+def test_quickly_composed_is_what_compose_makes():
+    overrides = ["optim=adamw", "model.mlp_ratio=inf", "model=vit", "+model.depht=3", "optim.betas=[0.9,1]", "~seed",
+                 "++threads=2", "penalty.exclude=[bias]", "penalty.log10_coef=-301", "data.image_size=null"]
+    fast, slow = quickly_composed(*overrides), composed(*overrides)
+    assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(slow)
+    assert OmegaConf.is_struct(fast) and OmegaConf.is_struct(slow)
+    with pytest.raises(Exception, match="widht") as fast_err:
+        quickly_composed(*overrides, "model.widht=8")
+    with pytest.raises(Exception, match="widht") as slow_err:
+        composed(*overrides, "model.widht=8")
+    assert type(fast_err.value) is type(slow_err.value)
 
 
 def test_an_exclude_pattern_that_matches_is_accepted_and_decays_what_it_should():

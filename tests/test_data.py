@@ -66,6 +66,13 @@ def test_random_crop_flip_matches_a_per_sample_loop():
     for i in range(2):
         crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
         assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)
+    by_default = random_crop_flip(x, torch.Generator().manual_seed(0))  # pads 4, as CIFAR training does
+    g = torch.Generator().manual_seed(0)
+    dy, dx, flip = (torch.randint(0, hi, (2,), generator=g) for hi in (9, 9, 2))
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(2):
+        crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
+        assert torch.equal(by_default[i], crop.flip(2) if flip[i] else crop)
 
 
 def test_cifar_pixels_keep_their_label_channel_and_row_through_the_split(tmp_path):
@@ -92,6 +99,9 @@ def test_cifar_pixels_keep_their_label_channel_and_row_through_the_split(tmp_pat
         ratio = row_step[0] / label_step[y != y[reference]]
         assert torch.allclose(ratio, torch.tensor([0.5, 1.0, 1.5]).expand_as(ratio), rtol=1e-3)
     assert sorted(torch.cat([data.y_train, data.y_val]).tolist()) == sorted(sum(labels, []))
+    per_channel = data.x_train.transpose(0, 1).reshape(3, -1)  # standardised per channel, not over all
+    assert torch.allclose(per_channel.mean(1), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(per_channel.std(1, unbiased=False), torch.ones(3), atol=1e-4)
 
 
 def test_train_size_is_the_split_size_and_n_train_is_bounded_by_it():
@@ -109,6 +119,8 @@ def test_subsample_is_stratified_and_resize_is_bilinear_of_the_standardised_imag
     share = torch.bincount(full.y_train) / len(full.y_train)
     assert len(small.y_train) == 500 and (torch.bincount(small.y_train) - 500 * share).abs().max() <= 1  # stratified
     assert torch.equal(small.y_val, full.y_val)  # the hold-out does not move with n_train
+    assert torch.equal(small.x_train, load_dataset(DataConfig(n_train=500), CPU).x_train)  # nor the subsample
+    assert len(load_dataset(DataConfig(n_train=1437), CPU).y_train) == 1437  # all of the split is allowed
     assert abs(small.x_train.mean().item()) < 1e-5 and abs(small.x_train.std().item() - 1) < 1e-3
     resized = load_dataset(DataConfig(image_size=16), CPU)
     expected = torch.nn.functional.interpolate(full.x_val, size=(16, 16), mode="bilinear", align_corners=False)

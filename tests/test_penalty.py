@@ -172,3 +172,42 @@ def test_excluded_parameters_are_untouched(apply):
         assert torch.equal(p, before[name]), name
     for name, p in decayed:
         torch.testing.assert_close(p.detach(), before[name] * (1 - 0.1 * 0.6 if apply != "independent" else 1 - 0.6))
+
+
+def test_every_size_of_a_normalisation_is_checked_and_lam_must_be_finite():
+    for sizes in ({"n_decayed": 0}, {"batch_size": 0, "n_train": 10}, {"batch_size": 8, "n_train": 0},
+                  {"n_train": 10}):
+        with pytest.raises(ValueError):
+            norm_factor("mean" if "n_decayed" in sizes else "per_step", **sizes)
+    assert norm_factor("per_step", batch_size=1, n_train=1) == 1.0 and norm_factor("mean", n_decayed=1) == 1.0
+    for lam in (float("inf"), float("nan"), -1e-300):
+        with pytest.raises(ValueError, match=f"penalty lam={lam}: must be finite and >= 0"):
+            L2Penalty(lam)
+    assert L2Penalty(0.0).coef == 0.0 and L2Penalty(1e300).coef == 1e300
+
+
+def test_from_coef_gives_exactly_that_coefficient_in_every_normalisation():
+    sizes = dict(n_decayed=3000, batch_size=64, n_train=1437)
+    for norm, lam in (("sum", 1e-3), ("mean", 3.0), ("per_step", 1e-3 * 1437 / 64)):
+        penalty = L2Penalty.from_coef(1e-3, norm, "decoupled", **sizes)
+        assert penalty.coef == 1e-3 and penalty.lam == pytest.approx(lam, rel=1e-12)
+        assert (penalty.norm, penalty.apply) == (norm, "decoupled")
+    assert repr(L2Penalty.from_coef(1e-3, "mean", **sizes)) == \
+        "L2Penalty(lam=3, norm='mean', apply='coupled', coef=0.001)"
+
+
+def test_a_zero_penalty_touches_nothing_and_skips_parameters_without_a_gradient():
+    with_grad, without = torch.tensor([1.0, -2.0], requires_grad=True), torch.tensor([3.0])
+    with_grad.grad = torch.tensor([0.5, 0.5])
+    L2Penalty(0.25).add_grad_([with_grad, without])
+    assert torch.equal(with_grad.grad, torch.tensor([1.0, -0.5])) and without.grad is None  # g + 2·coef·w
+    for apply in ("coupled", "decoupled", "independent"):
+        w = torch.tensor([1.0, -2.0], requires_grad=True)
+        w.grad = torch.tensor([0.5, 0.5])
+        L2Penalty(0.0, apply=apply).before_step([w], lr=0.1, lr_multiplier=0.5)
+        assert torch.equal(w.detach(), torch.tensor([1.0, -2.0])) and torch.equal(w.grad, torch.tensor([0.5, 0.5]))
+    w = torch.tensor([1.0, -2.0])
+    L2Penalty(0.25, apply="decoupled").before_step([w], lr=0.1, lr_multiplier=0.5)
+    assert torch.allclose(w, torch.tensor([0.95, -1.9]))  # w·(1 − lr·2·coef)
+    L2Penalty(0.25, apply="independent").before_step([w], lr=0.1, lr_multiplier=0.5)
+    assert torch.allclose(w, torch.tensor([0.95 * 0.75, -1.9 * 0.75]))  # w·(1 − s·2·coef)

@@ -15,12 +15,14 @@ from wdbench.data import load_dataset
 from wdbench.models import build_model
 from wdbench.optim import lr_multiplier
 from wdbench.penalty import split_decayed
-from wdbench.train import Trainer, evaluate, l2_norm
+from wdbench.train import Trainer, evaluate, l2_norm, resolve_device
 
 
 def tiny_run(*overrides):
+    """A run of TINY on 320 digits (5 steps an epoch), on the CPU; later overrides of a key win."""
+    by_key = {o.split("=", 1)[0]: o for o in [*TINY, "device=cpu", "data.n_train=320", *overrides]}
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return parse_run_config(compose("config", overrides=[*TINY, "device=cpu", *overrides]))
+        return parse_run_config(compose("config", overrides=list(by_key.values())))
 
 
 def test_same_config_and_seed_give_identical_metrics_on_cpu():
@@ -44,11 +46,11 @@ def test_each_model_family_trains_and_scales_with_width(model):
 
 def test_penalty_shrinks_the_decayed_norm_and_uses_the_right_sizes():
     loose = Trainer(tiny_run("penalty.lam=0"))
-    tight = Trainer(tiny_run("penalty.lam=0.05"))
+    tight = Trainer(tiny_run("penalty.lam=0.2"))
     loose.fit(), tight.fit()
     assert tight.history[-1]["decayed_norm"] < 0.8 * loose.history[-1]["decayed_norm"]
     per_step = Trainer(tiny_run("penalty=per_step", "penalty.lam=0.5"))
-    assert per_step.penalty.coef == 0.5 * (64 / 1437)
+    assert per_step.penalty.coef == 0.5 * (64 / 320)
     mean = Trainer(tiny_run("penalty=mean", "penalty.lam=0.5"))
     assert mean.penalty.coef == 0.5 / mean.n_decayed
     assert mean.n_decayed == sum(p.numel() for n, p in mean.model.named_parameters()
@@ -175,8 +177,10 @@ def train_with_torch_decay(run, make_optimizer):
     steps = len(data.y_train) // batch
     total, warmup = run.optim.epochs * steps, round(run.optim.warmup_epochs * steps)
     model.train()
+    epoch_losses = []
     for epoch in range(run.optim.epochs):
         order = torch.randperm(len(data.y_train), generator=rng)
+        losses = []
         for i in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = run.optim.lr * reference_schedule(epoch * steps + i, total, warmup)
@@ -185,7 +189,9 @@ def train_with_torch_decay(run, make_optimizer):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return model
+            losses.append(loss.item())
+        epoch_losses.append(sum(losses) / steps)
+    return model, epoch_losses
 
 
 @pytest.mark.parametrize("optim,apply,torch_optimizer", [
@@ -204,9 +210,11 @@ def test_trainer_equals_torch_weight_decay_of_2_coef(optim, apply, torch_optimiz
     trainer.fit()
     coef = 0.02 * (1.0 if norm == "sum" else 1 / trainer.n_decayed)
     assert trainer.penalty.coef == pytest.approx(coef, rel=1e-12)
-    reference = train_with_torch_decay(run, torch_optimizer(run.optim.lr, 2 * coef))
+    reference, epoch_losses = train_with_torch_decay(run, torch_optimizer(run.optim.lr, 2 * coef))
     for (name, ours), theirs in zip(trainer.model.state_dict().items(), reference.state_dict().values()):
         assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6), name
+    assert [h["train_loss"] for h in trainer.history] == pytest.approx(epoch_losses, rel=1e-5)
+    assert [h["epoch"] for h in trainer.history] == [1, 2, 3]
 
 
 def test_lr_multiplier_at_hand_computed_steps():
@@ -225,6 +233,22 @@ def test_the_lr_a_trainer_records_is_the_schedule_at_its_last_step():
     trainer.fit()
     assert [h["lr"] for h in trainer.history] == pytest.approx(
         [0.05 * reference_schedule(t, 12, 4) for t in (3, 7, 11)])
+
+
+def test_evaluate_uses_the_running_statistics_and_leaves_them_alone():
+    model = torch.nn.BatchNorm1d(2)
+    model.running_mean.fill_(1.0)
+    model.running_var.fill_(4.0)
+    x, y = torch.tensor([[3.0, 1.0], [1.0, 5.0], [0.0, 0.0]]), torch.tensor([0, 1, 0])
+    loss, _ = evaluate(model, x, y, batch=2)
+    assert loss == pytest.approx(F.cross_entropy((x - 1) / math.sqrt(4 + 1e-5), y).item(), rel=1e-6)
+    assert torch.equal(model.running_mean, torch.ones(2)) and not model.training
+
+
+def test_device_auto_is_the_gpu_when_there_is_one_and_a_named_device_is_kept():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("meta") == torch.device("meta") and resolve_device("cpu") == torch.device("cpu")
+    assert Trainer(tiny_run("optim.epochs=1")).state_dict()["cuda_rng"] is None  # nothing of a GPU on the CPU
 
 
 def test_evaluate_averages_over_samples_when_the_batch_does_not_divide_n():
@@ -260,8 +284,25 @@ def test_steps_timing_and_a_diverged_run_stop_where_they_should():
     epochs_seen = []
     assert trainer.fit(on_epoch=lambda t: epochs_seen.append(len(t.history))) == "completed"
     assert trainer.steps_per_epoch == 3 and trainer.step == 6 and epochs_seen == [1, 2]  # 200 // 64: drop_last
+    assert [h["epoch"] for h in trainer.history] == [1, 2] and trainer.total_steps == 6
     timing = trainer.timing()
     assert timing["steps"] == 6 and timing["wall_s"] > 0
     assert timing["samples_per_s"] == pytest.approx(6 * 64 / timing["wall_s"])
     diverging = Trainer(tiny_run("optim.lr=1e12", "optim.epochs=5"))
     assert diverging.fit() == "diverged" and len(diverging.history) < 5
+
+
+def test_each_optimizer_gets_its_own_hyper_parameters_and_no_weight_decay():
+    from wdbench.config import OptimConfig
+    from wdbench.optim import build_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = build_optimizer(OptimConfig(name="sgd", lr=0.3, momentum=0.5, nesterov=True), params)
+    assert type(sgd) is torch.optim.SGD
+    group = sgd.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (0.3, 0.5, True, 0)
+    for name in ("adam", "adamw"):  # adamw is Adam's update: its decay is penalty.apply=decoupled
+        adam = build_optimizer(OptimConfig(name=name, lr=0.01, betas=[0.8, 0.95], eps=1e-6), params)
+        group = adam.param_groups[0]
+        assert type(adam) is torch.optim.Adam
+        assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (0.01, (0.8, 0.95), 1e-6, 0)

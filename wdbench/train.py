@@ -129,8 +129,8 @@ class Trainer:
     def fit(self, progress: bool = False, desc: str = "",
             on_epoch: Optional[Callable[["Trainer"], None]] = None) -> str:
         """Train the remaining epochs; returns "completed" or "diverged" (non-finite loss)."""
-        bar = tqdm(total=self.run.optim.epochs, initial=len(self.history), desc=desc, disable=not progress,
-                   unit="epoch", leave=True, dynamic_ncols=True)
+        bar = tqdm(total=self.run.optim.epochs, initial=len(self.history), desc=desc,  # pragma: no mutate
+                   disable=not progress, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
         start = time.perf_counter()
         try:
             for epoch in range(len(self.history), self.run.optim.epochs):
@@ -140,8 +140,9 @@ class Trainer:
                           "val_acc": val_acc, "decayed_norm": l2_norm(self.decayed),
                           "lr": self.optimizer.param_groups[0]["lr"]}
                 self.history.append(record)
-                bar.update()
-                bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}", val_acc=f"{val_acc:.3f}")
+                bar.update()  # pragma: no mutate
+                bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}",  # pragma: no mutate
+                                val_acc=f"{val_acc:.3f}")  # pragma: no mutate
                 if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                     return "diverged"
                 if on_epoch:
@@ -151,7 +152,7 @@ class Trainer:
             return "completed"
         finally:
             self.train_time_s += time.perf_counter() - start
-            bar.close()
+            bar.close()  # pragma: no mutate
 
     def timing(self) -> dict:
         return {"wall_s": self.train_time_s, "steps": self.step,
