@@ -108,9 +108,13 @@ def test_train_size_is_the_split_size_and_n_train_is_bounded_by_it():
     assert train_size(DataConfig(val_fraction=0.25)) == 1797 - 450
     assert train_size(DataConfig(val_fraction=0.2001)) == 1797 - 360  # the hold-out rounds up
     assert train_size(DataConfig(n_train=10)) == 10 and train_size(DataConfig(n_train=1437)) == 1437
-    for bad in (9, 1438):  # fewer than one per class, more than the split holds
-        with pytest.raises(ConfigError, match=rf"data.n_train={bad}: must be in \[10, 1437\] or null"):
+    for bad in (9, 1428, 1438):  # fewer than one per class kept, or left over, or more than the split holds
+        with pytest.raises(ConfigError, match=rf"data.n_train={bad}: must be in \[10, 1427\], 1437 \(all\) or null"):
             train_size(DataConfig(n_train=bad))
+    assert train_size(DataConfig(n_train=1427)) == 1427
+    with pytest.raises(ConfigError, match="data.val_fraction=0.005: holds out 9 of 1797 images"):
+        train_size(DataConfig(val_fraction=0.005))
+    assert train_size(DataConfig(val_fraction=0.0056)) == 1797 - 11
 
 
 def test_subsample_is_stratified_and_resize_is_bilinear_of_the_standardised_images():

@@ -31,8 +31,23 @@ def main() -> None:
         _fail(err)
     except (ConfigError, OverrideParseException) as err:
         _fail(err)
+    except ValueError as err:  # Hydra's error for `optim=null`; any other ValueError is not ours to word
+        if not str(err).startswith("Config group override must be"):
+            raise
+        _fail(_null_group())
     except SweepFailed as err:
         _fail(err, code=1)
+
+
+def _null_group() -> str:
+    from wdbench.app import CONF_DIR
+
+    for arg in sys.argv[1:]:
+        group, _, value = arg.lstrip("+~").partition("=")
+        if value == "null" and (CONF_DIR / group).is_dir():
+            choices = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+            return f"{group}=null: a config group needs a choice; allowed: {', '.join(choices)}"
+    return "a config group was set to null: it needs a choice"
 
 
 def _fail(err, code: int = 2) -> None:

@@ -150,13 +150,13 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-_PARAMETER_NAMES: dict[tuple, tuple] = {}
+_META_MODELS: dict[tuple, Any] = {}
 
 
-def _parameter_names(model, data_name: str, image_size: int) -> tuple:
-    """The model's parameter names, built once per distinct model on the meta device (no memory)."""
+def _meta_model(model, data_name: str, image_size: int):
+    """The model built on the meta device (no memory), once per distinct model config."""
     key = (repr(model), data_name, image_size)
-    if key not in _PARAMETER_NAMES:
+    if key not in _META_MODELS:
         import torch
 
         from wdbench.data import dataset_shape
@@ -164,21 +164,23 @@ def _parameter_names(model, data_name: str, image_size: int) -> tuple:
 
         _, in_chans, n_classes = dataset_shape(data_name)
         with torch.device("meta"):
-            model = build_model(model, in_chans, n_classes, image_size)
-        _PARAMETER_NAMES[key] = tuple(name for name, _ in model.named_parameters())
-    return _PARAMETER_NAMES[key]
+            _META_MODELS[key] = build_model(model, in_chans, n_classes, image_size)
+    return _META_MODELS[key]
 
 
 def _check_exclude(run: "RunConfig", image_size: int) -> None:
-    """Every name pattern in penalty.exclude must match a parameter: a typo would decay what it meant to keep."""
+    """penalty.exclude must leave something decayed, and each of its name patterns must match a
+    parameter: a typo would decay what it meant to keep."""
     import fnmatch
 
-    from wdbench.penalty import EXCLUDE_KINDS
+    from wdbench.penalty import EXCLUDE_KINDS, split_decayed
 
+    model = _meta_model(run.model, run.data.name, image_size)
+    _check(bool(split_decayed(model, run.penalty.exclude)[0]),
+           f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
+           "be decayed")
     patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
-    if not patterns:
-        return
-    names = _parameter_names(run.model, run.data.name, image_size)
+    names = [name for name, _ in model.named_parameters()]
     for entry in patterns:
         _check(any(fnmatch.fnmatchcase(n, entry) for n in names),
                f"penalty.exclude: {entry!r} matches no parameter of this model; allowed: "
@@ -253,7 +255,8 @@ def _validate(run: RunConfig) -> None:
     for key in ("mlp_ratio", "tokens_mlp_ratio", "channels_mlp_ratio"):
         if hasattr(m, key):
             value = getattr(m, key)
-            _check(math.isfinite(value) and value > 0 and round(value * m.width) >= 1,
+            # timm sizes the hidden layer int(ratio·width) and silently uses the width itself for 0
+            _check(math.isfinite(value) and value > 0 and int(value * m.width) >= 1,
                    f"model.{key}={value}: must be > 0 and leave at least one hidden unit at width {m.width}")
     if isinstance(m, ViTConfig):
         _check(m.width % m.head_dim == 0,

@@ -56,14 +56,20 @@ def _read(name: str, root: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_size(cfg: DataConfig) -> int:
-    """Training-set size the config yields (train_test_split's rounding), for validation."""
+    """Training-set size the config yields (train_test_split's rounding), for validation. Every
+    stratified split (hold-out, subsample) must leave at least one image per class on each side."""
     n_total = len(_read(cfg.name, cfg.root)[1])
-    available = n_total - math.ceil(cfg.val_fraction * n_total)
-    if cfg.n_train is None:
-        return available
     n_classes = _SHAPES[cfg.name][2]
-    if not n_classes <= cfg.n_train <= available:
-        raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available}] or null")
+    n_val = math.ceil(cfg.val_fraction * n_total)
+    if not n_classes <= n_val <= n_total - n_classes:
+        raise ConfigError(f"data.val_fraction={cfg.val_fraction}: holds out {n_val} of {n_total} images; each side "
+                          f"of the split needs at least one per class ({n_classes})")
+    available = n_total - n_val
+    if cfg.n_train is None or cfg.n_train == available:
+        return available
+    if not n_classes <= cfg.n_train <= available - n_classes:
+        raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available - n_classes}], "
+                          f"{available} (all) or null")
     return cfg.n_train
 
 
@@ -88,7 +94,7 @@ def _read_cifar(name: str, root: str):
             with open(base / f, "rb") as fh:
                 batch = pickle.load(fh, encoding="bytes")
         except (OSError, pickle.UnpicklingError, EOFError) as err:
-            raise ConfigError(f"data.root={root}: cannot read {folder}/{f}: {err}") from None
+            raise ConfigError(f"data.root={root}: cannot read {(base / f).relative_to(root)}: {err}") from None
         xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[label_key], dtype=np.int64))
     return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
