@@ -419,48 +419,32 @@ def test_joint_lr_picks_the_lowest_level_and_reads_its_interval_from_the_draws()
 
 
 def test_notes_say_what_a_reader_must_know_one_line_each():
-    widths = np.array([4, 8, 16])
-    stars = _stars(widths, [1e-2, 1e-2, 1e-2], n_seeds=[5, 2, 5], elsewhere=[0.0, 0.25, 0.0], n_diverged_near=[0, 0, 3])
-    stars["status"] = ["ok", "edge", "open"]
-    runs = pd.DataFrame({"width": [4, 8, 16], "status": "completed", "config.model.width": [4, 8, 16]})
-    lines = notes(runs, stars)
-    assert lines == [
+    widths = np.array([4, 8, 16, 32, 64])
+    stars = _stars(widths, [1e-2] * 5, n_seeds=[5, 2, 5, 5, 5], elsewhere=[0.0, 0.25, 0.0, 0.0, 0.0],
+                   n_diverged_near=[0, 0, 1, 0, 0])
+    stars["status"] = ["ok", "edge", "open", "too_few", "no_runs"]
+    runs = pd.DataFrame({"width": widths, "status": "completed", "config.model.width": widths})
+    assert notes(runs, stars) == [
         "fewer than 3 seeds at 1 point(s) (e.g. width 8: 2): intervals are wide and rest on the model",
         "edge: 1 point(s), e.g. all width 8: the minimum is at the end of the grid (or next to diverged coefs): "
         "widen or refine the grid there",
         "open: 1 point(s), e.g. all width 16: the interval reaches the end of the grid (a flat basin): not fitted",
+        "too_few: 1 point(s), e.g. all width 32: too few runs to fit the curve",
+        "no_runs: 1 point(s), e.g. all width 64: no finite run at coef > 0 (only λ = 0, or every run diverged)",
         "κ = d log N_decayed / d log width = 2.000 (all): λ*_mean's exponent is coef*'s plus κ",
         "1 point(s) have coefs away from their interval that are also plausible as the minimum (e.g. width 8: "
         "0.25 dex; elsewhere column): usually a barely constrained end of the grid; a denser grid there settles it",
-        "3 run(s) diverged inside a λ* interval (e.g. width 16)"]
-    two = runs.assign(**{"config.optim.lr": [0.1, 0.1, 0.2]})
-    single = _stars([8], [1e-2]).assign(setting="optim.lr=0.2")
-    assert notes(two, pd.concat([_stars([4, 8], [1e-2, 1e-2]).assign(setting="optim.lr=0.1"), single]))[:2] == [
-        "2 settings, told apart by: optim.lr",
-        "setting 'optim.lr=0.2' has a single width (8): a field that varies with the width cannot be a setting; "
-        "no exponent for it"]
-
-
-def test_metric_values_count_a_diverged_or_non_finite_run_as_infinitely_bad():
-    from analysis.fit import metric_values
-
-    runs = pd.DataFrame({"val_loss": [0.5, np.nan, 0.7, 0.2], "val_acc": [0.9, 0.1, 0.8, 0.95],
-                         "status": ["completed", "completed", "diverged", "completed"]})
-    assert metric_values(runs, "val_loss").tolist() == [0.5, np.inf, np.inf, 0.2]
-    assert metric_values(runs, "val_err").tolist() == pytest.approx([0.1, 0.9, np.inf, 0.05])
-    with pytest.raises(AnalysisError, match="--metric val_acc: unknown; allowed: val_loss, val_err"):
-        metric_values(runs, "val_acc")
-
-
-def test_lambda_star_in_each_normalisation_is_coef_star_over_its_factor():
-    df, _ = table(**QUIET)
-    stars = coef_star_table(df)
-    ok = stars[stars["status"] == "ok"]
-    assert len(ok) >= 4
-    for _, row in ok.iterrows():
-        for name in ("star", "lo", "hi", "near_lo", "near_hi"):
-            coef = row[f"coef_{name}"]
-            assert row[f"lam_{name}_sum"] == coef
-            assert row[f"lam_{name}_mean"] == pytest.approx(coef * row["n_decayed"])
-            assert row[f"lam_{name}_per_step"] == pytest.approx(coef * row["n_train"] / row["batch_size"])
-        assert row["coef_lo"] < row["coef_star"] < row["coef_hi"] and row["metric"] == "val_loss"
+        "1 run(s) diverged inside a λ* interval (e.g. width 16)"]
+    two = pd.DataFrame({"width": [4, 8, 8], "status": "completed", "config.optim.lr": [0.1, 0.1, 0.2],
+                        "config.optim.epochs": [5, 5, 10]})
+    settings = pd.concat([_stars([4, 8], [1e-2, 1e-2]).assign(setting="optim.lr=0.1, optim.epochs=5"),
+                          _stars([8], [1e-2]).assign(setting="optim.lr=0.2, optim.epochs=10")])
+    assert notes(two, settings) == [
+        "2 settings, told apart by: optim.epochs, optim.lr",
+        "setting 'optim.lr=0.2, optim.epochs=10' has a single width (8): a field that varies with the width cannot be "
+        "a setting; no exponent for it",
+        "κ = d log N_decayed / d log width = 2.000 (optim.lr=0.1, optim.epochs=5): λ*_mean's exponent is coef*'s "
+        "plus κ"]
+    one_width = pd.DataFrame({"width": [8, 8], "status": "completed", "config.optim.lr": [0.1, 0.2]})
+    assert notes(one_width, pd.concat([_stars([8], [1e-2]).assign(setting=f"optim.lr={lr}") for lr in (0.1, 0.2)])) == [
+        "2 settings, told apart by: optim.lr"]  # every setting has the one width: nothing to say about it

@@ -192,6 +192,7 @@ def test_from_coef_gives_exactly_that_coefficient_in_every_normalisation():
         penalty = L2Penalty.from_coef(1e-3, norm, "decoupled", **sizes)
         assert penalty.coef == 1e-3 and penalty.lam == pytest.approx(lam, rel=1e-12)
         assert (penalty.norm, penalty.apply) == (norm, "decoupled")
+    assert (L2Penalty.from_coef(2e-3).norm, L2Penalty.from_coef(2e-3).apply) == ("sum", "coupled")
     assert repr(L2Penalty.from_coef(1e-3, "mean", **sizes)) == \
         "L2Penalty(lam=3, norm='mean', apply='coupled', coef=0.001)"
 

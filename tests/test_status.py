@@ -106,3 +106,84 @@ def test_a_claimed_run_shows_who_holds_it_and_a_stale_claim_says_why(tmp_path, c
     assert any(line.split()[:2] == ["running", "starting"] and line.endswith(f"  starting: claimed by {host} pid "
                                                                              f"{os.getpid()}") for line in out.splitlines())
     assert f"process {2 ** 22 + 1} is gone on {host}; rerun the sweep to resume it" in notes["gone"]
+
+
+def test_a_pending_slurm_task_is_matched_to_its_run_through_submitit_s_pickle(tmp_path, monkeypatch):
+    import pickle
+    from types import SimpleNamespace
+
+    import wdbench.status as status
+
+    manifest = {"a": ["x=1"], "b": ["x=2"], "c": ["x=3"]}
+    for job, overrides in (("70_0", ["x=1"]), ("70_1", ["x=9"]), ("71_0", ["x=3"])):
+        folder = tmp_path / ".submitit" / job.split("_")[0] / job
+        folder.mkdir(parents=True)
+        (folder / f"{job}_submitted.pkl").write_bytes(pickle.dumps(SimpleNamespace(args=(overrides,))))
+    (tmp_path / ".submitit" / "72" / "72_0").mkdir(parents=True)
+    (tmp_path / ".submitit" / "72" / "72_0" / "72_0_submitted.pkl").write_bytes(b"not a pickle")
+    asked = []
+    monkeypatch.setattr(status, "squeue", lambda *args: asked.append(args) or ["70_0", "70_1", "72_0"])
+    assert status.queued_runs(tmp_path, manifest) == {"a": "70_0"}  # 71_0 is not pending; 70_1 is not ours
+    assert asked == [("-r", "-t", "PENDING", "-o", "%i")]
+    assert status.queued_runs(tmp_path, {}) == {} and len(asked) == 1  # no manifest: SLURM is not asked
+    monkeypatch.setattr(status, "squeue", lambda *args: None)
+    assert status.queued_runs(tmp_path, manifest) == {}  # no SLURM here
+
+
+def test_ages_read_in_minutes_then_hours():
+    from datetime import datetime, timedelta, timezone
+
+    from wdbench.status import _age
+
+    now = datetime.now(timezone.utc)
+    assert _age((now - timedelta(minutes=5, seconds=10)).isoformat()) == "5 min ago"
+    assert _age((now - timedelta(minutes=119)).isoformat()) == "119 min ago"
+    assert _age((now - timedelta(minutes=150)).isoformat()) == "2.5 h ago"
+
+
+def test_queued_damaged_and_slurm_claimed_runs_read_as_the_queue_says(tmp_path, capsys, monkeypatch):
+    import wdbench.status as status
+    from wdbench.claims import CLAIM_FILE
+
+    sweep = _write_sweep(tmp_path / "s", {"held": _result("running", (0.7,)), "left": _result("running", (0.7,))},
+                         manifest=("waiting", "starting"))
+    (sweep / "bad").mkdir()
+    (sweep / "bad" / "result.json").write_text('{"status": "comp')
+    (sweep / "starting").mkdir()
+    for name, job in (("held", "80_1"), ("left", "80_2"), ("starting", "80_3")):
+        (sweep / name / CLAIM_FILE).write_text(json.dumps({"host": "node7", "pid": 1, "slurm_job_id": job}))
+    monkeypatch.setattr(status, "queued_slurm_jobs", lambda: {"80_1", "80_3", "81_0"})
+    monkeypatch.setattr(status, "queued_runs", lambda sweep_dir, manifest: {"waiting": "81_0"})
+    assert status_main([str(sweep)]) == 1  # a damaged result counts as a failure
+    out = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in out.splitlines()[2:]}
+    assert out.splitlines()[0].endswith("5 runs: 0 failed, 1 damaged, 3 running, 1 queued, 0 missing, 0 diverged, "
+                                        "0 completed")
+    assert lines["bad"].split()[0] == "damaged" and lines["bad"].endswith(
+        "  result.json (not valid JSON: Unterminated string starting at: line 1 column 12 (char 11)); rerunning the "
+        "sweep keeps it aside and trains the run again")
+    assert lines["waiting"].split()[0] == "queued" and lines["waiting"].endswith("  SLURM job 81_0 pending")
+    assert lines["starting"].endswith("  starting: claimed by node7 pid 1, SLURM job 80_3")
+    assert "claimed by node7 pid 1, SLURM job 80_1, heartbeat" in lines["held"]
+    assert "SLURM job 80_2 is no longer queued; rerun the sweep to resume it" in lines["left"]
+    assert lines["bad"].split()[:3] == ["damaged", "bad", "result.json"]  # no epoch or loss for a damaged file
+
+
+def test_the_command_line_header_and_what_a_row_falls_back_on(tmp_path, capsys, no_slurm):
+    with pytest.raises(SystemExit):
+        status_main(["--help"])
+    help_text = capsys.readouterr().out
+    assert help_text.startswith("usage: python -m wdbench.status [-h] [--all] SWEEP_DIR [SWEEP_DIR ...]\n")
+    assert "``python -m wdbench.status SWEEP_DIR...``: what every run of a sweep is doing, failures first. " \
+        "positional" in " ".join(help_text.split())  # argparse wraps it to the terminal
+    assert "list completed and diverged runs too" in help_text
+    done = _result("completed", (0.9, 0.5), resumes=1)
+    done["metrics"] = {"val_loss": 0.25}  # the metrics, not the last epoch, are the run's loss
+    legacy = _result("completed", (0.4,))
+    del legacy["optim"]
+    sweep = _write_sweep(tmp_path / "s", {"done": done, "legacy": legacy})
+    assert status_main([str(sweep), "--all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["status", "run", "epoch", "val_loss", "note"]
+    assert lines[2].split() == ["completed", "done", "2/3", "0.2500", "resumed", "1x"]
+    assert lines[3].split() == ["completed", "legacy", "1/?", "0.4000"]

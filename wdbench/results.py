@@ -88,7 +88,7 @@ def write_result(run_dir: Path, result: dict) -> Path:
     if previous and previous.get("status") in FINISHED:
         raise FileExistsError(f"{path}: refusing to replace a {previous['status']} result")
     result["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(path, json.dumps(result, indent=1, allow_nan=True) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=1) + "\n")  # NaN/Infinity kept (json's default)
     return path
 
 

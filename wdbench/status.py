@@ -75,7 +75,7 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
         epochs = result.get("optim", {}).get("epochs", "?")
         note = ""
         if status == "failed":
-            note = (result.get("error") or "").splitlines()[0] if result.get("error") else "failed"
+            note = result["error"].splitlines()[0] if result.get("error") else "failed"
         elif status == "running" and claim is None and name in pending:  # preempted or timed out, requeued
             status, note = "queued", f"requeued: SLURM job {pending[name]} pending, resumes from its checkpoint"
         elif status == "running":
