@@ -448,3 +448,20 @@ def test_notes_say_what_a_reader_must_know_one_line_each():
     one_width = pd.DataFrame({"width": [8, 8], "status": "completed", "config.optim.lr": [0.1, 0.2]})
     assert notes(one_width, pd.concat([_stars([8], [1e-2]).assign(setting=f"optim.lr={lr}") for lr in (0.1, 0.2)])) == [
         "2 settings, told apart by: optim.lr"]  # every setting has the one width: nothing to say about it
+
+
+def test_consistency_table_names_each_experiment_and_agrees_up_to_its_tolerance():
+    df, _ = table(norms=("sum",), **QUIET)
+    twin = df.iloc[[5]].assign(norm="mean")
+    diverged = df.iloc[[9, 9]].assign(status="diverged", norm=["sum", "per_step"])  # both +inf: they agree
+    base = df.drop(index=df.index[9])
+    result = consistency_table(pd.concat([base, twin, diverged]), tolerance=0.0)
+    assert list(result.columns) == ["setting", "width", "n_train", "batch_size", "coef", "seed", "norms", "spread",
+                                    "agree"]
+    first = result.iloc[0]
+    assert (first["setting"], first["width"], first["coef"], first["seed"]) == (
+        "all", df["width"].iloc[5], float(f"{df['coef'].iloc[5]:.10g}"), df["seed"].iloc[5])
+    assert first["norms"] == "mean,sum" and result["spread"].tolist() == [0.0, 0.0] and result["agree"].all()
+    at_tolerance = consistency_table(pd.concat([df, twin.assign(val_loss=twin["val_loss"] + 0.25)]), tolerance=0.25)
+    assert at_tolerance["agree"].all()  # a spread equal to the tolerance agrees
+    assert consistency_table(df).empty and list(consistency_table(df).columns) == list(result.columns)

@@ -130,3 +130,37 @@ def test_subsample_is_stratified_and_resize_is_bilinear_of_the_standardised_imag
     expected = torch.nn.functional.interpolate(full.x_val, size=(16, 16), mode="bilinear", align_corners=False)
     assert torch.allclose(resized.x_val, expected, atol=1e-6) and resized.x_val.is_contiguous()
     assert not load_dataset(DataConfig(augment=False), CPU).augment
+
+
+def _python2_pickle(batch: dict) -> bytes:
+    """A protocol-2 pickle as Python 2's cPickle wrote CIFAR: its keys Python 2 strs (opcode U), which
+    Python 3 reads as bytes only with encoding="bytes"; values lists of small ints."""
+    out = bytearray(b"\x80\x02}(")
+    for key, values in batch.items():
+        out += b"U" + bytes([len(key)]) + key + b"](" + b"".join(b"K" + bytes([v]) for v in values) + b"e"
+    return bytes(out + b"u.")
+
+
+def test_cifar_written_by_python_2_reads_as_uint8_pixels_and_int64_labels(tmp_path):
+    from wdbench.data import _read
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for b in range(1, 6):
+        labels = [(i + b) % 10 for i in range(20)]
+        pixels = [(7 * i + b) % 256 for i in range(20 * 3072)]
+        (folder / f"data_batch_{b}").write_bytes(_python2_pickle({b"data": pixels, b"labels": labels}))
+    x, y = _read("cifar10", str(tmp_path))
+    assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (100, 3, 32, 32)
+    assert x[0, 0, 0, :3].tolist() == [1.0, 8.0, 15.0] and x.max() == 255.0 and y[:3].tolist() == [1, 2, 3]
+    data = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.2), CPU)
+    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+
+
+def test_digits_are_float32_images_with_int64_labels():
+    from wdbench.data import _read
+
+    x, y = _read("digits", None)
+    assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (1797, 1, 8, 8) and x.max() == 16.0
+    data = load_dataset(DataConfig(), CPU)
+    assert data.x_train.dtype == data.x_val.dtype == torch.float32 and data.y_val.dtype == torch.int64

@@ -136,3 +136,16 @@ def test_a_set_aside_file_is_stamped_in_utc_whatever_the_local_zone(tmp_path, mo
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_the_temporary_file_is_hidden_beside_its_target_so_the_rename_stays_on_one_filesystem(tmp_path):
+    seen = []
+
+    def write(fh):
+        seen.extend(p.name for p in (tmp_path / "a" / "b").iterdir())
+        fh.write(b"new")
+
+    atomic_write(tmp_path / "a" / "b" / RESULT_FILE, write)  # makes the missing directories too
+    (name,) = seen
+    assert name.startswith(f".{RESULT_FILE}.") and name.endswith(".tmp")
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == [RESULT_FILE]

@@ -187,3 +187,10 @@ def test_the_command_line_header_and_what_a_row_falls_back_on(tmp_path, capsys, 
     assert lines[1].split() == ["status", "run", "epoch", "val_loss", "note"]
     assert lines[2].split() == ["completed", "done", "2/3", "0.2500", "resumed", "1x"]
     assert lines[3].split() == ["completed", "legacy", "1/?", "0.4000"]
+
+
+def test_one_failed_sweep_among_several_makes_the_exit_code_1(tmp_path, capsys, no_slurm):
+    failed = _write_sweep(tmp_path / "f", {"f": _result("failed")})
+    fine = _write_sweep(tmp_path / "c", {"c": _result("completed", (0.5,))})
+    assert status_main([str(failed), str(fine)]) == 1 and status_main([str(fine), str(failed)]) == 1
+    assert status_main([str(fine)]) == 0

@@ -306,3 +306,15 @@ def test_each_optimizer_gets_its_own_hyper_parameters_and_no_weight_decay():
         group = adam.param_groups[0]
         assert type(adam) is torch.optim.Adam
         assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (0.01, (0.8, 0.95), 1e-6, 0)
+
+
+def test_a_coef_space_run_trains_that_coef_and_records_the_lambda_it_means():
+    trainer = Trainer(tiny_run("penalty=mean", "penalty.log10_coef=-3", "penalty.apply=decoupled"))
+    assert trainer.penalty.coef == 1e-3 and trainer.penalty.apply == "decoupled"
+    assert trainer.run.penalty.lam == trainer.penalty.lam == pytest.approx(1e-3 * trainer.n_decayed, rel=1e-12)
+    per_step = Trainer(tiny_run("penalty=per_step", "penalty.log10_coef=-2"))
+    assert per_step.penalty.coef == 1e-2 and per_step.run.penalty.lam == pytest.approx(1e-2 * 320 / 64)
+
+
+def test_timing_of_a_run_that_has_not_trained_has_no_rate():
+    assert Trainer(tiny_run("optim.epochs=1")).timing() == {"wall_s": 0.0, "steps": 0, "samples_per_s": None}

@@ -97,7 +97,7 @@ def _read_cifar(name: str, root: str):
             raise ConfigError(f"data.root={root}: cannot read {(base / f).relative_to(root)}: {err}") from None
         xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.append(np.asarray(batch[label_key], dtype=np.int64))
-    return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)  # 0-255: standardising sets the scale
 
 
 def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
@@ -125,7 +125,7 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     """Per-sample random crop from the zero-padded image and horizontal flip, vectorised."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy, dx, flip = (torch.randint(0, hi, (n,), generator=generator).to(x.device)
+    dy, dx, flip = (torch.randint(hi, (n,), generator=generator).to(x.device)
                     for hi in (2 * pad + 1, 2 * pad + 1, 2))
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
     cols = dx[:, None] + torch.arange(w, device=x.device)  # (n, w)
