@@ -164,8 +164,8 @@ def _split_normal(rng: np.random.Generator, lo_x_hi: np.ndarray) -> np.ndarray:
     """N_DRAWS draws per row from the two-piece normal whose 2.5% and 97.5% points are the row's
     (calibrated, asymmetric) interval ends; rows without an interval give their point (never used:
     an open lr winning a draw makes the joint coef* interval open)."""
-    lo, x, hi = np.nan_to_num(lo_x_hi, nan=0.0).T
-    lo, hi = np.where(np.isfinite(lo_x_hi[:, 0]), lo, x), np.where(np.isfinite(lo_x_hi[:, 2]), hi, x)
+    lo, x, hi = lo_x_hi.T
+    lo, hi = np.where(np.isfinite(lo), lo, x), np.where(np.isfinite(hi), hi, x)
     z = rng.standard_normal((N_DRAWS, len(x)))
     return x + z * np.where(z < 0, x - lo, hi - x) / stats.norm.ppf(0.975)
 

@@ -465,3 +465,25 @@ def test_consistency_table_names_each_experiment_and_agrees_up_to_its_tolerance(
     at_tolerance = consistency_table(pd.concat([df, twin.assign(val_loss=twin["val_loss"] + 0.25)]), tolerance=0.25)
     assert at_tolerance["agree"].all()  # a spread equal to the tolerance agrees
     assert consistency_table(df).empty and list(consistency_table(df).columns) == list(result.columns)
+
+
+def test_split_normal_draws_reproduce_each_side_of_an_asymmetric_interval():
+    from analysis.fit import _split_normal
+
+    rows = np.array([[-3.0, -2.0, -1.5], [np.nan, -2.0, -1.0], [-3.0, -2.0, np.nan]])
+    draws = _split_normal(np.random.default_rng(0), rows)
+    assert draws.shape == (4000, 3)
+    z = stats.norm.ppf([0.025, 0.25, 0.75, 0.975])
+    expected = [-2.0 + z[0] * 1.0 / 1.96, -2.0 + z[1] * 1.0 / 1.96, -2.0 + z[2] * 0.5 / 1.96, -1.5]
+    # Monte Carlo error with 4000 draws: ~0.01 at the quartiles, ~0.02 at the tails
+    error = np.abs(np.percentile(draws[:, 0], [2.5, 25, 75, 97.5]) - expected)
+    assert (error < [0.08, 0.04, 0.04, 0.08]).all(), error
+    assert (draws[:, 1] >= -2.0).all() and np.percentile(draws[:, 1], 97.5) == pytest.approx(-1.0, abs=0.05)
+    assert (draws[:, 2] <= -2.0).all() and np.percentile(draws[:, 2], 2.5) == pytest.approx(-3.0, abs=0.05)
+
+
+def test_joint_lr_table_is_drawn_with_seed_0_unless_asked():
+    stars = _stars([8, 8], [1e-3, 1e-2], **{"config.optim.lr": [0.01, 0.1]})
+    stars = stars.assign(value=[0.2, 0.21], value_se=0.02, coef_lo=stars["coef_star"] / 2, coef_hi=stars["coef_star"] * 2)
+    assert joint_lr_table(stars).equals(joint_lr_table(stars, seed=0))
+    assert not joint_lr_table(stars).equals(joint_lr_table(stars, seed=1))

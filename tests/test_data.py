@@ -164,3 +164,9 @@ def test_digits_are_float32_images_with_int64_labels():
     assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (1797, 1, 8, 8) and x.max() == 16.0
     data = load_dataset(DataConfig(), CPU)
     assert data.x_train.dtype == data.x_val.dtype == torch.float32 and data.y_val.dtype == torch.int64
+
+
+def test_random_crop_flip_keeps_every_index_on_the_images_device():
+    x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: an index made on the CPU would not mix
+    out = random_crop_flip(x, torch.Generator().manual_seed(0))
+    assert out.device == x.device and out.shape == x.shape

@@ -149,3 +149,11 @@ def test_the_temporary_file_is_hidden_beside_its_target_so_the_rename_stays_on_o
     (name,) = seen
     assert name.startswith(f".{RESULT_FILE}.") and name.endswith(".tmp")
     assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == [RESULT_FILE]
+
+
+def test_a_result_with_an_unknown_status_is_damaged_and_says_which(tmp_path):
+    from wdbench.results import DamagedFile
+
+    (tmp_path / RESULT_FILE).write_text(json.dumps({"status": "finished"}))
+    with pytest.raises(DamagedFile, match="status 'finished' is none of running, completed, diverged, failed"):
+        read_result(tmp_path)

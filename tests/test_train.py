@@ -318,3 +318,15 @@ def test_a_coef_space_run_trains_that_coef_and_records_the_lambda_it_means():
 
 def test_timing_of_a_run_that_has_not_trained_has_no_rate():
     assert Trainer(tiny_run("optim.epochs=1")).timing() == {"wall_s": 0.0, "steps": 0, "samples_per_s": None}
+
+
+def test_a_gpu_run_saves_and_restores_the_gpu_generators_too(monkeypatch):
+    saved, restored = object(), []
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    trainer = Trainer(tiny_run("optim.epochs=1"))
+    trainer.device = torch.device("cuda")  # as if it ran there: only the generators are asked about
+    state = trainer.state_dict()
+    assert state["cuda_rng"] is saved
+    trainer.load_state_dict(state)
+    assert restored == [saved]
