@@ -487,3 +487,35 @@ def test_joint_lr_table_is_drawn_with_seed_0_unless_asked():
     stars = stars.assign(value=[0.2, 0.21], value_se=0.02, coef_lo=stars["coef_star"] / 2, coef_hi=stars["coef_star"] * 2)
     assert joint_lr_table(stars).equals(joint_lr_table(stars, seed=0))
     assert not joint_lr_table(stars).equals(joint_lr_table(stars, seed=1))
+
+
+def test_joint_lr_rows_cover_every_width_in_order_and_only_fitted_optima_compete():
+    lr = "config.optim.lr"
+    stars = _stars([16, 16, 16, 8, 4, 4], [1e-3, 1e-2, 1e-1, 1e-2, 1e-3, 1e-2],
+                   **{lr: [0.01, 0.1, 1.0, 0.1, 0.01, 0.1], "config.penalty.log10_coef": np.nan})
+    stars["value"], stars["value_se"] = [0.5, 0.2, 0.05, 0.3, 0.4, 0.3], 1e-4
+    stars["status"] = ["ok", "ok", "edge", "ok", "ok", "ok"]  # an edge optimum is no optimum: it cannot win
+    stars["coef_lo"], stars["coef_hi"] = stars["coef_star"] / 10, stars["coef_star"] * 10
+    table = joint_lr_table(stars)
+    assert table["width"].tolist() == [4, 16]  # width 8 has one lr: no row, and the others still come
+    assert table["lr_star"].tolist() == [0.1, 0.1] and table["n_lrs"].tolist() == [2, 2]
+    # coef*'s interval read back from the split-normal draws (Monte Carlo error ~5% at ±1 dex)
+    assert table["coef_lo"].tolist() == pytest.approx([1e-3, 1e-3], rel=0.12)
+    assert table["coef_hi"].tolist() == pytest.approx([1e-1, 1e-1], rel=0.12)
+
+
+@pytest.mark.parametrize("loser_lr,bound", [(0.01, "lr_lo"), (1.0, "lr_hi")])
+def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, bound):
+    lr = "config.optim.lr"
+    stars = _stars([8, 8], [1e-2, 1e-2], **{lr: [0.1, loser_lr]})
+    # the loser is 1.88 SDs of the difference worse: it wins 3% of the draws, just over the 2.5% of a tail
+    stars = stars.assign(value=[0.2, 0.2 + 1.88 * 0.01 * np.sqrt(2)], value_se=0.01, coef_lo=1e-3, coef_hi=1e-1)
+    row = joint_lr_table(stars).iloc[0]
+    assert row[bound] == pytest.approx(loser_lr) and row["lr_star"] == 0.1
+
+
+def test_exponent_rows_come_in_setting_order():
+    widths = np.array([4, 8, 16, 32])
+    stars = pd.concat([_stars(widths, 10 ** (-2 + 0.1 * np.log10(widths) + [0.01, -0.01, 0.02, 0])).assign(setting=s)
+                       for s in ("optim.lr=0.2", "optim.lr=0.1")])
+    assert exponent_table(stars)["setting"].drop_duplicates().tolist() == ["optim.lr=0.1", "optim.lr=0.2"]
