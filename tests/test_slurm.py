@@ -107,10 +107,13 @@ def test_submit_returns_at_once_and_status_shows_progress(tmp_path):
 
 def test_resubmitting_while_jobs_are_pending_and_running_trains_every_run_once(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    log = tmp_path / "training.log"
+    log, gate = tmp_path / "training.log", tmp_path / "gate"
+    # Every run holds at its first epoch until the gate opens: the first task is still training (and
+    # the others still queued) when the resubmission looks, however fast this machine is.
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
-           "WDBENCH_TRAINING_LOG": str(log), "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path)}
-    sweep = [*TINY, "optim.epochs=150", "model.width=4,6,8", "hydra.launcher.array_parallelism=1", "name=again",
+           "WDBENCH_TRAINING_LOG": str(log), "WDBENCH_WAIT_FOR_FILE": str(gate),
+           "WDBENCH_LAUNCHER": "slurm_cpu", "WDBENCH_OUT": str(tmp_path)}
+    sweep = [*TINY, "optim.epochs=1", "model.width=4,6,8", "hydra.launcher.array_parallelism=1", "name=again",
              f"out_dir={tmp_path}"]
     subprocess.run(["bash", str(root / "scripts" / "submit.sh"), *sweep], env=env, check=True, capture_output=True)
     sweep_dir = tmp_path / "multirun" / "again"
@@ -121,11 +124,18 @@ def test_resubmitting_while_jobs_are_pending_and_running_trains_every_run_once(t
     status = subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)], capture_output=True,
                             text=True).stdout
     assert " 0 missing" in status.splitlines()[0] and " 0 queued" not in status.splitlines()[0]  # pending: queued
-    again = subprocess.run([sys.executable, "-m", "wdbench", "-m", "hydra/launcher=slurm_cpu",
-                            "hydra.launcher.timeout_min=10", *sweep], env=env, capture_output=True, text=True,
-                           timeout=600)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "1 being trained by another launch (skipped)" in again.stdout + again.stderr
+    output = tmp_path / "again.log"
+    with open(output, "w") as out:
+        again = subprocess.Popen([sys.executable, "-m", "wdbench", "-m", "hydra/launcher=slurm_cpu",
+                                  "hydra.launcher.timeout_min=10", *sweep], env=env, stdout=out, stderr=out)
+    deadline = time.time() + 180
+    while "being trained by another launch" not in output.read_text():  # it has decided what to launch
+        assert again.poll() is None and time.time() < deadline, output.read_text()
+        time.sleep(0.5)
+    gate.touch()
+    assert again.wait(timeout=600) == 0, output.read_text()
+    assert "3 runs, 0 already finished (skipped), 1 being trained by another launch (skipped), 2 to launch" \
+        in output.read_text()
     deadline = time.time() + 300
     while "3 completed" not in subprocess.run([sys.executable, "-m", "wdbench.status", str(sweep_dir)],
                                               capture_output=True, text=True).stdout:
