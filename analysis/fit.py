@@ -146,7 +146,7 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
             design = _design(points, axes)
             for norm in ("coef", *NORMS):
                 y = np.log10(points["coef_star" if norm == "coef" else f"lam_star_{norm}"].to_numpy(float))
-                fit = meta_regression(design, y, points["se"].to_numpy(float), ["intercept", *axes])
+                fit = meta_regression(design, y, points["se"].to_numpy(float))
                 (lo95, hi95), (lo90, hi90) = fit.interval(0.95), fit.interval(0.90)
                 for j, axis in enumerate(axes, start=1):
                     bound = margin(series[axis])  # the planned range, not the range that came out ok

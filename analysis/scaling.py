@@ -30,24 +30,17 @@ VERDICTS = ("still", "moves", "undecided")
 
 @dataclass
 class MetaFit:
-    names: list  # "intercept" then the axes
-    estimate: np.ndarray
+    estimate: np.ndarray  # log10 C, then the exponent of each axis in the design's column order
     cov: np.ndarray
     dof: int
     tau: float  # SD of the true optima about the power law, dex
-    k: int  # points fitted
 
     def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         half = stats.t.ppf(0.5 + level / 2, self.dof) * np.sqrt(np.diag(self.cov))
         return self.estimate - half, self.estimate + half
 
-    def predict(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fitted log10 coef* and its 95% confidence half-width at each row of ``design``."""
-        half = stats.t.ppf(0.975, self.dof) * np.sqrt(np.einsum("ij,jk,ik->i", design, self.cov, design))
-        return design @ self.estimate, half
 
-
-def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray, names: list) -> MetaFit:
+def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray) -> MetaFit:
     k, p = design.shape
     if k <= p or np.linalg.matrix_rank(design) < p:
         raise AnalysisError(f"an exponent fit needs more points ({k}) than parameters ({p}) and distinct axis values")
@@ -61,7 +54,7 @@ def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray, names: li
     xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
     estimate = xtwx_inv @ design.T @ (w * y)
     scale = float(np.sum(w * (y - design @ estimate) ** 2)) / (k - p)  # Knapp-Hartung
-    return MetaFit(names, estimate, scale * xtwx_inv, k - p, float(np.sqrt(tau2)), k)
+    return MetaFit(estimate, scale * xtwx_inv, k - p, float(np.sqrt(tau2)))
 
 
 def margin(axis_values) -> float:

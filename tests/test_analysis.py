@@ -111,7 +111,7 @@ def test_meta_regression_is_weighted_least_squares_without_scatter():
     x = np.log10([4, 8, 16, 32, 64])
     design = np.column_stack([np.ones(5), x])
     y = -1.0 + 0.5 * x + np.array([0.01, -0.02, 0.015, -0.01, 0.005])
-    fit = meta_regression(design, y, np.full(5, 0.05), ["intercept", "width"])
+    fit = meta_regression(design, y, np.full(5, 0.05))
     assert fit.tau == 0.0 and fit.estimate[1] == pytest.approx(np.polyfit(x, y, 1)[0])
     lo, hi = fit.interval()
     assert lo[1] < 0.5 < hi[1] and fit.dof == 3
@@ -231,7 +231,7 @@ def test_batch_size_as_a_second_axis_places_per_step_on_it():
 
 def test_intercept_only_meta_regression_is_dersimonian_laird_with_knapp_hartung():
     y, se = np.array([0.1, 0.5, -0.2, 0.3, 0.9]), np.array([0.1, 0.2, 0.1, 0.15, 0.3])
-    fit = meta_regression(np.ones((5, 1)), y, se, ["intercept"])
+    fit = meta_regression(np.ones((5, 1)), y, se)
     w = 1 / se ** 2  # the classic formulas, written out for one mean
     q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
     tau2 = (q - 4) / (np.sum(w) - np.sum(w ** 2) / np.sum(w))
@@ -239,17 +239,15 @@ def test_intercept_only_meta_regression_is_dersimonian_laird_with_knapp_hartung(
     mean = np.sum(w_star * y) / np.sum(w_star)
     variance = np.sum(w_star * (y - mean) ** 2) / (4 * np.sum(w_star))
     assert tau2 > 0 and fit.tau == pytest.approx(np.sqrt(tau2)) and fit.estimate[0] == pytest.approx(mean)
-    assert fit.cov[0, 0] == pytest.approx(variance) and (fit.dof, fit.k, fit.names) == (4, 5, ["intercept"])
+    assert fit.cov[0, 0] == pytest.approx(variance) and fit.dof == 4
     lo, hi = fit.interval(0.9)
     assert hi[0] - mean == pytest.approx(stats.t.ppf(0.95, 4) * np.sqrt(variance)) and mean - lo[0] == \
         pytest.approx(hi[0] - mean)
-    prediction, half = fit.predict(np.ones((2, 1)))
-    assert prediction == pytest.approx([mean, mean]) and half == pytest.approx([stats.t.ppf(0.975, 4) * np.sqrt(variance)] * 2)
-    assert meta_regression(np.ones((3, 1)), np.zeros(3), np.ones(3), ["intercept"]).tau == 0.0  # Q < k − p: τ = 0
+    assert meta_regression(np.ones((3, 1)), np.zeros(3), np.ones(3)).tau == 0.0  # Q < k − p: τ = 0
     with pytest.raises(AnalysisError, match=r"more points \(2\) than parameters \(2\)"):
-        meta_regression(np.column_stack([np.ones(2), [1.0, 2.0]]), np.zeros(2), np.ones(2), ["intercept", "width"])
+        meta_regression(np.column_stack([np.ones(2), [1.0, 2.0]]), np.zeros(2), np.ones(2))
     with pytest.raises(AnalysisError, match="distinct axis values"):
-        meta_regression(np.column_stack([np.ones(4), np.ones(4)]), np.zeros(4), np.ones(4), ["intercept", "width"])
+        meta_regression(np.column_stack([np.ones(4), np.ones(4)]), np.zeros(4), np.ones(4))
 
 
 def test_verdict_bounds_are_strict():
@@ -395,6 +393,10 @@ def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
     assert flat.loc["sum", "verdict"] == "still" and flat.loc["mean", "verdict"] == "moves"
     two = exponent_table(_stars(widths[:2], [0.01, 0.02]))
     assert two["verdict"].iloc[0].startswith("not fitted: an exponent fit needs more points (2)")
+    assert two.iloc[0][["setting", "norm", "axis", "n_points"]].tolist() == ["all", "coef", "width", 2]
+    fit = meta_regression(np.column_stack([np.ones(5), np.log10(widths)]),
+                          np.log10(stars["coef_star"].iloc[:5].to_numpy()), np.full(5, 0.05))
+    assert row["tau"] == pytest.approx(fit.tau) and row["exponent"] == pytest.approx(fit.estimate[1])
     assert exponent_table(_stars([8], [0.01])).empty  # one width: nothing to fit
 
 
@@ -517,5 +519,6 @@ def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, 
 def test_exponent_rows_come_in_setting_order():
     widths = np.array([4, 8, 16, 32])
     stars = pd.concat([_stars(widths, 10 ** (-2 + 0.1 * np.log10(widths) + [0.01, -0.01, 0.02, 0])).assign(setting=s)
-                       for s in ("optim.lr=0.2", "optim.lr=0.1")])
+                       for s in ("optim.lr=0.2", "optim.lr=0.1")] + [_stars([8], [0.01]).assign(setting="optim.lr=0.05")])
+    # the one-width setting first in order has no exponent; the others still do, in order
     assert exponent_table(stars)["setting"].drop_duplicates().tolist() == ["optim.lr=0.1", "optim.lr=0.2"]
