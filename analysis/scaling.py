@@ -49,7 +49,7 @@ def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray) -> MetaFi
     fixed = xtwx_inv @ design.T @ (w * y)
     q = float(np.sum(w * (y - design @ fixed) ** 2))
     trace = np.sum(w) - np.trace(xtwx_inv @ design.T @ ((w ** 2)[:, None] * design))
-    tau2 = max(0.0, (q - (k - p)) / trace) if trace > 0 else 0.0
+    tau2 = max(0.0, (q - (k - p)) / trace)  # trace = tr(P) > 0 whenever k > p
     w = 1 / (se ** 2 + tau2)
     xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
     estimate = xtwx_inv @ design.T @ (w * y)

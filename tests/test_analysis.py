@@ -522,3 +522,18 @@ def test_exponent_rows_come_in_setting_order():
                        for s in ("optim.lr=0.2", "optim.lr=0.1")] + [_stars([8], [0.01]).assign(setting="optim.lr=0.05")])
     # the one-width setting first in order has no exponent; the others still do, in order
     assert exponent_table(stars)["setting"].drop_duplicates().tolist() == ["optim.lr=0.1", "optim.lr=0.2"]
+
+
+def test_meta_regression_tau_is_the_method_of_moments_through_the_projection_matrix():
+    x = np.log10([4, 8, 16, 32, 64, 128])
+    design = np.column_stack([np.ones(6), x])
+    y = -2 + 0.3 * x + np.array([0.2, -0.25, 0.15, -0.1, 0.3, -0.2])  # scatter well beyond the se
+    se = np.array([0.05, 0.08, 0.05, 0.1, 0.06, 0.07])
+    fit = meta_regression(design, y, se)
+    w = np.diag(1 / se ** 2)  # P = W − W X (XᵀWX)⁻¹ XᵀW; τ² = (yᵀPy − (k − p)) / tr(P)
+    projection = w - w @ design @ np.linalg.inv(design.T @ w @ design) @ design.T @ w
+    tau2 = (y @ projection @ y - 4) / np.trace(projection)
+    assert tau2 > 0 and fit.tau == pytest.approx(np.sqrt(tau2))
+    w_star = np.diag(1 / (se ** 2 + tau2))
+    estimate = np.linalg.solve(design.T @ w_star @ design, design.T @ w_star @ y)
+    assert fit.estimate == pytest.approx(estimate)
