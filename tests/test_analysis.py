@@ -537,3 +537,19 @@ def test_meta_regression_tau_is_the_method_of_moments_through_the_projection_mat
     w_star = np.diag(1 / (se ** 2 + tau2))
     estimate = np.linalg.solve(design.T @ w_star @ design, design.T @ w_star @ y)
     assert fit.estimate == pytest.approx(estimate)
+
+
+def test_coef_star_table_fits_the_metric_it_is_asked_for_and_reports_sizes():
+    df, _ = table(**QUIET)
+    by_loss, by_error = coef_star_table(df), coef_star_table(df, "val_err")
+    assert (by_error["metric"] == "val_err").all() and not np.allclose(by_error["value"], by_loss["value"])
+    assert (by_loss["n_params"] >= by_loss["n_decayed"]).all() and (by_loss["n_decayed"] > 0).all()
+
+
+def test_an_optimum_row_is_its_scalars_and_runs_at_coef_0_are_not_on_the_curve():
+    x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
+    opt = _two_seeds(x, 0.3 + 0.1 * (x + 1.6) ** 2)
+    row = opt.row()
+    assert "offsets" not in row and "curve" not in row and row["status"] == "ok" and row["n_runs"] == 2 * len(x)
+    with_zero = fit_optimum(np.r_[x, -np.inf], np.r_[0.3 + 0.1 * (x + 1.6) ** 2, 0.9], np.r_[[0] * len(x), 0])
+    assert with_zero.n_runs == len(x) and with_zero.x == pytest.approx(-1.6, abs=1e-3)
