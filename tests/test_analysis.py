@@ -553,3 +553,24 @@ def test_an_optimum_row_is_its_scalars_and_runs_at_coef_0_are_not_on_the_curve()
     assert "offsets" not in row and "curve" not in row and row["status"] == "ok" and row["n_runs"] == 2 * len(x)
     with_zero = fit_optimum(np.r_[x, -np.inf], np.r_[0.3 + 0.1 * (x + 1.6) ** 2, 0.9], np.r_[[0] * len(x), 0])
     assert with_zero.n_runs == len(x) and with_zero.x == pytest.approx(-1.6, abs=1e-3)
+
+
+def test_fit_optimum_says_when_it_has_nothing_or_too_little_to_fit():
+    grid = np.array([-3.0, -2.5, -2.0, -1.5])
+    nothing = fit_optimum(np.r_[grid, grid], np.full(8, np.inf), np.repeat([0, 1], 4))
+    assert (nothing.status, nothing.n_runs, nothing.n_diverged) == ("no_runs", 0, 8)
+    three = fit_optimum(np.tile(grid[:3], 3), np.tile([0.5, 0.4, 0.45], 3) + np.repeat([0, 0.01, 0.02], 3),
+                        np.repeat([0, 1, 2], 3))
+    assert (three.status, three.n_runs, three.n_seeds, three.n_coefs, three.n_fitted) == ("too_few", 9, 3, 3, 9)
+    one_seed = fit_optimum(grid, [0.5, 0.4, 0.42, 0.47], [0, 0, 0, 0])  # 4 parameters, 4 runs: no noise left
+    assert (one_seed.status, one_seed.n_coefs) == ("too_few", 4)
+    four = fit_optimum(np.tile(grid, 3), np.tile([0.5, 0.4, 0.42, 0.47], 3) + np.repeat([0, 0.01, 0.02], 4)
+                       + np.random.default_rng(0).normal(0, 0.005, 12), np.repeat([0, 1, 2], 4))
+    assert four.status != "too_few" and four.n_coefs == 4  # four coefs are enough for a cubic
+
+
+def test_the_cliff_point_itself_stays_in_the_fit():
+    x = np.round(np.arange(-3.0, -0.99, 0.25), 6)  # 9 points; the curve collapses after -1.5
+    curve = np.where(x <= -1.5, 0.3 + 0.1 * (x + 2) ** 2, 2.3)
+    opt = _two_seeds(x, curve)
+    assert opt.n_coefs == 8 and opt.n_fitted == 16  # up to and including -1.25, the first point that rose
