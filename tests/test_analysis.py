@@ -574,3 +574,20 @@ def test_the_cliff_point_itself_stays_in_the_fit():
     curve = np.where(x <= -1.5, 0.3 + 0.1 * (x + 2) ** 2, 2.3)
     opt = _two_seeds(x, curve)
     assert opt.n_coefs == 8 and opt.n_fitted == 16  # up to and including -1.25, the first point that rose
+
+
+def test_one_degree_of_freedom_fits_and_the_seeds_spread_enters_the_level_s_error():
+    grid = np.array([-3.0, -2.5, -2.0, -1.5, -1.0])
+    single = fit_optimum(grid, 0.3 + 0.1 * (grid + 1.6) ** 2 + [0.001, -0.002, 0.001, 0.0005, -0.001], np.zeros(5))
+    assert single.status != "too_few" and single.n_seeds == 1  # 5 runs, 4 parameters: one degree of freedom
+    assert np.isfinite(single.value_se) and single.value_se < 0.05  # one seed: no spread between seeds to add
+    x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
+    two = _two_seeds(x, 0.3 + 0.1 * (x + 1.6) ** 2)  # noise-free but for 1e-6; offsets 0.05 apart
+    assert two.value_se == pytest.approx(np.sqrt(np.var([0.0, 0.05], ddof=1) / 2), rel=1e-3)
+
+
+def test_the_curvature_test_reads_the_second_derivative_not_the_third():
+    x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
+    u = x + 1.6
+    opt = _two_seeds(x, 0.3 + 0.1 * (u ** 2 - 0.5 * u ** 3))  # convex at its minimum, third derivative < 0
+    assert opt.status == "ok" and opt.x == pytest.approx(-1.6, abs=1e-3)
