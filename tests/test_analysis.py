@@ -422,7 +422,7 @@ def test_joint_lr_picks_the_lowest_level_and_reads_its_interval_from_the_draws()
 
 def test_notes_say_what_a_reader_must_know_one_line_each():
     widths = np.array([4, 8, 16, 32, 64])
-    stars = _stars(widths, [1e-2] * 5, n_seeds=[5, 2, 5, 5, 5], elsewhere=[0.0, 0.25, 0.0, 0.0, 0.0],
+    stars = _stars(widths, [1e-2] * 5, n_seeds=[5, 2, 3, 5, 5], elsewhere=[0.0, 0.25, 0.0, 0.0, 0.0],
                    n_diverged_near=[0, 0, 1, 0, 0])
     stars["status"] = ["ok", "edge", "open", "too_few", "no_runs"]
     runs = pd.DataFrame({"width": widths, "status": "completed", "config.model.width": widths})

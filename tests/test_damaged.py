@@ -48,7 +48,9 @@ def test_status_counts_damaged_and_exits_1(tmp_path, capsys):
     (sweep / "runs.json").write_text('{"a": [')  # a damaged manifest: a warning, the rest still shown
     assert status_main([str(sweep)]) == 1
     captured = capsys.readouterr()
-    assert "runs.json: damaged" in captured.err and "2 runs: 0 failed, 1 damaged" in captured.out
+    assert "2 runs: 0 failed, 1 damaged" in captured.out
+    assert captured.err.startswith(f"wdbench.status: warning: {sweep / 'runs.json'}: damaged (not valid JSON: ")
+    assert captured.err.endswith("; runs that never started cannot be listed (rerunning the sweep rebuilds it)\n")
 
 
 def test_collect_skips_a_damaged_result_with_one_line_and_a_count(tmp_path, capsys):

@@ -126,6 +126,9 @@ def test_a_pending_slurm_task_is_matched_to_its_run_through_submitit_s_pickle(tm
     assert status.queued_runs(tmp_path, manifest) == {"a": "70_0"}  # 71_0 is not pending; 70_1 is not ours
     assert asked == [("-r", "-t", "PENDING", "-o", "%i")]
     assert status.queued_runs(tmp_path, {}) == {} and len(asked) == 1  # no manifest: SLURM is not asked
+    (tmp_path / "runs.json").write_text(json.dumps(manifest))
+    rows = {r["run"]: r for r in status.sweep_rows(tmp_path, None)}
+    assert rows["a"]["status"] == "queued" and rows["b"]["status"] == "missing"  # through the sweep's own rows
     monkeypatch.setattr(status, "squeue", lambda *args: None)
     assert status.queued_runs(tmp_path, manifest) == {}  # no SLURM here
 
@@ -138,7 +141,8 @@ def test_ages_read_in_minutes_then_hours():
     now = datetime.now(timezone.utc)
     assert _age((now - timedelta(minutes=5, seconds=10)).isoformat()) == "5 min ago"
     assert _age((now - timedelta(minutes=119)).isoformat()) == "119 min ago"
-    assert _age((now - timedelta(minutes=150)).isoformat()) == "2.5 h ago"
+    assert _age((now - timedelta(minutes=120, seconds=30)).isoformat()) == "2.0 h ago"
+    assert _age((now - timedelta(minutes=600)).isoformat()) == "10.0 h ago"
 
 
 def test_queued_damaged_and_slurm_claimed_runs_read_as_the_queue_says(tmp_path, capsys, monkeypatch):
@@ -146,19 +150,21 @@ def test_queued_damaged_and_slurm_claimed_runs_read_as_the_queue_says(tmp_path, 
     from wdbench.claims import CLAIM_FILE
 
     sweep = _write_sweep(tmp_path / "s", {"held": _result("running", (0.7,)), "left": _result("running", (0.7,))},
-                         manifest=("waiting", "starting"))
+                         manifest=("waiting", "starting", "vanished"))
     (sweep / "bad").mkdir()
     (sweep / "bad" / "result.json").write_text('{"status": "comp')
     (sweep / "starting").mkdir()
-    for name, job in (("held", "80_1"), ("left", "80_2"), ("starting", "80_3")):
+    (sweep / "vanished").mkdir()  # claimed by a job that left the queue before it wrote anything
+    for name, job in (("held", "80_1"), ("left", "80_2"), ("starting", "80_3"), ("vanished", "80_4")):
         (sweep / name / CLAIM_FILE).write_text(json.dumps({"host": "node7", "pid": 1, "slurm_job_id": job}))
     monkeypatch.setattr(status, "queued_slurm_jobs", lambda: {"80_1", "80_3", "81_0"})
     monkeypatch.setattr(status, "queued_runs", lambda sweep_dir, manifest: {"waiting": "81_0"})
     assert status_main([str(sweep)]) == 1  # a damaged result counts as a failure
     out = capsys.readouterr().out
     lines = {line.split()[1]: line for line in out.splitlines()[2:]}
-    assert out.splitlines()[0].endswith("5 runs: 0 failed, 1 damaged, 3 running, 1 queued, 0 missing, 0 diverged, "
+    assert out.splitlines()[0].endswith("6 runs: 0 failed, 1 damaged, 3 running, 1 queued, 1 missing, 0 diverged, "
                                         "0 completed")
+    assert lines["vanished"].split()[0] == "missing"
     assert lines["bad"].split()[0] == "damaged" and lines["bad"].endswith(
         "  result.json (not valid JSON: Unterminated string starting at: line 1 column 12 (char 11)); rerunning the "
         "sweep keeps it aside and trains the run again")
