@@ -506,14 +506,16 @@ def test_joint_lr_rows_cover_every_width_in_order_and_only_fitted_optima_compete
     assert table["coef_hi"].tolist() == pytest.approx([1e-1, 1e-1], rel=0.12)
 
 
-@pytest.mark.parametrize("loser_lr,bound", [(0.01, "lr_lo"), (1.0, "lr_hi")])
-def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, bound):
+@pytest.mark.parametrize("loser_lr,z,bound,expected", [
+    (0.01, 1.88, "lr_lo", 0.01), (1.0, 1.88, "lr_hi", 1.0),  # the loser wins 3% of the draws: inside 95%
+    (0.01, 2.05, "lr_lo", 0.1), (1.0, 2.05, "lr_hi", 0.1)])  # 2%: outside the central 95%
+def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, z, bound, expected):
     lr = "config.optim.lr"
     stars = _stars([8, 8], [1e-2, 1e-2], **{lr: [0.1, loser_lr]})
-    # the loser is 1.88 SDs of the difference worse: it wins 3% of the draws, just over the 2.5% of a tail
-    stars = stars.assign(value=[0.2, 0.2 + 1.88 * 0.01 * np.sqrt(2)], value_se=0.01, coef_lo=1e-3, coef_hi=1e-1)
+    # the loser is z SDs of the difference worse: it wins Φ(−z) of the draws
+    stars = stars.assign(value=[0.2, 0.2 + z * 0.01 * np.sqrt(2)], value_se=0.01, coef_lo=1e-3, coef_hi=1e-1)
     row = joint_lr_table(stars).iloc[0]
-    assert row[bound] == pytest.approx(loser_lr) and row["lr_star"] == 0.1
+    assert row[bound] == pytest.approx(expected) and row["lr_star"] == 0.1
 
 
 def test_exponent_rows_come_in_setting_order():

@@ -144,6 +144,7 @@ def _python2_pickle(batch: dict) -> bytes:
 def test_cifar_written_by_python_2_reads_as_uint8_pixels_and_int64_labels(tmp_path):
     from wdbench.data import _read
 
+    _read.cache_clear()  # read here, not from another test's cache (mutation testing maps tests by what they run)
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for b in range(1, 6):
@@ -160,6 +161,7 @@ def test_cifar_written_by_python_2_reads_as_uint8_pixels_and_int64_labels(tmp_pa
 def test_digits_are_float32_images_with_int64_labels():
     from wdbench.data import _read
 
+    _read.cache_clear()  # read here, not from another test's cache (mutation testing maps tests by what they run)
     x, y = _read("digits", None)
     assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (1797, 1, 8, 8) and x.max() == 16.0
     data = load_dataset(DataConfig(), CPU)
