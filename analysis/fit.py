@@ -92,7 +92,7 @@ def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: f
     return pd.DataFrame(rows, columns=["setting", *AXES, "coef", "seed", "norms", "spread", "agree"])
 
 
-def fitted_groups(runs: pd.DataFrame, metric: str = "val_loss"):
+def fitted_groups(runs: pd.DataFrame, metric: str):
     """(key, runs, Optimum) per (setting, width, N_train, B); key = (setting label, *axes)."""
     ok = usable_runs(runs, metric)
     if ok.empty:

@@ -593,3 +593,17 @@ def test_the_curvature_test_reads_the_second_derivative_not_the_third():
     u = x + 1.6
     opt = _two_seeds(x, 0.3 + 0.1 * (u ** 2 - 0.5 * u ** 3))  # convex at its minimum, third derivative < 0
     assert opt.status == "ok" and opt.x == pytest.approx(-1.6, abs=1e-3)
+
+
+def test_one_experiment_named_twice_counts_once_and_rows_come_in_axis_order():
+    from analysis.fit import fitted_groups
+
+    df, _ = table(**QUIET)
+    twins = df[df["coef"] > 0].iloc[:6].assign(norm="mean")  # the same (coef, seed) named in another norm
+    base = coef_star_table(df)
+    pooled = coef_star_table(pd.concat([df, twins]).sample(frac=1.0, random_state=0))  # and in no order
+    assert pooled["width"].tolist() == sorted(base["width"]) and pooled["n_runs"].tolist() == base["n_runs"].tolist()
+    with pytest.raises(AnalysisError, match="^no completed or diverged runs in the table$"):
+        list(fitted_groups(df.assign(status="failed"), "val_loss"))
+    two_axes = _stars([4, 8], [0.01, 0.02]).assign(batch_size=[64, 128])
+    assert exponent_table(two_axes)["axis"].tolist() == ["width,batch_size"]  # not fitted: too few points
