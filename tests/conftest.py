@@ -13,15 +13,18 @@ TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=fals
 
 
 @pytest.fixture(autouse=True)
-def leaves_argv_and_environ_as_found():
-    """Every test restores sys.argv and os.environ: a leak would change what later tests run."""
+def leaves_the_process_as_found():
+    """Every test restores sys.argv, os.environ, the working directory and torch's default dtype and
+    threads: a leak would change what later tests run."""
     def environ():  # set by pytest (the current test's name) and by torch for itself on first use
         return {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")}
 
-    argv, before = list(sys.argv), environ()
+    def state():
+        return list(sys.argv), environ(), os.getcwd(), torch.get_default_dtype(), torch.get_num_threads()
+
+    before = state()
     yield
-    assert sys.argv == argv, "a test left sys.argv changed"
-    assert environ() == before, "a test left os.environ changed"
+    assert state() == before, "a test left sys.argv, os.environ, the cwd or torch's dtype/threads changed"
 
 
 @pytest.fixture

@@ -57,22 +57,18 @@ def test_cifar100_and_missing_files(tmp_path):
         load_dataset(DataConfig(name="cifar100", root=str(corrupt.parent)), CPU)
 
 
-def test_random_crop_flip_matches_a_per_sample_loop():
-    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).reshape(2, 3, 5, 5)
-    out = random_crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+@pytest.mark.parametrize("pad", [2, None])  # None: the default, 4 as CIFAR training uses
+def test_random_crop_flip_matches_a_per_sample_loop(pad):
+    x = torch.arange(8 * 3 * 5 * 5, dtype=torch.float32).reshape(8, 3, 5, 5)
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), **({} if pad is None else {"pad": pad}))
+    pad = 4 if pad is None else pad
     g = torch.Generator().manual_seed(0)
-    dy, dx, flip = (torch.randint(0, hi, (2,), generator=g) for hi in (5, 5, 2))
-    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    for i in range(2):
+    dy, dx, flip = (torch.randint(0, hi, (8,), generator=g) for hi in (2 * pad + 1, 2 * pad + 1, 2))
+    assert len(set(flip.tolist())) == 2 and len(set(dy.tolist())) > 2 and len(set(dx.tolist())) > 2  # all kinds
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    for i in range(8):
         crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
         assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)
-    by_default = random_crop_flip(x, torch.Generator().manual_seed(0))  # pads 4, as CIFAR training does
-    g = torch.Generator().manual_seed(0)
-    dy, dx, flip = (torch.randint(0, hi, (2,), generator=g) for hi in (9, 9, 2))
-    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
-    for i in range(2):
-        crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
-        assert torch.equal(by_default[i], crop.flip(2) if flip[i] else crop)
 
 
 def test_cifar_pixels_keep_their_label_channel_and_row_through_the_split(tmp_path):
@@ -169,6 +165,6 @@ def test_digits_are_float32_images_with_int64_labels():
 
 
 def test_random_crop_flip_keeps_every_index_on_the_images_device():
-    x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: an index made on the CPU would not mix
+    x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: offsets made on the CPU would not mix with it
     out = random_crop_flip(x, torch.Generator().manual_seed(0))
     assert out.device == x.device and out.shape == x.shape

@@ -49,11 +49,15 @@ def test_sigterm_checkpoints_and_a_rerun_resumes_to_the_same_metrics(tmp_path):
     proc = subprocess.Popen([*sweep, f"out_dir={tmp_path / 'a'}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**env, "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
                                  "WDBENCH_PAUSE_AT_EPOCH": "2", "WDBENCH_PAUSED_FILE": str(paused)})
-    while not paused.exists():
-        assert proc.poll() is None, proc.communicate()[0].decode()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=60)[0].decode()
+    try:
+        deadline = time.monotonic() + 300  # a hang guard only: the pause, not a duration, is what is awaited
+        while not paused.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0].decode()
+    finally:
+        proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, out
     (path,) = results_under(tmp_path / "a")
     interrupted = json.loads(path.read_text())

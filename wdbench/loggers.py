@@ -79,7 +79,10 @@ class MLflowLogger:
         from mlflow.entities import Param
 
         uri = cfg.tracking_uri or (Path(out_dir).resolve() / "mlruns").as_uri()
-        store = Path(urlparse(uri).path) if uri.startswith("file:") else None
+        from mlflow.utils.file_utils import local_file_uri_to_path
+
+        # a file store: file:... or a plain path (MLflow reads both as one); its path decoded as MLflow does
+        store = Path(local_file_uri_to_path(uri)) if urlparse(uri).scheme in ("", "file") else None
         if store is not None:  # a directory per run: safe for many writers; MLflow 3 wants an opt-in
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         self.client = MlflowClient(tracking_uri=uri)

@@ -74,7 +74,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink()
+        Path(tmp).unlink(missing_ok=True)  # pragma: no mutate  (gone if an interrupt came after the rename)
         raise
 
 

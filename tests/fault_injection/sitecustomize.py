@@ -5,7 +5,8 @@ by how fast this machine trains:
 - $WDBENCH_TRAINING_LOG: a line per training start is appended to that file (counts trainings);
 - $WDBENCH_EPOCH_DELAY_S: each epoch waits that long first (a run lasts at least epochs × delay);
 - $WDBENCH_WAIT_FOR_FILE: each epoch waits until that file exists (holds a sweep until the test says);
-- $WDBENCH_PAUSE_AT_EPOCH with $WDBENCH_PAUSED_FILE: once that many epochs are done (and saved),
+- $WDBENCH_PAUSE_AT_EPOCH with $WDBENCH_PAUSED_FILE: once that many epochs are done (saved, with
+  checkpoint_every_s=0),
   the run creates the file and waits, at a step boundary, until it is told to stop (a signal)."""
 import os
 import time
