@@ -610,3 +610,68 @@ def test_one_experiment_named_twice_counts_once_and_rows_come_in_axis_order():
         list(fitted_groups(df.assign(status="failed"), "val_loss"))
     two_axes = _stars([4, 8], [0.01, 0.02]).assign(batch_size=[64, 128])
     assert exponent_table(two_axes)["axis"].tolist() == ["width,batch_size"]  # not fitted: too few points
+
+
+def _reference_interval(x, y, seed):
+    """The 95% interval and the plausible set by the definitions, from a fit written out with scipy's
+    B-spline design matrix and slopes by central differences of it: (lo, hi, elsewhere) in log10 coef."""
+    from scipy.interpolate import BSpline
+
+    keep = x <= cliff_cut(x, y, seed)  # the curve is fitted up to where it collapses (tested on its own)
+    x, y, seed = x[keep], y[keep], seed[keep]
+    grid, seeds = np.unique(x), np.unique(seed)
+    knots = knots_for(grid)
+
+    def basis(points):
+        return BSpline.design_matrix(points, knots, 3, extrapolate=True).toarray()[:, 1:]
+
+    design = np.column_stack([(seed[:, None] == seeds).astype(float), basis(x)])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    dof = len(y) - design.shape[1]
+    cov = np.sum((y - design @ coef) ** 2) / dof * np.linalg.inv(design.T @ design)
+    beta, beta_cov = coef[len(seeds):], cov[len(seeds):, len(seeds):]
+    scan = np.linspace(grid[0], grid[-1], 601)
+    at_scan, h = basis(scan), 1e-5
+    slope_basis = (basis(scan + h) - basis(scan - h)) / (2 * h)
+    curve, slope = at_scan @ beta, slope_basis @ beta
+    at = int(np.argmin(curve))
+    t = stats.t.ppf(0.975, dof)
+
+    def se(rows):
+        return np.sqrt(np.einsum("ij,jk,ik->i", rows, beta_cov, rows))
+
+    plausible = (np.abs(slope) <= t * se(slope_basis)) & (curve - curve[at] <= t * se(at_scan - at_scan[at]))
+    plausible[at] = True
+    lo, hi = at, at
+    while plausible[lo - 1]:
+        lo -= 1
+    while plausible[hi + 1]:
+        hi += 1
+    return scan[lo - 1], scan[hi + 1], (plausible.sum() - (hi - lo + 1)) * (scan[1] - scan[0])
+
+
+@pytest.mark.parametrize("shape", ["U", "W"])
+def test_the_interval_and_the_plausible_elsewhere_follow_their_definitions(shape):
+    rng = np.random.default_rng(7)
+    grid = np.round(np.arange(-4.0, -0.99, 0.25), 6)
+    x, seed = np.tile(grid, 4), np.repeat(np.arange(4), len(grid))
+    u = x + 2.5
+    # W: two shallow wells 1.8 dex apart behind a steep wall on the left, so nothing is cut as a cliff
+    curve = 0.3 + 0.05 * u ** 2 if shape == "U" else 0.3 + 0.02 * (u ** 2 - 0.8) ** 2 + 0.3 * np.exp(-6 * (u + 1.5))
+    y = curve + 0.02 * seed + rng.normal(0, 0.01, len(x))
+    opt = fit_optimum(x, y, seed)
+    lo, hi, elsewhere = _reference_interval(x, y, seed)
+    assert opt.status == "ok" and (opt.lo, opt.hi) == pytest.approx((lo, hi), abs=1e-9)
+    assert opt.elsewhere == pytest.approx(elsewhere, abs=1e-9) and (opt.elsewhere > 0) == (shape == "W")
+
+
+def test_a_minimum_at_either_end_of_the_grid_is_an_edge_and_a_flat_basin_is_open():
+    x = np.round(np.arange(-3.0, -0.99, 0.25), 6)
+    falling = _two_seeds(x, 0.3 + 0.1 * (x + 0.5) ** 2)  # still falling at the grid's right end
+    rising = _two_seeds(x, 0.3 + 0.1 * (x + 3.5) ** 2)
+    for opt, end in ((falling, -1.0), (rising, -3.0)):
+        assert opt.status == "edge" and opt.x == pytest.approx(end) and opt.n_runs == 2 * len(x)
+    rng = np.random.default_rng(1)
+    flat = fit_optimum(np.tile(x, 3), 0.3 + 0.001 * np.tile(x, 3) + rng.normal(0, 0.02, 3 * len(x)),
+                       np.repeat([0, 1, 2], len(x)))
+    assert flat.status == "open" and flat.n_runs == 3 * len(x) and flat.near_lo < flat.near_hi
