@@ -263,6 +263,9 @@ def test_component_zero_crossing_and_seed_adjusted_means():
     scan, slope = np.array([0.0, 1.0, 2.0, 3.0]), np.array([-3.0, -1.0, 1.0, 3.0])
     assert _zero_crossing(scan, slope, 1) == pytest.approx(1.5) and _zero_crossing(scan, slope, 2) == pytest.approx(1.5)
     assert _zero_crossing(scan, np.array([1.0, 2.0, 3.0, 4.0]), 0) == 0.0  # no crossing: the scan point itself
+    assert _zero_crossing(scan, np.array([-1.0, 3.0, 5.0, 7.0]), 0) == pytest.approx(0.25)  # at the first point
+    assert _zero_crossing(scan, np.array([-5.0, -3.0, -1.0, 1.0]), 3) == pytest.approx(2.5)  # at the last
+    assert _zero_crossing(scan, np.array([0.0, 2.0, 3.0, 4.0]), 1) == 0.0  # a slope of exactly 0 is the crossing
     x = np.array([0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 1.0])  # seed 1 has a repeat at x = 1: unbalanced
     seed = np.array([0, 0, 0, 1, 1, 1, 1])
     level, offset = np.array([5.0, 3.0, 4.0]), {0: -0.25, 1: 0.25}
@@ -299,7 +302,7 @@ def test_spline_basis_is_the_b_spline_basis_without_its_first_function():
     assert np.allclose(spline_basis(x[1:-1], knots, 1), numeric, atol=1e-4)
     numeric2 = (spline_basis(x[1:-1] + h, knots, 1) - spline_basis(x[1:-1] - h, knots, 1)) / (2 * h)
     assert np.allclose(spline_basis(x[1:-1], knots, 2), numeric2, atol=1e-3)
-    assert np.isfinite(spline_basis(np.array([-4.0]), knots)).all()  # outside the knots: 0, not NaN
+    assert (spline_basis(np.array([-4.0, 0.0]), knots) == 0).all()  # outside the knots: 0, not NaN or extrapolated
 
 
 def test_fit_optimum_equals_a_least_squares_fit_written_out_independently():
@@ -659,8 +662,10 @@ def test_the_interval_and_the_plausible_elsewhere_follow_their_definitions(shape
     # W: two shallow wells 1.8 dex apart behind a steep wall on the left, so nothing is cut as a cliff
     curve = 0.3 + 0.05 * u ** 2 if shape == "U" else 0.3 + 0.02 * (u ** 2 - 0.8) ** 2 + 0.3 * np.exp(-6 * (u + 1.5))
     y = curve + 0.02 * seed + rng.normal(0, 0.01, len(x))
-    opt = fit_optimum(x, y, seed)
     lo, hi, elsewhere = _reference_interval(x, y, seed)
+    inside, outside = grid[(grid > lo) & (grid < hi)][0], grid[grid > hi][0]
+    opt = fit_optimum(np.r_[x, inside, outside], np.r_[y, np.inf, np.inf], np.r_[seed, 0, 1])  # two diverged
+    assert (opt.n_diverged, opt.n_diverged_near) == (2, 1)
     assert opt.status == "ok" and (opt.lo, opt.hi) == pytest.approx((lo, hi), abs=1e-9)
     assert opt.elsewhere == pytest.approx(elsewhere, abs=1e-9) and (opt.elsewhere > 0) == (shape == "W")
 
