@@ -1,12 +1,15 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 1234]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
    loss-term alternative for comparison
 3. local multirun throughput, all cores (wdbench's local launcher) / sequential (Hydra's basic
    launcher, with torch's default threads and with 1 thread)
+4. packing: one step of a pack of K runs / K steps of runs alone (1 thread), per model and width;
+   and a 64-run slice of the default study (one width, 16 coefs x 4 seeds), whole command on all
+   cores, hydra.launcher.pack=K / pack=1 (runs finished per minute)
 
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
@@ -31,7 +34,7 @@ from hydra import compose, initialize_config_dir
 from wdbench.app import CONF_DIR
 from wdbench.config import parse_run_config
 from wdbench.penalty import APPLIES, NORMS
-from wdbench.train import Trainer
+from wdbench.train import Pack
 
 
 def run_config(*overrides):
@@ -51,14 +54,16 @@ def minimal_epoch(model, opt, x_train, y_train, batch_size, generator):
         opt.step()
 
 
-def loss_term_epoch(trainer):
-    """The alternative to add_grad_: the penalty as an explicit term of the loss."""
-    t, B = trainer, trainer.batch_size
-    t.model.train()
-    order = torch.randperm(t.n_train, generator=t.rng)
+def loss_term_epoch(pack):
+    """The alternative to the penalty's gradient form: an explicit term of the loss (a pack of one)."""
+    t, B, (member,) = pack, pack.batch_size, pack.members
+    t.module.train()
+    order = torch.randperm(t.n_train, generator=member.rng)
     for i in range(t.steps_per_epoch):
         idx = order[i * B:(i + 1) * B]
-        loss = F.cross_entropy(t.model(t.data.x_train[idx]), t.data.y_train[idx]) + t.penalty.loss(t.decayed)
+        decayed = [p[0] for p in t.decayed]
+        loss = F.cross_entropy(t.logits(t.data.x_train[idx][None])[0], t.data.y_train[idx]) + \
+            member.penalty.loss(decayed)
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t.optimizer.step()
@@ -84,20 +89,20 @@ def step_times(variants: dict, steps: int, repeats: int) -> dict:
 
 def harness_and_penalty(width: int, repeats: int) -> dict:
     common = [f"model.width={width}", "optim.batch_size=128"]
-    base = Trainer(run_config(*common, "penalty.lam=0"))
-    model, opt = copy.deepcopy(base.model), None
-    opt = torch.optim.SGD(model.parameters(), lr=base.run.optim.lr, momentum=base.run.optim.momentum)
+    base = Pack([run_config(*common, "penalty.lam=0")])
+    model, optim = copy.deepcopy(base.members[0].model), base.members[0].run.optim
+    opt = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum)
     gen = torch.Generator().manual_seed(0)
     variants = {"minimal loop": lambda: minimal_epoch(model, opt, base.data.x_train, base.data.y_train, 128, gen),
                 "harness, no penalty": base.train_epoch}
     for norm in NORMS:
         for apply in APPLIES:
-            t = Trainer(run_config(*common, f"penalty={norm}", f"penalty.apply={apply}", "penalty.lam=1e-3"))
+            t = Pack([run_config(*common, f"penalty={norm}", f"penalty.apply={apply}", "penalty.lam=1e-3")])
             variants[f"harness, {norm}/{apply}"] = t.train_epoch
-    loss_term = Trainer(run_config(*common, "penalty.lam=1e-3"))
+    loss_term = Pack([run_config(*common, "penalty.lam=1e-3")])
     variants["explicit loss term, sum"] = lambda: loss_term_epoch(loss_term)
     times = step_times(variants, base.steps_per_epoch, repeats)
-    return {"width": width, "n_params": base.n_params, "steps_per_epoch": base.steps_per_epoch,
+    return {"width": width, "n_params": base.members[0].n_params, "steps_per_epoch": base.steps_per_epoch,
             "step_s": times,
             "harness_vs_minimal": times["harness, no penalty"] / times["minimal loop"],
             "penalty_vs_none": {k.split(", ")[1] if k.startswith("harness, ") else k:
@@ -112,7 +117,7 @@ def multirun_throughput() -> dict:
     sweep = ["model.width=4,8,16,32", "penalty.log10_lam=-2,-1.5,-1,-0.5"]
     launchers = {"sequential, torch default threads": ["hydra/launcher=basic"],
                  "sequential, 1 thread": ["hydra/launcher=basic", "threads=1"],
-                 "all cores (local launcher)": ["hydra/launcher=local"]}
+                 "all cores (local launcher)": ["hydra/launcher=local", "hydra.launcher.pack=1"]}
     out = {"runs": 16, "cores": os.cpu_count(), "wall_s": {}}
     for label, launcher in launchers.items():
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,34 +137,97 @@ def multirun_throughput() -> dict:
     return out
 
 
+PACK_SETTINGS = [("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("resnet", 64), ("vit", 16),
+                 ("vit", 32), ("vit", 64)]
+
+
+def pack_step_ratios(settings, sizes, repeats: int) -> list[dict]:
+    """Per (model, width, K): K epochs of runs alone / one epoch of their pack, same seconds measured
+    interleaved; > 1 means the pack finishes runs faster."""
+    rows = []
+    for model, width in settings:
+        common = [f"model={model}", f"model.width={width}", "optim.batch_size=128"]
+        alone = Pack([run_config(*common, "seed=0", "penalty.log10_coef=-2")])
+        packs = {k: Pack([run_config(*common, f"seed={s % 4}", f"penalty.log10_coef={-3 + s / k}") for s in range(k)])
+                 for k in sizes}
+        variants = {"alone": alone.train_epoch, **{f"pack of {k}": p.train_epoch for k, p in packs.items()}}
+        times = step_times(variants, alone.steps_per_epoch, repeats)
+        for k in sizes:
+            rows.append({"model": model, "width": width, "K": k, "alone_ms": times["alone"] * 1e3,
+                         "pack_ms": times[f"pack of {k}"] * 1e3,
+                         "ratio": k * times["alone"] / times[f"pack of {k}"]})
+    return rows
+
+
+def packed_sweep_throughput(settings, pack: int) -> list[dict]:
+    """A 64-run slice of the default study at one width (16 coefs x 4 seeds, 10 epochs): the whole
+    command on all cores with hydra.launcher.pack=1 and =pack; runs finished per minute."""
+    rows = []
+    for model, width in settings:
+        sweep = [f"model={model}", f"model.width={width}", "penalty.log10_coef=range(-3.5,0.5,0.25)", "seed=0,1,2,3",
+                 "progress=false", "name=bench"]
+        row = {"model": model, "width": width, "runs": 64}
+        for k in (1, pack):
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "wdbench", "-m", *sweep, f"hydra.launcher.pack={k}",
+                                f"out_dir={tmp}"], check=True, capture_output=True)
+                row[f"runs_per_min_pack{k}"] = 64 / (time.perf_counter() - start) * 60
+        row["ratio"] = row[f"runs_per_min_pack{pack}"] / row["runs_per_min_pack1"]
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--sections", default="1234", help="which of the numbered measurements to run")
+    parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
+    parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
+                        default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("vit", 16)],
+                        help="model:width,... of the whole-command packing measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    steps = harness_and_penalty(args.width, args.repeats)
-    print(f"resnet width {steps['width']} ({steps['n_params']} params) on digits, batch 128, "
-          f"{steps['steps_per_epoch']} steps/epoch, 1 thread, median of {args.repeats}")
-    for name, seconds in steps["step_s"].items():
-        print(f"  {name:32s} {seconds * 1e3:7.2f} ms/step")
-    print(f"harness / minimal loop: {steps['harness_vs_minimal']:.3f}   (goal <= 1.05)")
-    print("penalty / no penalty:   " + "  ".join(f"{k} {v:.3f}" for k, v in steps["penalty_vs_none"].items())
-          + "   (goal <= 1.03)")
-    multi = multirun_throughput()
-    print(f"multirun of {multi['runs']} runs, whole command: " + ", ".join(
-        f"{label} {t:.1f} s" for label, t in multi["wall_s"].items() if "rerun" not in label))
-    print(f"  fixed cost of a command (rerun with every run finished): {multi['fixed_overhead_s']:.1f} s")
-    print("all cores / sequential, whole command:  " + "  ".join(
-        f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())
-        + f"   (goal >= 1.7x on {multi['cores']} cores)")
-    print("all cores / sequential, fixed cost out: " + "  ".join(
-        f"vs {label}: {x:.2f}x" for label, x in multi["speedup_steady_state"].items()))
+    figures = {}
+    if "1" in args.sections or "2" in args.sections:
+        steps = harness_and_penalty(args.width, args.repeats)
+        print(f"resnet width {steps['width']} ({steps['n_params']} params) on digits, batch 128, "
+              f"{steps['steps_per_epoch']} steps/epoch, 1 thread, median of {args.repeats}")
+        for name, seconds in steps["step_s"].items():
+            print(f"  {name:32s} {seconds * 1e3:7.2f} ms/step")
+        print(f"harness / minimal loop: {steps['harness_vs_minimal']:.3f}   (goal <= 1.05)")
+        print("penalty / no penalty:   " + "  ".join(f"{k} {v:.3f}" for k, v in steps["penalty_vs_none"].items())
+              + "   (goal <= 1.03)")
+        figures["steps"] = steps
+    if "3" in args.sections:
+        multi = multirun_throughput()
+        print(f"multirun of {multi['runs']} runs, whole command: " + ", ".join(
+            f"{label} {t:.1f} s" for label, t in multi["wall_s"].items() if "rerun" not in label))
+        print(f"  fixed cost of a command (rerun with every run finished): {multi['fixed_overhead_s']:.1f} s")
+        print("all cores / sequential, whole command:  " + "  ".join(
+            f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())
+            + f"   (goal >= 1.7x on {multi['cores']} cores)")
+        print("all cores / sequential, fixed cost out: " + "  ".join(
+            f"vs {label}: {x:.2f}x" for label, x in multi["speedup_steady_state"].items()))
+        figures["multirun"] = multi
+    if "4" in args.sections:
+        packing = pack_step_ratios(PACK_SETTINGS, (8, 16, 32), max(3, args.repeats // 3))
+        print("pack of K / K runs alone, training steps, 1 thread (runs per unit time):")
+        for r in packing:
+            print(f"  {r['model']:6s} width {r['width']:3d} K={r['K']:2d}: {r['ratio']:.2f}x  "
+                  f"({r['alone_ms']:.1f} ms/step alone, {r['pack_ms']:.1f} ms/step packed)")
+        sweeps = packed_sweep_throughput(args.sweep_settings, args.pack)
+        print(f"64-run slice, whole command on all cores, pack={args.pack} / pack=1 (runs per minute):")
+        for r in sweeps:
+            print(f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
+                  f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min)")
+        figures.update(packing=packing, sweeps=sweeps)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"steps": steps, "multirun": multi}, fh, indent=1)
+            json.dump(figures, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wdbench.config import ConfigError, DataConfig
-from wdbench.data import load_dataset, random_crop_flip, train_size
+from wdbench.data import crop_flip, crop_flip_offsets, load_dataset, train_size
 
 CPU = torch.device("cpu")
 
@@ -58,9 +58,10 @@ def test_cifar100_and_missing_files(tmp_path):
 
 
 @pytest.mark.parametrize("pad", [2, None])  # None: the default, 4 as CIFAR training uses
-def test_random_crop_flip_matches_a_per_sample_loop(pad):
+def test_crop_flip_matches_a_per_sample_loop(pad):
     x = torch.arange(8 * 3 * 5 * 5, dtype=torch.float32).reshape(8, 3, 5, 5)
-    out = random_crop_flip(x, torch.Generator().manual_seed(0), **({} if pad is None else {"pad": pad}))
+    kw = {} if pad is None else {"pad": pad}
+    out = crop_flip(x, *crop_flip_offsets(8, torch.Generator().manual_seed(0), **kw), **kw)
     pad = 4 if pad is None else pad
     g = torch.Generator().manual_seed(0)
     dy, dx, flip = (torch.randint(0, hi, (8,), generator=g) for hi in (2 * pad + 1, 2 * pad + 1, 2))
@@ -164,7 +165,7 @@ def test_digits_are_float32_images_with_int64_labels():
     assert data.x_train.dtype == data.x_val.dtype == torch.float32 and data.y_val.dtype == torch.int64
 
 
-def test_random_crop_flip_keeps_every_index_on_the_images_device():
-    x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: offsets made on the CPU would not mix with it
-    out = random_crop_flip(x, torch.Generator().manual_seed(0))
+def test_crop_flip_keeps_every_index_on_the_images_device():
+    x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: an index made on the CPU would not mix with it
+    out = crop_flip(x, *(o.to("meta") for o in crop_flip_offsets(2, torch.Generator().manual_seed(0))))
     assert out.device == x.device and out.shape == x.shape

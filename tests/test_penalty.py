@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from wdbench.penalty import L2Penalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
+from wdbench.penalty import L2Penalty, PackPenalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
 
 
 
@@ -28,6 +28,13 @@ def _batches(n=4, seed=1):
     return [(torch.randn(8, 5, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(n)]
 
 
+def _apply(penalty, params, lr, lr_multiplier=1.0, pack=None):
+    """The penalty on one run's tensors: a pack of one (each tensor given a member axis of 1)."""
+    (pack or PackPenalty([penalty])).before_step([p[None] for p in params],
+                                                 [None if p.grad is None else p.grad[None] for p in params],
+                                                 lr=lr, lr_multiplier=lr_multiplier)
+
+
 def _train(model, opt, penalty=None, params=None, lrs=None, via_loss=False):
     """A few steps, optionally with our penalty; lrs gives a per-step schedule."""
     for step, (x, y) in enumerate(_batches()):
@@ -40,7 +47,7 @@ def _train(model, opt, penalty=None, params=None, lrs=None, via_loss=False):
         opt.zero_grad()
         loss.backward()
         if penalty is not None and not via_loss:
-            penalty.before_step(params, lr=lr, lr_multiplier=lr / lrs[0] if lrs else 1.0)
+            _apply(penalty, params, lr, lr / lrs[0] if lrs else 1.0)
         opt.step()
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -133,7 +140,7 @@ def test_independent_decay_follows_the_schedule_not_the_base_lr():
         p = nn.Parameter(torch.ones(3))
         pen = L2Penalty(0.1, apply="independent")
         for s in (1.0, 0.5):
-            pen.before_step([p], lr=base * s, lr_multiplier=s)
+            _apply(pen, [p], lr=base * s, lr_multiplier=s)
         torch.testing.assert_close(p.detach(), torch.full((3,), (1 - 0.2) * (1 - 0.1)))
 
 
@@ -166,7 +173,7 @@ def test_excluded_parameters_are_untouched(apply):
         p.grad = torch.zeros_like(p)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     pen = L2Penalty(0.3, apply=apply)
-    pen.before_step([p for _, p in decayed], lr=0.1, lr_multiplier=1.0)
+    _apply(pen, [p for _, p in decayed], lr=0.1)
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     for name, p in kept:
         assert torch.equal(p, before[name]), name
@@ -200,15 +207,44 @@ def test_from_coef_gives_exactly_that_coefficient_in_every_normalisation():
 def test_a_zero_penalty_touches_nothing_and_skips_parameters_without_a_gradient():
     with_grad, without = torch.tensor([1.0, -2.0], requires_grad=True), torch.tensor([3.0])
     with_grad.grad = torch.tensor([0.5, 0.5])
-    L2Penalty(0.25).add_grad_([with_grad, without])
+    _apply(L2Penalty(0.25), [with_grad, without], lr=0.1)
     assert torch.equal(with_grad.grad, torch.tensor([1.0, -0.5])) and without.grad is None  # g + 2·coef·w
     for apply in ("coupled", "decoupled", "independent"):
         w = torch.tensor([1.0, -2.0], requires_grad=True)
         w.grad = torch.tensor([0.5, 0.5])
-        L2Penalty(0.0, apply=apply).before_step([w], lr=0.1, lr_multiplier=0.5)
+        _apply(L2Penalty(0.0, apply=apply), [w], lr=0.1, lr_multiplier=0.5)
         assert torch.equal(w.detach(), torch.tensor([1.0, -2.0])) and torch.equal(w.grad, torch.tensor([0.5, 0.5]))
     w = torch.tensor([1.0, -2.0])
-    L2Penalty(0.25, apply="decoupled").before_step([w], lr=0.1, lr_multiplier=0.5)
+    _apply(L2Penalty(0.25, apply="decoupled"), [w], lr=0.1, lr_multiplier=0.5)
     assert torch.allclose(w, torch.tensor([0.95, -1.9]))  # w·(1 − lr·2·coef)
-    L2Penalty(0.25, apply="independent").before_step([w], lr=0.1, lr_multiplier=0.5)
+    _apply(L2Penalty(0.25, apply="independent"), [w], lr=0.1, lr_multiplier=0.5)
     assert torch.allclose(w, torch.tensor([0.95 * 0.75, -1.9 * 0.75]))  # w·(1 − s·2·coef)
+
+
+@pytest.mark.parametrize("apply", ["coupled", "decoupled", "independent"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_pack_penalty_gives_each_member_bit_for_bit_what_it_does_alone(apply, dtype):
+    """Stacked members with their own coefs (one of them 0) against each member's penalty applied alone:
+    the same arithmetic, so equal bits, in float32 as trained and in float64."""
+    g = torch.Generator().manual_seed(0)
+    coefs = [3e-2, 0.0, 0.7]
+    shapes = [(5, 3), (7,), ()]
+    weights = [torch.randn(len(coefs), *s, generator=g, dtype=dtype) for s in shapes]
+    grads = [torch.randn(len(coefs), *s, generator=g, dtype=dtype) for s in shapes]
+    pack = PackPenalty([L2Penalty.from_coef(c, "mean", apply, n_decayed=50) for c in coefs])
+    stacked_w, stacked_g = [w.clone() for w in weights], [x.clone() for x in grads]
+    pack.before_step(stacked_w, stacked_g, lr=0.05, lr_multiplier=0.4)
+    for k, coef in enumerate(coefs):
+        w, grad = [x[k].clone() for x in weights], [x[k].clone() for x in grads]
+        alone = L2Penalty.from_coef(coef, "sum", apply)  # the same coef named in another normalisation
+        if coef and apply == "coupled":  # one run's own arithmetic: torch's add with alpha = 2·coef
+            torch._foreach_add_(grad, w, alpha=2.0 * alone.coef)
+        elif coef:  # and a multiplication by the Python scalar 1 − lr·2·coef
+            torch._foreach_mul_(w, 1.0 - (0.05 if apply == "decoupled" else 0.4) * 2.0 * alone.coef)
+        for ours, theirs in zip(stacked_w + stacked_g, w + grad):
+            assert torch.equal(ours[k], theirs), (k, apply)
+
+
+def test_a_pack_shares_one_way_of_applying_the_penalty():
+    with pytest.raises(ValueError, match=r"a pack shares penalty.apply; got \['coupled', 'decoupled'\]"):
+        PackPenalty([L2Penalty(1e-3), L2Penalty(1e-3, apply="decoupled")])

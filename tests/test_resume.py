@@ -13,7 +13,7 @@ import torch
 
 from conftest import TINY, results_under
 from test_train import tiny_run
-from wdbench.train import Interrupted, Trainer
+from wdbench.train import Interrupted, Pack
 
 
 def _roundtrip(state):
@@ -26,17 +26,17 @@ def _roundtrip(state):
 @pytest.mark.parametrize("stop_at", [3, 5, 8])  # mid-epoch, exactly at an epoch boundary, later
 @pytest.mark.parametrize("overrides", [[], ["data.augment=true", "optim=adamw", "penalty.lam=1e-2"]])
 def test_interrupt_and_resume_is_bit_for_bit(stop_at, overrides):
-    reference = Trainer(tiny_run(*overrides))
+    reference = Pack([tiny_run(*overrides)])
     reference.fit()
-    first = Trainer(tiny_run(*overrides))
+    first = Pack([tiny_run(*overrides)])
     first.interrupt = lambda: first.step == stop_at
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted, match=f"^interrupted at step {stop_at}$"):
         first.fit()
-    resumed = Trainer(tiny_run(*overrides))
-    resumed.load_state_dict(_roundtrip(first.state_dict()))
-    assert resumed.fit() == "completed"
-    assert resumed.history == reference.history and resumed.step == reference.step
-    for a, b in zip(resumed.model.state_dict().values(), reference.model.state_dict().values()):
+    resumed = Pack([tiny_run(*overrides)])
+    resumed.load_state_dicts(_roundtrip(first.state_dicts()))
+    assert resumed.fit() == ["completed"]
+    assert resumed.members[0].history == reference.members[0].history and resumed.step == reference.step
+    for a, b in zip(resumed.members[0].model.state_dict().values(), reference.members[0].model.state_dict().values()):
         assert torch.equal(a, b)
 
 

@@ -36,10 +36,11 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing(cli, tmp_path
         assert path.parent.name == f"model.width={r['model']['width']},optim.batch_size=64,optim.epochs=1," \
                                    f"penalty={r['penalty']['norm']}"
         assert r["config"]["model"]["width"] == r["model"]["width"]
+        assert r["provenance"]["pack"]["size"] == 2  # sum and mean of one width: one pack
     assert "sweep: 6/6 runs done (6 completed, 0 diverged, 0 failed, 0 skipped)" in err  # the wait shows progress
     jobs = submitit_jobs(sweep_dir)
     array_id = jobs[0].split("_")[0]
-    assert {f"{array_id}_{i}" for i in range(6)} <= set(jobs)  # one array, six tasks
+    assert set(jobs) == {f"{array_id}_{i}" for i in range(3)}  # one array, a task per pack
 
     code, out, err = cli(*sweep)
     assert code == 0 and "6 runs, 6 already finished (skipped), 0 to launch" in out + err
@@ -60,12 +61,13 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
                for l in lines)
 
 
-def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path, monkeypatch):
-    run = [*TINY, "optim.epochs=60", "threads=1", "checkpoint_every_s=10", "name=long"]
-    reference = subprocess.Popen(  # the same run uninterrupted, meanwhile, on the other core
-        [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *run, f"out_dir={tmp_path / 'ref'}"],
+def test_a_timed_out_pack_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path, monkeypatch):
+    run = [*TINY, "optim.epochs=60", "seed=0,1", "penalty.log10_coef=-3,-2", "threads=1", "checkpoint_every_s=10",
+           "name=long"]
+    reference = subprocess.Popen(  # the same pack uninterrupted, meanwhile, on the other core
+        [sys.executable, "-m", "wdbench", "-m", "hydra.launcher.n_jobs=1", *run, f"out_dir={tmp_path / 'ref'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # Each epoch first waits 2.5 s, so the run lasts over 150 s on any machine: longer than the signal
+    # Each epoch first waits 2.5 s, so the pack trains over 150 s on any machine: longer than the signal
     # at 90 s into a 2-minute job, so the time limit must stop it at least once.
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "fault_injection"))
     monkeypatch.setenv("WDBENCH_EPOCH_DELAY_S", "2.5")
@@ -73,14 +75,15 @@ def test_a_timed_out_job_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_pa
                          "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=4", *run)
     assert code == 0, out + err
     assert reference.wait(timeout=600) == 0
-    (path,) = results_under(tmp_path / "out" / "multirun" / "long")
-    resumed = json.loads(path.read_text())
-    assert resumed["status"] == "completed" and resumed["resumes"] >= 1
-    assert [p["signal"] for p in resumed["preemptions"]] == ["SIGUSR2"] * len(resumed["preemptions"])
-    (ref_path,) = results_under(tmp_path / "ref")
-    reference_result = json.loads(ref_path.read_text())
-    assert resumed["metrics"] == reference_result["metrics"]
-    assert resumed["history"] == reference_result["history"]
+    paths, ref_paths = results_under(tmp_path / "out" / "multirun" / "long"), results_under(tmp_path / "ref")
+    assert len(paths) == len(ref_paths) == 4
+    for path, ref_path in zip(paths, ref_paths):
+        resumed, reference_result = json.loads(path.read_text()), json.loads(ref_path.read_text())
+        assert resumed["status"] == "completed" and resumed["resumes"] >= 1
+        assert resumed["provenance"]["pack"]["size"] == reference_result["provenance"]["pack"]["size"] == 4
+        assert [p["signal"] for p in resumed["preemptions"]] == ["SIGUSR2"] * len(resumed["preemptions"])
+        assert resumed["metrics"] == reference_result["metrics"]
+        assert resumed["history"] == reference_result["history"]
 
 
 def test_submit_returns_at_once_and_status_shows_progress(tmp_path):

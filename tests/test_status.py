@@ -116,7 +116,8 @@ def test_a_pending_slurm_task_is_matched_to_its_run_through_submitit_s_pickle(tm
     import wdbench.status as status
 
     manifest = {"a": ["x=1"], "b": ["x=2"], "c": ["x=3"]}
-    for job, overrides in (("70_0", ["x=1"]), ("70_1", ["x=9"]), ("71_0", ["x=3"])):
+    # 70_0: a pack of two runs (how tasks are submitted); 70_1, 71_0: one run each (as before packing)
+    for job, overrides in (("70_0", [(0, ["x=1"]), (1, ["x=2"])]), ("70_1", ["x=9"]), ("71_0", ["x=3"])):
         folder = tmp_path / ".submitit" / job.split("_")[0] / job
         folder.mkdir(parents=True)
         (folder / f"{job}_submitted.pkl").write_bytes(pickle.dumps(SimpleNamespace(args=(overrides,))))
@@ -124,12 +125,12 @@ def test_a_pending_slurm_task_is_matched_to_its_run_through_submitit_s_pickle(tm
     (tmp_path / ".submitit" / "72" / "72_0" / "72_0_submitted.pkl").write_bytes(b"not a pickle")
     asked = []
     monkeypatch.setattr(status, "squeue", lambda *args: asked.append(args) or ["70_0", "70_1", "72_0"])
-    assert status.queued_runs(tmp_path, manifest) == {"a": "70_0"}  # 71_0 is not pending; 70_1 is not ours
+    assert status.queued_runs(tmp_path, manifest) == {"a": "70_0", "b": "70_0"}  # 71_0 is not pending; 70_1 not ours
     assert asked == [("-r", "-t", "PENDING", "-o", "%i")]
     assert status.queued_runs(tmp_path, {}) == {} and len(asked) == 1  # no manifest: SLURM is not asked
     (tmp_path / "runs.json").write_text(json.dumps(manifest))
     rows = {r["run"]: r for r in status.sweep_rows(tmp_path, None)}
-    assert rows["a"]["status"] == "queued" and rows["b"]["status"] == "missing"  # through the sweep's own rows
+    assert rows["b"]["status"] == "queued" and rows["c"]["status"] == "missing"  # through the sweep's own rows
     monkeypatch.setattr(status, "squeue", lambda *args: None)
     assert status.queued_runs(tmp_path, manifest) == {}  # no SLURM here
 

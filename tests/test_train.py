@@ -16,7 +16,7 @@ from wdbench.data import load_dataset
 from wdbench.models import build_model
 from wdbench.optim import lr_multiplier
 from wdbench.penalty import split_decayed
-from wdbench.train import Trainer, evaluate, l2_norm, resolve_device
+from wdbench.train import Pack, evaluate, l2_norm, resolve_device
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,33 +32,38 @@ def tiny_run(*overrides):
     return parse_run_config(_composed(tuple(by_key.values())))
 
 
+def alone(*overrides) -> Pack:
+    """tiny_run trained alone: a pack of one."""
+    return Pack([tiny_run(*overrides)])
+
+
 def test_same_config_and_seed_give_identical_metrics_on_cpu():
     histories = []
     for _ in range(2):
-        trainer = Trainer(tiny_run("penalty.lam=1e-3"))
-        assert trainer.fit() == "completed"
-        histories.append(trainer.history)
+        pack = alone("penalty.lam=1e-3")
+        assert pack.fit() == ["completed"]
+        histories.append(pack.members[0].history)
     assert histories[0] == histories[1]
-    other = Trainer(tiny_run("penalty.lam=1e-3", "seed=1"))
+    other = alone("penalty.lam=1e-3", "seed=1")
     other.fit()
-    assert other.history != histories[0]
+    assert other.members[0].history != histories[0]
 
 
 @pytest.mark.parametrize("model", ["resnet", "vit", "mixer"])
 def test_each_model_family_trains_and_scales_with_width(model):
-    small, large = (Trainer(tiny_run(f"model={model}", f"model.width={w}", "optim.epochs=1")) for w in (8, 16))
-    assert large.n_params > 2 * small.n_params and large.n_decayed > 2 * small.n_decayed
-    assert small.fit() == "completed" and math.isfinite(small.history[-1]["val_loss"])
+    small, large = (alone(f"model={model}", f"model.width={w}", "optim.epochs=1") for w in (8, 16))
+    assert large.members[0].n_params > 2 * small.members[0].n_params
+    assert large.members[0].n_decayed > 2 * small.members[0].n_decayed
+    assert small.fit() == ["completed"] and math.isfinite(small.members[0].history[-1]["val_loss"])
 
 
 def test_penalty_shrinks_the_decayed_norm_and_uses_the_right_sizes():
-    loose = Trainer(tiny_run("penalty.lam=0"))
-    tight = Trainer(tiny_run("penalty.lam=0.2"))
+    loose, tight = alone("penalty.lam=0"), alone("penalty.lam=0.2")
     loose.fit(), tight.fit()
-    assert tight.history[-1]["decayed_norm"] < 0.8 * loose.history[-1]["decayed_norm"]
-    per_step = Trainer(tiny_run("penalty=per_step", "penalty.lam=0.5"))
+    assert tight.members[0].history[-1]["decayed_norm"] < 0.8 * loose.members[0].history[-1]["decayed_norm"]
+    (per_step,) = alone("penalty=per_step", "penalty.lam=0.5").members
     assert per_step.penalty.coef == 0.5 * (64 / 320)
-    mean = Trainer(tiny_run("penalty=mean", "penalty.lam=0.5"))
+    (mean,) = alone("penalty=mean", "penalty.lam=0.5").members
     assert mean.penalty.coef == 0.5 / mean.n_decayed
     assert mean.n_decayed == sum(p.numel() for n, p in mean.model.named_parameters()
                                  if n.endswith("weight") and "bn" not in n and p.dim() > 1)
@@ -96,7 +101,7 @@ def test_a_diverged_run_is_recorded_not_dropped(cli, tmp_path):
 def test_a_crashing_run_is_recorded_as_failed(cli, tmp_path, monkeypatch):
     def explode(self):
         raise RuntimeError("out of cheese")
-    monkeypatch.setattr(Trainer, "train_epoch", explode)
+    monkeypatch.setattr(Pack, "train_epoch", explode)
     with pytest.raises(RuntimeError, match="out of cheese"):
         cli(*TINY)
     (path,) = results_under(tmp_path / "out")
@@ -212,16 +217,17 @@ def test_trainer_equals_torch_weight_decay_of_2_coef(optim, apply, torch_optimiz
     """coupled = SGD/Adam(weight_decay=2·coef); decoupled = AdamW(weight_decay=2·coef); independent =
     AdamW(weight_decay=2·coef/lr_max) — with warmup and cosine, inside the Trainer."""
     run = tiny_run(*WIRING, f"optim={optim}", f"penalty.apply={apply}", f"penalty={norm}")
-    trainer = Trainer(run)
-    assert trainer.total_steps == 12 and trainer.warmup_steps == 4
-    trainer.fit()
-    coef = 0.02 * (1.0 if norm == "sum" else 1 / trainer.n_decayed)
-    assert trainer.penalty.coef == pytest.approx(coef, rel=1e-12)
+    pack = Pack([run])
+    assert pack.total_steps == 12 and pack.warmup_steps == 4
+    pack.fit()
+    (member,) = pack.members
+    coef = 0.02 * (1.0 if norm == "sum" else 1 / member.n_decayed)
+    assert member.penalty.coef == pytest.approx(coef, rel=1e-12)
     reference, epoch_losses = train_with_torch_decay(run, torch_optimizer(run.optim.lr, 2 * coef))
-    for (name, ours), theirs in zip(trainer.model.state_dict().items(), reference.state_dict().values()):
+    for (name, ours), theirs in zip(member.model.state_dict().items(), reference.state_dict().values()):
         assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-6), name
-    assert [h["train_loss"] for h in trainer.history] == pytest.approx(epoch_losses, rel=1e-5)
-    assert [h["epoch"] for h in trainer.history] == [1, 2, 3]
+    assert [h["train_loss"] for h in member.history] == pytest.approx(epoch_losses, rel=1e-5)
+    assert [h["epoch"] for h in member.history] == [1, 2, 3]
 
 
 def test_lr_multiplier_at_hand_computed_steps():
@@ -236,9 +242,9 @@ def test_lr_multiplier_at_hand_computed_steps():
 
 
 def test_the_lr_a_trainer_records_is_the_schedule_at_its_last_step():
-    trainer = Trainer(tiny_run(*WIRING))
-    trainer.fit()
-    assert [h["lr"] for h in trainer.history] == pytest.approx(
+    pack = alone(*WIRING)
+    pack.fit()
+    assert [h["lr"] for h in pack.members[0].history] == pytest.approx(
         [0.05 * reference_schedule(t, 12, 4) for t in (3, 7, 11)])
 
 
@@ -247,27 +253,30 @@ def test_evaluate_uses_the_running_statistics_and_leaves_them_alone():
     model.running_mean.fill_(1.0)
     model.running_var.fill_(4.0)
     x, y = torch.tensor([[3.0, 1.0], [1.0, 5.0], [0.0, 0.0]]), torch.tensor([0, 1, 0])
-    loss, _ = evaluate(model, x, y, batch=2)
+    model.eval()
+    (loss,), _ = evaluate(lambda x: model(x)[None], x, y, batch=2)
     assert loss == pytest.approx(F.cross_entropy((x - 1) / math.sqrt(4 + 1e-5), y).item(), rel=1e-6)
-    assert torch.equal(model.running_mean, torch.ones(2)) and not model.training
+    assert torch.equal(model.running_mean, torch.ones(2))
 
 
 def test_device_auto_is_the_gpu_when_there_is_one_and_a_named_device_is_kept():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("meta") == torch.device("meta") and resolve_device("cpu") == torch.device("cpu")
-    assert Trainer(tiny_run("optim.epochs=1")).state_dict()["cuda_rng"] is None  # nothing of a GPU on the CPU
+    assert alone("optim.epochs=1").state_dicts()[0]["cuda_rng"] is None  # nothing of a GPU on the CPU
 
 
 def test_evaluate_averages_over_samples_when_the_batch_does_not_divide_n():
     logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [3.0, 2.5], [0.0, 0.0], [9.0, -9.0], [1.0, 5.0], [2.0, 0.0]])
     labels = torch.tensor([0, 1, 1, 0, 1, 1, 0])
-    loss, acc = evaluate(torch.nn.Identity(), logits, labels, batch=3)  # batches of 3, 3 and 1
-    assert loss == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
-    assert acc == pytest.approx(5 / 7)  # rows 2 and 4 wrong; the tie in row 3 goes to class 0
+    members = lambda x: torch.stack([x, x.flip(1)])  # the second member's logits swap the classes
+    loss, acc = evaluate(members, logits, labels, batch=3)  # batches of 3, 3 and 1
+    assert loss == pytest.approx([F.cross_entropy(logits, labels).item(),
+                                  F.cross_entropy(logits.flip(1), labels).item()], rel=1e-6)
+    assert acc == pytest.approx([5 / 7, 3 / 7])  # rows 2, 4 wrong, then 2, 3, 4 right; a tie goes to class 0
 
 
 def test_metrics_report_the_final_epoch_and_the_best_by_val_loss():
-    trainer = Trainer(tiny_run("optim.epochs=1"))
+    (trainer,) = alone("optim.epochs=1").members
     rows = [(1, 2.0, 1.5, 0.4, 10.0), (2, 1.0, 0.7, 0.8, 11.0), (3, 0.5, 0.9, 0.75, 12.0), (4, 0.4, float("nan"), 0.1, 13.0)]
     trainer.history = [dict(zip(("epoch", "train_loss", "val_loss", "val_acc", "decayed_norm"), r)) for r in rows]
     m = trainer.metrics()
@@ -279,24 +288,25 @@ def test_metrics_report_the_final_epoch_and_the_best_by_val_loss():
 
 
 def test_decayed_norm_is_the_norm_of_the_decayed_tensors_concatenated():
-    trainer = Trainer(tiny_run("optim.epochs=1"))
-    trainer.fit()
-    flat = torch.cat([p.detach().flatten() for p in trainer.decayed])
+    pack = alone("optim.epochs=1")
+    pack.fit()
+    (trainer,) = pack.members
+    flat = torch.cat([p.detach().flatten() for p in trainer.decayed()])
     assert trainer.history[-1]["decayed_norm"] == pytest.approx(flat.norm().item(), rel=1e-6)
     assert l2_norm([torch.tensor([3.0]), torch.tensor([[4.0, 12.0]])]) == pytest.approx(13.0)
 
 
 def test_steps_timing_and_a_diverged_run_stop_where_they_should():
-    trainer = Trainer(tiny_run("data.n_train=200", "optim.batch_size=64", "optim.epochs=2"))
+    trainer = alone("data.n_train=200", "optim.batch_size=64", "optim.epochs=2")
     epochs_seen = []
-    assert trainer.fit(on_epoch=lambda t: epochs_seen.append(len(t.history))) == "completed"
+    assert trainer.fit(on_epoch=lambda t: epochs_seen.append(t.epoch)) == ["completed"]
     assert trainer.steps_per_epoch == 3 and trainer.step == 6 and epochs_seen == [1, 2]  # 200 // 64: drop_last
-    assert [h["epoch"] for h in trainer.history] == [1, 2] and trainer.total_steps == 6
+    assert [h["epoch"] for h in trainer.members[0].history] == [1, 2] and trainer.total_steps == 6
     timing = trainer.timing()
-    assert timing["steps"] == 6 and timing["wall_s"] > 0
+    assert timing["steps"] == 6 and timing["wall_s"] > 0 and timing["pack_size"] == 1
     assert timing["samples_per_s"] == pytest.approx(6 * 64 / timing["wall_s"])
-    diverging = Trainer(tiny_run("optim.lr=1e12", "optim.epochs=5"))
-    assert diverging.fit() == "diverged" and len(diverging.history) < 5
+    diverging = alone("optim.lr=1e12", "optim.epochs=5")
+    assert diverging.fit() == ["diverged"] and len(diverging.members[0].history) < 5
 
 
 def test_each_optimizer_gets_its_own_hyper_parameters_and_no_weight_decay():
@@ -316,24 +326,24 @@ def test_each_optimizer_gets_its_own_hyper_parameters_and_no_weight_decay():
 
 
 def test_a_coef_space_run_trains_that_coef_and_records_the_lambda_it_means():
-    trainer = Trainer(tiny_run("penalty=mean", "penalty.log10_coef=-3", "penalty.apply=decoupled"))
+    (trainer,) = alone("penalty=mean", "penalty.log10_coef=-3", "penalty.apply=decoupled").members
     assert trainer.penalty.coef == 1e-3 and trainer.penalty.apply == "decoupled"
     assert trainer.run.penalty.lam == trainer.penalty.lam == pytest.approx(1e-3 * trainer.n_decayed, rel=1e-12)
-    per_step = Trainer(tiny_run("penalty=per_step", "penalty.log10_coef=-2"))
+    (per_step,) = alone("penalty=per_step", "penalty.log10_coef=-2").members
     assert per_step.penalty.coef == 1e-2 and per_step.run.penalty.lam == pytest.approx(1e-2 * 320 / 64)
 
 
 def test_timing_of_a_run_that_has_not_trained_has_no_rate():
-    assert Trainer(tiny_run("optim.epochs=1")).timing() == {"wall_s": 0.0, "steps": 0, "samples_per_s": None}
+    assert alone("optim.epochs=1").timing() == {"wall_s": 0.0, "steps": 0, "pack_size": 1, "samples_per_s": None}
 
 
 def test_a_gpu_run_saves_and_restores_the_gpu_generators_too(monkeypatch):
     saved, restored = object(), []
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: saved)
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
-    trainer = Trainer(tiny_run("optim.epochs=1"))
+    trainer = alone("optim.epochs=1")
     trainer.device = torch.device("cuda")  # as if it ran there: only the generators are asked about
-    state = trainer.state_dict()
-    assert state["cuda_rng"] is saved
-    trainer.load_state_dict(state)
+    states = trainer.state_dicts()
+    assert states[0]["cuda_rng"] is saved
+    trainer.load_state_dicts(states)
     assert restored == [saved]

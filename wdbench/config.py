@@ -3,6 +3,7 @@ composed Hydra config into a validated ``RunConfig`` or one clear ``ConfigError`
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -238,6 +239,15 @@ def identity(config: dict) -> dict:
 
 def run_identity(run: RunConfig) -> dict:
     return identity(asdict(run))
+
+
+def pack_key(run: RunConfig) -> str:
+    """What runs trained together in one pack must share: the run's identity without its seed and
+    its penalty coefficient (λ in whichever normalisation, or coef), plus the device it runs on."""
+    same = run_identity(run)
+    del same["seed"]
+    same["penalty"] = {key: same["penalty"][key] for key in ("apply", "exclude")}
+    return json.dumps({**same, "device": run.device}, sort_keys=True)
 
 
 def made_by(result: dict, run: RunConfig) -> bool:

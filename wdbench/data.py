@@ -121,12 +121,16 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
                    torch.from_numpy(y_val).to(device), n_classes=_SHAPES[cfg.name][2], augment=cfg.augment)
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Per-sample random crop from the zero-padded image and horizontal flip, vectorised."""
+def crop_flip_offsets(n: int, generator: torch.Generator, pad: int = 4) -> tuple[torch.Tensor, ...]:
+    """Per sample: a random crop offset (rows, columns) into the image padded by ``pad``, and a flip."""
+    return tuple(torch.randint(hi, (n,), generator=generator) for hi in (2 * pad + 1, 2 * pad + 1, 2))
+
+
+def crop_flip(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Crop each sample of x from its zero-padded image at (dy, dx) and flip it horizontally where
+    ``flip`` is 1, vectorised; the offsets are on x's device."""
     n, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy, dx, flip = (torch.randint(hi, (n,), generator=generator).to(x.device)
-                    for hi in (2 * pad + 1, 2 * pad + 1, 2))
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
     cols = dx[:, None] + torch.arange(w, device=x.device)  # (n, w)
     cols = torch.where(flip[:, None].bool(), cols.flip(1), cols)[:, None, :]  # (n, 1, w)

@@ -30,3 +30,11 @@ def build_model(cfg, in_chans: int, n_classes: int, image_size: int) -> nn.Modul
                         patch_size=cfg.patch_size, num_blocks=cfg.depth, embed_dim=cfg.width,
                         mlp_ratio=(cfg.tokens_mlp_ratio, cfg.channels_mlp_ratio))
     raise TypeError(f"model config {type(cfg).__name__}: unknown")
+
+
+def unfused_attention(model: nn.Module) -> None:
+    """Attention as plain matmuls + softmax: torch's fused kernel has no batching rule, so under
+    ``vmap`` (a pack) it would run once per member and sample; the math is the same."""
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = False

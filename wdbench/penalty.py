@@ -82,29 +82,47 @@ class L2Penalty:
         """λ·c·Σw² as a differentiable scalar."""
         return self.coef * torch.stack([p.pow(2).sum() for p in params]).sum()
 
+
+class PackPenalty:
+    """The penalties of a pack of K runs, applied at once between ``backward()`` and
+    ``optimizer.step()`` to parameters stacked along a leading member axis: member k's slice gets its
+    own coef_k. Per element the arithmetic is one run's: ``addcmul`` by a float32 2·coef_k rounds as
+    ``add(alpha=2·coef)``, and the factor 1 − lr·2·coef_k is formed in float64 before it is rounded
+    to float32, as a Python scalar is; so a member decays exactly as it would alone.
+
+    coupled: g += 2·coef·w; decoupled: w *= 1 − lr_t·2·coef; independent: w *= 1 − s_t·2·coef.
+    """
+
+    def __init__(self, penalties: Sequence[L2Penalty], device: torch.device | str = "cpu"):
+        applies = {p.apply for p in penalties}
+        if len(applies) != 1:
+            raise ValueError(f"a pack shares penalty.apply; got {sorted(applies)}")
+        self.apply = applies.pop()
+        self.coefs = torch.tensor([p.coef for p in penalties], dtype=torch.float64, device=device)
+        self.active = any(p.coef for p in penalties)  # a pack of λ = 0 runs does nothing
+        self.twice = 2.0 * self.coefs
+
+    @staticmethod
+    def _per_member(values: torch.Tensor, params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """``values`` (K,) shaped to broadcast over each stacked tensor, in its dtype."""
+        cast = {dtype: values.to(dtype) for dtype in {p.dtype for p in params}}
+        return [cast[p.dtype].view(-1, *[1] * (p.dim() - 1)) for p in params]
+
     @torch.no_grad()
-    def add_grad_(self, params: Sequence[torch.Tensor]) -> None:
-        """p.grad += 2·coef·p for every parameter that has a gradient (the coupled form)."""
-        if not self.coef:
+    def before_step(self, params: Sequence[torch.Tensor], grads: Sequence[Optional[torch.Tensor]],
+                    lr: float, lr_multiplier: float) -> None:
+        """Apply the penalty to stacked ``params`` (K, ...) and their ``grads`` (None: no gradient)."""
+        if not self.active:
             return
-        with_grad = [p for p in params if p.grad is not None]
-        if with_grad:
-            torch._foreach_add_([p.grad for p in with_grad], with_grad, alpha=2.0 * self.coef)
-
-    @torch.no_grad()
-    def decay_(self, params: Sequence[torch.Tensor], lr: float) -> None:
-        """p *= 1 − lr·2·coef (decoupled: lr is lr_t; independent: lr is the multiplier s_t)."""
-        if self.coef:
-            torch._foreach_mul_(list(params), 1.0 - lr * 2.0 * self.coef)
-
-    def before_step(self, params: Sequence[torch.Tensor], lr: float, lr_multiplier: float) -> None:
-        """What this penalty does between ``backward()`` and ``optimizer.step()``."""
         if self.apply == "coupled":
-            self.add_grad_(params)
-        elif self.apply == "decoupled":
-            self.decay_(params, lr)
-        else:
-            self.decay_(params, lr_multiplier)
+            pairs = [(g, p) for p, g in zip(params, grads) if g is not None]
+            if pairs:
+                torch._foreach_addcmul_([g for g, _ in pairs], [p for _, p in pairs],
+                                        self._per_member(self.twice, [p for _, p in pairs]))
+            return
+        rate = lr if self.apply == "decoupled" else lr_multiplier
+        factors = 1.0 - self.coefs * (rate * 2.0)
+        torch._foreach_mul_(list(params), self._per_member(factors, params))
 
 
 def _is_norm_layer(module: nn.Module) -> bool:

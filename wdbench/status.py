@@ -23,18 +23,21 @@ ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "compl
 
 def queued_runs(sweep_dir: Path, manifest: dict) -> dict[str, str]:
     """Run -> SLURM job id of every run whose job is pending in the queue, matched through the
-    overrides that submitit keeps for each submitted task (.submitit/*/<job>/<job>_submitted.pkl)."""
+    overrides that submitit keeps for each submitted task (.submitit/*/<job>/<job>_submitted.pkl):
+    a pack of (number, overrides) per task, or one run's overrides (submitted before packing)."""
     pending = squeue("-r", "-t", "PENDING", "-o", "%i") if manifest else None
     run_of = {tuple(overrides): name for name, overrides in manifest.items()}
     queued = {}
     for job in pending or []:
         for pickled in sweep_dir.glob(f".submitit/*/{job}/{job}_submitted.pkl"):
             try:
-                overrides = tuple(pickle.loads(pickled.read_bytes()).args[0])
+                task = pickle.loads(pickled.read_bytes()).args[0]
+                runs = [tuple(overrides) for _, overrides in task] if isinstance(task[0], tuple) else [tuple(task)]
             except Exception:  # not ours or unreadable: the run then shows as missing
                 continue
-            if overrides in run_of:
-                queued[run_of[overrides]] = job
+            for overrides in runs:
+                if overrides in run_of:
+                    queued[run_of[overrides]] = job
     return queued
 
 

@@ -1,19 +1,32 @@
-"""One training run: a pure function of its validated config (and seed)."""
+"""Training: a pack of K ≥ 1 runs trained as one stacked model, each member still its own run.
+
+A pack's members share everything that shapes the computation (``config.pack_key``: model, data,
+optimizer, schedule, epochs, batch size, device, penalty.apply) and differ in the penalty
+coefficient and the seed. Each member is built as it would be alone (init from its seed), then the
+members' tensors are stacked along a new leading axis and the members' own modules are left as
+views of their slices (for state dicts and metrics). One forward pass maps the shared module over
+the members with ``torch.func.vmap`` (K = 1: the module itself, so a run trained alone computes
+exactly what it always did); each member draws its minibatch order and augmentation from its own
+generator. SGD and Adam update elementwise, so one stock optimizer on the stacked tensors gives each
+member its own update; ``PackPenalty`` gives each its own coef; BatchNorm keeps per-member running
+statistics (stacked buffers, updated in place).
+"""
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from wdbench.config import RunConfig
-from wdbench.data import Dataset, load_dataset, random_crop_flip
-from wdbench.models import build_model
+from wdbench.config import RunConfig, pack_key
+from wdbench.data import Dataset, crop_flip, crop_flip_offsets, load_dataset
+from wdbench.models import build_model, unfused_attention
 from wdbench.optim import build_optimizer, lr_multiplier
-from wdbench.penalty import L2Penalty, split_decayed
+from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -23,14 +36,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024):
-    model.eval()
-    loss, correct = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = 1024):
+    """Per-sample mean loss and accuracy of each member: ``logits`` maps (b, ...) to (K, b, classes)."""
+    loss = correct = None
     for i in range(0, len(y), batch):
-        logits = model(x[i:i + batch])
-        loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum")
-        correct += (logits.argmax(1) == y[i:i + batch]).sum()
-    return loss.item() / len(y), correct.item() / len(y)
+        out = logits(x[i:i + batch])
+        target = y[i:i + batch].expand(out.shape[0], -1)
+        batch_loss = F.cross_entropy(out.transpose(1, 2), target, reduction="none").sum(1)
+        batch_correct = (out.argmax(2) == target).sum(1)
+        loss = batch_loss if loss is None else loss + batch_loss
+        correct = batch_correct if correct is None else correct + batch_correct
+    return (loss.double() / len(y)).tolist(), (correct.double() / len(y)).tolist()
 
 
 def l2_norm(params) -> float:
@@ -38,125 +54,35 @@ def l2_norm(params) -> float:
 
 
 class Interrupted(Exception):
-    """Training stopped at a step boundary because ``Trainer.interrupt()`` said so; resumable."""
+    """Training stopped at a step boundary because ``Pack.interrupt()`` said so; resumable."""
 
 
-class Trainer:
-    """Builds everything a run needs; ``fit`` trains it epoch by epoch, resumably."""
+class Member:
+    """One run of a pack: its config, penalty, generator and history, and its own module, whose
+    tensors become views of its slice of the pack."""
 
-    def __init__(self, run: RunConfig):
+    def __init__(self, run: RunConfig, data: Dataset, device: torch.device):
         self.run = run
-        self.device = resolve_device(run.device)
         torch.manual_seed(run.seed)  # model init
-        self.data: Dataset = load_dataset(run.data, self.device)
-        self.model = build_model(run.model, self.data.in_chans, self.data.n_classes,
-                                 self.data.image_size).to(self.device)
+        self.model = build_model(run.model, data.in_chans, data.n_classes, data.image_size).to(device)
         decayed, _ = split_decayed(self.model, run.penalty.exclude)
-        self.decayed = [p for _, p in decayed]
-        self.n_train, self.batch_size = len(self.data.y_train), run.optim.batch_size
-        p, sizes = run.penalty, {"n_decayed": self.n_decayed, "batch_size": self.batch_size, "n_train": self.n_train}
+        self.decayed_names = [name for name, _ in decayed]
+        self.n_decayed = sum(p.numel() for _, p in decayed)
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        p = run.penalty
+        sizes = {"n_decayed": self.n_decayed, "batch_size": run.optim.batch_size, "n_train": len(data.y_train)}
         if p.log10_coef is None:
             self.penalty = L2Penalty(p.lam, p.norm, p.apply, **sizes)
         else:  # a coef-space grid: λ in the named normalisation follows from the model's sizes
             self.penalty = L2Penalty.from_coef(10.0 ** p.log10_coef, p.norm, p.apply, **sizes)
             p.lam = self.penalty.lam
-        self.optimizer = build_optimizer(run.optim, self.model.parameters())
         self.rng = torch.Generator().manual_seed(run.seed)  # data order and augmentation
-        self.steps_per_epoch = self.n_train // self.batch_size  # drop_last: every step sees B samples
-        self.total_steps = run.optim.epochs * self.steps_per_epoch
-        self.warmup_steps = round(run.optim.warmup_epochs * self.steps_per_epoch)
         self.history: list[dict] = []
-        self.step = 0
-        self.train_time_s = 0.0  # summed over every segment of a resumed run
-        self.partial_epoch: Optional[dict] = None  # where an interrupted epoch stopped
-        self.interrupt: Callable[[], bool] = lambda: False  # polled before every step
+        self.status: Optional[str] = None  # "diverged" once it has: it trains on, unrecorded
 
-    @property
-    def n_decayed(self) -> int:
-        return sum(p.numel() for p in self.decayed)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
-    def state_dict(self) -> dict:
-        """Everything needed to continue bit-for-bit: weights, optimizer, RNGs, position, history."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-                "step": self.step, "history": self.history, "train_time_s": self.train_time_s,
-                "partial_epoch": self.partial_epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.step, self.history = state["step"], state["history"]
-        self.train_time_s, self.partial_epoch = state["train_time_s"], state["partial_epoch"]
-
-    def train_epoch(self) -> float:
-        self.model.train()
-        opt, data, base_lr, B = self.optimizer, self.data, self.run.optim.lr, self.batch_size
-        if self.partial_epoch is None:
-            order = torch.randperm(self.n_train, generator=self.rng).to(self.device)
-            first, loss_sum = 0, torch.zeros((), device=self.device)
-        else:
-            order, first, loss_sum = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum"))
-            self.partial_epoch = None
-        for i in range(first, self.steps_per_epoch):
-            if self.interrupt():
-                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum}
-                raise Interrupted(f"interrupted at step {self.step}")
-            idx = order[i * B:(i + 1) * B]
-            x = data.x_train[idx]
-            if data.augment:
-                x = random_crop_flip(x, self.rng)
-            s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.run.optim.schedule)
-            for group in opt.param_groups:
-                group["lr"] = base_lr * s
-            loss = F.cross_entropy(self.model(x), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.penalty.before_step(self.decayed, lr=base_lr * s, lr_multiplier=s)
-            opt.step()
-            loss_sum += loss.detach()
-            self.step += 1
-        return loss_sum.item() / self.steps_per_epoch
-
-    def fit(self, progress: bool = False, desc: str = "",
-            on_epoch: Optional[Callable[["Trainer"], None]] = None) -> str:
-        """Train the remaining epochs; returns "completed" or "diverged" (non-finite loss)."""
-        bar = tqdm(total=self.run.optim.epochs, initial=len(self.history), desc=desc,  # pragma: no mutate
-                   disable=not progress, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
-        start = time.perf_counter()
-        try:
-            for epoch in range(len(self.history), self.run.optim.epochs):
-                train_loss = self.train_epoch()
-                val_loss, val_acc = evaluate(self.model, self.data.x_val, self.data.y_val)
-                record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                          "val_acc": val_acc, "decayed_norm": l2_norm(self.decayed),
-                          "lr": self.optimizer.param_groups[0]["lr"]}
-                self.history.append(record)
-                bar.update()  # pragma: no mutate
-                bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}",  # pragma: no mutate
-                                val_acc=f"{val_acc:.3f}")  # pragma: no mutate
-                if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                    return "diverged"
-                if on_epoch:
-                    self.train_time_s += time.perf_counter() - start
-                    start = time.perf_counter()
-                    on_epoch(self)
-            return "completed"
-        finally:
-            self.train_time_s += time.perf_counter() - start
-            bar.close()  # pragma: no mutate
-
-    def timing(self) -> dict:
-        return {"wall_s": self.train_time_s, "steps": self.step,
-                "samples_per_s": self.step * self.batch_size / self.train_time_s if self.train_time_s else None}
+    def decayed(self) -> list[torch.Tensor]:
+        named = dict(self.model.named_parameters())
+        return [named[name] for name in self.decayed_names]
 
     def metrics(self) -> dict:
         final = self.history[-1]
@@ -167,3 +93,190 @@ class Trainer:
                 "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
                 "best_val_acc": best["val_acc"], "best_train_loss": best["train_loss"],
                 "best_decayed_norm": best["decayed_norm"]}
+
+
+def _point_at(module: torch.nn.Module, name: str, tensor: torch.Tensor, parameter: bool) -> None:
+    owner, _, leaf = name.rpartition(".")
+    sub = module.get_submodule(owner)
+    if parameter:
+        getattr(sub, leaf).data = tensor
+    else:
+        sub._buffers[leaf] = tensor
+
+
+class Pack:
+    """Builds everything a pack of runs needs; ``fit`` trains it epoch by epoch, resumably."""
+
+    def __init__(self, runs: Sequence[RunConfig], data: Optional[Dataset] = None):
+        keys = {pack_key(run) for run in runs}
+        if len(keys) != 1:
+            raise ValueError("a pack's runs must share everything but penalty.lam/norm and the seed")
+        first = runs[0]
+        self.device = resolve_device(first.device)
+        self.data: Dataset = data if data is not None else load_dataset(first.data, self.device)
+        self.members = [Member(run, self.data, self.device) for run in runs]
+        self.size = len(self.members)
+        if self.size > 1:
+            unfused_attention(self.members[0].model)  # fused attention has no batching rule: vmap would loop
+        self.params, self.buffers = stack_module_state([m.model for m in self.members])
+        for k, member in enumerate(self.members):
+            for name, tensor in self.params.items():
+                _point_at(member.model, name, tensor.detach()[k], parameter=True)
+            for name, tensor in self.buffers.items():
+                _point_at(member.model, name, tensor[k], parameter=False)
+        self.module = self.members[0].model  # the template functional_call runs with the stacked tensors
+        self.decayed = [self.params[name] for name in self.members[0].decayed_names]
+        self.penalty = PackPenalty([m.penalty for m in self.members], self.device)
+        self.optimizer = build_optimizer(first.optim, self.params.values())
+        self.n_train, self.batch_size = len(self.data.y_train), first.optim.batch_size
+        self.steps_per_epoch = self.n_train // self.batch_size  # drop_last: every step sees B samples
+        self.epochs = first.optim.epochs
+        self.total_steps = self.epochs * self.steps_per_epoch
+        self.warmup_steps = round(first.optim.warmup_epochs * self.steps_per_epoch)
+        self.base_lr, self.schedule = first.optim.lr, first.optim.schedule
+        self.step = 0
+        self.epoch = 0
+        self.train_time_s = 0.0  # summed over every segment of a resumed pack
+        self.partial_epoch: Optional[dict] = None  # where an interrupted epoch stopped
+        self.interrupt: Callable[[], bool] = lambda: False  # polled before every step
+
+    # --- the stacked forward pass -------------------------------------------------------------------
+    def _member_logits(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.module, (params, buffers), (x,))
+
+    def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        """(K, b, classes): each member's logits for its own batch x[k] (or for one shared batch x)."""
+        if self.size == 1:
+            first = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
+            return self._member_logits(*first, x if shared_input else x[0])[None]
+        return vmap(self._member_logits, in_dims=(0, 0, None if shared_input else 0))(self.params, self.buffers, x)
+
+    # --- state: each member's in the format of a run trained alone ----------------------------------
+    def state_dicts(self) -> list[dict]:
+        """Per member, everything needed to continue bit-for-bit, as a run trained alone would save it
+        (so a member resumes in any pack, or alone): weights, optimizer, RNGs, position, history."""
+        optimizer = self.optimizer.state_dict()  # "step" is shared; every other entry is per element
+        states = []
+        for k, member in enumerate(self.members):
+            partial = None if self.partial_epoch is None else {
+                "order": self.partial_epoch["order"][k].clone(), "next_step": self.partial_epoch["next_step"],
+                "loss_sum": self.partial_epoch["loss_sum"][k].clone()}
+            states.append({
+                "model": {n: t.clone() for n, t in member.model.state_dict().items()},
+                "optimizer": {"param_groups": optimizer["param_groups"], "state": {
+                    i: {key: value.clone() if key == "step" else value[k].clone() for key, value in state.items()}
+                    for i, state in optimizer["state"].items()}},
+                "rng": member.rng.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "step": self.step, "history": member.history, "train_time_s": self.train_time_s,
+                "partial_epoch": partial})
+        return states
+
+    def load_state_dicts(self, states: Sequence[dict]) -> None:
+        """Continue from one state per member; all must stand at the same step."""
+        positions = {(s["step"], len(s["history"])) for s in states}
+        if len(positions) != 1:
+            raise ValueError(f"a pack's members must resume at one step; got (step, epochs) {sorted(positions)}")
+        for member, state in zip(self.members, states):
+            member.model.load_state_dict(state["model"])
+            member.rng.set_state(state["rng"])
+            member.history = state["history"]
+        per_param = [s["optimizer"]["state"] for s in states]
+        self.optimizer.load_state_dict({"param_groups": states[0]["optimizer"]["param_groups"], "state": {
+            i: {key: value if key == "step" else torch.stack([p[i][key] for p in per_param])
+                for key, value in state.items()} for i, state in per_param[0].items()}})
+        torch.set_rng_state(states[0]["torch_rng"])
+        if states[0]["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(states[0]["cuda_rng"])
+        self.step, self.epoch = states[0]["step"], len(states[0]["history"])
+        self.train_time_s = states[0]["train_time_s"]
+        if states[0]["partial_epoch"] is not None:
+            partials = [s["partial_epoch"] for s in states]
+            self.partial_epoch = {"order": torch.stack([p["order"] for p in partials]).to(self.device),
+                                  "next_step": partials[0]["next_step"],
+                                  "loss_sum": torch.stack([p["loss_sum"] for p in partials]).to(self.device)}
+
+    # --- training -----------------------------------------------------------------------------------
+    def _batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        data, B = self.data, self.batch_size
+        idx = order[:, i * B:(i + 1) * B]
+        x = data.x_train[idx]
+        if data.augment:  # each member's offsets from its own generator, then one vectorised crop
+            offsets = [torch.cat(o) for o in zip(*(crop_flip_offsets(B, m.rng) for m in self.members))]
+            x = crop_flip(x.flatten(0, 1), *(o.to(self.device) for o in offsets)).view(x.shape)
+        return x, data.y_train[idx]
+
+    def train_epoch(self) -> list[float]:
+        """One epoch of every member; returns each member's mean minibatch loss."""
+        self.module.train()
+        if self.partial_epoch is None:
+            order = torch.stack([torch.randperm(self.n_train, generator=m.rng) for m in self.members]).to(self.device)
+            first, loss_sum = 0, torch.zeros(self.size, device=self.device)
+        else:
+            order, first, loss_sum = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum"))
+            self.partial_epoch = None
+        for i in range(first, self.steps_per_epoch):
+            if self.interrupt():
+                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum}
+                raise Interrupted(f"interrupted at step {self.step}")
+            x, y = self._batch(order, i)
+            s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.base_lr * s
+            logits = self.logits(x)
+            losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # member k's gradient is that of its own loss: the others add 0
+            self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
+                                     lr_multiplier=s)
+            self.optimizer.step()
+            loss_sum += losses.detach()
+            self.step += 1
+        return (loss_sum / self.steps_per_epoch).tolist()
+
+    def fit(self, progress: bool = False, desc: str = "",
+            on_epoch: Optional[Callable[["Pack"], None]] = None,
+            on_diverged: Optional[Callable[[Member], None]] = None) -> list[str]:
+        """Train the remaining epochs; returns each member's status: "completed" or "diverged" (a
+        non-finite loss; that member's history ends there and the others train on)."""
+        bar = tqdm(total=self.epochs, initial=self.epoch, desc=desc,  # pragma: no mutate
+                   disable=not progress, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
+        start = time.perf_counter()
+        try:
+            for epoch in range(self.epoch, self.epochs):
+                if all(m.status for m in self.members):
+                    break
+                train_losses = self.train_epoch()
+                self.module.eval()
+                val_losses, val_accs = evaluate(lambda x: self.logits(x, shared_input=True),
+                                                self.data.x_val, self.data.y_val)
+                self.epoch = epoch + 1
+                self.train_time_s += time.perf_counter() - start
+                start = time.perf_counter()
+                lr = self.optimizer.param_groups[0]["lr"]
+                for member, train_loss, val_loss, val_acc in zip(self.members, train_losses, val_losses, val_accs):
+                    if member.status:
+                        continue
+                    member.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                                           "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr})
+                    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                        member.status = "diverged"
+                        if on_diverged:
+                            on_diverged(member)
+                bar.update()  # pragma: no mutate
+                if self.size == 1:  # pragma: no mutate
+                    h = self.members[0].history[-1]  # pragma: no mutate
+                    bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_loss=f"{h['val_loss']:.3f}",  # pragma: no mutate
+                                    val_acc=f"{h['val_acc']:.3f}")  # pragma: no mutate
+                if on_epoch and not all(m.status for m in self.members):
+                    on_epoch(self)
+            return [m.status or "completed" for m in self.members]
+        finally:
+            self.train_time_s += time.perf_counter() - start
+            bar.close()  # pragma: no mutate
+
+    def timing(self) -> dict:
+        """The pack's wall time and steps; samples_per_s counts every member's samples."""
+        return {"wall_s": self.train_time_s, "steps": self.step, "pack_size": self.size,
+                "samples_per_s": self.size * self.step * self.batch_size / self.train_time_s
+                if self.train_time_s else None}

@@ -47,14 +47,14 @@ class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from hydra_plugins.wdbench_plugins.launcher import outcome
         from wdbench.claims import ELSEWHERE, queued_slurm_jobs, read_claim, stale_reason
-        from wdbench.config import ConfigError, made_by, parse_run_config
+        from wdbench.config import ConfigError, made_by, pack_key, parse_run_config
         from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
 
         _check_signal_delay(self.config.hydra.launcher)
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, todo_index, run_dirs, finished, elsewhere, manifest = [], [], [], 0, 0, {}
+        todo, todo_index, todo_keys, run_dirs, finished, elsewhere, manifest = [], [], [], [], 0, 0, {}
         queued = ...  # asked of squeue once, only if some run has a claim to judge
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
@@ -74,6 +74,7 @@ class WdbenchSweeper(BasicSweeper):
             else:
                 todo.append(job)
                 todo_index.append(len(run_dirs) - 1)
+                todo_keys.append(pack_key(run))
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +86,8 @@ class WdbenchSweeper(BasicSweeper):
         if not todo:
             return []
         watcher = None
+        if hasattr(self.launcher, "pack_keys"):  # what the launcher groups into packs: known here already
+            self.launcher.pack_keys = todo_keys
         if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
             self.launcher.skipped = finished + elsewhere
         else:  # SLURM, basic: watch the launched runs' result files while the launcher waits

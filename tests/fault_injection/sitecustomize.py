@@ -16,30 +16,31 @@ if any(os.environ.get(name) for name in ("WDBENCH_FAIL_WIDTH", "WDBENCH_EPOCH_DE
                                             "WDBENCH_PAUSE_AT_EPOCH")):
     import wdbench.train as _train
 
-    _original_epoch = _train.Trainer.train_epoch
+    _original_epoch = _train.Pack.train_epoch
 
     def _train_epoch(self):
-        if self.run.model.width == int(os.environ.get("WDBENCH_FAIL_WIDTH") or -1):
+        if self.members[0].run.model.width == int(os.environ.get("WDBENCH_FAIL_WIDTH") or -1):
             raise RuntimeError("injected failure")
         time.sleep(float(os.environ.get("WDBENCH_EPOCH_DELAY_S") or 0))
         while os.environ.get("WDBENCH_WAIT_FOR_FILE") and not Path(os.environ["WDBENCH_WAIT_FOR_FILE"]).exists():
             time.sleep(0.1)
-        if len(self.history) == int(os.environ.get("WDBENCH_PAUSE_AT_EPOCH") or -1):
+        if self.epoch == int(os.environ.get("WDBENCH_PAUSE_AT_EPOCH") or -1):
             Path(os.environ["WDBENCH_PAUSED_FILE"]).touch()
             while not self.interrupt():
                 time.sleep(0.01)
         return _original_epoch(self)
 
-    _train.Trainer.train_epoch = _train_epoch
+    _train.Pack.train_epoch = _train_epoch
 
 if os.environ.get("WDBENCH_TRAINING_LOG"):
     import wdbench.train as _train
 
-    _original_fit = _train.Trainer.fit
+    _original_fit = _train.Pack.fit
 
-    def _fit(self, *args, **kwargs):  # one line per training start: the two-launcher test counts them
+    def _fit(self, *args, **kwargs):  # one line per run a training starts: the two-launcher test counts them
         with open(os.environ["WDBENCH_TRAINING_LOG"], "a") as log:
-            log.write(f"width={self.run.model.width} seed={self.run.seed} pid={os.getpid()}\n")
+            for member in self.members:
+                log.write(f"width={member.run.model.width} seed={member.run.seed} pid={os.getpid()}\n")
         return _original_fit(self, *args, **kwargs)
 
-    _train.Trainer.fit = _fit
+    _train.Pack.fit = _fit

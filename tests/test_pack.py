@@ -1,0 +1,138 @@
+"""Packed training: K runs as one stacked model, each member still the run it would be alone."""
+import copy
+
+import pytest
+import torch
+
+from hydra_plugins.wdbench_plugins.launcher import pack_jobs
+from test_resume import _roundtrip
+from test_train import tiny_run
+from wdbench.train import Interrupted, Pack
+
+MEMBERS = [("-3", 0), ("-1.5", 1), (None, 2)]  # (log10_coef, seed); None: λ = 0
+
+
+def runs(*overrides, members=MEMBERS):
+    return [tiny_run(*overrides, f"seed={seed}", *([f"penalty.log10_coef={c}"] if c else ["penalty.lam=0"]))
+            for c, seed in members]
+
+
+def trained(pack: Pack, steps=None) -> Pack:
+    """``pack`` trained to the end, or stopped after ``steps`` steps."""
+    if steps is not None:
+        pack.interrupt = lambda: pack.step == steps
+    try:
+        pack.fit()
+    except Interrupted:
+        pass
+    return pack
+
+
+def states(pack: Pack, k: int) -> dict:
+    return pack.members[k].model.state_dict()
+
+
+FAMILIES = [["model.width=8"], ["model.width=8", "optim=adamw", "data.augment=true"],
+            ["model=vit", "model.width=16"], ["model=mixer", "model.width=16", "optim=adam"]]
+
+
+@pytest.mark.parametrize("overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "vit", "mixer"])
+def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(overrides):
+    """Same init bit for bit; after 2 steps equal up to float32 rounding: vmap's grouped kernels sum
+    in another order (measured: at most ~2e-5 of a tensor's largest entry, and a few 1e-6 absolute
+    where Adam normalises a gradient that is rounding noise, as in a mixer's token-MLP output bias)."""
+    together, alone = Pack(runs(*overrides)), [Pack([run]) for run in runs(*overrides)]
+    for k, single in enumerate(alone):
+        for (name, ours), theirs in zip(states(together, k).items(), states(single, 0).values()):
+            assert torch.equal(ours, theirs), name
+    for pack in (together, *alone):
+        trained(pack, steps=2)
+    for k, single in enumerate(alone):
+        for (name, ours), theirs in zip(states(together, k).items(), states(single, 0).values()):
+            if ours.is_floating_point():
+                torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * theirs.abs().max().item() + 1e-5,
+                                           msg=name)
+            else:
+                assert torch.equal(ours, theirs), name  # BatchNorm's step counts
+
+
+def test_a_member_computes_the_same_bits_whatever_its_pack_mates_do():
+    """A member's slice never mixes with another's: next to a mate that diverges (NaN from epoch 1)
+    it trains bit for bit as next to a benign one, and only the mate is recorded as diverged."""
+    steady, benign, wild = runs("model.width=8", members=[("-3", 0), ("-2", 1), ("3", 1)])
+    calm, stormy = Pack([steady, benign]), Pack([copy.deepcopy(steady), wild])
+    assert calm.fit() == ["completed", "completed"] and stormy.fit() == ["completed", "diverged"]
+    assert len(stormy.members[1].history) < len(stormy.members[0].history) == 2
+    assert calm.members[0].history == stormy.members[0].history
+    for (name, a), b in zip(states(calm, 0).items(), states(stormy, 0).values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_pack_is_deterministic_on_the_cpu():
+    first, second = trained(Pack(runs("data.augment=true"))), trained(Pack(runs("data.augment=true")))
+    assert [m.history for m in first.members] == [m.history for m in second.members]
+
+
+@pytest.mark.parametrize("stop_at", [3, 5])  # mid-epoch, at an epoch boundary
+def test_a_pack_resumes_bit_for_bit_from_its_members_checkpoints(stop_at):
+    overrides = ["optim=adamw", "data.augment=true", "model.width=6"]
+    reference = trained(Pack(runs(*overrides)))
+    first = Pack(runs(*overrides))
+    first.interrupt = lambda: first.step == stop_at
+    with pytest.raises(Interrupted, match=f"^interrupted at step {stop_at}$"):
+        first.fit()
+    saved = _roundtrip(first.state_dicts())
+    for state in saved:  # each member's checkpoint holds its own slice, not the pack's tensors
+        for tensor in state["model"].values():
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    resumed = Pack(runs(*overrides))
+    resumed.load_state_dicts(saved)
+    assert resumed.fit() == ["completed"] * 3 and resumed.step == reference.step
+    for k in range(3):
+        assert resumed.members[k].history == reference.members[k].history
+        for a, b in zip(states(resumed, k).values(), states(reference, k).values()):
+            assert torch.equal(a, b)
+
+
+def test_a_member_checkpoint_is_a_run_checkpoint_and_continues_alone():
+    overrides = ["optim=adam"]
+    pack = trained(Pack(runs(*overrides)), steps=7)
+    state = _roundtrip(pack.state_dicts())[1]
+    alone = Pack([runs(*overrides)[1]])
+    alone.load_state_dicts([state])
+    for (name, a), b in zip(states(alone, 0).items(), states(pack, 1).values()):
+        assert torch.equal(a, b), name
+    optimizer = alone.optimizer.state_dict()["state"]
+    for i, stacked in pack.optimizer.state_dict()["state"].items():
+        assert torch.equal(optimizer[i]["exp_avg"][0], stacked["exp_avg"][1])
+        assert torch.equal(optimizer[i]["step"], stacked["step"])
+    assert alone.fit() == ["completed"] and len(alone.members[0].history) == 2 and alone.step == 10
+
+
+def test_a_pack_refuses_runs_that_do_not_share_a_computation_or_a_step():
+    with pytest.raises(ValueError, match="a pack's runs must share everything but"):
+        Pack([tiny_run("seed=0"), tiny_run("seed=1", "optim.lr=0.1")])
+    pack = Pack(runs())
+    early, late = trained(Pack(runs()), steps=2).state_dicts(), trained(Pack(runs()), steps=4).state_dicts()
+    with pytest.raises(ValueError, match=r"must resume at one step; got \(step, epochs\) \[\(2, 0\), \(4, 0\)\]"):
+        pack.load_state_dicts([early[0], late[1], early[2]])
+
+
+def test_runs_differing_in_norm_lambda_and_seed_share_a_pack_key_and_nothing_else_does():
+    from wdbench.config import pack_key
+
+    base = pack_key(tiny_run())
+    for same in (["seed=3"], ["penalty=mean", "penalty.lam=3"], ["penalty.log10_coef=-2"], ["name=x"], ["progress=true"]):
+        assert pack_key(tiny_run(*same)) == base, same
+    for other in (["optim.lr=0.1"], ["model.width=6"], ["penalty.apply=decoupled"], ["optim.epochs=3"],
+                  ["data.augment=true"], ["penalty.exclude=[bias]"], ["device=auto"]):
+        assert pack_key(tiny_run(*other)) != base, other
+
+
+def test_jobs_are_packed_by_key_evenly_and_split_to_keep_every_worker_busy():
+    assert pack_jobs(["a"] * 5, 2) == [[0], [1, 2], [3, 4]]
+    assert pack_jobs(["a", "b", "a", "b", "a"], 16) == [[0, 2, 4], [1, 3]]
+    assert pack_jobs(["a"] * 40, 16) == [list(range(0, 13)), list(range(13, 26)), list(range(26, 40))]
+    assert pack_jobs(["a"] * 6, 16, workers=2) == [[0, 1, 2], [3, 4, 5]]
+    assert pack_jobs(["a"] * 3, 16, workers=8) == [[0], [1], [2]]
+    assert pack_jobs(["a", "b"], 1) == [[0], [1]]
