@@ -77,21 +77,29 @@ def test_the_heartbeat_refreshes_the_claim_while_the_run_trains(tmp_path, monkey
 
 @pytest.mark.slow
 def test_two_launches_of_one_sweep_started_together_train_every_run_exactly_once(tmp_path):
-    log = tmp_path / "training.log"
-    env = {**os.environ, "PYTHONPATH": str(HOOKS), "WDBENCH_TRAINING_LOG": str(log)}
+    log, gate = tmp_path / "training.log", tmp_path / "gate"
+    # Training holds at its first epoch until both launches have decided what to launch, so they
+    # overlap however fast this machine trains (a packed sweep of six tiny runs takes a second).
+    env = {**os.environ, "PYTHONPATH": str(HOOKS), "WDBENCH_TRAINING_LOG": str(log), "WDBENCH_WAIT_FOR_FILE": str(gate)}
     command = [sys.executable, "-m", "wdbench", "-m", *TINY, "optim.epochs=3", "model.width=4,6", "seed=0,1,2",
                "name=s", f"out_dir={tmp_path / 'out'}"]
-    launches = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for _ in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in launches]
-    assert [p.returncode for p in launches] == [0, 0], outputs
+    files = [tmp_path / f"launch{i}.log" for i in range(2)]
+    launches = [subprocess.Popen(command, env=env, stdout=open(f, "w"), stderr=subprocess.STDOUT) for f in files]
+    deadline = time.monotonic() + 300  # a hang guard only
+    while not all(" to launch" in f.read_text() for f in files):
+        assert all(p.poll() is None for p in launches) and time.monotonic() < deadline, [f.read_text() for f in files]
+        time.sleep(0.2)
+    gate.touch()
+    assert [p.wait(timeout=600) for p in launches] == [0, 0]
+    outputs = [f.read_text() for f in files]
     started = log.read_text().splitlines()
     runs = {line.rsplit(" pid=", 1)[0] for line in started}
     assert len(started) == 6 and len(runs) == 6  # six runs, each trained once
     results = results_under(tmp_path / "out" / "multirun" / "s")
     assert len(results) == 6 and all(json.loads(r.read_text())["status"] == "completed" for r in results)
     assert not list((tmp_path / "out").rglob(CLAIM_FILE))
-    finals = [[line for line in out.splitlines() if line.startswith("sweep: ")][-1] for out in outputs]
+    finals = [lines[-1] for lines in ([l for l in out.splitlines() if l.startswith("sweep: ")] for out in outputs)
+              if lines]  # a launch that found every run claimed launches nothing and shows no progress
     completed = [int(re.search(r"\((\d+) completed", line).group(1)) for line in finals]
     assert sum(completed) == 6 and all(" 0 failed" in line for line in finals)
     assert any("elsewhere" in line for line in finals) or any("being trained by another launch" in o for o in outputs)

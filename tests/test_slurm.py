@@ -40,7 +40,7 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing(cli, tmp_path
     assert "sweep: 6/6 runs done (6 completed, 0 diverged, 0 failed, 0 skipped)" in err  # the wait shows progress
     jobs = submitit_jobs(sweep_dir)
     array_id = jobs[0].split("_")[0]
-    assert set(jobs) == {f"{array_id}_{i}" for i in range(3)}  # one array, a task per pack
+    assert {job for job in jobs if "_" in job} == {f"{array_id}_{i}" for i in range(3)}  # one array, a task per pack
 
     code, out, err = cli(*sweep)
     assert code == 0 and "6 runs, 6 already finished (skipped), 0 to launch" in out + err
