@@ -144,12 +144,21 @@ class Pack:
     def _member_logits(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.module, (params, buffers), (x,))
 
-    def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
-        """(K, b, classes): each member's logits for its own batch x[k] (or for one shared batch x)."""
+    def _member_loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self._member_logits(params, buffers, x), y)  # a run's own minibatch mean
+
+    def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple) -> torch.Tensor:
+        """``fn(params, buffers, *args)`` of every member, stacked; ``member_axis[i]`` says whether
+        args[i] has one slice per member (True) or is shared (False). K = 1: fn itself, no vmap."""
         if self.size == 1:
             first = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
-            return self._member_logits(*first, x if shared_input else x[0])[None]
-        return vmap(self._member_logits, in_dims=(0, 0, None if shared_input else 0))(self.params, self.buffers, x)
+            return fn(*first, *(a[0] if per else a for a, per in zip(args, member_axis)))[None]
+        return vmap(fn, in_dims=(0, 0, *(0 if per else None for per in member_axis)))(self.params, self.buffers,
+                                                                                      *args)
+
+    def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
+        """(K, b, classes): each member's logits for its own batch x[k] (or for one shared batch x)."""
+        return self._per_member(self._member_logits, x, member_axis=(not shared_input,))
 
     # --- state: each member's in the format of a run trained alone ----------------------------------
     def state_dicts(self) -> list[dict]:
@@ -223,8 +232,7 @@ class Pack:
             s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.base_lr * s
-            logits = self.logits(x)
-            losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            losses = self._per_member(self._member_loss, x, y, member_axis=(True, True))
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member k's gradient is that of its own loss: the others add 0
             self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
