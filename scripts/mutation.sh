@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 cores=$(nproc)  # before OMP_NUM_THREADS is set: nproc honours it
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread per worker and a worker per core: no oversubscription
 mkdir -p mutants
+# Which tests run which function is collected afresh every time (one pass of the fast tests): mutmut
+# keeps it from an earlier run otherwise, and a renamed test then fails its "clean test" run.
+rm -f mutants/mutmut-stats.json
 if [ "${1:-}" = --retest-survivors ]; then
   shift
   .venv/bin/python - <<'PY'
