@@ -110,7 +110,7 @@ def test_a_member_checkpoint_is_a_run_checkpoint_and_continues_alone():
 
 
 def test_a_pack_refuses_runs_that_do_not_share_a_computation_or_a_step():
-    with pytest.raises(ValueError, match="a pack's runs must share everything but"):
+    with pytest.raises(ValueError, match="^a pack.s runs must share everything but"):
         Pack([tiny_run("seed=0"), tiny_run("seed=1", "optim.lr=0.1")])
     pack = Pack(runs())
     early, late = trained(Pack(runs()), steps=2).state_dicts(), trained(Pack(runs()), steps=4).state_dicts()
@@ -136,3 +136,33 @@ def test_jobs_are_packed_by_key_evenly_and_split_to_keep_every_worker_busy():
     assert pack_jobs(["a"] * 6, 16, workers=2) == [[0, 1, 2], [3, 4, 5]]
     assert pack_jobs(["a"] * 3, 16, workers=8) == [[0], [1], [2]]
     assert pack_jobs(["a", "b"], 1) == [[0], [1]]
+
+
+def test_a_mate_that_diverges_first_in_line_leaves_the_next_ones_recorded_and_is_handed_over():
+    wild, steady = runs("model.width=8", members=[("3", 1), ("-3", 0)])
+    handed = []
+    pack = Pack([wild, steady])
+    assert pack.fit(on_diverged=handed.append) == ["diverged", "completed"]
+    assert handed == [pack.members[0]] and len(pack.members[1].history) == 2
+
+
+def test_the_pack_clock_sums_every_epoch_and_the_time_after_the_last(monkeypatch):
+    ticks = iter(range(0, 1000, 10))  # each reading of the clock is 10 s after the last
+    monkeypatch.setattr("wdbench.train.time.perf_counter", lambda: next(ticks))
+    pack = Pack(runs(members=MEMBERS[:1]))
+    pack.fit()
+    assert pack.timing()["wall_s"] == 30  # start, epoch 1, epoch 2, the end: three 10 s stretches
+
+
+def test_a_pack_shares_the_data_it_is_given_unfuses_attention_and_keeps_each_runs_own_choices():
+    from wdbench.data import load_dataset
+
+    data = load_dataset(tiny_run().data, torch.device("cpu"))
+    assert Pack(runs(), data).data is data  # read once for every pack of a sweep's worker
+    vit = Pack(runs("model=vit", "model.width=16", members=MEMBERS[:2]))
+    assert not any(getattr(m, "fused_attn", False) for m in vit.module.modules())  # vmap would loop over fused
+    (member,) = Pack([tiny_run("penalty.exclude=[bias]")]).members
+    (default,) = Pack([tiny_run()]).members
+    assert member.n_decayed > default.n_decayed  # its norm weights decayed too: its own exclude, not the default
+    constant = trained(Pack(runs("optim.schedule=constant", members=MEMBERS[:1])))
+    assert [h["lr"] for h in constant.members[0].history] == [0.05, 0.05]
