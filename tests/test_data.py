@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from wdbench.config import ConfigError, DataConfig
-from wdbench.data import crop_flip, crop_flip_offsets, load_dataset, train_size
+from wdbench.data import crop_flip, crop_flip_offsets, load_dataset
+from wdbench.sources import DIGITS_IMAGES, train_size
 
 CPU = torch.device("cpu")
 
@@ -139,7 +140,7 @@ def _python2_pickle(batch: dict) -> bytes:
 
 
 def test_cifar_written_by_python_2_reads_as_uint8_pixels_and_int64_labels(tmp_path):
-    from wdbench.data import _read
+    from wdbench.sources import read_images as _read
 
     _read.cache_clear()  # read here, not from another test's cache (mutation testing maps tests by what they run)
     folder = tmp_path / "cifar-10-batches-py"
@@ -156,11 +157,11 @@ def test_cifar_written_by_python_2_reads_as_uint8_pixels_and_int64_labels(tmp_pa
 
 
 def test_digits_are_float32_images_with_int64_labels():
-    from wdbench.data import _read
+    from wdbench.sources import read_images as _read
 
     _read.cache_clear()  # read here, not from another test's cache (mutation testing maps tests by what they run)
     x, y = _read("digits", None)
-    assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (1797, 1, 8, 8) and x.max() == 16.0
+    assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (DIGITS_IMAGES, 1, 8, 8) and x.max() == 16.0
     data = load_dataset(DataConfig(), CPU)
     assert data.x_train.dtype == data.x_val.dtype == torch.float32 and data.y_val.dtype == torch.int64
 

@@ -1,33 +1,26 @@
-"""The Hydra entry point: validate the config, skip a finished run, train, record one result."""
+"""The Hydra entry point: validate the config, claim the run, skip a finished one, then train it
+(wdbench.runner). Nothing here imports torch: ``--help``, ``--cfg``, a sweep with nothing left to
+train and every config error answer without paying its import."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import shutil
 import sys
-import time
-import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from wdbench.config import ConfigError, RunConfig, made_by, parse_run_config
-from wdbench.results import (FINISHED, SCHEMA_VERSION, DamagedFile, provenance, read_result_or_set_aside, set_aside,
-                             write_result)
-from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.claims import ELSEWHERE, Claim, describe
-from wdbench.loggers import open_logger
-from wdbench.train import Interrupted, Member, Pack
+from wdbench.config import ConfigError, RunConfig, parse_run_config
+from wdbench.results import FINISHED, read_result_or_set_aside
 
 log = logging.getLogger("wdbench")
 
@@ -50,14 +43,6 @@ OmegaConf.register_new_resolver("wdbench.dirname", run_dirname, replace=True)
 def _in_local_sweep(hc) -> bool:
     return hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith(
         "wdbench_plugins.launcher.LocalLauncher")
-
-
-def _threads(job: "Job") -> int:
-    if job.run.threads:
-        return job.run.threads
-    if job.in_local_sweep:
-        return 1  # one single-threaded worker per core
-    return int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or torch.get_num_threads()
 
 
 @dataclass
@@ -123,112 +108,12 @@ def run_job(cfg: DictConfig) -> str:
     job = prepare_job(cfg)
     if not isinstance(job, Job):
         return job
+    from wdbench.runner import train_jobs  # torch and timm: imported once there is something to train
+
     (outcome,) = train_jobs([job])
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
-
-
-class Record:
-    """One run's result.json, checkpoint and experiment logger while it trains, alone or in a pack."""
-
-    def __init__(self, job: Job, member: Member, pack: Pack, checkpoint: Optional[dict], pack_dirs: list[str]):
-        self.job, self.member, self.pack = job, member, pack
-        run, run_dir = job.run, job.run_dir
-        if checkpoint is not None:
-            self.result = job.previous
-            self.result["resumes"] += 1
-            job.log.info(f"{run_dir}: resuming at epoch {len(checkpoint['history'])}, step {checkpoint['step']}")
-        else:
-            remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
-            self.result = _result_header(job, member, pack, pack_dirs)
-        if job.claim.taken_over:
-            self.result.setdefault("claims_taken_over", []).append(job.claim.taken_over)
-        self.logger = open_logger(run.logger, run_dir, self.result["config"], job.desc, run.out_dir, run.name,
-                                  (self.result.get("logger") or {}).get("mlflow_run_id"))
-        if getattr(self.logger, "run_id", None):
-            self.result["logger"] = {"mlflow_run_id": self.logger.run_id}
-        write_result(run_dir, self.result)
-        self.last_save = time.monotonic()
-        self.done = False  # finished (or lost its claim): nothing more is written here
-
-    def save(self, state: dict) -> None:
-        if not self.job.claim.owned():  # taken over while this process stalled: the taker writes from now on
-            self.job.claim.lost = True
-            return
-        save_checkpoint(self.job.run_dir, state)
-        self.result["history"] = self.member.history
-        write_result(self.job.run_dir, self.result)
-        self.last_save = time.monotonic()
-
-    def epoch_end(self, state: Callable[[], dict]) -> None:
-        if self.logger:
-            self.logger.log(self.member.history[-1])
-        if time.monotonic() - self.last_save >= self.job.run.checkpoint_every_s:
-            self.save(state())
-
-    def preempted(self, stop: StopSignal, state: dict) -> None:
-        self.result["preemptions"].append({"signal": stop.name, "epoch": len(self.member.history),
-                                           "step": self.pack.step,
-                                           "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        self.save(state)
-        self.close("stopped")
-
-    def finish(self, status: str) -> str:
-        """The final result; ELSEWHERE if the claim was taken over meanwhile (nothing written)."""
-        self.close(status)
-        if not self.job.claim.owned():
-            self.job.log.warning(f"{self.job.run_dir}: the claim was taken over by another launch; finished here without "
-                        "writing")
-            return ELSEWHERE
-        self.result.update(status=status, metrics=self.member.metrics(), history=self.member.history,
-                           timing=self.pack.timing())
-        path = write_result(self.job.run_dir, self.result)
-        remove_checkpoint(self.job.run_dir)
-        m = self.result["metrics"]
-        self.job.log.info(f"{status}: val_loss={m['val_loss']:.4f} val_acc={m['val_acc']:.4f} -> {path}")
-        return status
-
-    def fail(self, err: BaseException) -> None:
-        self.close("failed")
-        if self.job.claim.owned():
-            self.result.update(status="failed", **_error(err), history=self.member.history)
-            write_result(self.job.run_dir, self.result)
-
-    def close(self, ended: str) -> None:
-        """Tell the experiment logger how the run ended (completed, diverged, failed or stopped), once."""
-        if not self.done and self.logger:
-            self.logger.close(ended)
-        self.done = True
-
-
-def _result_header(job: Job, member: Member, pack: Pack, pack_dirs: list[str]) -> dict:
-    run, cfg = job.run, job.cfg
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config["penalty"]["lam"] = run.penalty.lam  # log10_lam, when given, has been applied
-    p, o, d = run.penalty, run.optim, run.data
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "status": "running",
-        "run_dir": str(job.run_dir.resolve()),
-        "overrides": job.overrides,
-        "config": config,
-        "model": {"name": run.model.name, "width": run.model.width, "n_params": member.n_params,
-                  "n_decayed": member.n_decayed},
-        "penalty": {"norm": p.norm, "apply": p.apply, "lam": p.lam, "coef": member.penalty.coef,
-                    "exclude": list(p.exclude)},
-        "optim": {"name": o.name, "lr": o.lr, "momentum": o.momentum, "nesterov": o.nesterov,
-                  "betas": list(o.betas), "schedule": o.schedule, "warmup_epochs": o.warmup_epochs,
-                  "epochs": o.epochs},
-        "data": {"name": d.name, "n_train": pack.n_train, "n_val": len(pack.data.y_val),
-                 "batch_size": o.batch_size, "image_size": pack.data.image_size, "augment": d.augment},
-        "seed": run.seed,
-        "resumes": 0,
-        "preemptions": [],
-        "provenance": {**provenance(str(pack.device) + (
-            f" ({torch.cuda.get_device_name(pack.device)})" if pack.device.type == "cuda" else "")),
-            "threads": torch.get_num_threads(), "pack": {"size": pack.size, "members": pack_dirs}},
-    }
 
 
 def _remove_if_only_hydra_files(run_dir: Path) -> None:
@@ -237,137 +122,6 @@ def _remove_if_only_hydra_files(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
         with contextlib.suppress(OSError):  # and no empty parent made for it
             run_dir.parent.rmdir()
-
-
-def _error(err: BaseException) -> dict:
-    return {"error": f"{type(err).__name__}: {err}", "traceback": "".join(traceback.format_exception(err))}
-
-
-def _failed_before_training(job: Job, err: BaseException) -> None:
-    """A run that could not even be built (e.g. unreadable data) still leaves one result saying why."""
-    write_result(job.run_dir, {"schema_version": SCHEMA_VERSION, "status": "failed", **_error(err),
-                               "run_dir": str(job.run_dir.resolve()), "overrides": job.overrides,
-                               "config": OmegaConf.to_container(job.cfg, resolve=True), "seed": job.run.seed,
-                               "provenance": provenance(job.run.device)})
-
-
-def _checkpoint(job: Job) -> Optional[dict]:
-    """The checkpoint a run resumes from, if its recorded result says it is this run, still running."""
-    previous = job.previous
-    if not (previous and previous.get("status") == "running" and made_by(previous, job.run)):
-        return None
-    try:
-        return load_checkpoint(job.run_dir)
-    except DamagedFile as err:
-        job.log.warning(f"{err}; {set_aside(err.path)}, the run starts again from scratch")
-        return None
-
-
-@contextlib.contextmanager
-def _own_log_files(jobs: Sequence[Job]):
-    """While runs train together, each one's lines go to its own log file (as they would alone), not
-    to the file Hydra set up for the last one prepared; the console keeps getting them all."""
-    root = logging.getLogger()
-    files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
-    own = []
-    for job in jobs:
-        if job.log_file:
-            handler = logging.FileHandler(job.log_file)
-            handler.setFormatter(files[0].formatter if files else None)
-            job.log.addHandler(handler)
-            own.append((job, handler))
-    for handler in files:
-        root.removeHandler(handler)
-    try:
-        yield
-    finally:
-        for handler in files:
-            root.addHandler(handler)
-        for job, handler in own:
-            job.log.removeHandler(handler)
-            handler.close()
-
-
-def train_jobs(jobs: Sequence[Job]) -> list:
-    """Train claimed runs that share a pack key together, and release their claims; returns each
-    one's status, or the exception it failed with. Runs resuming from different steps train as
-    separate packs, one after another."""
-    try:
-        with _own_log_files(jobs):
-            torch.set_num_threads(_threads(jobs[0]))
-            checkpoints = [_checkpoint(job) for job in jobs]
-            position = [(c["step"], len(c["history"])) if c else (0, 0) for c in checkpoints]
-            outcomes: list = [None] * len(jobs)
-            data = None
-            for start in sorted(set(position)):
-                group = [i for i, p in enumerate(position) if p == start]
-                data = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes, group)
-            return outcomes
-    finally:
-        for job in jobs:
-            job.claim.release()
-
-
-def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where: list[int]):
-    """Train one pack; fills ``outcomes`` at ``where``; returns the dataset for the next pack."""
-    try:
-        pack = Pack([job.run for job in jobs], data)
-    except Exception as err:
-        for job, i in zip(jobs, where):
-            _failed_before_training(job, err)
-            outcomes[i] = err
-        return data
-    if checkpoints[0] is not None:
-        pack.load_state_dicts(checkpoints)
-    pack_dirs = [str(job.run_dir.resolve()) for job in jobs]
-    records = [Record(job, member, pack, checkpoint, pack_dirs) for job, member, checkpoint in
-               zip(jobs, pack.members, checkpoints)]
-    states = {}
-
-    def state(k: int) -> dict:  # every member's state at once, the first time one is asked for at this point
-        if not states:
-            states.update(enumerate(pack.state_dicts()))
-        return states[k]
-
-    def at_epoch_end(pack: Pack) -> None:
-        states.clear()
-        for k, record in enumerate(records):
-            if not record.done:
-                record.epoch_end(lambda: state(k))
-
-    def diverged(member: Member) -> None:
-        k = pack.members.index(member)
-        outcomes[where[k]] = records[k].finish("diverged")
-
-    stop = StopSignal()
-    pack.interrupt = lambda: stop() or all(job.claim.lost for job in jobs)
-    desc = jobs[0].desc if len(jobs) == 1 else f"pack of {len(jobs)}: {jobs[0].desc} ..."
-    try:
-        statuses = pack.fit(progress=jobs[0].run.progress, desc=desc, on_epoch=at_epoch_end, on_diverged=diverged)
-    except Interrupted:
-        states.clear()
-        for k, (job, record) in enumerate(zip(jobs, records)):
-            if job.claim.lost:
-                job.log.warning(f"{job.run_dir}: the claim was taken over by another launch; stopped here without "
-                            "writing")
-                record.close("stopped")
-                outcomes[where[k]] = ELSEWHERE
-            elif not record.done:
-                record.preempted(stop, state(k))
-                job.log.info(f"{job.run_dir}: {stop.name} received, checkpoint saved at step {pack.step}")
-        stop.hand_over()
-    except Exception as err:
-        for k, record in enumerate(records):
-            if not record.done:
-                record.fail(err)
-                outcomes[where[k]] = err
-        return pack.data
-    finally:
-        stop.restore()
-    for k, (record, status) in enumerate(zip(records, statuses)):
-        if not record.done:
-            outcomes[where[k]] = record.finish(status)
-    return pack.data
 
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

@@ -12,8 +12,6 @@ from typing import Any, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from wdbench.penalty import APPLIES, NORMS
-
 
 class ConfigError(ValueError):
     """A bad configuration value; its message is one line naming the field and what is allowed."""
@@ -51,6 +49,9 @@ MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig}
 DATASETS = ("digits", "cifar10", "cifar100")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
+NORMS = ("sum", "mean", "per_step")  # of the L2 penalty (wdbench.penalty)
+APPLIES = ("coupled", "decoupled", "independent")
+EXCLUDE_KINDS = {"bias": "every parameter named *.bias", "norm": "every normalisation-layer parameter"}
 DEVICES = ("auto", "cpu", "cuda")
 # lr and λ·c end up as factors in float32 tensor ops (max 3.4e38): keep them far below that
 LARGEST = 1e30
@@ -160,7 +161,7 @@ def _meta_model(model, data_name: str, image_size: int):
     if key not in _META_MODELS:
         import torch
 
-        from wdbench.data import dataset_shape
+        from wdbench.sources import dataset_shape
         from wdbench.models import build_model
 
         _, in_chans, n_classes = dataset_shape(data_name)
@@ -172,15 +173,17 @@ def _meta_model(model, data_name: str, image_size: int):
 def _check_exclude(run: "RunConfig", image_size: int) -> None:
     """penalty.exclude must leave something decayed, and each of its name patterns must match a
     parameter: a typo would decay what it meant to keep."""
+    patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
+    if not patterns:  # every model here has conv or linear weights, which are neither biases nor norm parameters
+        return  # (so no model is built, and validating a sweep needs neither torch nor timm)
     import fnmatch
 
-    from wdbench.penalty import EXCLUDE_KINDS, split_decayed
+    from wdbench.penalty import split_decayed
 
     model = _meta_model(run.model, run.data.name, image_size)
     _check(bool(split_decayed(model, run.penalty.exclude)[0]),
            f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
            "be decayed")
-    patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
     names = [name for name, _ in model.named_parameters()]
     for entry in patterns:
         _check(any(fnmatch.fnmatchcase(n, entry) for n in names),
@@ -285,7 +288,7 @@ def _validate(run: RunConfig) -> None:
                "nothing is downloaded)")
         _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
     if hasattr(m, "patch_size"):
-        from wdbench.data import native_image_size
+        from wdbench.sources import native_image_size
 
         size = d.image_size or native_image_size(d.name)
         _check(size % m.patch_size == 0,
@@ -301,7 +304,7 @@ def _validate(run: RunConfig) -> None:
     _check(0 <= o.warmup_epochs < o.epochs,
            f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
     _check(0 <= o.momentum < 1, f"optim.momentum={o.momentum}: must be in [0, 1)")
-    from wdbench.data import train_size
+    from wdbench.sources import train_size
 
     n_train = train_size(d)
     _check(1 <= o.batch_size <= n_train,
@@ -319,7 +322,7 @@ def _validate(run: RunConfig) -> None:
         p.lam = 10.0 ** p.log10_lam
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
-    from wdbench.data import native_image_size
+    from wdbench.sources import native_image_size
 
     _check_exclude(run, d.image_size or native_image_size(d.name))
     _choice("logger.name", run.logger.name, tuple(LOGGERS))

@@ -23,9 +23,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-NORMS = ("sum", "mean", "per_step")
-APPLIES = ("coupled", "decoupled", "independent")
-EXCLUDE_KINDS = {"bias": "every parameter named *.bias", "norm": "every normalisation-layer parameter"}
+from wdbench.config import APPLIES, EXCLUDE_KINDS, NORMS  # noqa: F401  (allowed values: with the config schema)
 
 
 def norm_factor(norm: str, n_decayed: Optional[int] = None, batch_size: Optional[int] = None,

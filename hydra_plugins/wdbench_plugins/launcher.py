@@ -68,8 +68,9 @@ def pack_keys(launcher, job_overrides: Sequence[Sequence[str]]) -> List[str]:
 def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "hydra.sweep.dir",
              job_id=None) -> List[JobReturn]:
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
-    log), claiming it; then train the claimed ones together (wdbench.app.train_jobs)."""
-    from wdbench.app import Job, prepare_job, train_jobs
+    log), claiming it; then train the claimed ones together (wdbench.runner.train_jobs)."""
+    from wdbench.app import Job, prepare_job
+    from wdbench.runner import train_jobs
 
     returns = []
     for idx, overrides in jobs:
@@ -116,6 +117,7 @@ class LocalLauncher(BasicLauncher):
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         _LAUNCHER = self
+        import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
         progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
