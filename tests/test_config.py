@@ -3,6 +3,8 @@ import copy
 import functools
 import importlib.util
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -327,3 +329,26 @@ def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
     for group in ("model: mixer, resnet, vit", "penalty: mean, per_step, sum", "optim: adam, adamw, sgd",
                   "data: cifar10, cifar100, digits"):
         assert group in out
+
+
+def test_validating_a_sweep_and_answering_without_training_import_neither_torch_nor_timm(tmp_path):
+    """--help, --cfg, a config error and a rerun with nothing left to train cost well under a second
+    only while the entry point, the sweeper and every config check stay free of torch, timm and
+    scikit-learn (3–5 s to import): a fresh interpreter checks what they pull in."""
+    script = f"""
+import sys
+import hydra_plugins.wdbench_plugins.launcher, hydra_plugins.wdbench_plugins.slurm, hydra_plugins.wdbench_plugins.sweeper
+import wdbench.__main__, wdbench.app, wdbench.status
+from hydra import compose, initialize_config_dir
+from wdbench.config import ConfigError, parse_run_config, pack_key
+with initialize_config_dir({str(CONF_DIR)!r}, version_base="1.3"):
+    for overrides in (["model=vit"], ["model=mixer", "penalty=mean"], ["optim=adamw", "penalty.log10_coef=-2"]):
+        pack_key(parse_run_config(compose("config", overrides=overrides)))
+    try:
+        parse_run_config(compose("config", overrides=["penalty.log10_lam=400"]))
+    except ConfigError:
+        pass
+print(sorted(m for m in ("torch", "timm", "sklearn") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "[]"
