@@ -1,6 +1,6 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 1234]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 12345]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
@@ -10,6 +10,7 @@
 4. packing: one step of a pack of K runs / K steps of runs alone (1 thread), per model and width;
    and a 64-run slice of the default study (one width, 16 coefs x 4 seeds), whole command on all
    cores, hydra.launcher.pack=K / pack=1 (runs finished per minute)
+5. the whole default study (the quickstart sweep, 300 runs), packed (the launcher's default) / pack=1
 
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
@@ -178,15 +179,28 @@ def packed_sweep_throughput(settings, pack: int) -> list[dict]:
     return rows
 
 
+def quickstart_wall() -> dict:
+    """Wall time of the quickstart sweep command (300 runs, every core), unpacked and packed."""
+    out = {}
+    for label, launcher in (("pack=1", ["hydra.launcher.pack=1"]), ("packed (default)", [])):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "wdbench", "-m", "experiment=quickstart", *launcher, "progress=false",
+                            f"out_dir={tmp}"], check=True, capture_output=True)
+            out[label] = time.perf_counter() - start
+    out["ratio"] = out["pack=1"] / out["packed (default)"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--sections", default="1234", help="which of the numbered measurements to run")
+    parser.add_argument("--sections", default="12345", help="which of the numbered measurements to run")
     parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
     parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
-                        default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("vit", 16)],
+                        default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
                         help="model:width,... of the whole-command packing measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -225,6 +239,11 @@ def main() -> None:
             print(f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
                   f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min)")
         figures.update(packing=packing, sweeps=sweeps)
+    if "5" in args.sections:
+        study = quickstart_wall()
+        print(f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
+              f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x")
+        figures["quickstart"] = study
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)
