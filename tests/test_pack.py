@@ -166,3 +166,49 @@ def test_a_pack_shares_the_data_it_is_given_unfuses_attention_and_keeps_each_run
     assert member.n_decayed > default.n_decayed  # its norm weights decayed too: its own exclude, not the default
     constant = trained(Pack(runs("optim.schedule=constant", members=MEMBERS[:1])))
     assert [h["lr"] for h in constant.members[0].history] == [0.05, 0.05]
+
+
+@pytest.mark.parametrize("overrides", [[], ["model=vit", "model.width=16"], ["model=mixer", "model.width=16"]],
+                         ids=["resnet", "vit", "mixer"])
+def test_a_members_memory_is_its_state_plus_the_larger_step(overrides, monkeypatch):
+    """member_bytes = 4·P·(2 + optimizer slots) + max(training step, evaluation step): the training
+    step's tensors grow linearly in the batch (its only batch-free part, BatchNorm's per-channel
+    statistics, is a few kilobytes), the evaluation step's linearly in the evaluation batch."""
+    import wdbench.train as train
+
+    def estimate(*more):
+        run = tiny_run(*overrides, *more)
+        return train.member_bytes(run, 1, 10, 8), sum(p.numel() for p in Pack([run]).members[0].model.parameters())
+
+    monkeypatch.setattr(train, "EVAL_BATCH", 1)  # the training step is the larger
+    (b16, n_params), (b32, _), (b48, _) = (estimate(f"optim.batch_size={b}") for b in (16, 32, 48))
+    assert b48 - b32 == b32 - b16 > 0  # affine in the batch
+    state = 4 * n_params * 3  # parameters, gradients, SGD's momentum
+    assert 0 <= (b16 - (b32 - b16)) - state < 4096
+    assert estimate("optim.batch_size=32", "optim.momentum=0")[0] == b32 - 4 * n_params  # no momentum buffer
+    assert estimate("optim.batch_size=32", "optim=adam")[0] == b32 + 4 * n_params  # Adam: two moments
+    evaluation = []
+    for eval_batch in (10**5, 2 * 10**5):  # the evaluation step is the larger
+        monkeypatch.setattr(train, "EVAL_BATCH", eval_batch)
+        evaluation.append(estimate("optim.batch_size=32")[0] - state)
+    assert evaluation[1] == 2 * evaluation[0] > 0
+
+
+def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    import wdbench.runner as runner
+    from wdbench.train import member_bytes
+
+    jobs = [SimpleNamespace(run=run) for run in runs(members=[("-3", s) for s in range(7)])]
+    each = member_bytes(jobs[0].run, 1, 10, 8)
+    assert runner._packs_that_fit(jobs, list(range(7))) == [list(range(7))]  # the CPU: no memory bound
+    monkeypatch.setattr(runner, "_memory_budget", lambda device: int(3.5 * each))
+    with caplog.at_level("WARNING", logger="wdbench"):
+        assert runner._packs_that_fit(jobs, [0, 2, 4, 6]) == [[0, 2], [4, 6]]
+        assert runner._packs_that_fit(jobs, list(range(7))) == [[0, 1], [2, 3], [4, 5, 6]]
+        assert runner._packs_that_fit(jobs, [0, 1, 2]) == [[0, 1, 2]]
+    assert len(caplog.records) == 2 and "a pack of 7 runs needs about" in caplog.records[1].getMessage()
+    assert "training 3 packs of at most 3, one after another" in caplog.records[1].getMessage()
+    monkeypatch.setattr(runner, "_memory_budget", lambda device: each // 2)  # not even one fits: one at a time
+    assert runner._packs_that_fit(jobs, [0, 1]) == [[0], [1]]

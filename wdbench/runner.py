@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 import traceback
@@ -19,7 +20,10 @@ from wdbench.claims import ELSEWHERE
 from wdbench.config import made_by
 from wdbench.loggers import open_logger
 from wdbench.results import SCHEMA_VERSION, DamagedFile, provenance, set_aside, write_result
-from wdbench.train import Interrupted, Member, Pack
+from wdbench.sources import dataset_shape
+from wdbench.train import Interrupted, Member, Pack, member_bytes, resolve_device
+
+log = logging.getLogger("wdbench")
 
 
 def _threads(job: Job) -> int:
@@ -193,12 +197,45 @@ def train_jobs(jobs: Sequence[Job]) -> list:
             outcomes: list = [None] * len(jobs)
             data = None
             for start in sorted(set(position)):
-                group = [i for i, p in enumerate(position) if p == start]
-                data = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes, group)
+                for group in _packs_that_fit(jobs, [i for i, p in enumerate(position) if p == start]):
+                    data = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes,
+                                       group)
             return outcomes
     finally:
         for job in jobs:
             job.claim.release()
+
+
+def _memory_budget(device: torch.device) -> Optional[int]:
+    """Bytes a pack may use on its device: 80% of the GPU's free memory (the rest for the allocator's
+    slack and cuDNN's workspaces); None on the CPU, where hydra.launcher.pack alone bounds a pack."""
+    if device.type != "cuda":
+        return None
+    return int(0.8 * torch.cuda.mem_get_info(device)[0])
+
+
+def _packs_that_fit(jobs: Sequence[Job], group: list[int]) -> list[list[int]]:
+    """``group`` (indices of runs that start together) split into even packs that fit in the device's
+    memory (train.member_bytes), saying so in one line when the whole does not."""
+    run = jobs[group[0]].run
+    device = resolve_device(run.device)
+    budget = _memory_budget(device)
+    if budget is None or len(group) == 1:
+        return [group]
+    side, in_chans, n_classes = dataset_shape(run.data.name)
+    each = member_bytes(run, in_chans, n_classes, run.data.image_size or side)
+    fits = max(1, budget // each)
+    if len(group) <= fits:
+        return [group]
+    n = math.ceil(len(group) / fits)
+    log.warning(f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
+                f"{_size(budget)} of {device} is free for it: training {n} packs of at most {math.ceil(len(group) / n)}, "
+                "one after another")
+    return [group[j * len(group) // n:(j + 1) * len(group) // n] for j in range(n)]
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where: list[int]):

@@ -35,8 +35,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+EVAL_BATCH = 1024  # validation samples per forward pass
+
+
 @torch.no_grad()
-def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = 1024):
+def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = EVAL_BATCH):
     """Per-sample mean loss and accuracy of each member: ``logits`` maps (b, ...) to (K, b, classes)."""
     loss = correct = None
     for i in range(0, len(y), batch):
@@ -51,6 +54,36 @@ def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y:
 
 def l2_norm(params) -> float:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params))).item()
+
+
+def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int, packed: bool = True) -> int:
+    """Device memory one member of a pack needs, estimated without allocating any: its float32
+    parameters, their gradients and optimizer state, plus the larger of a training step (one
+    minibatch and every tensor the forward pass saves for backward) and an evaluation step (about the
+    input and output of its largest layer at the evaluation batch). Tensors are counted on the meta
+    device through autograd's saved-tensor hooks, each storage once; ``packed``: attention unfused,
+    as in a pack."""
+    with torch.device("meta"):
+        model = build_model(run.model, in_chans, n_classes, image_size)
+        x = torch.empty(run.optim.batch_size, in_chans, image_size, image_size)
+    if packed:
+        unfused_attention(model)
+    params = {p.untyped_storage()._cdata for p in model.parameters()}  # a storage's identity (meta has no address)
+    saved: dict[int, int] = {}
+
+    def count(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage._cdata not in params:
+            saved[storage._cdata] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
+        model.train()(x)
+    state_slots = 2 if run.optim.name in ("adam", "adamw") else int(run.optim.momentum > 0)  # Adam: m and v
+    n_params = sum(p.numel() for p in model.parameters())
+    train_step = x.nbytes + sum(saved.values())
+    evaluation = 2 * max(saved.values()) * EVAL_BATCH // run.optim.batch_size
+    return 4 * n_params * (2 + state_slots) + max(train_step, evaluation)
 
 
 class Interrupted(Exception):
