@@ -212,3 +212,28 @@ def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so
     assert "training 3 packs of at most 3, one after another" in caplog.records[1].getMessage()
     monkeypatch.setattr(runner, "_memory_budget", lambda device: each // 2)  # not even one fits: one at a time
     assert runner._packs_that_fit(jobs, [0, 1]) == [[0], [1]]
+
+
+def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_composing_again(cli, tmp_path, monkeypatch):
+    import json
+    import os
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    from conftest import TINY, results_under
+
+    log = tmp_path / "compositions"
+    compose = ConfigLoaderImpl.load_sweep_config
+
+    def counted(self, master_config, sweep_overrides):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return compose(self, master_config, sweep_overrides)
+
+    monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
+    assert cli("-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2", "seed=0,1",
+               "hydra.launcher.n_jobs=2", "name=s")[0] == 0
+    assert log.read_text().split() == [str(os.getpid())] * 4  # the sweeper's, in this process; none in a worker
+    results = [json.loads(path.read_text()) for path in results_under(tmp_path / "out" / "multirun" / "s")]
+    assert len(results) == 4 and all(r["status"] == "completed" and r["provenance"]["pack"]["size"] == 2
+                                     for r in results)

@@ -19,7 +19,7 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
@@ -66,15 +66,17 @@ def pack_keys(launcher, job_overrides: Sequence[Sequence[str]]) -> List[str]:
 
 
 def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "hydra.sweep.dir",
-             job_id=None) -> List[JobReturn]:
+             job_id=None, composed: Optional[Dict[int, DictConfig]] = None) -> List[JobReturn]:
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
-    log), claiming it; then train the claimed ones together (wdbench.runner.train_jobs)."""
+    log), claiming it; then train the claimed ones together (wdbench.runner.train_jobs). ``composed``:
+    job configs by number that the sweeper already composed (Hydra's composition costs ~0.1 s a run)."""
     from wdbench.app import Job, prepare_job
     from wdbench.runner import train_jobs
 
     returns = []
     for idx, overrides in jobs:
-        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        sweep_config = (composed or {}).get(idx) or hydra_context.config_loader.load_sweep_config(config,
+                                                                                                 list(overrides))
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = idx if job_id is None else job_id
             sweep_config.hydra.job.num = idx
@@ -94,7 +96,7 @@ _LAUNCHER = None  # set before forking: workers read it instead of unpickling a 
 
 
 def _run_pack(jobs: Sequence[tuple]) -> List[JobReturn]:
-    return run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs)
+    return run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed_by_idx)
 
 
 class LocalLauncher(BasicLauncher):
@@ -103,6 +105,8 @@ class LocalLauncher(BasicLauncher):
         self.n_jobs, self.pack = n_jobs, pack
         self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
         self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
+        self.composed: Optional[List[DictConfig]] = None  # their configs, when the sweeper has composed them
+        self.composed_by_idx: Dict[int, DictConfig] = {}  # the same by job number: forked workers read it
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         global _LAUNCHER
@@ -116,6 +120,7 @@ class LocalLauncher(BasicLauncher):
                  "local workers (each run's log: app.log in its directory)")
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        self.composed_by_idx = dict(enumerate(self.composed or [], start=initial_job_idx))
         _LAUNCHER = self
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
         progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)

@@ -54,7 +54,7 @@ class WdbenchSweeper(BasicSweeper):
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, todo_index, todo_keys, run_dirs, finished, elsewhere, manifest = [], [], [], [], 0, 0, {}
+        todo, todo_index, todo_keys, todo_configs, run_dirs, finished, elsewhere, manifest = [], [], [], [], [], 0, 0, {}
         queued = ...  # asked of squeue once, only if some run has a claim to judge
         for job in jobs:
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
@@ -75,6 +75,7 @@ class WdbenchSweeper(BasicSweeper):
                 todo.append(job)
                 todo_index.append(len(run_dirs) - 1)
                 todo_keys.append(pack_key(run))
+                todo_configs.append(cfg)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,8 @@ class WdbenchSweeper(BasicSweeper):
         watcher = None
         if hasattr(self.launcher, "pack_keys"):  # what the launcher groups into packs: known here already
             self.launcher.pack_keys = todo_keys
+        if hasattr(self.launcher, "composed"):  # the local launcher's forked workers use them, not compose again
+            self.launcher.composed = todo_configs
         if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
             self.launcher.skipped = finished + elsewhere
         else:  # SLURM, basic: watch the launched runs' result files while the launcher waits
