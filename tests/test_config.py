@@ -352,3 +352,31 @@ print(sorted(m for m in ("torch", "timm", "sklearn") if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
+
+
+SWEEP_JOBS = [  # (the command's overrides, one job's overrides): jobs of every kind a sweep makes
+    (["experiment=quickstart"], ["model.width=2", "penalty.log10_coef=null", "seed=3"]),
+    (["experiment=quickstart"], ["model.width=32", "penalty.log10_coef=-1.25", "seed=0"]),
+    ([], ["model=vit", "model.width=64", "penalty=mean", "penalty.log10_lam=-2.5", "seed=1"]),
+    ([], ["optim=adamw", "model=mixer", "penalty.exclude=[bias]", "data.n_train=400", "progress=false"]),
+    ([], ["+model.tag=x", "seed=2", "~optim.nesterov"]),
+    (["hydra.launcher.pack=2"], ["hydra.launcher.n_jobs=1", "name=s", "out_dir=/tmp/x", "penalty.lam=0.5"]),
+]
+
+
+@pytest.mark.parametrize("command,job", SWEEP_JOBS, ids=[" ".join(j) for _, j in SWEEP_JOBS])
+def test_the_sweepers_composer_gives_hydras_own_config_for_every_job(command, job):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hydra_plugins.wdbench_plugins.sweeper import SweepComposer
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=command, run_mode=RunMode.MULTIRUN)
+        composer = SweepComposer(loader, master)
+        for _ in range(2):  # composed by Hydra the first time, from the cached base the second
+            ours, hydras = composer([*command, *job]), loader.load_sweep_config(master, [*command, *job])
+            assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras)
+            assert ours.hydra.sweep.subdir == hydras.hydra.sweep.subdir
+            assert OmegaConf.is_struct(ours) and not OmegaConf.is_readonly(ours.hydra)
+    assert len(composer.bases) == 1
