@@ -179,14 +179,15 @@ def packed_sweep_throughput(settings, pack: int) -> list[dict]:
     return rows
 
 
-def quickstart_wall() -> dict:
-    """Wall time of the quickstart sweep command (300 runs, every core), unpacked and packed."""
+def quickstart_wall(keep: str | None = None) -> dict:
+    """Wall time of the quickstart sweep command (300 runs, every core), unpacked and packed; ``keep``:
+    leave both sweeps' results there (``<keep>/pack1``, ``<keep>/packed``) to compare them run by run."""
     out = {}
-    for label, launcher in (("pack=1", ["hydra.launcher.pack=1"]), ("packed (default)", [])):
+    for label, name, launcher in (("pack=1", "pack1", ["hydra.launcher.pack=1"]), ("packed (default)", "packed", [])):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "wdbench", "-m", "experiment=quickstart", *launcher, "progress=false",
-                            f"out_dir={tmp}"], check=True, capture_output=True)
+                            f"out_dir={os.path.join(keep, name) if keep else tmp}"], check=True, capture_output=True)
             out[label] = time.perf_counter() - start
     out["ratio"] = out["pack=1"] / out["packed (default)"]
     return out
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
                         default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
                         help="model:width,... of the whole-command packing measurement")
+    parser.add_argument("--keep", help="section 5: keep both quickstart sweeps' results under this directory")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -240,7 +242,7 @@ def main() -> None:
                   f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min)")
         figures.update(packing=packing, sweeps=sweeps)
     if "5" in args.sections:
-        study = quickstart_wall()
+        study = quickstart_wall(args.keep)
         print(f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
               f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x")
         figures["quickstart"] = study
