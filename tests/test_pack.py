@@ -237,3 +237,28 @@ def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_compos
     results = [json.loads(path.read_text()) for path in results_under(tmp_path / "out" / "multirun" / "s")]
     assert len(results) == 4 and all(r["status"] == "completed" and r["provenance"]["pack"]["size"] == 2
                                      for r in results)
+
+
+def test_a_rerun_skips_finished_members_and_packs_the_rest(cli, tmp_path):
+    import json
+    import shutil
+
+    from conftest import TINY, results_under
+
+    sweep = ["-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2,-1", "seed=0,1",
+             "hydra.launcher.n_jobs=1", "name=s"]
+    assert cli(*sweep)[0] == 0
+    paths = results_under(tmp_path / "out" / "multirun" / "s")
+    assert [json.loads(p.read_text())["provenance"]["pack"]["size"] for p in paths] == [6] * 6
+    before = {p: p.read_bytes() for p in paths}
+    shutil.rmtree(paths[1].parent)  # one run lost, another interrupted before its first checkpoint
+    result = json.loads(paths[4].read_text())
+    paths[4].write_text(json.dumps({**result, "status": "running"}))
+    code, out, err = cli(*sweep)
+    assert code == 0 and "6 runs, 4 already finished (skipped), 2 to launch" in out + err
+    for i, path in enumerate(paths):
+        result = json.loads(path.read_text())
+        if i in (1, 4):
+            assert result["status"] == "completed" and result["provenance"]["pack"]["size"] == 2
+        else:
+            assert path.read_bytes() == before[path]
