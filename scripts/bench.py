@@ -182,12 +182,15 @@ def packed_sweep_throughput(settings, pack: int) -> list[dict]:
 def quickstart_wall(keep: str | None = None) -> dict:
     """Wall time of the quickstart sweep command (300 runs, every core), unpacked and packed; ``keep``:
     leave both sweeps' results there (``<keep>/pack1``, ``<keep>/packed``) to compare them run by run."""
+    if keep and os.path.exists(keep) and os.listdir(keep):
+        raise SystemExit(f"--keep {keep}: not empty (a rerun would skip the finished runs and time nothing)")
     out = {}
-    for label, name, launcher in (("pack=1", "pack1", ["hydra.launcher.pack=1"]), ("packed (default)", "packed", [])):
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, name, launcher in (("pack=1", "pack1", ["hydra.launcher.pack=1"]),
+                                      ("packed (default)", "packed", [])):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "wdbench", "-m", "experiment=quickstart", *launcher, "progress=false",
-                            f"out_dir={os.path.join(keep, name) if keep else tmp}"], check=True, capture_output=True)
+                            f"out_dir={os.path.join(keep or tmp, name)}"], check=True, capture_output=True)
             out[label] = time.perf_counter() - start
     out["ratio"] = out["pack=1"] / out["packed (default)"]
     return out

@@ -5,7 +5,7 @@ other, and whether the answer (coef* per width) moves.
 
 Both arguments are sweep directories of the same runs (e.g. ``scripts/bench.py --sections 5 --keep
 DIR`` leaves DIR/pack1/multirun/quickstart and DIR/packed/multirun/quickstart). Runs are matched by
-their overrides.
+(width, coef, seed): sweeps that vary anything else are refused.
 """
 from __future__ import annotations
 

@@ -360,6 +360,7 @@ SWEEP_JOBS = [  # (the command's overrides, one job's overrides): jobs of every 
     ([], ["model=vit", "model.width=64", "penalty=mean", "penalty.log10_lam=-2.5", "seed=1"]),
     ([], ["optim=adamw", "model=mixer", "penalty.exclude=[bias]", "data.n_train=400", "progress=false"]),
     ([], ["+model.tag=x", "seed=2", "~optim.nesterov"]),
+    ([], ["seed=5", "++seed=7", "optim.nesterov=true", "~optim.nesterov", "optim.momentum=0.5"]),  # kept in order
     (["hydra.launcher.pack=2"], ["hydra.launcher.n_jobs=1", "name=s", "out_dir=/tmp/x", "penalty.lam=0.5"]),
 ]
 
@@ -380,3 +381,18 @@ def test_the_sweepers_composer_gives_hydras_own_config_for_every_job(command, jo
             assert ours.hydra.sweep.subdir == hydras.hydra.sweep.subdir
             assert OmegaConf.is_struct(ours) and not OmegaConf.is_readonly(ours.hydra)
     assert len(composer.bases) == 1
+
+
+def test_the_composer_lets_hydra_compose_once_per_group_choice_and_not_per_value():
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hydra_plugins.wdbench_plugins.sweeper import SweepComposer
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        composer = SweepComposer(loader, loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN))
+        for model in ("vit", "mixer"):
+            for width in (16, 32):
+                for seed in (0, 1):
+                    composer([f"model={model}", f"model.width={width}", f"seed={seed}", "+model.tag=x"])
+    assert sorted(composer.bases) == [("model=mixer", "+model.tag=x"), ("model=vit", "+model.tag=x")]

@@ -198,20 +198,33 @@ def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so
     from types import SimpleNamespace
 
     import wdbench.runner as runner
+    from wdbench.sources import split_sizes
     from wdbench.train import member_bytes
 
     jobs = [SimpleNamespace(run=run) for run in runs(members=[("-3", s) for s in range(7)])]
     each = member_bytes(jobs[0].run, 1, 10, 8)
-    assert runner._packs_that_fit(jobs, list(range(7))) == [list(range(7))]  # the CPU: no memory bound
-    monkeypatch.setattr(runner, "_memory_budget", lambda device: int(3.5 * each))
+    assert runner._packs_that_fit(jobs, list(range(7)), True) == [list(range(7))]  # the CPU: no memory bound
+    data = 4 * sum(split_sizes(jobs[0].run.data)) * 8 * 8  # float32 digits, 8x8 pixels, one channel
+    monkeypatch.setattr(runner, "_memory_budget", lambda device: int(3.9 * each) + data)
+    assert data > 0.1 * each  # so four fit once the data are on the device
     with caplog.at_level("WARNING", logger="wdbench"):
-        assert runner._packs_that_fit(jobs, [0, 2, 4, 6]) == [[0, 2], [4, 6]]
-        assert runner._packs_that_fit(jobs, list(range(7))) == [[0, 1], [2, 3], [4, 5, 6]]
-        assert runner._packs_that_fit(jobs, [0, 1, 2]) == [[0, 1, 2]]
+        assert runner._packs_that_fit(jobs, [0, 2, 4, 6], data_loaded=False) == [[0, 2], [4, 6]]
+        assert runner._packs_that_fit(jobs, list(range(7)), data_loaded=False) == [[0, 1], [2, 3], [4, 5, 6]]
+        assert runner._packs_that_fit(jobs, [0, 1, 2], data_loaded=False) == [[0, 1, 2]]
+        assert runner._packs_that_fit(jobs, [0, 1, 2, 3], data_loaded=True) == [[0, 1, 2, 3]]  # the data's room
     assert len(caplog.records) == 2 and "a pack of 7 runs needs about" in caplog.records[1].getMessage()
     assert "training 3 packs of at most 3, one after another" in caplog.records[1].getMessage()
     monkeypatch.setattr(runner, "_memory_budget", lambda device: each // 2)  # not even one fits: one at a time
-    assert runner._packs_that_fit(jobs, [0, 1]) == [[0], [1]]
+    assert runner._packs_that_fit(jobs, [0, 1], True) == [[0], [1]]
+
+    def unknown(*args):
+        raise RuntimeError("no meta kernel")
+
+    monkeypatch.setattr(runner, "member_bytes", unknown)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="wdbench"):
+        assert runner._packs_that_fit(jobs, [0, 1], True) == [[0, 1]]  # never stops training
+    assert "could not be estimated (no meta kernel); training it whole" in caplog.records[0].getMessage()
 
 
 def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_composing_again(cli, tmp_path, monkeypatch):
@@ -233,7 +246,8 @@ def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_compos
     monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
     assert cli("-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2", "seed=0,1",
                "hydra.launcher.n_jobs=2", "name=s")[0] == 0
-    assert log.read_text().split() == [str(os.getpid())] * 4  # the sweeper's, in this process; none in a worker
+    # the sweeper's one Hydra composition (the four jobs differ in plain values only), none in a worker
+    assert log.read_text().split() == [str(os.getpid())]
     results = [json.loads(path.read_text()) for path in results_under(tmp_path / "out" / "multirun" / "s")]
     assert len(results) == 4 and all(r["status"] == "completed" and r["provenance"]["pack"]["size"] == 2
                                      for r in results)

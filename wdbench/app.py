@@ -60,7 +60,7 @@ class Job:
 
     @property
     def log(self) -> logging.Logger:
-        """Where this run's lines go while it trains in a pack (see _own_log_files)."""
+        """Where this run's lines go while it trains in a pack (wdbench.runner._own_log_files)."""
         return logging.getLogger(f"wdbench.run.{self.run_dir}")
 
 

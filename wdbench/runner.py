@@ -20,7 +20,7 @@ from wdbench.claims import ELSEWHERE
 from wdbench.config import made_by
 from wdbench.loggers import open_logger
 from wdbench.results import SCHEMA_VERSION, DamagedFile, provenance, set_aside, write_result
-from wdbench.sources import dataset_shape
+from wdbench.sources import dataset_shape, split_sizes
 from wdbench.train import Interrupted, Member, Pack, member_bytes, resolve_device
 
 log = logging.getLogger("wdbench")
@@ -197,7 +197,8 @@ def train_jobs(jobs: Sequence[Job]) -> list:
             outcomes: list = [None] * len(jobs)
             data = None
             for start in sorted(set(position)):
-                for group in _packs_that_fit(jobs, [i for i, p in enumerate(position) if p == start]):
+                starting = [i for i, p in enumerate(position) if p == start]
+                for group in _packs_that_fit(jobs, starting, data_loaded=data is not None):
                     data = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes,
                                        group)
             return outcomes
@@ -207,30 +208,40 @@ def train_jobs(jobs: Sequence[Job]) -> list:
 
 
 def _memory_budget(device: torch.device) -> Optional[int]:
-    """Bytes a pack may use on its device: 80% of the GPU's free memory (the rest for the allocator's
-    slack and cuDNN's workspaces); None on the CPU, where hydra.launcher.pack alone bounds a pack."""
+    """Bytes a pack may use on its device: 80% of the GPU's free memory, counting what the caching
+    allocator holds unused (the rest for its slack and cuDNN's workspaces); None on the CPU, where
+    hydra.launcher.pack alone bounds a pack."""
     if device.type != "cuda":
         return None
-    return int(0.8 * torch.cuda.mem_get_info(device)[0])
+    unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return int(0.8 * (torch.cuda.mem_get_info(device)[0] + unused))
 
 
-def _packs_that_fit(jobs: Sequence[Job], group: list[int]) -> list[list[int]]:
+def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) -> list[list[int]]:
     """``group`` (indices of runs that start together) split into even packs that fit in the device's
-    memory (train.member_bytes), saying so in one line when the whole does not."""
+    memory (train.member_bytes, and the dataset if it is still to be loaded), saying so in one line
+    when the whole does not."""
     run = jobs[group[0]].run
     device = resolve_device(run.device)
     budget = _memory_budget(device)
     if budget is None or len(group) == 1:
         return [group]
-    side, in_chans, n_classes = dataset_shape(run.data.name)
-    each = member_bytes(run, in_chans, n_classes, run.data.image_size or side)
+    try:
+        side, in_chans, n_classes = dataset_shape(run.data.name)
+        side = run.data.image_size or side
+        each = member_bytes(run, in_chans, n_classes, side)
+        if not data_loaded:
+            budget -= 4 * sum(split_sizes(run.data)) * in_chans * side ** 2
+    except Exception as err:  # an estimate must never stop training: the pack trains whole, as asked
+        log.warning(f"the memory a pack of {len(group)} runs needs could not be estimated ({err}); training it whole")
+        return [group]
     fits = max(1, budget // each)
     if len(group) <= fits:
         return [group]
     n = math.ceil(len(group) / fits)
     log.warning(f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
-                f"{_size(budget)} of {device} is free for it: training {n} packs of at most {math.ceil(len(group) / n)}, "
-                "one after another")
+                f"{_size(max(budget, 0))} of {device} is free for it: training {n} packs of at most "
+                f"{math.ceil(len(group) / n)}, one after another")
     return [group[j * len(group) // n:(j + 1) * len(group) // n] for j in range(n)]
 
 

@@ -35,9 +35,10 @@ def read_images(name: str, root: Optional[str]) -> tuple[np.ndarray, np.ndarray]
     return _read_digits() if name == "digits" else _read_cifar(name, root)
 
 
-def train_size(cfg: DataConfig) -> int:
-    """Training-set size the config yields (train_test_split's rounding), for validation. Every
-    stratified split (hold-out, subsample) must leave at least one image per class on each side."""
+def split_sizes(cfg: DataConfig) -> tuple[int, int]:
+    """(training, validation) set sizes the config yields (train_test_split's rounding), for
+    validation. Every stratified split (hold-out, subsample) must leave at least one image per class
+    on each side."""
     # CIFAR's files are read: a missing or damaged one is a config error before any run starts
     n_total = DIGITS_IMAGES if cfg.name == "digits" else len(read_images(cfg.name, cfg.root)[1])
     n_classes = _SHAPES[cfg.name][2]
@@ -47,11 +48,15 @@ def train_size(cfg: DataConfig) -> int:
                           f"of the split needs at least one per class ({n_classes})")
     available = n_total - n_val
     if cfg.n_train is None or cfg.n_train == available:
-        return available
+        return available, n_val
     if not n_classes <= cfg.n_train <= available - n_classes:
         raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available - n_classes}], "
                           f"{available} (all) or null")
-    return cfg.n_train
+    return cfg.n_train, n_val
+
+
+def train_size(cfg: DataConfig) -> int:
+    return split_sizes(cfg)[0]
 
 
 def _read_digits():

@@ -68,12 +68,13 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
         x = torch.empty(run.optim.batch_size, in_chans, image_size, image_size)
     if packed:
         unfused_attention(model)
-    params = {p.untyped_storage()._cdata for p in model.parameters()}  # a storage's identity (meta has no address)
+    # a storage's identity (meta storages have no address); parameters and the input are counted apart
+    counted = {t.untyped_storage()._cdata for t in (x, *model.parameters())}
     saved: dict[int, int] = {}
 
     def count(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
-        if storage._cdata not in params:
+        if storage._cdata not in counted:
             saved[storage._cdata] = storage.nbytes()
         return tensor
 

@@ -3,12 +3,11 @@ launched (one bad value fails the sweep at once, not in job 97 on the cluster), 
 result is already completed or diverged are skipped, so a rerun after a crash, cancel or partial
 failure launches only what is missing or failed."""
 
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
-
-import copy
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -48,11 +47,13 @@ def _check_signal_delay(launcher) -> None:
 
 class SweepComposer:
     """Every job's config as ``config_loader.load_sweep_config`` composes it, at a fraction of the
-    cost (~0.1 s a job: the defaults tree and every YAML file, again for each job). A job's plain
-    ``key=value`` overrides of config values cannot change its defaults, so the config is composed by
-    Hydra once per distinct rest (group choices, additions, deletions, hydra.* keys) and each job's
-    values are applied to a copy as Hydra applies them, with Hydra's record of the job's overrides and
-    directory name. Uses Hydra 1.3's internals (``ConfigLoaderImpl._apply_overrides_to_config``,
+    cost (~0.1 s a job: the defaults tree and every YAML file, again for each job). Hydra composes the
+    defaults (group choices) first and then applies the other overrides to the result in command-line
+    order; a plain ``key=value`` of a config value cannot change the defaults. So Hydra composes once
+    per distinct rest (group choices, additions, deletions, hydra.* keys, and any plain value whose
+    key one of those touches, which must keep its place in the order) and each job's plain values are
+    applied to a copy as Hydra applies them, with Hydra's record of the job's overrides and directory
+    name. Uses Hydra 1.3's internals (``ConfigLoaderImpl._apply_overrides_to_config``,
     ``get_overrides_dirname``; hydra-core is pinned in requirements.lock): there is no public API for
     it, and tests/test_config.py checks the result against Hydra's own on sweeps of every kind."""
 
@@ -61,15 +62,26 @@ class SweepComposer:
         self.parser = OverridesParser.create(config_loader=config_loader)
         self.bases: Dict[tuple, DictConfig] = {}
 
-    def _plain_value(self, override) -> bool:
-        return not (override.is_hydra_override() or override.is_add() or override.is_delete()
-                    or override.is_force_add() or isinstance(override.value(), dict)
-                    or self.loader.repository.group_exists(override.key_or_group))
+    def _group_choice(self, override) -> bool:  # Hydra's own test (hydra._internal.defaults_list.Overrides)
+        return self.loader.repository.group_exists(override.key_or_group) and not isinstance(override.value(), dict)
+
+    def _ordered(self, override) -> bool:
+        """A config override that is not a plain value: Hydra applies it in its place in the order."""
+        return not self._group_choice(override) and (
+            override.is_hydra_override() or override.is_add() or override.is_delete() or override.is_force_add()
+            or isinstance(override.value(), dict))
 
     def __call__(self, job: List[str]) -> DictConfig:
         parsed = self.parser.parse_overrides(job)
-        values = [o for o in parsed if self._plain_value(o)]
-        rest = tuple(o.input_line for o in parsed if not self._plain_value(o))
+        ordered = [o.key_or_group for o in parsed if self._ordered(o)]
+
+        def plain(o) -> bool:
+            key = o.key_or_group
+            return not (self._group_choice(o) or self._ordered(o)) and not any(
+                k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in ordered)
+
+        values = [o for o in parsed if plain(o)]
+        rest = tuple(o.input_line for o in parsed if not plain(o))
         if rest not in self.bases:
             self.bases[rest] = self.loader.load_sweep_config(self.master, list(rest))
         cfg = copy.deepcopy(self.bases[rest])
