@@ -129,7 +129,13 @@ def _design(points: pd.DataFrame, axes: list[str]) -> np.ndarray:
 
 
 def varying_axes(points: pd.DataFrame) -> list[str]:
-    return [a for a in AXES if points[a].nunique() > 1]
+    """The study's axes that vary among ``points``; B drops out when it moves with N_train (a
+    full-batch study: B/N_train fixed, so the two exponents cannot be told apart and per-step's c is
+    constant), and the exponent is N_train's."""
+    axes = [a for a in AXES if points[a].nunique() > 1]
+    if {"n_train", "batch_size"} <= set(axes) and (points["batch_size"] / points["n_train"]).nunique() == 1:
+        axes.remove("batch_size")
+    return axes
 
 
 def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:

@@ -1,16 +1,16 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 12345]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 123456]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
    loss-term alternative for comparison
 3. local multirun throughput, all cores (wdbench's local launcher) / sequential (Hydra's basic
    launcher, with torch's default threads and with 1 thread)
-4. packing: one step of a pack of K runs / K steps of runs alone (1 thread), per model and width;
-   and a 64-run slice of the default study (one width, 16 coefs x 4 seeds), whole command on all
-   cores, hydra.launcher.pack=K / pack=1 (runs finished per minute)
-5. the whole default study (the quickstart sweep, 300 runs), packed (the launcher's default) / pack=1
+4. packing: one step of a pack of K runs / K steps of runs alone (1 thread), per model and width
+5. a 64-run slice of the default study (one width, 16 coefs x 4 seeds), whole command on all cores,
+   hydra.launcher.pack=K / pack=1 (runs finished per minute)
+6. the whole default study (the quickstart sweep, 300 runs), packed (the launcher's default) / pack=1
 
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
@@ -201,12 +201,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--sections", default="12345", help="which of the numbered measurements to run")
+    parser.add_argument("--sections", default="123456", help="which of the numbered measurements to run")
     parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
     parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
                         default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
                         help="model:width,... of the whole-command packing measurement")
-    parser.add_argument("--keep", help="section 5: keep both quickstart sweeps' results under this directory")
+    parser.add_argument("--keep", help="section 6: keep both quickstart sweeps' results under this directory")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -238,13 +238,15 @@ def main() -> None:
         for r in packing:
             print(f"  {r['model']:6s} width {r['width']:3d} K={r['K']:2d}: {r['ratio']:.2f}x  "
                   f"({r['alone_ms']:.1f} ms/step alone, {r['pack_ms']:.1f} ms/step packed)")
+        figures["packing"] = packing
+    if "5" in args.sections:
         sweeps = packed_sweep_throughput(args.sweep_settings, args.pack)
         print(f"64-run slice, whole command on all cores, pack={args.pack} / pack=1 (runs per minute):")
         for r in sweeps:
             print(f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
                   f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min)")
-        figures.update(packing=packing, sweeps=sweeps)
-    if "5" in args.sections:
+        figures["sweeps"] = sweeps
+    if "6" in args.sections:
         study = quickstart_wall(args.keep)
         print(f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
               f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x")

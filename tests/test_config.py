@@ -50,8 +50,8 @@ def quickly_composed(*overrides):
 BAD = [
     (["penalty=summ"], "penalty=summ: unknown choice; allowed: mean, per_step, sum"),
     (["optim=null"], "optim=null: a config group needs a choice; allowed: adam, adamw, sgd"),
-    (["model=vgg"], "model=vgg: unknown choice; allowed: mixer, resnet, vit"),
-    (["data=mnist"], "data=mnist: unknown choice; allowed: cifar10, cifar100, digits"),
+    (["model=vgg"], "model=vgg: unknown choice; allowed: linear, mixer, resnet, vit"),
+    (["data=mnist"], "data=mnist: unknown choice; allowed: cifar10, cifar100, digits, ridge"),
     (["optim=lbfgs"], "optim=lbfgs: unknown choice; allowed: adam, adamw, sgd"),
     (["penalty.apply=sideways"], "penalty.apply='sideways': unknown choice; allowed: coupled, decoupled, independent"),
     (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be in [0, 1e+30]"),
@@ -130,11 +130,21 @@ CHECKS = [
     (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
     # parse_run_config: a group removed, a model name set by hand
     (["~optim"], "optim: missing; choose one with optim=<name>"),
-    (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer"),
+    (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer, linear"),
     # model
     (["model=vit", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
     (["model=mixer", "model.depth=-1"], "model.depth=-1: must be an integer >= 1"),
     (["model.blocks=0"], "model.blocks=0: must be an integer >= 1"),
+    # the ridge check: its model and data go together, and its problem's sizes and scales
+    (["model=linear"], "model=linear, data=digits: model=linear and data=ridge go together (the closed-form ridge check)"),
+    (["data=ridge"], "model=resnet, data=ridge: model=linear and data=ridge go together (the closed-form ridge check)"),
+    (["model=linear", "data=ridge", "data.n_train=null"], "data.n_train=None: data=ridge needs an integer >= 1"),
+    (["model=linear", "data=ridge", "data.n_val=0"], "data.n_val=0: data=ridge needs an integer >= 1"),
+    (["model=linear", "data=ridge", "data.noise=-1"], "data.noise=-1.0: must be finite and >= 0"),
+    (["model=linear", "data=ridge", "data.signal=0"], "data.signal=0.0: must be finite and > 0"),
+    (["model=linear", "data=ridge", "+data.augment=true"],
+     "data.augment, data.image_size: data=ridge has no images to crop, flip or resize"),
+    (["+data.n_val=100"], "data.n_val=100: data=ridge only; data=digits holds out data.val_fraction"),
     (["model=vit", "model.patch_size=0"], "model.patch_size=0: must be an integer >= 1"),
     (["model=vit", "model.head_dim=0"], "model.head_dim=0: must be an integer >= 1"),
     (["model=vit", "model.mlp_ratio=inf"],
@@ -150,7 +160,7 @@ CHECKS = [
     (["model=vit", "model.patch_size=3"], "model.patch_size=3: must divide the image size 8"),
     (["model=mixer", "data.image_size=10", "model.patch_size=4"], "model.patch_size=4: must divide the image size 10"),
     # data
-    (["data.name=mnist"], "data.name='mnist': unknown choice; allowed: digits, cifar10, cifar100"),
+    (["data.name=mnist"], "data.name='mnist': unknown choice; allowed: digits, cifar10, cifar100, ridge"),
     (["data.val_fraction=0"], "data.val_fraction=0.0: must be in (0, 1)"),
     (["data.val_fraction=1"], "data.val_fraction=1.0: must be in (0, 1)"),
     (["data.val_fraction=nan"], "data.val_fraction=nan: must be in (0, 1)"),
@@ -326,8 +336,8 @@ def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
     assert code == 0 and "norm: mean" in out and "width: 4" in out
     code, out, _ = cli("--help")
     assert code == 0
-    for group in ("model: mixer, resnet, vit", "penalty: mean, per_step, sum", "optim: adam, adamw, sgd",
-                  "data: cifar10, cifar100, digits"):
+    for group in ("model: linear, mixer, resnet, vit", "penalty: mean, per_step, sum", "optim: adam, adamw, sgd",
+                  "data: cifar10, cifar100, digits, ridge"):
         assert group in out
 
 

@@ -56,6 +56,23 @@ def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(ov
                 assert torch.equal(ours, theirs), name  # BatchNorm's step counts
 
 
+def test_on_a_cpu_packs_hold_at_most_cpu_pack_bytes_and_each_run_s_log_says_so(monkeypatch, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    import wdbench.runner as runner
+    from wdbench.train import member_bytes
+
+    jobs = [SimpleNamespace(run=run, log=logging.getLogger(f"wdbench.run.{k}"))
+            for k, run in enumerate(runs(members=[("-3", s) for s in range(7)]))]
+    assert runner._packs_that_fit(jobs, list(range(7)), data_loaded=False) == [list(range(7))]  # tiny: all fit
+    monkeypatch.setattr(runner, "CPU_PACK_BYTES", int(3.5 * member_bytes(jobs[0].run, 1, 10, 8)))
+    with caplog.at_level("INFO", logger="wdbench"):
+        assert runner._packs_that_fit(jobs, list(range(7)), data_loaded=False) == [[0, 1], [2, 3], [4, 5, 6]]
+    assert sorted(r.name for r in caplog.records) == sorted(job.log.name for job in jobs)
+    assert "the 7 runs launched together train as 3 packs" in caplog.records[0].getMessage()
+
+
 def test_a_member_computes_the_same_bits_whatever_its_pack_mates_do():
     """A member's slice never mixes with another's: next to a mate that diverges (NaN from epoch 1)
     it trains bit for bit as next to a benign one, and only the mate is recorded as diverged."""
@@ -203,7 +220,7 @@ def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so
 
     jobs = [SimpleNamespace(run=run) for run in runs(members=[("-3", s) for s in range(7)])]
     each = member_bytes(jobs[0].run, 1, 10, 8)
-    assert runner._packs_that_fit(jobs, list(range(7)), True) == [list(range(7))]  # the CPU: no memory bound
+    monkeypatch.setattr(runner, "resolve_device", lambda name: torch.device("cuda"))  # only _memory_budget asks it
     data = 4 * sum(split_sizes(jobs[0].run.data)) * 8 * 8  # float32 digits, 8x8 pixels, one channel
     monkeypatch.setattr(runner, "_memory_budget", lambda device: int(3.9 * each) + data)
     assert data > 0.1 * each  # so four fit once the data are on the device

@@ -45,8 +45,14 @@ class MixerConfig:
     channels_mlp_ratio: float = 4.0
 
 
-MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig}
-DATASETS = ("digits", "cifar10", "cifar100")
+@dataclass
+class LinearConfig:
+    name: str = "linear"
+    width: int = 32  # d: the input features of data=ridge, mapped to one output without a bias
+
+
+MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig, "linear": LinearConfig}
+DATASETS = ("digits", "cifar10", "cifar100", "ridge")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 NORMS = ("sum", "mean", "per_step")  # of the L2 penalty (wdbench.penalty)
@@ -72,6 +78,10 @@ class DataConfig:
     n_train: Optional[int] = None  # stratified subsample of the training split
     image_size: Optional[int] = None  # resize (bilinear) to this many pixels a side
     augment: bool = False  # random crop (pad 4) + horizontal flip, on tensors
+    # ridge (model=linear): x ~ N(0, I_d), y = x·β + noise·ε, β ~ N(0, signal²/d·I), all drawn from the run seed
+    n_val: Optional[int] = None  # ridge: held-out samples (the others: val_fraction of the images)
+    noise: float = 1.0  # ridge: σ
+    signal: float = 1.0  # ridge: r
 
 
 @dataclass
@@ -155,22 +165,23 @@ def _check(ok: bool, message: str) -> None:
 _META_MODELS: dict[tuple, Any] = {}
 
 
-def _meta_model(model, data_name: str, image_size: int):
-    """The model built on the meta device (no memory), once per distinct model config."""
-    key = (repr(model), data_name, image_size)
+def _meta_model(run: "RunConfig"):
+    """The run's model built on the meta device (no memory), once per distinct model and input."""
+    from wdbench.sources import input_shape
+
+    side, in_chans, n_classes = input_shape(run)
+    key = (repr(run.model), side, in_chans, n_classes)
     if key not in _META_MODELS:
         import torch
 
-        from wdbench.sources import dataset_shape
         from wdbench.models import build_model
 
-        _, in_chans, n_classes = dataset_shape(data_name)
         with torch.device("meta"):
-            _META_MODELS[key] = build_model(model, in_chans, n_classes, image_size)
+            _META_MODELS[key] = build_model(run.model, in_chans, n_classes, side)
     return _META_MODELS[key]
 
 
-def _check_exclude(run: "RunConfig", image_size: int) -> None:
+def _check_exclude(run: "RunConfig") -> None:
     """penalty.exclude must leave something decayed, and each of its name patterns must match a
     parameter: a typo would decay what it meant to keep."""
     patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
@@ -180,7 +191,7 @@ def _check_exclude(run: "RunConfig", image_size: int) -> None:
 
     from wdbench.penalty import split_decayed
 
-    model = _meta_model(run.model, run.data.name, image_size)
+    model = _meta_model(run)
     _check(bool(split_decayed(model, run.penalty.exclude)[0]),
            f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
            "be decayed")
@@ -245,10 +256,12 @@ def run_identity(run: RunConfig) -> dict:
 
 
 def pack_key(run: RunConfig) -> str:
-    """What runs trained together in one pack must share: the run's identity without its seed and
-    its penalty coefficient (λ in whichever normalisation, or coef), plus the device it runs on."""
+    """What runs trained together in one pack must share: the run's identity without its seed (but
+    for data=ridge) and its penalty coefficient (λ in whichever normalisation, or coef), plus the
+    device it runs on."""
     same = run_identity(run)
-    del same["seed"]
+    if run.data.name != "ridge":  # ridge's data are drawn from the seed: one dataset per seed
+        del same["seed"]
     same["penalty"] = {key: same["penalty"][key] for key in ("apply", "exclude")}
     return json.dumps({**same, "device": run.device}, sort_keys=True)
 
@@ -278,12 +291,23 @@ def _validate(run: RunConfig) -> None:
         _check(m.width % 2 == 0, f"model.width={m.width}: must be even for resnet (stem width w/2)")
 
     _choice("data.name", d.name, DATASETS)
+    _check((d.name == "ridge") == isinstance(m, LinearConfig),
+           f"model={m.name}, data={d.name}: model=linear and data=ridge go together (the closed-form ridge check)")
+    if d.name == "ridge":
+        _check(d.n_train is not None and d.n_train >= 1, f"data.n_train={d.n_train}: data=ridge needs an integer >= 1")
+        _check(d.n_val is not None and d.n_val >= 1, f"data.n_val={d.n_val}: data=ridge needs an integer >= 1")
+        _check(math.isfinite(d.noise) and d.noise >= 0, f"data.noise={d.noise}: must be finite and >= 0")
+        _check(math.isfinite(d.signal) and d.signal > 0, f"data.signal={d.signal}: must be finite and > 0")
+        _check(not d.augment and d.image_size is None,
+               "data.augment, data.image_size: data=ridge has no images to crop, flip or resize")
+    else:
+        _check(d.n_val is None, f"data.n_val={d.n_val}: data=ridge only; data={d.name} holds out data.val_fraction")
     _check(0.0 < d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction}: must be in (0, 1)")
     if d.image_size is not None:
         _check(1 <= d.image_size <= MAX_IMAGE_SIZE,
                f"data.image_size={d.image_size}: must be in [1, {MAX_IMAGE_SIZE}] or null")
     _in_range("data.split_seed", d.split_seed, SPLIT_SEED_RANGE)
-    if d.name != "digits":
+    if d.name.startswith("cifar"):
         _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; "
                "nothing is downloaded)")
         _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
@@ -322,9 +346,7 @@ def _validate(run: RunConfig) -> None:
         p.lam = 10.0 ** p.log10_lam
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
-    from wdbench.sources import native_image_size
-
-    _check_exclude(run, d.image_size or native_image_size(d.name))
+    _check_exclude(run)
     _choice("logger.name", run.logger.name, tuple(LOGGERS))
     module = LOGGERS[run.logger.name]
     if module:

@@ -1,4 +1,4 @@
-"""timm models whose one width knob is ``model.width``."""
+"""timm models whose one width knob is ``model.width``, and the linear map of the ridge check."""
 from __future__ import annotations
 
 from torch import nn
@@ -6,7 +6,7 @@ from timm.models.mlp_mixer import MlpMixer
 from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
 
-from wdbench.config import MixerConfig, ResNetConfig, ViTConfig
+from wdbench.config import LinearConfig, MixerConfig, ResNetConfig, ViTConfig
 
 
 def build_model(cfg, in_chans: int, n_classes: int, image_size: int) -> nn.Module:
@@ -29,6 +29,9 @@ def build_model(cfg, in_chans: int, n_classes: int, image_size: int) -> nn.Modul
         return MlpMixer(num_classes=n_classes, img_size=image_size, in_chans=in_chans,
                         patch_size=cfg.patch_size, num_blocks=cfg.depth, embed_dim=cfg.width,
                         mlp_ratio=(cfg.tokens_mlp_ratio, cfg.channels_mlp_ratio))
+    if isinstance(cfg, LinearConfig):
+        # data=ridge: width = d features, one output, no bias (the ridge estimator the closed form is about)
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_chans, n_classes, bias=False))
     raise TypeError(f"model config {type(cfg).__name__}: unknown")
 
 

@@ -20,7 +20,7 @@ from wdbench.claims import ELSEWHERE
 from wdbench.config import made_by
 from wdbench.loggers import open_logger
 from wdbench.results import SCHEMA_VERSION, DamagedFile, provenance, set_aside, write_result
-from wdbench.sources import dataset_shape, split_sizes
+from wdbench.sources import input_shape, split_sizes
 from wdbench.train import Interrupted, Member, Pack, member_bytes, resolve_device
 
 log = logging.getLogger("wdbench")
@@ -91,7 +91,8 @@ class Record:
         path = write_result(self.job.run_dir, self.result)
         remove_checkpoint(self.job.run_dir)
         m = self.result["metrics"]
-        self.job.log.info(f"{status}: val_loss={m['val_loss']:.4f} val_acc={m['val_acc']:.4f} -> {path}")
+        accuracy = f" val_acc={m['val_acc']:.4f}" if m["val_acc"] is not None else ""  # a regression has none
+        self.job.log.info(f"{status}: val_loss={m['val_loss']:.4f}{accuracy} -> {path}")
         return status
 
     def fail(self, err: BaseException) -> None:
@@ -207,30 +208,33 @@ def train_jobs(jobs: Sequence[Job]) -> list:
             job.claim.release()
 
 
-def _memory_budget(device: torch.device) -> Optional[int]:
+# On a CPU a pack whose members together hold more than this (train.member_bytes) trains slower than
+# its runs one after another (scripts/bench.py: ResNet width 32 in packs of 16 at 0.83x; README, Speed).
+CPU_PACK_BYTES = 64 * 2**20
+
+
+def _memory_budget(device: torch.device) -> int:
     """Bytes a pack may use on its device: 80% of the GPU's free memory, counting what the caching
-    allocator holds unused (the rest for its slack and cuDNN's workspaces); None on the CPU, where
-    hydra.launcher.pack alone bounds a pack."""
+    allocator holds unused (the rest for its slack and cuDNN's workspaces); on a CPU, CPU_PACK_BYTES."""
     if device.type != "cuda":
-        return None
+        return CPU_PACK_BYTES
     unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return int(0.8 * (torch.cuda.mem_get_info(device)[0] + unused))
 
 
 def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) -> list[list[int]]:
-    """``group`` (indices of runs that start together) split into even packs that fit in the device's
-    memory (train.member_bytes, and the dataset if it is still to be loaded), saying so in one line
-    when the whole does not."""
+    """``group`` (indices of runs that start together) split into even packs within the device's
+    budget (train.member_bytes; on a GPU the dataset too, if it is still to be loaded). On a GPU a
+    split is said in one line; on a CPU, where it is the rule for wide models, in each run's log."""
     run = jobs[group[0]].run
     device = resolve_device(run.device)
-    budget = _memory_budget(device)
-    if budget is None or len(group) == 1:
+    if len(group) == 1:
         return [group]
+    budget = _memory_budget(device)
     try:
-        side, in_chans, n_classes = dataset_shape(run.data.name)
-        side = run.data.image_size or side
+        side, in_chans, n_classes = input_shape(run)
         each = member_bytes(run, in_chans, n_classes, side)
-        if not data_loaded:
+        if device.type == "cuda" and not data_loaded:
             budget -= 4 * sum(split_sizes(run.data)) * in_chans * side ** 2
     except Exception as err:  # an estimate must never stop training: the pack trains whole, as asked
         log.warning(f"the memory a pack of {len(group)} runs needs could not be estimated ({err}); training it whole")
@@ -239,9 +243,14 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
     if len(group) <= fits:
         return [group]
     n = math.ceil(len(group) / fits)
-    log.warning(f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
-                f"{_size(max(budget, 0))} of {device} is free for it: training {n} packs of at most "
-                f"{math.ceil(len(group) / n)}, one after another")
+    if device.type == "cuda":
+        log.warning(f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
+                    f"{_size(max(budget, 0))} of {device} is free for it: training {n} packs of at most "
+                    f"{math.ceil(len(group) / n)}, one after another")
+    else:
+        for i in group:
+            jobs[i].log.info(f"on a CPU a pack over {_size(budget)} trains slower than its runs alone ({_size(each)} "
+                             f"each here): the {len(group)} runs launched together train as {n} packs")
     return [group[j * len(group) // n:(j + 1) * len(group) // n] for j in range(n)]
 
 

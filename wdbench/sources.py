@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from wdbench.config import ConfigError, DataConfig
+from wdbench.config import ConfigError, DataConfig, RunConfig
 
 # native side, channels, classes
 _SHAPES = {"digits": (8, 1, 10), "cifar10": (32, 3, 10), "cifar100": (32, 3, 100)}
@@ -29,6 +29,15 @@ def native_image_size(name: str) -> int:
     return dataset_shape(name)[0]
 
 
+def input_shape(run: RunConfig) -> tuple[int, int, int]:
+    """(side in pixels, channels, outputs) of what a run's model takes in and gives out; ridge's d
+    features are d channels of one pixel, and its one output is the regression."""
+    if run.data.name == "ridge":
+        return 1, run.model.width, 1
+    side, channels, classes = dataset_shape(run.data.name)
+    return run.data.image_size or side, channels, classes
+
+
 @functools.lru_cache(maxsize=None)
 def read_images(name: str, root: Optional[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every labelled training image of a dataset as float32 (N, C, H, W), and the labels (cached)."""
@@ -39,6 +48,8 @@ def split_sizes(cfg: DataConfig) -> tuple[int, int]:
     """(training, validation) set sizes the config yields (train_test_split's rounding), for
     validation. Every stratified split (hold-out, subsample) must leave at least one image per class
     on each side."""
+    if cfg.name == "ridge":  # drawn, not split
+        return cfg.n_train, cfg.n_val
     # CIFAR's files are read: a missing or damaged one is a config error before any run starts
     n_total = DIGITS_IMAGES if cfg.name == "digits" else len(read_images(cfg.name, cfg.root)[1])
     n_classes = _SHAPES[cfg.name][2]

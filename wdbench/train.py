@@ -23,7 +23,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from wdbench.config import RunConfig, pack_key
-from wdbench.data import Dataset, crop_flip, crop_flip_offsets, load_dataset
+from wdbench.data import Dataset, crop_flip, crop_flip_offsets, run_dataset
 from wdbench.models import build_model, unfused_attention
 from wdbench.optim import build_optimizer, lr_multiplier
 from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
@@ -39,17 +39,22 @@ EVAL_BATCH = 1024  # validation samples per forward pass
 
 
 @torch.no_grad()
-def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = EVAL_BATCH):
-    """Per-sample mean loss and accuracy of each member: ``logits`` maps (b, ...) to (K, b, classes)."""
+def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = EVAL_BATCH,
+             regression: bool = False):
+    """Per-sample mean loss and accuracy of each member: ``logits`` maps (b, ...) to (K, b, classes).
+    A regression's loss is the squared error of its one output, and it has no accuracy (None)."""
     loss = correct = None
     for i in range(0, len(y), batch):
         out = logits(x[i:i + batch])
         target = y[i:i + batch].expand(out.shape[0], -1)
-        batch_loss = F.cross_entropy(out.transpose(1, 2), target, reduction="none").sum(1)
-        batch_correct = (out.argmax(2) == target).sum(1)
+        if regression:
+            batch_loss = (out[..., 0] - target).square().sum(1)
+        else:
+            batch_loss = F.cross_entropy(out.transpose(1, 2), target, reduction="none").sum(1)
+            batch_correct = (out.argmax(2) == target).sum(1)
+            correct = batch_correct if correct is None else correct + batch_correct
         loss = batch_loss if loss is None else loss + batch_loss
-        correct = batch_correct if correct is None else correct + batch_correct
-    return (loss.double() / len(y)).tolist(), (correct.double() / len(y)).tolist()
+    return (loss.double() / len(y)).tolist(), [None] * len(loss) if regression else (correct.double() / len(y)).tolist()
 
 
 def l2_norm(params) -> float:
@@ -147,7 +152,7 @@ class Pack:
             raise ValueError("a pack's runs must share everything but penalty.lam/norm and the seed")
         first = runs[0]
         self.device = resolve_device(first.device)
-        self.data: Dataset = data if data is not None else load_dataset(first.data, self.device)
+        self.data: Dataset = data if data is not None else run_dataset(first, self.device)
         self.members = [Member(run, self.data, self.device) for run in runs]
         self.size = len(self.members)
         if self.size > 1:
@@ -179,7 +184,8 @@ class Pack:
         return functional_call(self.module, (params, buffers), (x,))
 
     def _member_loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self._member_logits(params, buffers, x), y)  # a run's own minibatch mean
+        out = self._member_logits(params, buffers, x)  # the loss is a run's own minibatch mean
+        return F.mse_loss(out[:, 0], y) if self.data.regression else F.cross_entropy(out, y)
 
     def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple) -> torch.Tensor:
         """``fn(params, buffers, *args)`` of every member, stacked; ``member_axis[i]`` says whether
@@ -290,8 +296,8 @@ class Pack:
                     break
                 train_losses = self.train_epoch()
                 self.module.eval()
-                val_losses, val_accs = evaluate(lambda x: self.logits(x, shared_input=True),
-                                                self.data.x_val, self.data.y_val)
+                val_losses, val_accs = evaluate(lambda x: self.logits(x, shared_input=True), self.data.x_val,
+                                                self.data.y_val, regression=self.data.regression)
                 self.epoch = epoch + 1
                 self.train_time_s += time.perf_counter() - start
                 start = time.perf_counter()
@@ -309,7 +315,7 @@ class Pack:
                 if self.size == 1:  # pragma: no mutate
                     h = self.members[0].history[-1]  # pragma: no mutate
                     bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_loss=f"{h['val_loss']:.3f}",  # pragma: no mutate
-                                    val_acc=f"{h['val_acc']:.3f}")  # pragma: no mutate
+                                    val_acc=f"{h['val_acc']:.3f}" if h["val_acc"] is not None else "-")  # pragma: no mutate
                 if on_epoch and not all(m.status for m in self.members):
                     on_epoch(self)
             return [m.status or "completed" for m in self.members]
