@@ -3,6 +3,7 @@ result.json, checkpoint and experiment logger) written as it trains, its claim r
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ def _threads(job: Job) -> int:
 class Record:
     """One run's result.json, checkpoint and experiment logger while it trains, alone or in a pack."""
 
-    def __init__(self, job: Job, member: Member, pack: Pack, checkpoint: Optional[dict], pack_dirs: list[str]):
+    def __init__(self, job: Job, member: Member, pack: Pack, checkpoint: Optional[dict], pack_provenance: dict):
         self.job, self.member, self.pack = job, member, pack
         run, run_dir = job.run, job.run_dir
         if checkpoint is not None:
@@ -46,7 +47,7 @@ class Record:
             job.log.info(f"{run_dir}: resuming at epoch {len(checkpoint['history'])}, step {checkpoint['step']}")
         else:
             remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
-            self.result = _result_header(job, member, pack, pack_dirs)
+            self.result = _result_header(job, member, pack, pack_provenance)
         if job.claim.taken_over:
             self.result.setdefault("claims_taken_over", []).append(job.claim.taken_over)
         self.logger = open_logger(run.logger, run_dir, self.result["config"], job.desc, run.out_dir, run.name,
@@ -108,7 +109,15 @@ class Record:
         self.done = True
 
 
-def _result_header(job: Job, member: Member, pack: Pack, pack_dirs: list[str]) -> dict:
+def _pack_provenance(pack: Pack, pack_dirs: list[str]) -> dict:
+    """Where and with what a pack's runs trained (one call for the pack: git and the package
+    versions take ~0.1 s to ask, as long as a small run's training step)."""
+    return {**provenance(str(pack.device) + (
+        f" ({torch.cuda.get_device_name(pack.device)})" if pack.device.type == "cuda" else "")),
+        "threads": torch.get_num_threads(), "pack": {"size": pack.size, "members": pack_dirs}}
+
+
+def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) -> dict:
     run, cfg = job.run, job.cfg
     config = OmegaConf.to_container(cfg, resolve=True)
     config["penalty"]["lam"] = run.penalty.lam  # log10_lam, when given, has been applied
@@ -131,9 +140,7 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_dirs: list[str]) -
         "seed": run.seed,
         "resumes": 0,
         "preemptions": [],
-        "provenance": {**provenance(str(pack.device) + (
-            f" ({torch.cuda.get_device_name(pack.device)})" if pack.device.type == "cuda" else "")),
-            "threads": torch.get_num_threads(), "pack": {"size": pack.size, "members": pack_dirs}},
+        "provenance": copy.deepcopy(pack_provenance),
     }
 
 
@@ -269,8 +276,8 @@ def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where:
         return data
     if checkpoints[0] is not None:
         pack.load_state_dicts(checkpoints)
-    pack_dirs = [str(job.run_dir.resolve()) for job in jobs]
-    records = [Record(job, member, pack, checkpoint, pack_dirs) for job, member, checkpoint in
+    shared = _pack_provenance(pack, [str(job.run_dir.resolve()) for job in jobs])
+    records = [Record(job, member, pack, checkpoint, shared) for job, member, checkpoint in
                zip(jobs, pack.members, checkpoints)]
     states = {}
 

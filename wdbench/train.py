@@ -164,6 +164,10 @@ class Pack:
             for name, tensor in self.buffers.items():
                 _point_at(member.model, name, tensor[k], parameter=False)
         self.module = self.members[0].model  # the template functional_call runs with the stacked tensors
+        # A pack of one runs its module directly (its parameters share the stacked tensors' storage);
+        # its gradients are handed to the stacked tensors, which the optimizer and penalty step.
+        named = dict(self.module.named_parameters())
+        self._own_parameters = [(t, named[n]) for n, t in self.params.items()] if self.size == 1 else []
         self.decayed = [self.params[name] for name in self.members[0].decayed_names]
         self.penalty = PackPenalty([m.penalty for m in self.members], self.device)
         self.optimizer = build_optimizer(first.optim, self.params.values())
@@ -180,7 +184,9 @@ class Pack:
         self.interrupt: Callable[[], bool] = lambda: False  # polled before every step
 
     # --- the stacked forward pass -------------------------------------------------------------------
-    def _member_logits(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+    def _member_logits(self, params: Optional[dict], buffers: Optional[dict], x: torch.Tensor) -> torch.Tensor:
+        if params is None:  # a pack of one: the module itself, whose tensors are the stacked ones' storage
+            return self.module(x)
         return functional_call(self.module, (params, buffers), (x,))
 
     def _member_loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -190,9 +196,8 @@ class Pack:
     def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple) -> torch.Tensor:
         """``fn(params, buffers, *args)`` of every member, stacked; ``member_axis[i]`` says whether
         args[i] has one slice per member (True) or is shared (False). K = 1: fn itself, no vmap."""
-        if self.size == 1:
-            first = {n: t[0] for n, t in self.params.items()}, {n: t[0] for n, t in self.buffers.items()}
-            return fn(*first, *(a[0] if per else a for a, per in zip(args, member_axis)))[None]
+        if self.size == 1:  # functional_call's swapping in and out cost a small run ~12% of its time
+            return fn(None, None, *(a[0] if per else a for a, per in zip(args, member_axis)))[None]
         return vmap(fn, in_dims=(0, 0, *(0 if per else None for per in member_axis)))(self.params, self.buffers,
                                                                                       *args)
 
@@ -275,6 +280,9 @@ class Pack:
             losses = self._per_member(self._member_loss, x, y, member_axis=(True, True))
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member k's gradient is that of its own loss: the others add 0
+            for stacked, own in self._own_parameters:  # a pack of one: its module's gradients, as the stack's
+                if own.grad is not None:
+                    stacked.grad, own.grad = own.grad.view(stacked.shape), None
             self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
                                      lr_multiplier=s)
             self.optimizer.step()
