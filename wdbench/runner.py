@@ -215,9 +215,10 @@ def train_jobs(jobs: Sequence[Job]) -> list:
             job.claim.release()
 
 
-# On a CPU a pack whose members together hold more than this (train.member_bytes) trains slower than
-# its runs one after another (scripts/bench.py: ResNet width 32 in packs of 16 at 0.83x; README, Speed).
-CPU_PACK_BYTES = 64 * 2**20
+# On a CPU a pack whose members together hold much more than this (train.member_bytes) trains slower
+# than its runs one after another: steps >= 1.2x faster up to ~150 MiB, ResNet width 32 in packs of 16
+# (290 MiB) at 1.04x and of 32 at 0.76x (scripts/bench.py; README, Speed).
+CPU_PACK_BYTES = 128 * 2**20
 
 
 def _memory_budget(device: torch.device) -> int:
