@@ -36,3 +36,13 @@ def test_full_batch_training_converges_to_the_normal_equations(log10_coef):
     risk = pack.members[0].history[-1]["val_loss"]
     assert pack.members[0].history[-1]["val_acc"] is None and risk == pytest.approx(
         ((pack.data.x_val.flatten(1).double() @ weight - pack.data.y_val.double()) ** 2).mean().item(), rel=1e-5)
+
+
+def test_a_linear_members_memory_is_its_weight_state_and_the_input_it_evaluates():
+    """Nothing but the input is saved for backward (the weight is the parameter): 4·d bytes each for
+    the weight and its gradient (no momentum), and the evaluation step's input and output bound of
+    2 · (4·B·d) · 1024/B."""
+    from wdbench.train import member_bytes
+
+    run = tiny_run(*RIDGE)
+    assert member_bytes(run, 8, 1, 1) == 2 * 4 * 8 + 2 * 4 * 64 * 8 * 1024 // 64

@@ -88,7 +88,7 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
     state_slots = 2 if run.optim.name in ("adam", "adamw") else int(run.optim.momentum > 0)  # Adam: m and v
     n_params = sum(p.numel() for p in model.parameters())
     train_step = x.nbytes + sum(saved.values())
-    evaluation = 2 * max(saved.values()) * EVAL_BATCH // run.optim.batch_size
+    evaluation = 2 * max([x.nbytes, *saved.values()]) * EVAL_BATCH // run.optim.batch_size  # a linear map saves none
     return 4 * n_params * (2 + state_slots) + max(train_step, evaluation)
 
 
