@@ -96,7 +96,7 @@ _LAUNCHER = None  # set before forking: workers read it instead of unpickling a 
 
 
 def _run_pack(jobs: Sequence[tuple]) -> List[JobReturn]:
-    return run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed_by_idx)
+    return run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
 
 
 class LocalLauncher(BasicLauncher):
@@ -105,8 +105,7 @@ class LocalLauncher(BasicLauncher):
         self.n_jobs, self.pack = n_jobs, pack
         self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
         self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
-        self.composed: Optional[List[DictConfig]] = None  # their configs, when the sweeper has composed them
-        self.composed_by_idx: Dict[int, DictConfig] = {}  # the same by job number: forked workers read it
+        self.composed: Dict[int, DictConfig] = {}  # their configs by job number, when the sweeper composed them
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         global _LAUNCHER
@@ -120,7 +119,6 @@ class LocalLauncher(BasicLauncher):
                  "local workers (each run's log: app.log in its directory)")
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        self.composed_by_idx = dict(enumerate(self.composed or [], start=initial_job_idx))
         _LAUNCHER = self
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
         progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)

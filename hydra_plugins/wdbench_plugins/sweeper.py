@@ -143,7 +143,7 @@ class WdbenchSweeper(BasicSweeper):
         if hasattr(self.launcher, "pack_keys"):  # what the launcher groups into packs: known here already
             self.launcher.pack_keys = todo_keys
         if hasattr(self.launcher, "composed"):  # the local launcher's forked workers use them, not compose again
-            self.launcher.composed = todo_configs
+            self.launcher.composed = dict(enumerate(todo_configs))  # by job number: launched from 0
         if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
             self.launcher.skipped = finished + elsewhere
         else:  # SLURM, basic: watch the launched runs' result files while the launcher waits
