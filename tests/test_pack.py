@@ -33,10 +33,12 @@ def states(pack: Pack, k: int) -> dict:
 
 
 FAMILIES = [["model.width=8"], ["model.width=8", "optim=adamw", "data.augment=true"],
+            ["model.width=8", "optim.batch_size=320"],  # full batch: one shared batch, no gather
             ["model=vit", "model.width=16"], ["model=mixer", "model.width=16", "optim=adam"]]
 
 
-@pytest.mark.parametrize("overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "vit", "mixer"])
+@pytest.mark.parametrize("overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit",
+                                                     "mixer"])
 def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(overrides):
     """Same init bit for bit; after 2 steps equal up to float32 rounding: vmap's grouped kernels sum
     in another order (measured: at most ~2e-5 of a tensor's largest entry, and a few 1e-6 absolute

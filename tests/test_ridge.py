@@ -31,7 +31,7 @@ def test_full_batch_training_converges_to_the_normal_equations(log10_coef):
     y = pack.data.y_train.double()
     coef = pack.members[0].penalty.coef
     expected = torch.linalg.solve(x.T @ x / len(y) + coef * torch.eye(x.shape[1], dtype=torch.float64), x.T @ y / len(y))
-    weight = pack.members[0].model[1].weight.detach().double()[0]
+    weight = pack.members[0].model.weight.detach().double()[0]
     torch.testing.assert_close(weight, expected, rtol=0, atol=1e-5)
     risk = pack.members[0].history[-1]["val_loss"]
     assert pack.members[0].history[-1]["val_acc"] is None and risk == pytest.approx(
@@ -46,3 +46,17 @@ def test_a_linear_members_memory_is_its_weight_state_and_the_input_it_evaluates(
 
     run = tiny_run(*RIDGE)
     assert member_bytes(run, 8, 1, 1) == 2 * 4 * 8 + 2 * 4 * 64 * 8 * 1024 // 64
+
+
+def test_a_pack_of_coefs_on_one_problem_trains_each_as_alone():
+    """The members of a ridge pack share the problem (the seed is part of the pack key) and, full
+    batch, one batch: each member's final weights and risk are those of its run alone, to rounding."""
+    coefs = ["-2", "-1", "0"]
+    together = Pack([tiny_run(*RIDGE, f"penalty.log10_coef={c}") for c in coefs])
+    together.fit()
+    for k, c in enumerate(coefs):
+        single = Pack([tiny_run(*RIDGE, f"penalty.log10_coef={c}")])
+        single.fit()
+        torch.testing.assert_close(together.members[k].model.weight, single.members[0].model.weight, rtol=0, atol=1e-6)
+        assert together.members[k].history[-1]["val_loss"] == pytest.approx(single.members[0].history[-1]["val_loss"],
+                                                                            rel=1e-6)

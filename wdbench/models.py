@@ -1,6 +1,7 @@
 """timm models whose one width knob is ``model.width``, and the linear map of the ridge check."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 from timm.models.mlp_mixer import MlpMixer
 from timm.models.resnet import BasicBlock, ResNet
@@ -31,8 +32,20 @@ def build_model(cfg, in_chans: int, n_classes: int, image_size: int) -> nn.Modul
                         mlp_ratio=(cfg.tokens_mlp_ratio, cfg.channels_mlp_ratio))
     if isinstance(cfg, LinearConfig):
         # data=ridge: width = d features, one output, no bias (the ridge estimator the closed form is about)
-        return nn.Sequential(nn.Flatten(), nn.Linear(in_chans, n_classes, bias=False))
+        return LinearMap(in_chans, n_classes)
     raise TypeError(f"model config {type(cfg).__name__}: unknown")
+
+
+class LinearMap(nn.Linear):
+    """A bias-free linear map of the flattened input, computed as (W·xᵀ)ᵀ: the same numbers as
+    nn.Linear, but under ``vmap`` over a pack's stacked W the members fold into one matmul forward
+    and backward, where F.linear's batching rule multiplies member by member (12x slower, d = 256)."""
+
+    def __init__(self, features: int, outputs: int) -> None:
+        super().__init__(features, outputs, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.weight @ x.flatten(1).T).T
 
 
 def unfused_attention(model: nn.Module) -> None:

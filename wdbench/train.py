@@ -251,14 +251,17 @@ class Pack:
                                   "loss_sum": torch.stack([p["loss_sum"] for p in partials]).to(self.device)}
 
     # --- training -----------------------------------------------------------------------------------
-    def _batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Step i's inputs and targets, and whether they hold one slice per member (else one shared)."""
         data, B = self.data, self.batch_size
+        if B == self.n_train and not data.augment:  # full batch: every member's batch is the training set
+            return data.x_train, data.y_train, False  # (the order only permutes the mean's terms: no gather)
         idx = order[:, i * B:(i + 1) * B]
         x = data.x_train[idx]
         if data.augment:  # each member's offsets from its own generator, then one vectorised crop
             offsets = [torch.cat(o) for o in zip(*(crop_flip_offsets(B, m.rng) for m in self.members))]
             x = crop_flip(x.flatten(0, 1), *(o.to(self.device) for o in offsets)).view(x.shape)
-        return x, data.y_train[idx]
+        return x, data.y_train[idx], True
 
     def train_epoch(self) -> list[float]:
         """One epoch of every member; returns each member's mean minibatch loss."""
@@ -273,11 +276,11 @@ class Pack:
             if self.interrupt():
                 self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum}
                 raise Interrupted(f"interrupted at step {self.step}")
-            x, y = self._batch(order, i)
+            x, y, per_member = self._batch(order, i)
             s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.base_lr * s
-            losses = self._per_member(self._member_loss, x, y, member_axis=(True, True))
+            losses = self._per_member(self._member_loss, x, y, member_axis=(per_member, per_member))
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member k's gradient is that of its own loss: the others add 0
             for stacked, own in self._own_parameters:  # a pack of one: its module's gradients, as the stack's
