@@ -4,13 +4,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from wdbench.config import identity
+from wdbench.config import MODEL_SCHEMAS, DataConfig, OptimConfig, PenaltyConfig, identity
 from wdbench.results import RESULT_FILE, DamagedFile, read_result
 
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
@@ -35,8 +36,17 @@ def config_columns(config: dict) -> dict:
                 walk(value, f"{prefix}{key}.")
             else:
                 flat[prefix + key] = json.dumps(value) if isinstance(value, list) else value
-    walk(identity(config), CONFIG)
+    walk(identity(with_defaults(config)), CONFIG)
     return flat
+
+
+def with_defaults(config: dict) -> dict:
+    """A recorded config with the schema's defaults under it: a field added after a run was recorded
+    takes the value the run had (its default), so that old and new runs compare."""
+    schemas = {"data": DataConfig, "optim": OptimConfig, "penalty": PenaltyConfig,
+               "model": MODEL_SCHEMAS.get((config.get("model") or {}).get("name"))}
+    return {**config, **{section: {**asdict(schema()), **(config.get(section) or {})}
+                         for section, schema in schemas.items() if schema is not None and section in config}}
 
 
 def row(result: dict, path: Path) -> dict:

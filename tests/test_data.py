@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wdbench.config import ConfigError, DataConfig
-from wdbench.data import crop_flip, crop_flip_offsets, load_dataset
+from wdbench.data import crop_flip, crop_flip_offsets, load_dataset, teacher_dataset
 from wdbench.sources import DIGITS_IMAGES, train_size
 
 CPU = torch.device("cpu")
@@ -170,3 +170,36 @@ def test_crop_flip_keeps_every_index_on_the_images_device():
     x = torch.empty(2, 3, 5, 5, device="meta")  # shapes only: an index made on the CPU would not mix with it
     out = crop_flip(x, *(o.to("meta") for o in crop_flip_offsets(2, torch.Generator().manual_seed(0))))
     assert out.device == x.device and out.shape == x.shape
+
+
+def _teacher(**fields):
+    return teacher_dataset(DataConfig(**{"name": "teacher", "n_train": 512, "n_val": 256, **fields}), CPU)
+
+
+def test_teacher_data_are_drawn_from_data_seed_nested_in_n_train_and_validated_on_a_fixed_set():
+    a, same, bigger, other = _teacher(), _teacher(), _teacher(n_train=2048), _teacher(seed=1)
+    assert torch.equal(a.x_train, same.x_train) and torch.equal(a.y_train, same.y_train)
+    assert torch.equal(bigger.x_train[:512], a.x_train) and torch.equal(bigger.y_train[:512], a.y_train)
+    assert torch.equal(bigger.x_val, a.x_val) and torch.equal(bigger.y_val, a.y_val)
+    assert not torch.equal(other.x_train, a.x_train) and not torch.equal(other.y_val, a.y_val)
+    assert a.x_train.shape == (512, 3, 8, 8) and a.x_val.shape == (256, 3, 8, 8) and a.n_classes == 10
+    assert a.x_train.dtype == torch.float32 and a.y_train.dtype == torch.int64
+    # each image standardised; neighbouring pixels correlated by the blur, distant ones not
+    x = bigger.x_train
+    assert x.mean((1, 2, 3)).abs().max() < 1e-5 and (x.std((1, 2, 3)) - 1).abs().max() < 1e-5
+    near = torch.corrcoef(torch.stack([x[:, 0, 3, 3], x[:, 0, 3, 4]]))[0, 1]
+    far = torch.corrcoef(torch.stack([x[:, 0, 1, 1], x[:, 0, 6, 6]]))[0, 1]
+    assert near > 0.5 and abs(far) < 0.1
+
+
+def test_teacher_classes_are_about_even_and_label_noise_touches_only_training_labels():
+    clean, noisy = _teacher(n_train=8192, n_val=4096), _teacher(n_train=8192, n_val=4096, label_noise=0.3)
+    share = torch.bincount(clean.y_val, minlength=10) / 4096
+    assert share.min() > 0.05 and share.max() < 0.2  # centred and scaled logits: no class dominates
+    assert torch.equal(clean.y_val, noisy.y_val) and torch.equal(clean.x_train, noisy.x_train)
+    changed = (clean.y_train != noisy.y_train).float().mean().item()
+    assert changed == pytest.approx(0.3 * 0.9, abs=0.02)  # a replaced label keeps its class 1 time in 10
+
+
+def test_teacher_images_are_drawn_at_image_size():
+    assert _teacher(image_size=16).x_train.shape == (512, 3, 16, 16)

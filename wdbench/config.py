@@ -52,7 +52,8 @@ class LinearConfig:
 
 
 MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig, "linear": LinearConfig}
-DATASETS = ("digits", "cifar10", "cifar100", "ridge")
+DATASETS = ("digits", "cifar10", "cifar100", "ridge", "teacher")
+DRAWN = ("ridge", "teacher")  # generated, not read: n_train and n_val are drawn, nothing is split
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 NORMS = ("sum", "mean", "per_step")  # of the L2 penalty (wdbench.penalty)
@@ -79,9 +80,12 @@ class DataConfig:
     image_size: Optional[int] = None  # resize (bilinear) to this many pixels a side
     augment: bool = False  # random crop (pad 4) + horizontal flip, on tensors
     # ridge (model=linear): x ~ N(0, I_d), y = x·β + noise·ε, β ~ N(0, signal²/d·I), all drawn from the run seed
-    n_val: Optional[int] = None  # ridge: held-out samples (the others: val_fraction of the images)
+    n_val: Optional[int] = None  # ridge, teacher: held-out samples (the others: val_fraction of the images)
     noise: float = 1.0  # ridge: σ
     signal: float = 1.0  # ridge: r
+    # teacher: smooth random images labelled by a random network, all drawn from data.seed (not the run's)
+    seed: int = 0  # teacher: its images, network and label noise; every run of a sweep sees the same data
+    label_noise: float = 0.0  # teacher: fraction of training labels replaced by a uniformly drawn class
 
 
 @dataclass
@@ -293,15 +297,20 @@ def _validate(run: RunConfig) -> None:
     _choice("data.name", d.name, DATASETS)
     _check((d.name == "ridge") == isinstance(m, LinearConfig),
            f"model={m.name}, data={d.name}: model=linear and data=ridge go together (the closed-form ridge check)")
+    if d.name in DRAWN:
+        _check(d.n_train is not None and d.n_train >= 1, f"data.n_train={d.n_train}: data={d.name} needs an integer >= 1")
+        _check(d.n_val is not None and d.n_val >= 1, f"data.n_val={d.n_val}: data={d.name} needs an integer >= 1")
+    else:
+        _check(d.n_val is None, f"data.n_val={d.n_val}: data=ridge and data=teacher only; data={d.name} holds out "
+               "data.val_fraction")
+    if d.name == "teacher":
+        _check(0.0 <= d.label_noise < 1.0, f"data.label_noise={d.label_noise}: must be in [0, 1)")
+        _in_range("data.seed", d.seed, SEED_RANGE)
     if d.name == "ridge":
-        _check(d.n_train is not None and d.n_train >= 1, f"data.n_train={d.n_train}: data=ridge needs an integer >= 1")
-        _check(d.n_val is not None and d.n_val >= 1, f"data.n_val={d.n_val}: data=ridge needs an integer >= 1")
         _check(math.isfinite(d.noise) and d.noise >= 0, f"data.noise={d.noise}: must be finite and >= 0")
         _check(math.isfinite(d.signal) and d.signal > 0, f"data.signal={d.signal}: must be finite and > 0")
         _check(not d.augment and d.image_size is None,
                "data.augment, data.image_size: data=ridge has no images to crop, flip or resize")
-    else:
-        _check(d.n_val is None, f"data.n_val={d.n_val}: data=ridge only; data={d.name} holds out data.val_fraction")
     _check(0.0 < d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction}: must be in (0, 1)")
     if d.image_size is not None:
         _check(1 <= d.image_size <= MAX_IMAGE_SIZE,

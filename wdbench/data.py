@@ -1,14 +1,17 @@
 """Datasets held in memory as tensors (on the GPU when there is one): digits (embedded, from
-scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded), and the ridge
-regression problem whose optimal penalty is known in closed form (drawn from the run seed)."""
+scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded), a teacher
+task of any size (drawn from data.seed), and the ridge regression problem whose optimal penalty is
+known in closed form (drawn from the run seed)."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from sklearn.model_selection import train_test_split
 
 from wdbench.config import DataConfig, RunConfig
@@ -56,11 +59,66 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
 
 
 def run_dataset(run: RunConfig, device: torch.device) -> Dataset:
-    """A run's data: the split of ``load_dataset`` (the same for every seed), or for data=ridge a
-    problem drawn from the run's own seed, with as many features as the model's width."""
+    """A run's data: the split of ``load_dataset`` or the draw of ``teacher_dataset`` (the same for
+    every seed), or for data=ridge a problem drawn from the run's own seed, with as many features as
+    the model's width."""
     if run.data.name == "ridge":
         return ridge_dataset(run.data, run.model.width, run.seed, device)
+    if run.data.name == "teacher":
+        return teacher_dataset(run.data, device)
     return load_dataset(run.data, device)
+
+
+TEACHER_HIDDEN = 32  # channels of the teacher's two convolutions
+TEACHER_CALIBRATION = 4096  # images that centre and scale the teacher's logits, so its classes are about even
+
+
+def teacher_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
+    """Smooth random images labelled by a random network, all drawn from ``cfg.seed``:
+    - an image is white noise blurred by a Gaussian of 1 px, standardised;
+    - the teacher is conv3x3 -> ReLU -> conv3x3 -> ReLU -> 2x2 average pool -> linear, He-initialised;
+      its logits are centred and scaled per class on a calibration draw, and the label is their argmax;
+    - a fraction ``label_noise`` of the *training* labels is replaced by a uniformly drawn class (the
+      validation labels are the teacher's own, so validation measures the function learned).
+    Each part has its own stream, so the training set of n images is the first n of one sequence
+    (sets of growing n_train are nested) and the validation set does not move with n_train."""
+    side, channels, classes = dataset_shape("teacher")
+    side = cfg.image_size or side
+    stream = {part: torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0]))
+              for k, part in enumerate(("teacher", "calibration", "train", "val", "noise"))}
+    teacher = _random_teacher(channels, classes, side, stream["teacher"])
+    draw = functools.partial(_smooth_images, channels=channels, side=side)
+    with torch.no_grad():
+        calibration = teacher(draw(TEACHER_CALIBRATION, stream["calibration"]))
+        centre, scale = calibration.mean(0), calibration.std(0)
+        x_train, x_val = draw(cfg.n_train, stream["train"]), draw(cfg.n_val, stream["val"])
+        y_train, y_val = (((teacher(x) - centre) / scale).argmax(1) for x in (x_train, x_val))
+    noisy = torch.rand(cfg.n_train, generator=stream["noise"]) < cfg.label_noise
+    y_train = torch.where(noisy, torch.randint(classes, (cfg.n_train,), generator=stream["noise"]), y_train)
+    return Dataset(x_train.to(device), y_train.to(device), x_val.to(device), y_val.to(device), n_classes=classes,
+                   augment=cfg.augment)
+
+
+def _smooth_images(n: int, generator: torch.Generator, channels: int, side: int) -> torch.Tensor:
+    """(n, channels, side, side) white noise blurred by a Gaussian of 1 px (reflecting borders),
+    each image standardised to mean 0 and variance 1."""
+    taps = torch.exp(-0.5 * torch.arange(-2, 3, dtype=torch.float32) ** 2)
+    kernel = (taps[:, None] * taps[None, :] / taps.sum() ** 2).expand(channels, 1, 5, 5)
+    noise = torch.randn(n, channels, side + 4, side + 4, generator=generator)
+    x = F.conv2d(noise, kernel, groups=channels)
+    return (x - x.mean((1, 2, 3), keepdim=True)) / x.std((1, 2, 3), keepdim=True)
+
+
+def _random_teacher(channels: int, classes: int, side: int, generator: torch.Generator) -> nn.Module:
+    pooled = 2 if side >= 2 else 1
+    teacher = nn.Sequential(nn.Conv2d(channels, TEACHER_HIDDEN, 3, padding=1), nn.ReLU(),
+                            nn.Conv2d(TEACHER_HIDDEN, TEACHER_HIDDEN, 3, padding=1), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(pooled), nn.Flatten(), nn.Linear(TEACHER_HIDDEN * pooled ** 2, classes))
+    for p in teacher.parameters():
+        fan_in = p[0].numel() if p.dim() > 1 else 1
+        with torch.no_grad():
+            p.copy_(torch.randn(p.shape, generator=generator) * (math.sqrt(2 / fan_in) if p.dim() > 1 else 0.1))
+    return teacher.eval()
 
 
 def ridge_dataset(cfg: DataConfig, features: int, seed: int, device: torch.device) -> Dataset:

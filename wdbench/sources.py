@@ -11,10 +11,10 @@ from typing import Optional
 
 import numpy as np
 
-from wdbench.config import ConfigError, DataConfig, RunConfig
+from wdbench.config import DRAWN, ConfigError, DataConfig, RunConfig
 
-# native side, channels, classes
-_SHAPES = {"digits": (8, 1, 10), "cifar10": (32, 3, 10), "cifar100": (32, 3, 100)}
+# native side, channels, classes (teacher: the side it is drawn at unless data.image_size says otherwise)
+_SHAPES = {"digits": (8, 1, 10), "cifar10": (32, 3, 10), "cifar100": (32, 3, 100), "teacher": (8, 3, 10)}
 DIGITS_IMAGES = 1797  # scikit-learn's load_digits() (tests/test_data.py pins it): counted without importing it
 _CIFAR_FILES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"),
                 "cifar100": ("cifar-100-python", ["train"], b"fine_labels")}
@@ -48,7 +48,7 @@ def split_sizes(cfg: DataConfig) -> tuple[int, int]:
     """(training, validation) set sizes the config yields (train_test_split's rounding), for
     validation. Every stratified split (hold-out, subsample) must leave at least one image per class
     on each side."""
-    if cfg.name == "ridge":  # drawn, not split
+    if cfg.name in DRAWN:  # drawn, not split
         return cfg.n_train, cfg.n_val
     # CIFAR's files are read: a missing or damaged one is a config error before any run starts
     n_total = DIGITS_IMAGES if cfg.name == "digits" else len(read_images(cfg.name, cfg.root)[1])
