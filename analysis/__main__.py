@@ -7,20 +7,21 @@ from pathlib import Path
 
 from analysis.table import AnalysisError, collect, read_table, write_table
 
-FIT_FILES = ("coef_star", "exponents", "consistency", "joint_lr")
+FIT_FILES = ("coef_star", "exponents", "predictions", "consistency", "joint_lr")
 
 
 def analyse(table: str, metric: str) -> dict:
     """Every table ``fit`` writes, from a results table."""
     from analysis.fit import (coef_star_table, consistency_table, exponent_table, fitted_groups, joint_lr_table,
-                              notes)
+                              notes, prediction_table)
 
     runs = read_table(table)
     fits = list(fitted_groups(runs, metric))  # each (setting, width) is fitted once, for tables and figures
     stars = coef_star_table(runs, metric, fits)
-    return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponent_table(stars),
-            "consistency": consistency_table(runs, metric), "joint_lr": joint_lr_table(stars),
-            "notes": notes(runs, stars)}
+    exponents = exponent_table(stars)
+    return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponents,
+            "predictions": prediction_table(runs, exponents), "consistency": consistency_table(runs, metric),
+            "joint_lr": joint_lr_table(stars), "notes": notes(runs, stars)}
 
 
 def _ci(x, lo, hi) -> str:
@@ -53,6 +54,13 @@ def print_summary(fit: dict, metric: str) -> None:
             print(_frame([{"λ* in": r["norm"], "axis": r["axis"], "e [95%]": _ci(r["exponent"], r["lo"], r["hi"]),
                            "90%": f"[{r['lo90']:.2f}, {r['hi90']:.2f}]", "margin": f"±{r['margin']:.3f}",
                            "verdict": r["verdict"], "points": r["n_points"]} for _, r in e.iterrows()]))
+        laws = fit["predictions"][fit["predictions"]["setting"] == setting]
+        if len(laws):
+            print("predicted exponents beside the measured (consistent: the prediction is inside the 95% interval)")
+            print(_frame([{"λ* in": r["norm"], "axis": r["axis"], "source": r["source"], "predicted": r["predicted"],
+                           "measured [95%]": _ci(r["exponent"], r["lo"], r["hi"]),
+                           "consistent": {True: "yes", False: "NO"}.get(r["consistent"], "not fitted")}
+                          for _, r in laws.iterrows()]))
         print()
     if len(fit["joint_lr"]):
         j = fit["joint_lr"]

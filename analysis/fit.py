@@ -11,6 +11,7 @@ fit and counted); failed and running runs are left out; λ = 0 runs are the base
 """
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pandas as pd
@@ -164,6 +165,31 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
         except AnalysisError as err:
             rows.append({**base, "norm": "coef", "axis": ",".join(axes), "verdict": f"not fitted: {err}"})
     return pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
+
+
+PREDICTION_COLUMNS = ["setting", "source", "norm", "axis", "predicted", "exponent", "lo", "hi", "consistent"]
+
+
+def prediction_table(runs: pd.DataFrame, exponents: pd.DataFrame) -> pd.DataFrame:
+    """Each law an experiment file predicts (its runs' ``predictions``, all of a setting's runs
+    together) beside the measured exponent of the same λ* and axis; ``consistent``: the prediction
+    lies in the measured 95% interval (None where that exponent was not fitted)."""
+    if "predictions" not in runs.columns:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    ok = _keyed_runs(runs, "val_loss")
+    rows = []
+    for setting, group in ok.groupby("setting", sort=True):
+        laws = {json.dumps(law, sort_keys=True) for text in group["predictions"].dropna().unique()
+                for law in json.loads(text)}
+        for law in sorted(map(json.loads, laws), key=lambda law: (law["axis"], law["norm"], law["source"])):
+            measured = exponents[(exponents["setting"] == setting) & (exponents["norm"] == law["norm"])
+                                 & (exponents["axis"] == law["axis"])]
+            e = measured.iloc[0] if len(measured) else pd.Series({"exponent": np.nan, "lo": np.nan, "hi": np.nan})
+            fitted = bool(np.isfinite(e["exponent"]))
+            rows.append({"setting": setting, "source": law["source"], "norm": law["norm"], "axis": law["axis"],
+                         "predicted": law["exponent"], "exponent": e["exponent"], "lo": e["lo"], "hi": e["hi"],
+                         "consistent": bool(e["lo"] <= law["exponent"] <= e["hi"]) if fitted else None})
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
 def _split_normal(rng: np.random.Generator, lo_x_hi: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from wdbench.results import RESULT_FILE, DamagedFile, read_result
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
            "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
            "decayed_norm", "run_dir"]
-EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error"]
+EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error", "predictions"]
 CONFIG = "config."  # prefix of the columns that hold a run's identity fields, flattened (config.optim.lr, ...)
 
 
@@ -66,7 +66,8 @@ def row(result: dict, path: Path) -> dict:
             "train_loss": metrics.get("train_loss", np.nan), "decayed_norm": metrics.get("decayed_norm", np.nan),
             "run_dir": str(path.parent), "dataset": data.get("name"),
             "best_val_loss": metrics.get("best_val_loss", np.nan), "best_val_acc": metrics.get("best_val_acc", np.nan),
-            "error": result.get("error", ""), **config_columns(config)}
+            "error": result.get("error", ""), "predictions": json.dumps(config.get("predictions") or [], sort_keys=True),
+            **config_columns(config)}
 
 
 def collect(dirs: Iterable[str]) -> pd.DataFrame:

@@ -9,7 +9,8 @@ from scipy import stats
 
 from analysis.__main__ import main as analysis_main
 from analysis.calibrate import coverage
-from analysis.fit import coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, setting_fields
+from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
+                          setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
 from analysis.paper import build_paper
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
@@ -680,3 +681,21 @@ def test_a_minimum_at_either_end_of_the_grid_is_an_edge_and_a_flat_basin_is_open
     flat = fit_optimum(np.tile(x, 3), 0.3 + 0.001 * np.tile(x, 3) + rng.normal(0, 0.02, 3 * len(x)),
                        np.repeat([0, 1, 2], len(x)))
     assert flat.status == "open" and flat.n_runs == 3 * len(x) and flat.near_lo < flat.near_hi
+
+
+def test_each_predicted_exponent_is_printed_beside_the_measured_and_judged_by_its_interval(tmp_path, capsys):
+    """Planted coef* ∝ width¹: the law that says 1 is consistent, the one that says ½ is not, and a
+    law about an axis that does not vary is reported as not fitted; runs without laws give none."""
+    moving, _ = table(alpha=1.0, **QUIET)
+    laws = [{"source": "right", "norm": "coef", "axis": "width", "exponent": 1.0},
+            {"source": "square root", "norm": "sum", "axis": "width", "exponent": 0.5},
+            {"source": "data size", "norm": "coef", "axis": "n_train", "exponent": -1.0}]
+    moving["predictions"] = json.dumps(laws[:2])
+    moving.loc[moving.index[::2], "predictions"] = json.dumps(laws[1:])  # a setting's runs pool their laws
+    got = prediction_table(moving, exponent_table(coef_star_table(moving))).set_index("source")
+    assert list(got.index) == ["data size", "right", "square root"]
+    assert got.loc["right", "consistent"] and got.loc["right", "lo"] <= 1.0 <= got.loc["right", "hi"]
+    assert not got.loc["square root", "consistent"] and got.loc["square root", "predicted"] == 0.5
+    assert got.loc["data size", "consistent"] is None and np.isnan(got.loc["data size", "exponent"])
+    moving["predictions"] = "[]"
+    assert prediction_table(moving, exponent_table(coef_star_table(moving))).empty

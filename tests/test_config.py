@@ -89,7 +89,7 @@ BAD = [
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input"),
     (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, threads, name, "
-              "out_dir, progress, checkpoint_every_s"),
+              "out_dir, progress, checkpoint_every_s, predictions"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
     (["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
@@ -124,7 +124,7 @@ CHECKS = [
     # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
     (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input"),
     (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, threads, name, "
-                   "out_dir, progress, checkpoint_every_s"),
+                   "out_dir, progress, checkpoint_every_s, predictions"),
     (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
     (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
     (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
@@ -148,6 +148,12 @@ CHECKS = [
      "data.n_val=100: data=ridge and data=teacher only; data=digits holds out data.val_fraction"),
     # the teacher task: drawn sizes, a label-noise fraction, a data seed torch can take
     (["data=teacher", "data.n_val=null"], "data.n_val=None: data=teacher needs an integer >= 1"),
+    # an experiment file's laws: who, which λ*, which axis
+    (["predictions=[{source:x,norm:l1,axis:width,exponent:1}]"],
+     "predictions[0].norm='l1': unknown choice; allowed: coef, sum, mean, per_step"),
+    (["predictions=[{source:x,axis:depth}]"],
+     "predictions[0].axis='depth': unknown choice; allowed: width, n_train, batch_size"),
+    (["predictions=[{source:' ',axis:width}]"], "predictions[0].source: empty; name who predicts it"),
     (["data=teacher", "data.n_train=0"], "data.n_train=0: data=teacher needs an integer >= 1"),
     (["data=teacher", "data.label_noise=1"], "data.label_noise=1.0: must be in [0, 1)"),
     (["data=teacher", "data.label_noise=-0.1"], "data.label_noise=-0.1: must be in [0, 1)"),

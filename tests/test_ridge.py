@@ -46,6 +46,11 @@ def test_a_linear_members_memory_is_its_weight_state_and_the_input_it_evaluates(
 
     run = tiny_run(*RIDGE)
     assert member_bytes(run, 8, 1, 1) == 2 * 4 * 8 + 2 * 4 * 64 * 8 * 1024 // 64
+    # a minibatch larger than the evaluation's is the larger step; the full batch is one shared tensor
+    minibatch = tiny_run(*RIDGE, "data.n_train=8192", "optim.batch_size=4096")
+    assert member_bytes(minibatch, 8, 1, 1) == 2 * 4 * 8 + 4 * 4096 * 8
+    full_batch = tiny_run(*RIDGE, "data.n_train=4096", "optim.batch_size=4096")
+    assert member_bytes(full_batch, 8, 1, 1) == 2 * 4 * 8 + 2 * 4 * 8 * 1024
 
 
 def test_a_pack_of_coefs_on_one_problem_trains_each_as_alone():
@@ -60,3 +65,25 @@ def test_a_pack_of_coefs_on_one_problem_trains_each_as_alone():
         torch.testing.assert_close(together.members[k].model.weight, single.members[0].model.weight, rtol=0, atol=1e-6)
         assert together.members[k].history[-1]["val_loss"] == pytest.approx(single.members[0].history[-1]["val_loss"],
                                                                             rel=1e-6)
+
+
+@pytest.mark.slow
+def test_sweep_collect_and_fit_recover_the_closed_form_optimum(cli, tmp_path):
+    """experiment=ridge, smaller (3 widths x 2 n x 12 coefs x 8 problems, d/n from 1/32 to 1/4):
+    every (d, n) has a bounded coef* whose interval holds 4·d/n, and the fit finds both closed-form
+    exponents inside its intervals and within 0.1 (the full experiment: within 0.05)."""
+    from analysis.__main__ import analyse
+    from analysis.table import collect, write_table
+
+    sweep = ["-m", "experiment=ridge", "model.width=128,256,512", "data.n_train=2048,4096",
+             "penalty.log10_coef=range(-2,1,0.25)", "seed=range(0,8)", "optim.epochs=200", "progress=false", "name=r"]
+    assert cli(*sweep)[0] == 0
+    write_table(collect([tmp_path / "out" / "multirun" / "r"]), tmp_path / "r.csv")
+    fit = analyse(str(tmp_path / "r.csv"), "val_loss")
+    stars = fit["coef_star"]
+    assert len(stars) == 6 and (stars["status"] == "ok").all()
+    truth = 4 * stars["width"] / stars["n_train"]  # d·σ²/(n·r²), σ = 1, r = 0.5
+    assert ((stars["coef_lo"] <= truth) & (truth <= stars["coef_hi"])).all()
+    laws = fit["predictions"]
+    assert sorted(zip(laws["axis"], laws["predicted"])) == [("n_train", -1), ("width", 1)]
+    assert laws["consistent"].all() and ((laws["exponent"] - laws["predicted"]).abs() < 0.1).all()

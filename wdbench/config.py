@@ -68,6 +68,7 @@ MAX_THREADS = 1024
 SEED_RANGE = (0, 2 ** 63 - 1)  # torch's generators
 SPLIT_SEED_RANGE = (0, 2 ** 32 - 1)  # scikit-learn's random_state
 LIST_FIELDS = {"penalty.exclude": "[bias,norm]", "optim.betas": "[0.9,0.999]"}
+PREDICTION_AXES = ("width", "n_train", "batch_size")
 
 
 @dataclass
@@ -125,6 +126,16 @@ class LoggerConfig:
 
 
 @dataclass
+class PredictionConfig:
+    """A published or closed-form law λ* ∝ axis^exponent that ``analysis fit`` prints beside the
+    measured exponent (an experiment file's, not a run's: not part of what a run computes)."""
+    source: str = ""  # who predicts it, e.g. "Wang & Aitchison 2025"
+    norm: str = "coef"  # the λ* it is about: coef (= λ_sum, torch's AdamW weight_decay / 2), sum, mean, per_step
+    axis: str = "width"  # width, n_train or batch_size
+    exponent: float = 0.0
+
+
+@dataclass
 class RunConfig:
     model: Any = None  # one of MODEL_SCHEMAS, chosen by model.name
     data: DataConfig = field(default_factory=DataConfig)
@@ -138,6 +149,7 @@ class RunConfig:
     out_dir: str = "outputs"
     progress: bool = True
     checkpoint_every_s: float = 60.0  # at most this often at an epoch end (0: every epoch); always on a stop signal
+    predictions: List[PredictionConfig] = field(default_factory=list)  # laws the fit tests this sweep against
 
 
 @functools.lru_cache(maxsize=None)
@@ -239,7 +251,8 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
-NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra")
+NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra",
+                "predictions")
 
 
 def identity(config: dict) -> dict:
@@ -356,6 +369,11 @@ def _validate(run: RunConfig) -> None:
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
     _check_exclude(run)
+    for i, law in enumerate(run.predictions):
+        _check(bool(law.source.strip()), f"predictions[{i}].source: empty; name who predicts it")
+        _choice(f"predictions[{i}].norm", law.norm, ("coef", *NORMS))
+        _choice(f"predictions[{i}].axis", law.axis, PREDICTION_AXES)
+        _check(math.isfinite(law.exponent), f"predictions[{i}].exponent={law.exponent}: must be finite")
     _choice("logger.name", run.logger.name, tuple(LOGGERS))
     module = LOGGERS[run.logger.name]
     if module:

@@ -27,6 +27,7 @@ from wdbench.data import Dataset, crop_flip, crop_flip_offsets, run_dataset
 from wdbench.models import build_model, unfused_attention
 from wdbench.optim import build_optimizer, lr_multiplier
 from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
+from wdbench.sources import train_size
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,7 +88,8 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
         model.train()(x)
     state_slots = 2 if run.optim.name in ("adam", "adamw") else int(run.optim.momentum > 0)  # Adam: m and v
     n_params = sum(p.numel() for p in model.parameters())
-    train_step = x.nbytes + sum(saved.values())
+    shared_batch = run.optim.batch_size == train_size(run.data) and not run.data.augment  # Pack._batch: one for all
+    train_step = (0 if shared_batch else x.nbytes) + sum(saved.values())
     evaluation = 2 * max([x.nbytes, *saved.values()]) * EVAL_BATCH // run.optim.batch_size  # a linear map saves none
     return 4 * n_params * (2 + state_slots) + max(train_step, evaluation)
 
