@@ -87,7 +87,7 @@ BAD = [
     (["optim.epochs=0"], "optim.epochs=0: must be an integer >= 1"),
     (["data=cifar10"], "data.root: required for data=cifar10 (a local directory; nothing is downloaded)"),
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
-    (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input"),
+    (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
     (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, threads, name, "
               "out_dir, progress, checkpoint_every_s, predictions"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
@@ -122,7 +122,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args,
 # line on stderr, exit code 2, nothing written, at a fraction of the CLI's cost.
 CHECKS = [
     # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
-    (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input"),
+    (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
     (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, threads, name, "
                    "out_dir, progress, checkpoint_every_s, predictions"),
     (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
@@ -172,6 +172,10 @@ CHECKS = [
      "model.channels_mlp_ratio=nan: must be > 0 and leave at least one hidden unit at width 32"),
     (["model=vit", "model.head_dim=12"], "model.width=32: must be a multiple of model.head_dim=12"),
     (["model.width=7"], "model.width=7: must be even for resnet (stem width w/2)"),
+    (["model.param=ntk"], "model.param='ntk': unknown choice; allowed: sp, mup"),
+    (["model.base_width=0"], "model.base_width=0: must be an integer >= 1"),
+    (["model.base_width=5"], "model.base_width=5: must be even for resnet (stem width w/2)"),
+    (["model=vit", "model.base_width=12"], "model.base_width=12: must be a multiple of model.head_dim=8"),
     (["model=vit", "model.patch_size=3"], "model.patch_size=3: must divide the image size 8"),
     (["model=mixer", "data.image_size=10", "model.patch_size=4"], "model.patch_size=4: must divide the image size 10"),
     # data

@@ -25,6 +25,8 @@ class ViTConfig:
     head_dim: int = 8  # num_heads = width / head_dim
     patch_size: int = 2
     mlp_ratio: float = 2.0
+    param: str = "sp"  # sp: as built (timm's init, one lr) | mup: μP relative to base_width (wdbench.parameterisation)
+    base_width: int = 32  # mup: the width at which μP is SP
 
 
 @dataclass
@@ -33,6 +35,8 @@ class ResNetConfig:
     width: int = 16  # stage channels (w, 2w, 4w, 8w); deep stem of width w/2 -> w
     blocks: int = 1  # BasicBlocks per stage
     small_input: bool = True  # drop the stem max-pool so 8-32 px inputs keep spatial extent
+    param: str = "sp"  # as ViTConfig.param
+    base_width: int = 16
 
 
 @dataclass
@@ -43,6 +47,8 @@ class MixerConfig:
     patch_size: int = 2
     tokens_mlp_ratio: float = 0.5
     channels_mlp_ratio: float = 4.0
+    param: str = "sp"  # as ViTConfig.param
+    base_width: int = 32
 
 
 @dataclass
@@ -51,6 +57,7 @@ class LinearConfig:
     width: int = 32  # d: the input features of data=ridge, mapped to one output without a bias
 
 
+PARAMS = ("sp", "mup")
 MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig, "linear": LinearConfig}
 DATASETS = ("digits", "cifar10", "cifar100", "ridge", "teacher")
 DRAWN = ("ridge", "teacher")  # generated, not read: n_train and n_val are drawn, nothing is split
@@ -301,11 +308,15 @@ def _validate(run: RunConfig) -> None:
             # timm sizes the hidden layer int(ratio·width) and silently uses the width itself for 0
             _check(math.isfinite(value) and value > 0 and int(value * m.width) >= 1,
                    f"model.{key}={value}: must be > 0 and leave at least one hidden unit at width {m.width}")
-    if isinstance(m, ViTConfig):
-        _check(m.width % m.head_dim == 0,
-               f"model.width={m.width}: must be a multiple of model.head_dim={m.head_dim}")
-    if isinstance(m, ResNetConfig):
-        _check(m.width % 2 == 0, f"model.width={m.width}: must be even for resnet (stem width w/2)")
+    if hasattr(m, "param"):  # the image models: μP or SP
+        _choice("model.param", m.param, PARAMS)
+        _check(m.base_width >= 1, f"model.base_width={m.base_width}: must be an integer >= 1")
+    for key in ("width", "base_width"):
+        value = getattr(m, key, None)
+        if isinstance(m, ViTConfig):
+            _check(value % m.head_dim == 0, f"model.{key}={value}: must be a multiple of model.head_dim={m.head_dim}")
+        if isinstance(m, ResNetConfig):
+            _check(value % 2 == 0, f"model.{key}={value}: must be even for resnet (stem width w/2)")
 
     _choice("data.name", d.name, DATASETS)
     _check((d.name == "ridge") == isinstance(m, LinearConfig),

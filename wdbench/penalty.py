@@ -88,7 +88,8 @@ class PackPenalty:
     ``add(alpha=2·coef)``, and the factor 1 − lr·2·coef_k is formed in float64 before it is rounded
     to float32, as a Python scalar is; so a member decays exactly as it would alone.
 
-    coupled: g += 2·coef·w; decoupled: w *= 1 − lr_t·2·coef; independent: w *= 1 − s_t·2·coef.
+    coupled: g += 2·coef·w; decoupled: w *= 1 − lr_t·m·2·coef (m: the layer's learning-rate
+    multiplier, μP's); independent: w *= 1 − s_t·2·coef, whatever the layer's learning rate.
     """
 
     def __init__(self, penalties: Sequence[L2Penalty], device: torch.device | str = "cpu"):
@@ -108,8 +109,10 @@ class PackPenalty:
 
     @torch.no_grad()
     def before_step(self, params: Sequence[torch.Tensor], grads: Sequence[Optional[torch.Tensor]],
-                    lr: float, lr_multiplier: float) -> None:
-        """Apply the penalty to stacked ``params`` (K, ...) and their ``grads`` (None: no gradient)."""
+                    lr: float, lr_multiplier: float, layer_lr_multipliers: Optional[Sequence[float]] = None) -> None:
+        """Apply the penalty to stacked ``params`` (K, ...) and their ``grads`` (None: no gradient).
+        ``layer_lr_multipliers``: each parameter's learning rate over ``lr`` (μP's per layer; None: 1):
+        decoupled decay uses the parameter's own learning rate, independent decay does not."""
         if not self.active:
             return
         if self.apply == "coupled":
@@ -119,8 +122,13 @@ class PackPenalty:
                                         self._per_member(self.twice, [p for _, p in pairs]))
             return
         rate = lr if self.apply == "decoupled" else lr_multiplier
-        factors = 1.0 - self.coefs * (rate * 2.0)
-        torch._foreach_mul_(list(params), self._per_member(factors, params))
+        layer = layer_lr_multipliers if self.apply == "decoupled" and layer_lr_multipliers else [1.0] * len(params)
+        by_layer_lr: dict[float, list] = {}
+        for param, multiplier in zip(params, layer):
+            by_layer_lr.setdefault(multiplier, []).append(param)
+        for multiplier, group in by_layer_lr.items():  # 1 - lr·m·2·coef, in float64 as before
+            factors = 1.0 - self.coefs * (rate * multiplier * 2.0)
+            torch._foreach_mul_(group, self._per_member(factors, group))
 
 
 def _is_norm_layer(module: nn.Module) -> bool:

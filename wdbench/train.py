@@ -26,6 +26,7 @@ from wdbench.config import RunConfig, pack_key
 from wdbench.data import Dataset, crop_flip, crop_flip_offsets, run_dataset
 from wdbench.models import build_model, unfused_attention
 from wdbench.optim import build_optimizer, lr_multiplier
+from wdbench.parameterisation import apply_mup, model_scalings
 from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
 from wdbench.sources import train_size
 
@@ -105,7 +106,13 @@ class Member:
     def __init__(self, run: RunConfig, data: Dataset, device: torch.device):
         self.run = run
         torch.manual_seed(run.seed)  # model init
-        self.model = build_model(run.model, data.in_chans, data.n_classes, data.image_size).to(device)
+        self.model = build_model(run.model, data.in_chans, data.n_classes, data.image_size)
+        self.lr_multipliers = {name: 1.0 for name, _ in self.model.named_parameters()}  # SP: every layer at η
+        if getattr(run.model, "param", "sp") == "mup":
+            scaling = model_scalings(run.model, self.model, data.in_chans, data.n_classes, data.image_size)
+            apply_mup(self.model, scaling)
+            self.lr_multipliers = {name: s.lr_multiplier(run.optim.name) for name, s in scaling.items()}
+        self.model.to(device)
         decayed, _ = split_decayed(self.model, run.penalty.exclude)
         self.decayed_names = [name for name, _ in decayed]
         self.n_decayed = sum(p.numel() for _, p in decayed)
@@ -172,7 +179,12 @@ class Pack:
         self._own_parameters = [(t, named[n]) for n, t in self.params.items()] if self.size == 1 else []
         self.decayed = [self.params[name] for name in self.members[0].decayed_names]
         self.penalty = PackPenalty([m.penalty for m in self.members], self.device)
-        self.optimizer = build_optimizer(first.optim, self.params.values())
+        lr_multipliers = self.members[0].lr_multipliers
+        self.decayed_lr_multipliers = [lr_multipliers[name] for name in self.members[0].decayed_names]
+        groups: dict[float, list] = {}  # one parameter group per learning-rate multiplier (μP's per layer)
+        for name, tensor in self.params.items():
+            groups.setdefault(lr_multipliers[name], []).append(tensor)
+        self.optimizer = build_optimizer(first.optim, [{"params": ps, "lr_multiplier": m} for m, ps in groups.items()])
         self.n_train, self.batch_size = len(self.data.y_train), first.optim.batch_size
         self.steps_per_epoch = self.n_train // self.batch_size  # drop_last: every step sees B samples
         self.epochs = first.optim.epochs
@@ -281,7 +293,7 @@ class Pack:
             x, y, per_member = self._batch(order, i)
             s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.base_lr * s
+                group["lr"] = self.base_lr * s * group["lr_multiplier"]
             losses = self._per_member(self._member_loss, x, y, member_axis=(per_member, per_member))
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # member k's gradient is that of its own loss: the others add 0
@@ -289,7 +301,7 @@ class Pack:
                 if own.grad is not None:
                     stacked.grad, own.grad = own.grad.view(stacked.shape), None
             self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
-                                     lr_multiplier=s)
+                                     lr_multiplier=s, layer_lr_multipliers=self.decayed_lr_multipliers)
             self.optimizer.step()
             loss_sum += losses.detach()
             self.step += 1
@@ -314,7 +326,7 @@ class Pack:
                 self.epoch = epoch + 1
                 self.train_time_s += time.perf_counter() - start
                 start = time.perf_counter()
-                lr = self.optimizer.param_groups[0]["lr"]
+                lr = self.base_lr * lr_multiplier(self.step - 1, self.total_steps, self.warmup_steps, self.schedule)
                 for member, train_loss, val_loss, val_acc in zip(self.members, train_losses, val_losses, val_accs):
                     if member.status:
                         continue

@@ -1,0 +1,97 @@
+"""μP (model.param=mup): which parameters scale how, the learning rate each layer gets, the decay
+each application gives it, and μP = SP at the base width."""
+import math
+
+import pytest
+import torch
+
+from test_train import tiny_run
+from wdbench.models import build_model
+from wdbench.parameterisation import model_scalings
+from wdbench.penalty import L2Penalty, PackPenalty
+from wdbench.train import Pack
+
+
+def _scalings(*overrides):
+    run = tiny_run(*overrides)
+    with torch.device("meta"):
+        model = build_model(run.model, 1, 10, 8)
+    return model_scalings(run.model, model, 1, 10, 8)
+
+
+def test_kinds_and_width_multipliers_are_read_off_the_shapes():
+    resnet = _scalings("model.width=64", "model.param=mup", "model.base_width=16")
+    assert (resnet["conv1.0.weight"].kind, resnet["conv1.0.weight"].fan_out_mult) == ("vector", 4.0)  # stem: input
+    assert (resnet["layer2.0.conv1.weight"].kind, resnet["layer2.0.conv1.weight"].fan_in_mult) == ("hidden", 4.0)
+    assert resnet["bn1.weight"].kind == "vector" and resnet["fc.bias"].kind == "fixed"
+    assert (resnet["fc.weight"].kind, resnet["fc.weight"].fan_in_mult, resnet["fc.weight"].fan_out_mult) == \
+        ("output", 4.0, 1.0)
+    vit = _scalings("model=vit", "model.width=64", "model.param=mup", "model.base_width=16")
+    assert vit["patch_embed.proj.weight"].kind == "vector" and vit["pos_embed"].kind == "vector"
+    assert vit["blocks.0.attn.qkv.weight"].kind == "hidden" and vit["blocks.0.mlp.fc2.weight"].fan_in_mult == 4.0
+    assert vit["head.weight"].kind == "output"
+    mixer = _scalings("model=mixer", "model.width=64", "model.param=mup", "model.base_width=16")
+    assert mixer["blocks.0.mlp_tokens.fc1.weight"].kind == "vector"  # tokens -> 0.5·width: fan-out grows
+    assert mixer["blocks.0.mlp_tokens.fc2.weight"].kind == "output"  # 0.5·width -> tokens: a readout inside
+
+
+@pytest.mark.parametrize("optim, expected", [
+    ("adam", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
+    ("sgd", {"conv1.0.weight": 4.0, "layer2.0.conv1.weight": 1.0, "fc.weight": 4.0, "fc.bias": 1.0})])
+def test_each_layer_gets_mups_learning_rate(optim, expected):
+    """Adam: hidden η/m; SGD: vector-like and output η·m, square hidden η (mup's MuAdam and MuSGD)."""
+    pack = Pack([tiny_run("model.width=64", "model.param=mup", "model.base_width=16", f"optim={optim}")])
+    assert {n: pack.members[0].lr_multipliers[n] for n in expected} == expected
+    by_tensor = {id(t): g["lr_multiplier"] for g in pack.optimizer.param_groups for t in g["params"]}
+    assert {n: by_tensor[id(pack.params[n])] for n in expected} == expected
+
+
+def test_adams_first_step_moves_each_layer_by_its_own_learning_rate():
+    """Adam's first step is lr·g/(|g| + eps) per element: at most η/m for hidden weights, η elsewhere
+    (the stem's and a shortcut's convolutions: timm zeroes each block's last BatchNorm, so its
+    convolutions have no gradient yet)."""
+    pack = Pack([tiny_run("model.width=32", "model.param=mup", "model.base_width=16", "optim=adam", "penalty.lam=0",
+                          "optim.schedule=constant")])
+    before = {n: t.detach().clone() for n, t in pack.params.items()}
+    pack.interrupt = lambda: pack.step == 1
+    with pytest.raises(Exception):
+        pack.fit()
+    lr = pack.base_lr
+    for name, limit in (("conv1.3.weight", lr / 2), ("layer2.0.downsample.0.weight", lr / 2), ("conv1.0.weight", lr), ("fc.weight", lr)):
+        moved = (pack.params[name].detach() - before[name]).abs().max().item()
+        assert moved == pytest.approx(limit, rel=1e-3), name
+
+
+def test_the_output_layer_sees_its_input_over_m_with_weights_grown_by_root_m():
+    """Same seed, same SP init, then μP: logits = (W·x)/√m + √m·b exactly (m = 4 here)."""
+    sp, mup = (Pack([tiny_run("model.width=64", f"model.param={p}", "model.base_width=16")]) for p in ("sp", "mup"))
+    x = sp.data.x_val[:16]
+    head = sp.members[0].model.fc
+    sp_logits = sp.members[0].model.eval()(x)
+    expected = (sp_logits - head.bias) / 2.0 + 2.0 * head.bias
+    torch.testing.assert_close(mup.members[0].model.eval()(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optim", ["sgd", "adamw"])
+def test_at_the_base_width_mup_is_sp_bit_for_bit(optim):
+    runs = [tiny_run("model.width=16", f"model.param={p}", "model.base_width=16", f"optim={optim}", "penalty.lam=1e-3")
+            for p in ("sp", "mup")]
+    packs = [Pack([run]) for run in runs]
+    for pack in packs:
+        pack.interrupt = lambda pack=pack: pack.step == 3
+        with pytest.raises(Exception):
+            pack.fit()
+    for (name, a), b in zip(packs[0].params.items(), packs[1].params.values()):
+        assert torch.equal(a, b), name
+
+
+def test_decoupled_decay_uses_each_layers_learning_rate_and_independent_decay_does_not():
+    """Hand-computed: w·(1 − lr·m·2·coef) decoupled, w·(1 − s·2·coef) independent, for m = 1/4 and 4."""
+    coef, lr, s = 0.1, 0.2, 0.5
+    for apply, factors in (("decoupled", [1 - lr * m * 2 * coef for m in (0.25, 4.0)]),
+                           ("independent", [1 - s * 2 * coef] * 2)):
+        penalty = PackPenalty([L2Penalty.from_coef(coef, apply=apply)])
+        params = [torch.ones(1, 3, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)]
+        penalty.before_step(params, [None, None], lr=lr, lr_multiplier=s, layer_lr_multipliers=[0.25, 4.0])
+        for param, factor in zip(params, factors):
+            assert torch.equal(param, torch.full_like(param, factor)), apply

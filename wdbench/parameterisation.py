@@ -1,0 +1,90 @@
+"""μP (Yang et al. 2022, "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot
+Hyperparameter Transfer") for any timm model of this project, as the ``mup`` package (microsoft/mup
+1.0.0) implements it, without its model surgery: which dimensions of a parameter are "infinite"
+(grow with width) is read off models built on the meta device at base_width and 2·base_width, and
+m = (dimension at this width) / (dimension at base_width) is its width multiplier.
+
+    parameter kind       infinite dims         init            Adam lr      SGD lr
+    fixed                none                  as built        η            η
+    vector-like          one: fan-out (input    as built        η            η·m
+                         weights, biases, norms,
+                         position embeddings)
+    hidden               fan-in and fan-out    as built (1/fan_in)  η/m_in   η·m_out/m_in
+    output               fan-in only (the      as built·√m,    η            η·m
+                         classifier; a Mixer's  its input ·1/m
+                         token-mixing fc2)
+
+The table is mup's: ``MuAdam`` divides matrix-like (two infinite dims) learning rates by their
+width multiplier, ``MuSGD`` multiplies vector-like ones by it and divides matrix-like ones by
+fan-in/fan-out multiplier ratio, and ``MuReadout`` scales its input by 1/m and its initialisation
+by √m. Attention's 1/√d_head stays: d_head is fixed here (heads grow with width). At width =
+base_width every multiplier is 1 and μP is SP.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from wdbench.models import build_model
+
+KINDS = ("fixed", "vector", "hidden", "output")
+
+
+@dataclass(frozen=True)
+class Scaling:
+    kind: str
+    fan_in_mult: float  # 1 where fan-in is finite
+    fan_out_mult: float
+
+    def lr_multiplier(self, optimizer: str) -> float:
+        if self.kind == "hidden":
+            return 1 / self.fan_in_mult if optimizer in ("adam", "adamw") else self.fan_out_mult / self.fan_in_mult
+        if self.kind in ("vector", "output") and optimizer == "sgd":
+            return max(self.fan_in_mult, self.fan_out_mult)  # the one infinite dimension's multiplier
+        return 1.0
+
+
+def scalings(model: nn.Module, base: nn.Module, doubled: nn.Module) -> dict[str, Scaling]:
+    """Per parameter name: its μP kind and width multipliers; ``base`` and ``doubled`` are the same
+    model at base_width and 2·base_width (on the meta device: shapes only)."""
+    base_shapes = {n: p.shape for n, p in base.named_parameters()}
+    doubled_shapes = {n: p.shape for n, p in doubled.named_parameters()}
+    out = {}
+    for name, param in model.named_parameters():
+        infinite = [b != d for b, d in zip(base_shapes[name], doubled_shapes[name])]
+        mults = [dim / b if inf else 1.0 for dim, b, inf in zip(param.shape, base_shapes[name], infinite)]
+        fan_out, fan_in = (mults + [1.0, 1.0])[:2]
+        if sum(infinite) >= 2:
+            kind = "hidden"
+        elif sum(infinite) == 1 and param.dim() >= 2 and infinite[1]:
+            kind = "output"
+        else:
+            kind = "vector" if any(infinite) else "fixed"
+        out[name] = Scaling(kind, fan_in, fan_out)
+    return out
+
+
+def apply_mup(model: nn.Module, scaling: dict[str, Scaling]) -> None:
+    """μP's initialisation and output multiplier on a freshly built (SP-initialised) model: every
+    output weight (and its bias) scaled by √m, and its layer's input by 1/m on every forward."""
+    modules = dict(model.named_modules())
+    for name, s in scaling.items():
+        if s.kind != "output":
+            continue
+        owner = modules[name.rsplit(".", 1)[0]]
+        m = s.fan_in_mult
+        for param in owner.parameters(recurse=False):
+            param.data.mul_(math.sqrt(m))
+        owner.register_forward_pre_hook(lambda module, args, m=m: (args[0] / m, *args[1:]))
+
+
+def model_scalings(cfg, model: nn.Module, in_chans: int, n_classes: int, image_size: int) -> dict[str, Scaling]:
+    """``scalings`` of ``model`` (built from the model config ``cfg``) against its own kind at
+    cfg.base_width and twice that."""
+    with torch.device("meta"):
+        base, doubled = (build_model(replace(cfg, width=w), in_chans, n_classes, image_size)
+                         for w in (cfg.base_width, 2 * cfg.base_width))
+    return scalings(model, base, doubled)
