@@ -1,6 +1,6 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 123456]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 1234567]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
@@ -11,6 +11,7 @@
 5. a 64-run slice of the default study (one width, 16 coefs x 4 seeds), whole command on all cores,
    hydra.launcher.pack=K / pack=1 (runs finished per minute)
 6. the whole default study (the quickstart sweep, 300 runs), packed (the launcher's default) / pack=1
+7. an epoch with diagnostics=true (per-tensor norms, angular updates) / without (goal <= 1.03)
 
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
@@ -111,6 +112,16 @@ def harness_and_penalty(width: int, repeats: int) -> dict:
                                 if k not in ("minimal loop", "harness, no penalty")}}
 
 
+def diagnostics_overhead(width: int, repeats: int) -> float:
+    """Epoch time with diagnostics (per-tensor norms and the angular update) / without, AdamW at
+    decoupled decay, the epoch-end bookkeeping included."""
+    common = [f"model.width={width}", "optim=adamw", "optim.batch_size=128", "penalty.lam=1e-2"]
+    plain, watched = (Pack([run_config(*common, f"diagnostics={d}")]) for d in ("false", "true"))
+    variants = {"plain": plain.train_epoch, "diagnostics": lambda: (watched.train_epoch(), watched._equilibrium())}
+    times = step_times(variants, plain.steps_per_epoch, repeats)
+    return times["diagnostics"] / times["plain"]
+
+
 def multirun_throughput() -> dict:
     """Wall time of one whole ``python -m wdbench -m`` command per launcher, start-up included, on a
     slice of the main job (4 widths x 4 lambdas), and of rerunning it when every run is finished
@@ -201,7 +212,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--sections", default="123456", help="which of the numbered measurements to run")
+    parser.add_argument("--sections", default="1234567", help="which of the numbered measurements to run")
     parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
     parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
                         default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
@@ -251,6 +262,9 @@ def main() -> None:
         print(f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
               f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x")
         figures["quickstart"] = study
+    if "7" in args.sections:
+        figures["diagnostics_vs_none"] = diagnostics_overhead(args.width, args.repeats)
+        print(f"epoch with diagnostics / without: {figures['diagnostics_vs_none']:.3f}   (goal <= 1.03)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)

@@ -89,7 +89,7 @@ BAD = [
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
     (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, threads, name, "
-              "out_dir, progress, checkpoint_every_s, predictions"),
+              "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
     (["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
@@ -124,7 +124,7 @@ CHECKS = [
     # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
     (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
     (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, threads, name, "
-                   "out_dir, progress, checkpoint_every_s, predictions"),
+                   "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
     (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
     (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
     (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),

@@ -347,3 +347,32 @@ def test_a_gpu_run_saves_and_restores_the_gpu_generators_too(monkeypatch):
     assert states[0]["cuda_rng"] is saved
     trainer.load_state_dicts(states)
     assert restored == [saved]
+
+
+def test_angles_are_exact_for_small_and_large_rotations_and_ignore_scale():
+    from wdbench.train import angles
+
+    for theta in (1e-4, 0.3, 2.0):
+        before = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+        after = torch.tensor([[math.cos(theta), math.sin(theta), 0.0], [0.0, 5 * math.cos(theta), 5 * math.sin(theta)]])
+        torch.testing.assert_close(angles([before], [after]), torch.full((1, 2), theta), rtol=1e-4, atol=0)
+
+
+def test_diagnostics_record_each_tensors_norm_and_its_last_step_rotation_without_changing_training():
+    """Full batch, one step an epoch: the angular update of epoch 1 is the angle between the initial
+    and final weights; the norms are the final ones; metrics equal a run without diagnostics."""
+    from wdbench.train import angles
+
+    common = ["optim.batch_size=320", "optim.epochs=1", "optim=adamw", "penalty.lam=1e-2"]
+    plain, watched = alone(*common), alone(*common, "diagnostics=true")
+    initial = [p.detach().clone() for p in watched.decayed]
+    for pack in (plain, watched):
+        pack.fit()
+    record, names = watched.members[0].history[0], watched.members[0].decayed_names
+    expected = angles(initial, [p.detach() for p in watched.decayed])[:, 0].tolist()
+    assert list(record["angular_update"]) == names and list(record["tensor_norm"]) == names
+    assert [record["angular_update"][n] for n in names] == pytest.approx(expected, rel=1e-6)
+    assert [record["tensor_norm"][n] for n in names] == pytest.approx(
+        [p.detach()[0].norm().item() for p in watched.decayed], rel=1e-6)
+    assert record["val_loss"] == plain.members[0].history[0]["val_loss"] and "tensor_norm" not in \
+        plain.members[0].history[0]

@@ -157,6 +157,7 @@ class RunConfig:
     progress: bool = True
     checkpoint_every_s: float = 60.0  # at most this often at an epoch end (0: every epoch); always on a stop signal
     predictions: List[PredictionConfig] = field(default_factory=list)  # laws the fit tests this sweep against
+    diagnostics: bool = False  # per epoch, each decayed tensor's norm and angular update (rotational equilibrium)
 
 
 @functools.lru_cache(maxsize=None)
@@ -259,7 +260,7 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
 NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra",
-                "predictions")
+                "predictions", "diagnostics")
 
 
 def identity(config: dict) -> dict:

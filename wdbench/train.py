@@ -95,6 +95,17 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
     return 4 * n_params * (2 + state_slots) + max(train_step, evaluation)
 
 
+def angles(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(tensors, K): the angle between each member's slice of each stacked tensor before and after,
+    as 2·asin(|â − b̂|/2) (exact for small angles, where arccos of a float32 cosine is not)."""
+    rows = []
+    for b, a in zip(before, after):
+        b, a = b.flatten(1), a.flatten(1)
+        gap = (a / a.norm(dim=1, keepdim=True) - b / b.norm(dim=1, keepdim=True)).norm(dim=1)
+        rows.append(2 * torch.asin((gap / 2).clamp(max=1)))
+    return torch.stack(rows)
+
+
 class Interrupted(Exception):
     """Training stopped at a step boundary because ``Pack.interrupt()`` said so; resumable."""
 
@@ -191,6 +202,8 @@ class Pack:
         self.total_steps = self.epochs * self.steps_per_epoch
         self.warmup_steps = round(first.optim.warmup_epochs * self.steps_per_epoch)
         self.base_lr, self.schedule = first.optim.lr, first.optim.schedule
+        self.diagnose = any(m.run.diagnostics for m in self.members)  # per-tensor norms and angular updates
+        self.angular_update = torch.full((len(self.decayed), self.size), math.nan)  # until an epoch's last step
         self.step = 0
         self.epoch = 0
         self.train_time_s = 0.0  # summed over every segment of a resumed pack
@@ -300,9 +313,13 @@ class Pack:
             for stacked, own in self._own_parameters:  # a pack of one: its module's gradients, as the stack's
                 if own.grad is not None:
                     stacked.grad, own.grad = own.grad.view(stacked.shape), None
+            before = [p.detach().clone() for p in self.decayed] if self.diagnose and i == self.steps_per_epoch - 1 \
+                else None  # the angular update is sampled at each epoch's last step (resumes exactly)
             self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
                                      lr_multiplier=s, layer_lr_multipliers=self.decayed_lr_multipliers)
             self.optimizer.step()
+            if before is not None:
+                self.angular_update = angles(before, [p.detach() for p in self.decayed])
             loss_sum += losses.detach()
             self.step += 1
         return (loss_sum / self.steps_per_epoch).tolist()
@@ -327,11 +344,14 @@ class Pack:
                 self.train_time_s += time.perf_counter() - start
                 start = time.perf_counter()
                 lr = self.base_lr * lr_multiplier(self.step - 1, self.total_steps, self.warmup_steps, self.schedule)
-                for member, train_loss, val_loss, val_acc in zip(self.members, train_losses, val_losses, val_accs):
+                equilibrium = self._equilibrium() if self.diagnose else {}
+                for k, (member, train_loss, val_loss, val_acc) in enumerate(
+                        zip(self.members, train_losses, val_losses, val_accs)):
                     if member.status:
                         continue
                     member.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                           "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr})
+                                           "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr,
+                                           **equilibrium.get(k, {})})
                     if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                         member.status = "diverged"
                         if on_diverged:
@@ -347,6 +367,15 @@ class Pack:
         finally:
             self.train_time_s += time.perf_counter() - start
             bar.close()  # pragma: no mutate
+
+    def _equilibrium(self) -> dict[int, dict]:
+        """Per member: each decayed tensor's norm now and its angular update at the epoch's last step
+        (radians), by name: what the rotational-equilibrium predictions are about."""
+        names = self.members[0].decayed_names
+        norms = torch.stack([p.detach().flatten(1).norm(dim=1) for p in self.decayed]).T.tolist()  # (K, tensors)
+        updates = self.angular_update.T.tolist()
+        return {k: {"tensor_norm": dict(zip(names, norms[k])), "angular_update": dict(zip(names, updates[k]))}
+                for k in range(self.size)}
 
     def timing(self) -> dict:
         """The pack's wall time and steps; samples_per_s counts every member's samples."""
