@@ -39,7 +39,7 @@ def style() -> None:
                          "figure.titlesize": 9, "figure.dpi": 110})  # saved at exactly figsize: prints 1:1
 
 
-def _save(fig, out: Path, name: str) -> list[Path]:
+def save_figure(fig, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.pdf", out / f"{name}.png"]
     for path in paths:  # no creation date: regenerating identical figures changes no file
@@ -107,7 +107,7 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
     _width_axis(right, widths)
     fig.legend(*right.get_legend_handles_labels(), loc="outside lower right", frameon=False)
     fig.suptitle(f"Weight decay minimising the {METRIC_LABEL[metric]}, against width (bars: 95% intervals)")
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str):
@@ -150,7 +150,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
     fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, a panel per width (y zoomed on the basin)")
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def loss_heatmap(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path, name: str):
@@ -175,7 +175,7 @@ def loss_heatmap(runs: pd.DataFrame, stars: pd.DataFrame, metric: str, out: Path
            yticklabels=[str(w) for w in widths],
            title=f"{METRIC_LABEL[metric].capitalize()} above each width's best (mean over seeds)")
     ax.legend(loc="upper left", frameon=True)
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
@@ -189,7 +189,7 @@ def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
     ax.set(xscale="log", yscale="log", xlabel=COEF_LABEL, ylabel="‖decayed weights‖₂ at the end",
            title="Norm of the decayed weights (mean over seeds)")
     fig.legend(title="width", loc="outside right center", frameon=False)
-    return _save(fig, out, name)
+    return save_figure(fig, out, name)
 
 
 def slug(setting: str) -> str:

@@ -20,6 +20,7 @@ from hydra import compose, initialize_config_dir
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analysis.figures import save_figure, style  # noqa: E402
 from wdbench.app import CONF_DIR  # noqa: E402
 from wdbench.config import parse_run_config  # noqa: E402
 from wdbench.train import Interrupted, Pack  # noqa: E402
@@ -60,11 +61,10 @@ def activation_scales(model: str, width: int, param: str, steps: int = 3, lr: fl
 
 
 def figure(model: str, table: dict, out: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator
 
-    plt.rcParams.update({"font.size": 8})
+    style()
     fig, axes = plt.subplots(1, 2, figsize=(6.0, 2.6), sharey=True)
     widths = WIDTHS[model]
     for ax, param in zip(axes, ("sp", "mup")):
@@ -72,12 +72,13 @@ def figure(model: str, table: dict, out: Path) -> None:
             ax.plot(widths, [table[param, w][name][-1] for w in widths], marker="o", ms=3, label=name)
         ax.set(xscale="log", yscale="log", xlabel="width", title=f"{model}, {'SP' if param == 'sp' else 'μP'}: after 3 Adam steps")
         ax.set_xticks(widths, [str(w) for w in widths])
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.minorticks_off()
     axes[0].set_ylabel("mean |activation|")
-    axes[1].legend(fontsize=7, frameon=False, loc="upper left")
+    axes[1].legend(frameon=False, loc="upper right")  # μP's curves stay low: its top is empty
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    save_figure(fig, out.parent, out.stem)
 
 
 def main() -> None:

@@ -376,3 +376,15 @@ def test_diagnostics_record_each_tensors_norm_and_its_last_step_rotation_without
         [p.detach()[0].norm().item() for p in watched.decayed], rel=1e-6)
     assert record["val_loss"] == plain.members[0].history[0]["val_loss"] and "tensor_norm" not in \
         plain.members[0].history[0]
+
+
+def test_rotational_equilibrium_predictions_follow_kosson_et_al_with_torchs_decay_twice_coef():
+    """scripts/equilibrium.py: norm sqrt(η·C/(2·λ_t)) and angle sqrt(2·η·λ_t·(1 − β₁)/(1 + β₁)), λ_t = 2·coef."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from equilibrium import predicted
+
+    norm, angle = predicted(lr=0.01, coef=0.5, beta1=0.9, elements=100)
+    assert norm == pytest.approx(math.sqrt(0.5)) and angle == pytest.approx(math.sqrt(2 * 0.01 * 1.0 * 0.1 / 1.9))
