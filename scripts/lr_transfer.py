@@ -44,12 +44,20 @@ def main() -> None:
         print(f"{param}: lr* per width ({args.metric}; 95% interval)")
         for r in mine:
             print(f"  width {r['width']:4d}  {r['status']:5s}  lr* {r['lr']:.3g} [{r['lo']:.3g}, {r['hi']:.3g}]")
-        ok = [r for r in mine if r["status"] == "ok"]
-        if len(ok) >= 3:
-            design = np.column_stack([np.ones(len(ok)), np.log10([r["width"] for r in ok])])
-            fit = meta_regression(design, np.log10([r["lr"] for r in ok]), np.array([r["se"] for r in ok]))
-            lo, hi = fit.interval(0.95)
-            print(f"  lr* ∝ width^e: e = {fit.estimate[1]:.2f} [{lo[1]:.2f}, {hi[1]:.2f}] over {len(ok)} widths")
+        fitted = width_exponent(mine)
+        if fitted:
+            print("  lr* ∝ width^e: e = {:.2f} [{:.2f}, {:.2f}] over {} widths".format(*fitted))
+
+
+def width_exponent(rows: list[dict]) -> tuple | None:
+    """(e, lo, hi, widths) of lr* ∝ width^e over the bounded optima (95% interval); None below 3."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    if len(ok) < 3:
+        return None
+    design = np.column_stack([np.ones(len(ok)), np.log10([r["width"] for r in ok])])
+    fit = meta_regression(design, np.log10([r["lr"] for r in ok]), np.array([r["se"] for r in ok]))
+    lo, hi = fit.interval(0.95)
+    return fit.estimate[1], lo[1], hi[1], len(ok)
 
 
 if __name__ == "__main__":

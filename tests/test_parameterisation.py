@@ -110,3 +110,34 @@ def test_coordinate_check_logits_grow_with_width_under_sp_and_stay_under_mup():
 
     assert growth("sp", "fc") > 2.5 and growth("sp", "conv1") > 1.5
     assert 1 / 1.4 < growth("mup", "fc") < 1.4 and 1 / 1.4 < growth("mup", "conv1") < 1.4
+
+
+def test_lr_transfer_finds_a_planted_lr_star_and_its_exponent_in_width(tmp_path):
+    """scripts/lr_transfer.py on a planted table: val_loss = 0.1 + (log10 lr − log10 lr*)² + noise,
+    with lr* = 0.01·(16/width) under SP and 0.01 under μP: exponents −1 and 0 within their intervals."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.table import COLUMNS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from lr_transfer import lr_stars, width_exponent
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for param, slope in (("sp", -1.0), ("mup", 0.0)):
+        for width in (4, 8, 16, 32, 64):
+            best = np.log10(0.01) + slope * np.log10(width / 16)
+            for seed in range(4):
+                offset = rng.normal(0, 0.02)
+                for x in np.arange(-4.0, 0.01, 0.25):
+                    rows.append({**{c: np.nan for c in COLUMNS}, "width": width, "lr": 10 ** x, "seed": seed,
+                                 "status": "completed", "config.model.param": param,
+                                 "val_loss": 0.1 + (x - best) ** 2 + offset + rng.normal(0, 0.01)})
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    stars = lr_stars(str(tmp_path / "t.csv"), "val_loss")
+    covered = [r["lo"] <= 0.01 * (16 / r["width"] if r["param"] == "sp" else 1) <= r["hi"] for r in stars]
+    assert all(r["status"] == "ok" for r in stars) and sum(covered) >= 8  # 95% intervals: 9.5 of 10 expected
+    for param, slope in (("sp", -1.0), ("mup", 0.0)):
+        e, lo, hi, n = width_exponent([r for r in stars if r["param"] == param])
+        assert n == 5 and lo <= slope <= hi and abs(e - slope) < 0.1
