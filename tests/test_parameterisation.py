@@ -141,3 +141,32 @@ def test_lr_transfer_finds_a_planted_lr_star_and_its_exponent_in_width(tmp_path)
     for param, slope in (("sp", -1.0), ("mup", 0.0)):
         e, lo, hi, n = width_exponent([r for r in stars if r["param"] == param])
         assert n == 5 and lo <= slope <= hi and abs(e - slope) < 0.1
+
+
+@pytest.mark.parametrize("without_multipliers", [False, True], ids=["checkpoint", "checkpoint-before-per-layer-lr"])
+def test_a_mup_pack_with_diagnostics_resumes_bit_for_bit(without_multipliers):
+    """Per-layer learning rates and the diagnostics survive a checkpoint; so does a checkpoint
+    written before optimizer groups carried their multiplier (the model's own are used)."""
+    from test_resume import _roundtrip
+
+    from wdbench.train import Interrupted
+
+    runs = [tiny_run("model.width=8", "model.param=mup", "model.base_width=4", "optim=adamw", "diagnostics=true",
+                     f"penalty.log10_coef={c}") for c in ("-2", "-1")]
+    reference = Pack(runs)
+    reference.fit()
+    first = Pack(runs)
+    first.interrupt = lambda: first.step == 7
+    with pytest.raises(Interrupted):
+        first.fit()
+    saved = _roundtrip(first.state_dicts())
+    if without_multipliers:
+        for state in saved:
+            for group in state["optimizer"]["param_groups"]:
+                group.pop("lr_multiplier", None)  # the members may share one list
+    resumed = Pack(runs)
+    resumed.load_state_dicts(saved)
+    resumed.fit()
+    for k in range(2):
+        assert resumed.members[k].history == reference.members[k].history
+        assert "angular_update" in resumed.members[k].history[-1]

@@ -263,9 +263,12 @@ class Pack:
             member.rng.set_state(state["rng"])
             member.history = state["history"]
         per_param = [s["optimizer"]["state"] for s in states]
+        multipliers = [group["lr_multiplier"] for group in self.optimizer.param_groups]  # the model's own
         self.optimizer.load_state_dict({"param_groups": states[0]["optimizer"]["param_groups"], "state": {
             i: {key: value if key == "step" else torch.stack([p[i][key] for p in per_param])
                 for key, value in state.items()} for i, state in per_param[0].items()}})
+        for group, multiplier in zip(self.optimizer.param_groups, multipliers):  # a checkpoint from before
+            group["lr_multiplier"] = multiplier  # per-layer learning rates has none
         torch.set_rng_state(states[0]["torch_rng"])
         if states[0]["cuda_rng"] is not None:
             torch.cuda.set_rng_state_all(states[0]["cuda_rng"])
