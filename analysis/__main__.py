@@ -30,11 +30,12 @@ def _ci(x, lo, hi) -> str:
 
 def print_summary(fit: dict, metric: str) -> None:
     from analysis.scaling import MARGIN
+    from wdbench.config import STUDY_AXES
     from wdbench.penalty import NORMS
 
     stars, exponents = fit["coef_star"], fit["exponents"]
     for setting, s in stars.groupby("setting", sort=True):
-        axes = [a for a in ("width", "n_train", "batch_size") if s[a].nunique() > 1] or ["width"]
+        axes = [a for a in STUDY_AXES if s[a].nunique() > 1] or ["width"]
         print(f"setting: {setting}   (metric: {metric}; [95% interval]; coef = λ·c multiplies Σw²)")
         rows = []
         for _, r in s.iterrows():

@@ -20,10 +20,11 @@ from scipy import stats
 from analysis.optimum import fit_optimum
 from analysis.scaling import margin, meta_regression, verdict
 from analysis.table import CONFIG, AnalysisError
+from wdbench.config import STUDY_AXES
 from wdbench.penalty import NORMS, norm_factor
 
 METRICS = ("val_loss", "val_err")
-AXES = {"width": CONFIG + "model.width", "n_train": CONFIG + "data.n_train", "batch_size": CONFIG + "optim.batch_size"}
+AXES = {axis: CONFIG + field for axis, field in STUDY_AXES.items()}
 NOT_SETTING = {CONFIG + f for f in ("penalty.norm", "penalty.lam", "penalty.log10_coef", "seed")} | set(AXES.values())
 LR = CONFIG + "optim.lr"
 MIN_SEEDS = 3

@@ -75,7 +75,8 @@ MAX_THREADS = 1024
 SEED_RANGE = (0, 2 ** 63 - 1)  # torch's generators
 SPLIT_SEED_RANGE = (0, 2 ** 32 - 1)  # scikit-learn's random_state
 LIST_FIELDS = {"penalty.exclude": "[bias,norm]", "optim.betas": "[0.9,0.999]"}
-PREDICTION_AXES = ("width", "n_train", "batch_size")
+# The study's axes (the analysis fits λ*'s exponent in each) and the config field each one is
+STUDY_AXES = {"width": "model.width", "n_train": "data.n_train", "batch_size": "optim.batch_size"}
 
 
 @dataclass
@@ -384,7 +385,7 @@ def _validate(run: RunConfig) -> None:
     for i, law in enumerate(run.predictions):
         _check(bool(law.source.strip()), f"predictions[{i}].source: empty; name who predicts it")
         _choice(f"predictions[{i}].norm", law.norm, ("coef", *NORMS))
-        _choice(f"predictions[{i}].axis", law.axis, PREDICTION_AXES)
+        _choice(f"predictions[{i}].axis", law.axis, tuple(STUDY_AXES))
         _check(math.isfinite(law.exponent), f"predictions[{i}].exponent={law.exponent}: must be finite")
     _choice("logger.name", run.logger.name, tuple(LOGGERS))
     module = LOGGERS[run.logger.name]

@@ -30,12 +30,9 @@ from torch import nn
 
 from wdbench.models import build_model
 
-KINDS = ("fixed", "vector", "hidden", "output")
-
-
 @dataclass(frozen=True)
 class Scaling:
-    kind: str
+    kind: str  # fixed, vector, hidden or output (the table above)
     fan_in_mult: float  # 1 where fan-in is finite
     fan_out_mult: float
 
