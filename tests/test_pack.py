@@ -317,3 +317,41 @@ def test_whole_runs_packed_and_alone_agree_within_the_stated_tolerance(cli, tmp_
             losses[pack, path.parent.name] = result["metrics"]["val_loss"]
     diffs = [abs(losses[8, name] - loss) for (pack, name), loss in losses.items() if pack == 1]
     assert len(diffs) == 8 and max(diffs) <= 0.03 and sorted(diffs)[4] <= 0.005
+
+
+def test_a_worker_killed_mid_pack_costs_only_its_runs_which_report_it_and_a_rerun_resumes(cli, tmp_path, monkeypatch):
+    import json
+    import os
+    import signal
+
+    from conftest import TINY, results_under
+    from wdbench.train import Pack as PackOfRuns
+
+    train_epoch = PackOfRuns.train_epoch
+
+    def killed_in_width_8s_second_epoch(self):  # as the out-of-memory killer would, after a checkpoint
+        if self.members[0].run.model.width == 8 and self.epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return train_epoch(self)
+
+    monkeypatch.setattr(PackOfRuns, "train_epoch", killed_in_width_8s_second_epoch)
+    # three packs on two workers: width 8's dies, width 4's trains beside it, a fresh worker takes width 6's
+    sweep = ["-m", *TINY, "data.n_train=320", "checkpoint_every_s=0", "model.width=8,4,6", "seed=0,1",
+             "hydra.launcher.n_jobs=2", "name=k"]
+    code, out, err = cli(*sweep)
+    assert code == 1 and err.splitlines()[-1].startswith('wdbench: error: 2 of 6 runs failed (first: WorkerDied("worker '
+                                                         'process ')
+    assert "died (SIGKILL: killed from outside, e.g. by the out-of-memory killer) while training this run's pack" in err
+    assert "died (SIGKILL: killed from outside, e.g. by the out-of-memory killer) while training 2 runs; a fresh " \
+           "worker takes the next pack" in out
+    results = {p: json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "k")}
+    assert sorted((r["model"]["width"], r["status"], len(r["history"])) for r in results.values()) == [
+        (4, "completed", 2), (4, "completed", 2), (6, "completed", 2), (6, "completed", 2),
+        (8, "running", 1), (8, "running", 1)]
+    assert all((p.parent / "checkpoint.pt").is_file() for p, r in results.items() if r["status"] == "running")
+
+    monkeypatch.setattr(PackOfRuns, "train_epoch", train_epoch)
+    code, out, err = cli(*sweep)
+    assert code == 0 and "6 runs, 4 already finished (skipped), 2 to launch" in out + err
+    resumed = [json.loads(p.read_text()) for p in results if results[p]["status"] == "running"]
+    assert [(r["status"], r["resumes"], len(r["history"])) for r in resumed] == [("completed", 1, 2)] * 2

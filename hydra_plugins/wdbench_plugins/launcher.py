@@ -4,13 +4,18 @@ training a pack of up to ``pack`` compatible runs at a time (wdbench.train: one 
 
 Forked workers inherit the imported torch/timm/Hydra, so a sweep pays no per-worker import cost
 (Hydra's joblib launcher forces loky, whose fresh workers spend ~5 s importing and ~3 s shutting
-down: more than a whole run of the default sweep).
+down: more than a whole run of the default sweep). A worker that dies (the out-of-memory killer's
+SIGKILL) costs only its own pack: its runs are reported failed, keep their checkpoints for a rerun
+to resume, and a fresh worker takes the next pack (concurrent.futures' pool would break as a whole
+and kill the other workers' packs with it).
 """
+import collections
 import logging
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -23,6 +28,7 @@ from omegaconf import DictConfig, open_dict
 
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
+from wdbench.results import FINISHED, read_result
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +101,75 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
 _LAUNCHER = None  # set before forking: workers read it instead of unpickling a task function
 
 
-def _run_pack(jobs: Sequence[tuple]) -> List[JobReturn]:
-    return run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
+class WorkerDied(RuntimeError):
+    """The process training a run's pack ended without reporting (killed, or crashed in C code)."""
+
+
+def _serve(conn) -> None:
+    """A worker's life: train each pack it is sent and send back its job returns (or the exception)."""
+    while (jobs := conn.recv()) is not None:
+        try:
+            returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
+        except BaseException as err:  # a launcher error, not a run's (runs record their own failures)
+            returns = err
+        conn.send(returns)
+
+
+class _Worker:
+    """A forked worker process and the pack it is training, if any."""
+
+    def __init__(self) -> None:
+        self.conn, child_end = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("fork").Process(target=_serve, args=(child_end,))
+        self.process.start()
+        child_end.close()
+        self.pack: Optional[List[tuple]] = None
+
+    def give(self, pack: List[tuple]) -> None:
+        self.pack = pack
+        self.conn.send(pack)
+
+    def take(self) -> "List[JobReturn] | BaseException | None":
+        """What the worker sent back for its pack, or None if it died without sending it."""
+        try:
+            returns = self.conn.recv()
+        except (EOFError, ConnectionError):
+            return None
+        self.pack = None
+        return returns
+
+    def stop(self) -> None:
+        if self.process.is_alive() and self.pack is None:
+            self.conn.send(None)
+            self.process.join()
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _died(process) -> str:
+    process.join()
+    code = process.exitcode
+    how = f"exit code {code}" if code >= 0 else signal.Signals(-code).name + (
+        ": killed from outside, e.g. by the out-of-memory killer" if code == -signal.SIGKILL else "")
+    return f"worker process {process.pid} died ({how})"
+
+
+def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
+    """The returns of a dead worker's pack: a run that finished before it died keeps its status;
+    the others failed here, their results and checkpoints left for a rerun to resume from."""
+    returns = []
+    for idx, overrides in pack:
+        cfg = launcher.composed.get(idx) or launcher.hydra_context.config_loader.load_sweep_config(
+            launcher.config, list(overrides))
+        result = read_result(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
+        if result and result.get("status") in FINISHED:
+            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
+                                     _return_value=result["status"]))
+        else:
+            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=WorkerDied(
+                f"{why} while training this run's pack; rerun the sweep to resume it from its last checkpoint")))
+    return returns
 
 
 class LocalLauncher(BasicLauncher):
@@ -123,17 +196,35 @@ class LocalLauncher(BasicLauncher):
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
         progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(_run_pack, [(initial_job_idx + i, job_overrides[i]) for i in pack]): pack
-                       for pack in packs}
-            pending = set(futures)
-            while pending:  # a line when a pack ends, and the periodic one while long packs train
-                done, pending = wait(pending, timeout=1.0 if progress.live else PERIOD_S, return_when=FIRST_COMPLETED)
-                for future in done:
-                    for i, job in zip(futures[future], future.result()):
-                        returns[i] = job
+        queue = collections.deque([[(initial_job_idx + i, job_overrides[i]) for i in pack] for pack in packs])
+        pool = [_Worker() for _ in range(workers)]
+        try:
+            for worker in pool:
+                worker.give(queue.popleft())
+            while busy := [w for w in pool if w.pack is not None]:  # a line when a pack ends, and while long ones train
+                ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                                                        timeout=1.0 if progress.live else PERIOD_S)
+                for worker in busy:
+                    if worker.conn not in ready and worker.process.sentinel not in ready:
+                        continue
+                    pack = worker.pack
+                    pack_returns = worker.take()
+                    if pack_returns is None:
+                        why = _died(worker.process)
+                        log.error(f"{why} while training {len(pack)} runs; a fresh worker takes the next pack")
+                        pack_returns = _lost_returns(self, pack, why)
+                        pool[pool.index(worker)] = worker = _Worker()
+                    elif isinstance(pack_returns, BaseException):
+                        raise pack_returns
+                    for (idx, _), job in zip(pack, pack_returns):
+                        returns[idx - initial_job_idx] = job
                         progress.update(outcome(job))
+                    if queue:
+                        worker.give(queue.popleft())
                 progress.show()
+        finally:
+            for worker in pool:
+                worker.stop()
         progress.show(final=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
