@@ -8,7 +8,7 @@ import torch
 
 from test_train import tiny_run
 from wdbench.models import build_model
-from wdbench.parameterisation import model_scalings
+from wdbench.parameterisation import model_scalings, scalings
 from wdbench.penalty import L2Penalty, PackPenalty
 from wdbench.train import Pack
 
@@ -38,6 +38,7 @@ def test_kinds_and_width_multipliers_are_read_off_the_shapes():
 
 @pytest.mark.parametrize("optim, expected", [
     ("adam", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
+    ("adamw", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
     ("sgd", {"conv1.0.weight": 4.0, "layer2.0.conv1.weight": 1.0, "fc.weight": 4.0, "fc.bias": 1.0})])
 def test_each_layer_gets_mups_learning_rate(optim, expected):
     """Adam: hidden η/m; SGD: vector-like and output η·m, square hidden η (mup's MuAdam and MuSGD)."""
@@ -71,6 +72,32 @@ def test_the_output_layer_sees_its_input_over_m_with_weights_grown_by_root_m():
     sp_logits = sp.members[0].model.eval()(x)
     expected = (sp_logits - head.bias) / 2.0 + 2.0 * head.bias
     torch.testing.assert_close(mup.members[0].model.eval()(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_mixers_token_mixing_readout_is_scaled_like_the_classifier():
+    """Inside each Mixer block, mlp_tokens.fc2 reads the 0.5·width hidden units out to the fixed
+    number of tokens: its weights grow by √m and its input is divided by m (m = 4), like the head's."""
+    sp, mup = (Pack([tiny_run("model=mixer", "model.width=64", f"model.param={p}", "model.base_width=16")])
+               for p in ("sp", "mup"))
+    for block in range(len(sp.members[0].model.blocks)):
+        fc2_sp, fc2_mup = (pack.members[0].model.blocks[block].mlp_tokens.fc2 for pack in (sp, mup))
+        assert torch.equal(fc2_mup.weight, 2.0 * fc2_sp.weight) and torch.equal(fc2_mup.bias, 2.0 * fc2_sp.bias)
+        x = torch.randn(3, 8, fc2_sp.in_features)
+        torch.testing.assert_close(fc2_mup(x), torch.nn.functional.linear(x / 4.0, fc2_mup.weight, fc2_mup.bias))
+    assert torch.equal(sp.members[0].model.blocks[0].mlp_channels.fc2.weight,
+                       mup.members[0].model.blocks[0].mlp_channels.fc2.weight)  # hidden: as built
+
+
+def test_a_scalar_parameter_is_fixed_with_multipliers_one():
+    class Scaled(torch.nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.temperature, self.weight = torch.nn.Parameter(torch.tensor(1.0)), torch.nn.Parameter(torch.ones(width))
+
+    (temperature, weight) = scalings(Scaled(64), Scaled(16), Scaled(32)).values()
+    assert (temperature.kind, temperature.fan_in_mult, temperature.fan_out_mult) == ("fixed", 1.0, 1.0)
+    assert (weight.kind, weight.fan_in_mult, weight.fan_out_mult) == ("vector", 1.0, 4.0)
+    assert temperature.lr_multiplier("sgd") == 1.0 and weight.lr_multiplier("sgd") == 4.0
 
 
 @pytest.mark.parametrize("optim", ["sgd", "adamw"])

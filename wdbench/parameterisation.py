@@ -52,7 +52,7 @@ def scalings(model: nn.Module, base: nn.Module, doubled: nn.Module) -> dict[str,
     out = {}
     for name, param in model.named_parameters():
         infinite = [b != d for b, d in zip(base_shapes[name], doubled_shapes[name])]
-        mults = [dim / b if inf else 1.0 for dim, b, inf in zip(param.shape, base_shapes[name], infinite)]
+        mults = [dim / b for dim, b in zip(param.shape, base_shapes[name])]  # 1 where the dim is finite
         fan_out, fan_in = (mults + [1.0, 1.0])[:2]
         if sum(infinite) >= 2:
             kind = "hidden"
