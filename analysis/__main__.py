@@ -7,20 +7,21 @@ from pathlib import Path
 
 from analysis.table import AnalysisError, collect, read_table, write_table
 
-FIT_FILES = ("coef_star", "exponents", "predictions", "consistency", "joint_lr")
+FIT_FILES = ("coef_star", "exponents", "predictions", "closed_form", "consistency", "joint_lr")
 
 
 def analyse(table: str, metric: str) -> dict:
     """Every table ``fit`` writes, from a results table."""
-    from analysis.fit import (coef_star_table, consistency_table, exponent_table, fitted_groups, joint_lr_table,
-                              notes, prediction_table)
+    from analysis.fit import (closed_form_table, coef_star_table, consistency_table, exponent_table, fitted_groups,
+                              joint_lr_table, notes, prediction_table)
 
     runs = read_table(table)
     fits = list(fitted_groups(runs, metric))  # each (setting, width) is fitted once, for tables and figures
     stars = coef_star_table(runs, metric, fits)
     exponents = exponent_table(stars)
     return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponents,
-            "predictions": prediction_table(runs, exponents), "consistency": consistency_table(runs, metric),
+            "predictions": prediction_table(runs, exponents), "closed_form": closed_form_table(runs, stars),
+            "consistency": consistency_table(runs, metric),
             "joint_lr": joint_lr_table(stars), "notes": notes(runs, stars)}
 
 
@@ -63,6 +64,11 @@ def print_summary(fit: dict, metric: str) -> None:
                            "consistent": {True: "yes", False: "NO"}.get(r["consistent"], "not fitted")}
                           for _, r in laws.iterrows()]))
         print()
+    truth = fit["closed_form"]
+    if len(truth):
+        bounded = truth[truth["status"] == "ok"]
+        print(f"closed form (coef* = d·σ²/(n·r²)): {int(bounded['holds_truth'].sum())} of {len(bounded)} bounded "
+              f"intervals hold it; {len(truth) - len(bounded)} of {len(truth)} points not bounded")
     if len(fit["joint_lr"]):
         j = fit["joint_lr"]
         print("joint optimum over the learning rate (95% intervals)")
@@ -98,8 +104,9 @@ def main(argv=None) -> None:
         p.add_argument("table", metavar="TABLE")
         p.add_argument("--out", required=True, metavar="DIR")
         p.add_argument("--metric", default="val_loss", choices=METRICS)
-    p = verbs.add_parser("paper", help="regenerate paper/ (figures, tables, numbers) from the kept results table")
-    p.add_argument("--table", default=str(Path(__file__).resolve().parents[1] / "paper" / "results.csv"))
+    p = verbs.add_parser("paper", help="regenerate paper/ (figures, tables, numbers) from the kept results tables")
+    p.add_argument("--results", default=str(Path(__file__).resolve().parents[1] / "paper" / "results"),
+                   metavar="DIR", help="one table per experiment, NAME.csv.gz (default: paper/results)")
     p.add_argument("--metric", default="val_loss", choices=METRICS)
     p = verbs.add_parser("calibrate", help="coverage of the 95%% intervals on planted tables")
     p.add_argument("--replicates", type=int, default=400)
@@ -124,7 +131,7 @@ def main(argv=None) -> None:
                 print(path)
         elif args.verb == "paper":
             from analysis.paper import build_paper
-            for path in build_paper(Path(args.table), metric=args.metric):
+            for path in build_paper(Path(args.results), metric=args.metric):
                 print(path)
         else:
             from analysis.calibrate import GOAL, coverage

@@ -192,20 +192,74 @@ def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
     return save_figure(fig, out, name)
 
 
+AXIS_LABEL = {"width": "width", "n_train": "$N_\\mathrm{train}$", "batch_size": "batch size $B$"}
+
+
+def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.DataFrame, out: Path, name: str):
+    """coef* against each axis that varies, a panel per axis on one shared log y-axis (slopes
+    compare by eye), a line per setting and value of the other axes: the measured optima with their
+    95% intervals (hollow: not bounded, not fitted), the fitted power law, and the closed form when
+    known (dotted)."""
+    from analysis.fit import varying_axes
+
+    axes_ = varying_axes(stars) or ["width"]
+    fig, panels = plt.subplots(1, len(axes_), figsize=(TEXT_WIDTH if len(axes_) > 1 else TEXT_WIDTH * 0.62, 3.2),
+                               sharey=True, squeeze=False, layout="constrained")
+    settings = stars["setting"].nunique()
+    for ax, axis in zip(panels[0], axes_):
+        others = [a for a in axes_ if a != axis]
+        groups = list(stars.groupby(["setting", *others], sort=True))
+        palette = sns.color_palette("viridis", len(groups))
+        for colour, (key, group) in zip(palette, groups):
+            setting, values = key[0], dict(zip(others, key[1:]))
+            label = ", ".join(([setting] if settings > 1 else []) + [f"{AXIS_LABEL[a]} = {v}" for a, v in values.items()])
+            group = group.sort_values(axis)
+            ok = group[group["status"] == "ok"]
+            ax.errorbar(ok[axis], ok["coef_star"], yerr=[ok["coef_star"] - ok["coef_lo"], ok["coef_hi"] - ok["coef_star"]],
+                        fmt="o", color=colour, capsize=2, markersize=4, label=label or None)
+            rest = group[group["status"] != "ok"]
+            ax.plot(rest[axis], rest["coef_star"], "o", mfc="none", color=colour, markersize=4)
+            law = {r["axis"]: r for _, r in exponents[(exponents["setting"] == setting)
+                                                      & (exponents["norm"] == "coef")].iterrows()}
+            if axis in law and set(values) <= set(law):
+                x = np.geomspace(group[axis].min() / 1.1, group[axis].max() * 1.1, 20)
+                log_fit = law[axis]["log10_C"] + law[axis]["exponent"] * np.log10(x) + sum(
+                    law[a]["exponent"] * np.log10(v) for a, v in values.items())
+                ax.plot(x, 10 ** log_fit, color=colour, linewidth=1)
+            if len(truth):
+                exact = truth.set_index(["setting", *axes_])["coef_true"]
+                ax.plot(group[axis], [exact.loc[(setting, *(r[a] for a in axes_))] for _, r in group.iterrows()],
+                        ":", color="black", linewidth=1.2)
+        ticks = sorted(stars[axis].unique())
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, labels=[str(v) for v in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set(xlabel=AXIS_LABEL[axis], yscale="log", title=f"against {AXIS_LABEL[axis]}")
+        if len(groups) > 1:
+            ax.legend(loc="best", fontsize=8, frameon=False, handlelength=1)
+    panels[0][0].set_ylabel("coef* (95% interval)")
+    fig.suptitle("The measured optimum against each axis" + (" and the closed form (dotted)" if len(truth) else ""))
+    return save_figure(fig, out, name)
+
+
 def slug(setting: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", setting).strip("_")
 
 
-def all_figures(fit: dict, metric: str, out: Path) -> list[Path]:
-    """The four figures for each setting and (N_train, B) pair: nothing that differs shares a figure
-    (file suffix: the setting and pair, when there are several)."""
+PER_GROUP = ("lambda_star_vs_width", "loss_vs_lambda", "loss_heatmap", "decayed_norm_vs_lambda")
+
+
+def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path]:
+    """``coef_star_vs_axes`` for the whole table, then the ``kinds`` of figure for each setting and
+    (N_train, B) pair: nothing that differs shares a figure (file suffix: the setting and pair,
+    when there are several)."""
     from analysis.fit import usable_runs
 
     style()
     runs, stars, exponents = usable_runs(fit["runs"], metric), fit["coef_star"], fit["exponents"]
     fits = fit["fits"]
     groups = sorted(stars.groupby(["setting", "n_train", "batch_size"]).groups)
-    paths = []
+    paths = coef_star_vs_axes(stars, exponents, fit["closed_form"], out, "coef_star_vs_axes")
     for setting, n_train, batch in groups:
         label = setting + ("" if stars["n_train"].nunique() == 1 else f", n_train={n_train}") + (
             "" if stars["batch_size"].nunique() == 1 else f", batch_size={batch}")
@@ -215,8 +269,11 @@ def all_figures(fit: dict, metric: str, out: Path) -> list[Path]:
         s_stars = stars[(stars["setting"] == setting) & (stars["n_train"] == n_train) & (stars["batch_size"] == batch)]
         s_exp = exponents[exponents["setting"] == setting] if len(exponents) else exponents
         s_fits = [f for f in fits if f[0][0] == setting and f[0][2] == n_train and f[0][3] == batch]
-        paths += lambda_star_vs_width(s_stars, s_exp, metric, out, f"lambda_star_vs_width{suffix}")
-        paths += loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}")
-        paths += loss_heatmap(s_runs, s_stars, metric, out, f"loss_heatmap{suffix}")
-        paths += norm_vs_lambda(s_runs, out, f"decayed_norm_vs_lambda{suffix}")
+        draw = {"lambda_star_vs_width": lambda: lambda_star_vs_width(s_stars, s_exp, metric, out,
+                                                                     f"lambda_star_vs_width{suffix}"),
+                "loss_vs_lambda": lambda: loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}"),
+                "loss_heatmap": lambda: loss_heatmap(s_runs, s_stars, metric, out, f"loss_heatmap{suffix}"),
+                "decayed_norm_vs_lambda": lambda: norm_vs_lambda(s_runs, out, f"decayed_norm_vs_lambda{suffix}")}
+        for kind in kinds:
+            paths += draw[kind]()
     return paths

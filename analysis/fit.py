@@ -168,6 +168,35 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
 
 
+CLOSED_FORM_COLUMNS = ["setting", *AXES, "status", "coef_true", "coef_star", "coef_lo", "coef_hi", "holds_truth"]
+
+
+def closed_form_table(runs: pd.DataFrame, stars: pd.DataFrame) -> pd.DataFrame:
+    """For ridge runs (data=ridge, model=linear): per fitted point, the exact optimum coef* =
+    d·σ²/(n·r²) (d = width, n = N_train, σ = data.noise, r = data.signal, read from each point's
+    runs) beside the measured one; ``holds_truth``: a bounded interval contains it (None if open)."""
+    ridge = runs[runs[CONFIG + "data.name"] == "ridge"] if CONFIG + "data.name" in runs else runs.iloc[:0]
+    if ridge.empty:
+        return pd.DataFrame(columns=CLOSED_FORM_COLUMNS)
+    keyed = _keyed_runs(ridge, "val_loss")
+    ratio = (keyed[CONFIG + "data.noise"].astype(float) / keyed[CONFIG + "data.signal"].astype(float)) ** 2
+    truths = ratio.groupby([keyed["setting"], *(keyed[a] for a in AXES)]).agg(["min", "max"])
+    rows = []
+    for _, star in stars.iterrows():
+        key = (star["setting"], *(star[a] for a in AXES))
+        if key not in truths.index:
+            continue
+        lo_ratio, hi_ratio = truths.loc[key]
+        if lo_ratio != hi_ratio:
+            raise AnalysisError(f"{key}: runs of one point differ in data.noise/data.signal; no single truth")
+        truth = star["width"] * lo_ratio / star["n_train"]
+        bounded = star["status"] == "ok"
+        rows.append({**{k: star[k] for k in ("setting", *AXES, "status", "coef_star", "coef_lo", "coef_hi")},
+                     "coef_true": truth, "holds_truth": bool(star["coef_lo"] <= truth <= star["coef_hi"])
+                     if bounded else None})
+    return pd.DataFrame(rows, columns=CLOSED_FORM_COLUMNS)
+
+
 PREDICTION_COLUMNS = ["setting", "source", "norm", "axis", "predicted", "exponent", "lo", "hi", "consistent"]
 
 

@@ -1,36 +1,40 @@
 """``paper``: regenerate everything under paper/ (figures, LaTeX tables, number macros, the measured
-calibration) from the results table kept in the repository. Nothing is trained, no number in the
-paper is typed by hand, and a table with several settings gets a table and figures per setting."""
+calibration) from the results tables kept in the repository, one per experiment
+(paper/results/NAME.csv.gz). Nothing is trained and no number in the paper is typed by hand: the
+text quotes an experiment's numbers as ``\\result{NAME:key}`` (tables/numbers.tex), and a key the kept
+results lack stops the build. Each experiment gets its figures (figures/NAME/: coef* against its
+axes, λ* in each normalisation per setting, the fits' evidence) and an appendix section (what was
+run, coef* and λ* per point); the answer and predictions tables hold every experiment."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.calibrate import GOAL, coverage
-from analysis.figures import all_figures, slug
+from analysis.figures import all_figures
+from analysis.fit import AXES
 from analysis.scaling import MARGIN
-from analysis.table import CONFIG
+from analysis.table import CONFIG, AnalysisError
 from wdbench.penalty import NORMS
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 CALIBRATION_REPLICATES = 400
-LAMBDA, TEX_LAMBDA = "λ", r"$\lambda$"
-FIGURES = {"lambda_star_vs_width": "Optimal weight decay against width. (a) coef$^*$ with its 95\\% interval (test "
-           "inversion), the near-optimal range and the fitted power law; (b) $\\lambda^*$ in each normalisation "
-           "relative to its fit at the middle width; grey: the equivalence region (moves less than the margin over "
-           "the widths). Per-step coincides with sum at fixed $B$ and $N_\\mathrm{train}$.",
-           "loss_vs_lambda": "The metric against coef, a panel per width: runs with their seed offset removed, the "
-                             "seed means, the fitted spline, coef$^*$ on it with its 95\\% interval, and the "
-                             "$\\lambda=0$ baseline.",
-           "loss_heatmap": "The metric over width $\\times$ coef: mean over seeds minus the width's best, one "
-                           "colour scale for every width and setting, coef$^*$ marked with its 95\\% interval.",
-           "decayed_norm_vs_lambda": "Norm of the decayed weights at the end of training."}
+EVIDENCE_CAPTION = ("the metric against coef, a panel per width: runs with their seed offset removed, the seed "
+                    "means, the fitted spline, coef$^*$ on it with its 95\\% interval, and the $\\lambda=0$ baseline.")
+
+
+UNICODE_TEX = {"λ": r"$\lambda$", "η": r"$\eta$", "σ": r"$\sigma$", "τ": r"$\tau$", "μ": r"$\mu$", "·": r"$\cdot$",
+               "²": r"$^2$", "∝": r"$\propto$", "√": r"$\surd$", "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$",
+               "–": "--", "—": "---"}
 
 
 def _tex(text: str) -> str:
-    return str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+    """Plain text (a setting, a field's value, a prediction's source) safe in LaTeX, symbols as math."""
+    text = str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+    return "".join(UNICODE_TEX.get(ch, ch) for ch in text)
 
 
 def _sci(x: float) -> str:
@@ -53,15 +57,29 @@ def _table(columns: str, header: str, lines: list[str]) -> str:
                       *[line + r" \\" for line in lines], r"\bottomrule", r"\end{tabular}", ""])
 
 
-def answer_tex(exponents: pd.DataFrame) -> str:
-    """The answer: per setting and normalisation, the exponent of λ* with intervals and the verdict."""
+def answer_tex(exponents: dict[str, pd.DataFrame]) -> str:
+    """The answer, every experiment at once: per setting and axis, the exponent of λ* in each
+    normalisation with its 95% interval and the equivalence verdict."""
     lines = []
-    for _, e in exponents[exponents["norm"] != "coef"].iterrows():
-        norm = e["norm"].replace("_", "-")
-        lines.append(f"{_tex(e['setting'])} & {norm} & {_tex(e['axis'])} & "
-                     f"{_fixed(e['exponent'])} [{_fixed(e['lo'])}, {_fixed(e['hi'])}] & "
-                     f"[{_fixed(e['lo90'])}, {_fixed(e['hi90'])}] & $\\pm${e['margin']:.3f} & {e['verdict']}")
-    return _table("lllllll", r"setting & $\lambda^*$ in & axis & exponent [95\%] & 90\% & margin & verdict", lines)
+    for name, e in exponents.items():
+        e = e[e["norm"].isin(NORMS)]
+        for (setting, axis), rows in e.groupby(["setting", "axis"], sort=True):
+            by_norm = rows.set_index("norm")
+            cells = [f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] {r['verdict']}"
+                     if norm in by_norm.index and np.isfinite((r := by_norm.loc[norm])["exponent"]) else "--"
+                     for norm in NORMS]
+            lines.append(f"{_tex(name)} & {_tex(setting)} & {_tex(axis)} & " + " & ".join(cells))
+    return _table("llll" + "l" * (len(NORMS) - 1), "experiment & setting & axis & " + " & ".join(
+        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: exponent [95\\%], verdict" for n in NORMS), lines)
+
+
+def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
+    """Each published law an experiment tests, its predicted exponent beside the measured one."""
+    lines = [f"{_tex(name)} & {_tex(r['source'])} & {_tex(r['axis'])} & {r['predicted']:g} & "
+             f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
+             f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}"
+             for name, table in predictions.items() for _, r in table.iterrows()]
+    return _table("lllrll", r"experiment & prediction & axis & predicted & measured [95\%] & inside", lines)
 
 
 def coef_star_tex(stars: pd.DataFrame) -> str:
@@ -92,69 +110,117 @@ def setup_tex(runs: pd.DataFrame) -> str:
 
 
 def calibration_tex(table: pd.DataFrame) -> str:
-    lines = [f"{_tex(r['quantity']).replace(LAMBDA, TEX_LAMBDA)} & {r['intervals']} & {r['withheld']} & "
+    lines = [f"{_tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
              f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}] & {r['median_width']:.2f}"
              for _, r in table.iterrows()]
     return _table("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & median width", lines)
 
 
-def numbers_tex(runs: pd.DataFrame, stars: pd.DataFrame, exponents: pd.DataFrame, calibration: pd.DataFrame,
-                replicates: int) -> str:
-    """\\newcommand macros for every number the text quotes; none is taken from an arbitrary row."""
-    seeds = stars["n_seeds"]
-    macros = {
-        "NRuns": f"{len(runs)}", "NCompleted": f"{(runs['status'] == 'completed').sum()}",
-        "NDiverged": f"{(runs['status'] == 'diverged').sum()}", "NFailed": f"{(runs['status'] == 'failed').sum()}",
-        "NSettings": f"{stars['setting'].nunique()}", "Widths": ", ".join(str(w) for w in sorted(stars["width"].unique())),
-        "SeedsMin": f"{seeds.min()}", "SeedsMax": f"{seeds.max()}", "Margin": f"{MARGIN:g}",
-        "NCoefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}",
-        "NOk": f"{(stars['status'] == 'ok').sum()}", "NPoints": f"{len(stars)}",
-        "CalibrationReplicates": f"{replicates}", "GoalLo": f"{GOAL[0]:.2f}", "GoalHi": f"{GOAL[1]:.2f}",
-    }
+def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:
+    """The numbers of the method (margin, calibration) the text quotes, as \\newcommand names."""
+    macros = {"Margin": f"{MARGIN:g}", "CalibrationReplicates": f"{replicates}", "GoalLo": f"{GOAL[0]:.2f}",
+              "GoalHi": f"{GOAL[1]:.2f}"}
     for _, r in calibration.iterrows():
         name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
                 "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
                 "joint optimum: coef*": "CoverageJointCoef"}[r["quantity"]]
         macros[name] = f"{r['coverage']:.3f}"
-    verdicts = exponents[(exponents["norm"] != "coef") & (exponents["axis"] == "width")]
-    counts = verdicts["verdict"].value_counts()
-    for verdict in ("still", "moves", "undecided"):
-        macros[f"N{verdict.capitalize()}"] = f"{counts.get(verdict, 0)}"
-    return "".join(f"\\newcommand{{\\{k}}}{{{v}}}\n" for k, v in macros.items())
+    return macros
 
 
-def build_paper(table: Path, out: Path = PAPER, metric: str = "val_loss",
+def experiment_numbers(fit: dict) -> dict[str, str]:
+    """An experiment's numbers the text may quote, by key (``\\result{experiment:key}`` in the text):
+    counts, grid, and per setting, normalisation and axis the exponent and verdict."""
+    runs, stars, exponents, truth = fit["runs"], fit["coef_star"], fit["exponents"], fit["closed_form"]
+    seeds = stars["n_seeds"]
+    numbers = {"runs": f"{len(runs):,}", "completed": f"{(runs['status'] == 'completed').sum():,}",
+               "diverged": f"{(runs['status'] == 'diverged').sum():,}", "failed": f"{(runs['status'] == 'failed').sum():,}",
+               "settings": f"{stars['setting'].nunique()}", "points": f"{len(stars)}",
+               "bounded": f"{(stars['status'] == 'ok').sum()}",
+               "seeds": f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}--{seeds.max()}",
+               "coefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}"}
+    for axis in AXES:
+        numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
+    for _, e in exponents.iterrows():
+        if np.isfinite(e["exponent"]):
+            key = f"{e['setting']}:{e['norm']}:{e['axis']}"
+            numbers[f"e:{key}"] = f"{e['exponent']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
+            numbers[f"verdict:{key}"] = e["verdict"]
+    if len(truth):
+        bounded = truth[truth["status"] == "ok"]
+        numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"
+    return numbers
+
+
+def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) -> str:
+    """\\newcommand for the method's numbers; ``\\result{experiment:key}`` for an experiment's, which stops
+    the build on a key the kept results do not have (a number is never left as "??")."""
+    lines = [f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()]
+    lines.append(r"\newcommand{\result}[1]{\ifcsname result:#1\endcsname\csname result:#1\endcsname"
+                 r"\else\errmessage{no number result:#1 in paper/results}\fi}")
+    lines += [f"\\expandafter\\def\\csname result:{name}:{key}\\endcsname{{{_tex(value)}}}"
+              for name, numbers in experiments.items() for key, value in numbers.items()]
+    return "\n".join(lines) + "\n"
+
+
+def kept_tables(results: Path) -> dict[str, Path]:
+    """The results table of each experiment kept for the paper: results/NAME.csv(.gz)."""
+    tables = {path.name.split(".")[0]: path for path in sorted(results.glob("*.csv*"))}
+    if not tables:
+        raise AnalysisError(f"{results}: no results tables (NAME.csv.gz from `python -m analysis collect`)")
+    return tables
+
+
+def experiment_tex(name: str, fit: dict, figures: list[str]) -> str:
+    """An experiment's appendix: what was run (every config field of its runs), coef* and λ* per
+    point, and the evidence for each fit (the metric against coef)."""
+    stars = fit["coef_star"]
+    parts = [f"\\subsection{{Experiment \\texttt{{{_tex(name)}}}}}\\label{{app:{name}}}",
+             "\\begin{center}\\small", setup_tex(fit["runs"]), "\\end{center}", "\\begin{center}\\scriptsize",
+             "\\setlength{\\tabcolsep}{4pt}"]
+    for setting, s in stars.groupby("setting", sort=True):
+        if stars["setting"].nunique() > 1:
+            parts.append(f"\\paragraph{{Setting {_tex(setting)}.}}")
+        parts.append(coef_star_tex(s))
+    parts.append("\\end{center}")
+    parts += [f"\\begin{{figure}}[tbp]\\centering\\includegraphics{{{path}}}\\caption{{Experiment "
+              f"\\texttt{{{_tex(name)}}}: {EVIDENCE_CAPTION}}}\\end{{figure}}" for path in figures]
+    return "\n".join(parts) + "\n\\clearpage\n"
+
+
+def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: str = "val_loss",
                 replicates: int = CALIBRATION_REPLICATES) -> list[Path]:
+    """Every table, number and figure of the paper from the kept results tables (one per
+    experiment); an experiment's own under tables/NAME/ and figures/NAME/."""
     from analysis.__main__ import analyse
 
-    fit = analyse(str(table), metric)
-    runs, stars, exponents = fit["runs"], fit["coef_star"], fit["exponents"]
     calibration = coverage(replicates)
     tables = out / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    for stale in tables.glob("coef_star_*.tex"):
-        stale.unlink()
-    texts = {"answer.tex": answer_tex(exponents), "setup.tex": setup_tex(runs),
-             "calibration.tex": calibration_tex(calibration),
-             "numbers.tex": numbers_tex(runs, stars, exponents, calibration, replicates)}
-    settings = sorted(stars["setting"].unique())
-    inputs = []
-    for setting in settings:
-        name = f"coef_star_{slug(setting)}.tex"
-        texts[name] = coef_star_tex(stars[stars["setting"] == setting])
-        inputs.append(f"\\paragraph{{Setting {_tex(setting)}.}}\n\\input{{tables/{name}}}\n")
-    texts["coef_star_all_settings.tex"] = "\\setlength{\\tabcolsep}{4pt}\n" + "\n".join(inputs)
-    texts["figures.tex"] = "".join(
-        f"\\begin{{figure}}[tbp]\n  \\centering\n  \\includegraphics{{figures/{name}"
-        f"{'' if len(settings) == 1 else '_' + slug(setting)}.pdf}}\n  \\caption{{{caption}"
-        f"{'' if len(settings) == 1 else f' Setting: {_tex(setting)}.'}}}\n\\end{{figure}}\n\n"
-        for setting in settings for name, caption in FIGURES.items())
-    written = []
+    texts = {"calibration.tex": calibration_tex(calibration)}
+    numbers, exponents, predictions, appendix, written = {}, {}, {}, [], []
+    for name, table in kept_tables(results).items():
+        fit = analyse(str(table), metric)
+        numbers[name], exponents[name], predictions[name] = experiment_numbers(fit), fit["exponents"], fit["predictions"]
+        figures = out / "figures" / name
+        shutil.rmtree(figures, ignore_errors=True)  # an experiment's figures are exactly this build's
+        paths = all_figures(fit, metric, figures, kinds=("lambda_star_vs_width", "loss_vs_lambda"))
+        written += paths
+        evidence = [p.relative_to(out).as_posix() for p in paths
+                    if p.suffix == ".pdf" and p.stem.startswith("loss_vs_lambda")]
+        texts[f"{name}/appendix.tex"] = experiment_tex(name, fit, evidence)
+        appendix.append(f"\\input{{tables/{name}/appendix.tex}}")
+        for part in ("coef_star", "exponents", "predictions", "closed_form"):
+            path = tables / name / f"{part}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fit[part].to_csv(path, index=False)
+            written.append(path)
+    texts["answer.tex"] = answer_tex(exponents)
+    texts["predictions.tex"] = predictions_tex(predictions)
+    texts["appendix.tex"] = "\n".join(appendix) + "\n"
+    texts["numbers.tex"] = numbers_tex(global_numbers(calibration, replicates), numbers)
     for name, text in texts.items():
+        (tables / name).parent.mkdir(parents=True, exist_ok=True)
         (tables / name).write_text(text)
         written.append(tables / name)
-    for name in ("coef_star", "exponents", "consistency"):
-        fit[name].to_csv(tables / f"{name}.csv", index=False)
-        written.append(tables / f"{name}.csv")
     calibration.to_csv(tables / "calibration.csv", index=False)
-    return written + [tables / "calibration.csv"] + all_figures(fit, metric, out / "figures")
+    return written + [tables / "calibration.csv"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the paper from the kept results table: figures, tables, number macros, then the PDF
+# Rebuild the paper from the kept results tables (paper/results/): figures, tables, numbers, then the PDF
 # (paper/build/main.pdf) where latexmk is installed. Trains nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,7 +15,7 @@ from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, c
 from analysis.paper import build_paper
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
-from analysis.table import COLUMNS, AnalysisError, collect
+from analysis.table import COLUMNS, AnalysisError, collect, write_table
 from conftest import TINY
 from wdbench.penalty import norm_factor
 
@@ -187,13 +187,22 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     for name in ("loss_vs_lambda", "lambda_star_vs_width", "loss_heatmap", "decayed_norm_vs_lambda"):
         for lr in ("0.01", "0.1"):
             assert (tmp_path / "fig" / f"{name}_optim.lr={lr}.png").stat().st_size > 5000
-    written = build_paper(tmp_path / "results.csv", out=tmp_path / "paper", replicates=20)
+    (tmp_path / "results").mkdir()
+    write_table(df, str(tmp_path / "results" / "planted.csv.gz"))
+    written = build_paper(tmp_path / "results", out=tmp_path / "paper", replicates=20)
     assert all(p.stat().st_size > 0 for p in written)
-    numbers = dict(re.findall(r"\\newcommand\{\\(\w+)\}\{([^}]*)\}",
-                              (tmp_path / "paper" / "tables" / "numbers.tex").read_text()))
-    assert numbers["NRuns"] == str(len(df)) and numbers["NSettings"] == "2"
+    tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
+    numbers = dict(re.findall(r"\\csname result:planted:([^\\]+)\\endcsname\{([^}]*)\}", tex))
+    assert numbers["runs"] == f"{len(df):,}" and numbers["settings"] == "2"
+    fitted = pd.read_csv(tmp_path / "fit" / "exponents.csv").set_index(["setting", "norm", "axis"])
+    assert numbers["e:optim.lr=0.01:sum:width"].startswith(
+        f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [")
+    assert "\\newcommand{\\CoverageCoef}" in tex and "\\errmessage{no number result:#1" in tex
     answer = (tmp_path / "paper" / "tables" / "answer.tex").read_text()
-    assert answer.count("optim.lr=0.01") == 3 and answer.count("optim.lr=0.1 ") == 3
+    assert answer.count("planted & optim.lr=0.01 & width") == 1 and answer.count("planted & optim.lr=0.1 & width") == 1
+    appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
+    assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
+    assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
 
 
 @pytest.mark.slow

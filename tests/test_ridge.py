@@ -84,6 +84,8 @@ def test_sweep_collect_and_fit_recover_the_closed_form_optimum(cli, tmp_path):
     assert len(stars) == 6 and (stars["status"] == "ok").all()
     truth = 4 * stars["width"] / stars["n_train"]  # d·σ²/(n·r²), σ = 1, r = 0.5
     assert ((stars["coef_lo"] <= truth) & (truth <= stars["coef_hi"])).all()
+    closed_form = fit["closed_form"]  # the analysis's own reading of the truth from the recorded configs
+    assert closed_form["coef_true"].tolist() == pytest.approx(truth.tolist()) and closed_form["holds_truth"].all()
     laws = fit["predictions"]
     assert sorted(zip(laws["axis"], laws["predicted"])) == [("n_train", -1), ("width", 1)]
     assert laws["consistent"].all() and ((laws["exponent"] - laws["predicted"]).abs() < 0.1).all()
