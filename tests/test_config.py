@@ -345,6 +345,20 @@ def test_every_shipped_choice_validates():
                 parse_run_config(composed(f"model={model}", f"penalty={penalty}", f"optim={optim}"))
 
 
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_files_sweep_validates_at_both_ends_of_every_axis(experiment):
+    """Each experiment's first and last value of every swept field, together: a bad value in a shipped
+    file fails here, not hours into its sweep."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        params = compose("config", [f"experiment={experiment}"], return_hydra_config=True).hydra.sweeper.params
+    parser = OverridesParser.create()
+    ends = [[f"{key}={'null' if v is None else v}" for v in (values[0], values[-1])] for key, values in (
+        (key, list(parser.parse_override(f"{key}={value}").sweep_iterator())) for key, value in params.items())]
+    for end in range(2):
+        run = parse_run_config(quickly_composed(f"experiment={experiment}", *(pair[end] for pair in ends)))
+        assert run.name == experiment
+
+
 def test_wrong_type_in_a_group_is_caught_by_the_schema():
     with pytest.raises(ConfigError, match="optim.nesterov"):
         parse_run_config(composed("optim.nesterov=maybe"))
