@@ -171,21 +171,33 @@ def pack_step_ratios(settings, sizes, repeats: int) -> list[dict]:
     return rows
 
 
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def packed_sweep_throughput(settings, pack: int) -> list[dict]:
     """A 64-run slice of the default study at one width (16 coefs x 4 seeds, 10 epochs): the whole
-    command on all cores with hydra.launcher.pack=1 and =pack; runs finished per minute."""
+    command on all cores with hydra.launcher.pack=1 and =pack; runs finished per minute. Also the
+    command's fixed cost, the part no packing can touch: a rerun with every run finished (start-up,
+    composing and validating the 64 runs, exit) plus importing what training needs (torch, timm,
+    scikit-learn), and the ratio with it taken out of both."""
+    fixed_import = statistics.median(_timed([sys.executable, "-c", "import wdbench.runner"]) for _ in range(3))
     rows = []
     for model, width in settings:
-        sweep = [f"model={model}", f"model.width={width}", "penalty.log10_coef=range(-3.5,0.5,0.25)", "seed=0,1,2,3",
-                 "progress=false", "name=bench"]
+        sweep = [sys.executable, "-m", "wdbench", "-m", f"model={model}", f"model.width={width}",
+                 "penalty.log10_coef=range(-3.5,0.5,0.25)", "seed=0,1,2,3", "progress=false", "name=bench"]
         row = {"model": model, "width": width, "runs": 64}
         for k in (1, pack):
             with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "wdbench", "-m", *sweep, f"hydra.launcher.pack={k}",
-                                f"out_dir={tmp}"], check=True, capture_output=True)
-                row[f"runs_per_min_pack{k}"] = 64 / (time.perf_counter() - start) * 60
+                cmd = [*sweep, f"hydra.launcher.pack={k}", f"out_dir={tmp}"]
+                row[f"wall_s_pack{k}"] = _timed(cmd)
+                row[f"rerun_s_pack{k}"] = _timed(cmd)  # nothing left to train
+            row[f"runs_per_min_pack{k}"] = 64 / row[f"wall_s_pack{k}"] * 60
         row["ratio"] = row[f"runs_per_min_pack{pack}"] / row["runs_per_min_pack1"]
+        row["fixed_s"] = statistics.mean([row["rerun_s_pack1"], row[f"rerun_s_pack{pack}"]]) + fixed_import
+        row["ratio_fixed_cost_out"] = (row["wall_s_pack1"] - row["fixed_s"]) / (row[f"wall_s_pack{pack}"] - row["fixed_s"])
         rows.append(row)
     return rows
 
@@ -255,7 +267,8 @@ def main() -> None:
         print(f"64-run slice, whole command on all cores, pack={args.pack} / pack=1 (runs per minute):")
         for r in sweeps:
             print(f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
-                  f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min)")
+                  f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min); the command's fixed {r['fixed_s']:.1f} s out "
+                  f"of both: {r['ratio_fixed_cost_out']:.2f}x")
         figures["sweeps"] = sweeps
     if "6" in args.sections:
         study = quickstart_wall(args.keep)
