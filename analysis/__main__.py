@@ -1,4 +1,4 @@
-"""python -m analysis collect|fit|figures|paper|calibrate (see README, "Analysis")."""
+"""python -m analysis collect|fit|figures|paper|calibrate|bootstrap (see README, "Analysis")."""
 from __future__ import annotations
 
 import argparse
@@ -112,6 +112,12 @@ def main(argv=None) -> None:
     p.add_argument("--replicates", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=None, help="seeds per point in every planted sweep (default: 2-5)")
+    p = verbs.add_parser("bootstrap", help="seed bootstrap of the exponents (seeds resampled jointly across points)"
+                                           " -> CSV; the paper quotes paper/results/bootstrap/NAME.csv")
+    p.add_argument("table", metavar="TABLE")
+    p.add_argument("--out", required=True, metavar="CSV")
+    p.add_argument("--replicates", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if args.verb == "collect":
@@ -133,6 +139,12 @@ def main(argv=None) -> None:
             from analysis.paper import build_paper
             for path in build_paper(Path(args.results), metric=args.metric):
                 print(path)
+        elif args.verb == "bootstrap":
+            from analysis.bootstrap import seed_bootstrap
+            table = seed_bootstrap(args.table, args.replicates, args.seed)
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(args.out, index=False)
+            print(table.drop(columns="table_sha256").to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         else:
             from analysis.calibrate import GOAL, coverage
             if args.replicates < 1:

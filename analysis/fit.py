@@ -175,11 +175,13 @@ def closed_form_table(runs: pd.DataFrame, stars: pd.DataFrame) -> pd.DataFrame:
     """For ridge runs (data=ridge, model=linear): per fitted point, the exact optimum coef* =
     d·σ²/(n·r²) (d = width, n = N_train, σ = data.noise, r = data.signal, read from each point's
     runs) beside the measured one; ``holds_truth``: a bounded interval contains it (None if open)."""
-    ridge = runs[runs[CONFIG + "data.name"] == "ridge"] if CONFIG + "data.name" in runs else runs.iloc[:0]
-    if ridge.empty:
+    if CONFIG + "data.name" not in runs or not (runs[CONFIG + "data.name"] == "ridge").any():
         return pd.DataFrame(columns=CLOSED_FORM_COLUMNS)
-    keyed = _keyed_runs(ridge, "val_loss")
+    keyed = _keyed_runs(runs, "val_loss")  # settings labelled as in ``stars``, over every run of the table
+    keyed = keyed[keyed[CONFIG + "data.name"] == "ridge"]
     ratio = (keyed[CONFIG + "data.noise"].astype(float) / keyed[CONFIG + "data.signal"].astype(float)) ** 2
+    if ratio.isna().any():
+        raise AnalysisError("ridge runs without data.noise and data.signal recorded: no closed form to check")
     truths = ratio.groupby([keyed["setting"], *(keyed[a] for a in AXES)]).agg(["min", "max"])
     rows = []
     for _, star in stars.iterrows():

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from analysis.bootstrap import kept_bootstrap
 from analysis.calibrate import GOAL, coverage
 from analysis.figures import all_figures
 from analysis.fit import AXES
@@ -31,10 +33,14 @@ UNICODE_TEX = {"λ": r"$\lambda$", "η": r"$\eta$", "σ": r"$\sigma$", "τ": r"$
                "–": "--", "—": "---"}
 
 
+TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
+               "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+KEY_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,=:+-/() μλη")
+
+
 def _tex(text: str) -> str:
     """Plain text (a setting, a field's value, a prediction's source) safe in LaTeX, symbols as math."""
-    text = str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
-    return "".join(UNICODE_TEX.get(ch, ch) for ch in text)
+    return "".join(TEX_SPECIAL.get(ch) or UNICODE_TEX.get(ch, ch) for ch in str(text))
 
 
 def _sci(x: float) -> str:
@@ -82,19 +88,26 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     return _table("lllrll", r"experiment & prediction & axis & predicted & measured [95\%] & inside", lines)
 
 
+AXIS_HEADERS = {"width": "width", "n_train": r"$N_\mathrm{train}$", "batch_size": "$B$"}
+
+
 def coef_star_tex(stars: pd.DataFrame) -> str:
+    """A point per row, named by every axis that varies in the setting."""
+    axes = [a for a in AXES if stars[a].nunique() > 1] or ["width"]
     lines, lams = [], []
-    for _, s in stars.sort_values("width").iterrows():
-        lines.append(f"{s['width']} & {s['n_decayed']:,} & {s['n_seeds']} & "
+    for _, s in stars.sort_values(axes).iterrows():
+        point = " & ".join(f"{s[a]}" for a in axes)
+        lines.append(f"{point} & {s['n_decayed']:,} & {s['n_seeds']} & "
                      f"{_interval(s['coef_star'], s['coef_lo'], s['coef_hi'])} & "
                      f"{_sci(s['coef_near_lo'])}--{_sci(s['coef_near_hi'])} & "
                      f"{_interval(s['gain'], s['gain_lo'], s['gain_hi'], _fixed)} & {s['status']}")
-        lams.append(f"{s['width']} & " + " & ".join(
+        lams.append(f"{point} & " + " & ".join(
             _interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS))
-    return (_table("rrrlllr", r"width & $N_\mathrm{decayed}$ & seeds & coef$^*$ [95\%] & near-optimal coef & "
-                   r"gain over $\lambda=0$ [95\%] & status", lines) + "\n\\medskip\n"
-            + _table("rlll", r"width & $\lambda^*_\mathrm{sum}$ [95\%] & $\lambda^*_\mathrm{mean}$ [95\%] & "
-                     r"$\lambda^*_\text{per-step}$ [95\%]", lams))
+    header = " & ".join(AXIS_HEADERS[a] for a in axes)
+    return (_table("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & coef$^*$ [95\%] & "
+                   r"near-optimal coef & gain over $\lambda=0$ [95\%] & status", lines) + "\n\\medskip\n"
+            + _table("r" * len(axes) + "lll", header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
+                     r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]", lams))
 
 
 def setup_tex(runs: pd.DataFrame) -> str:
@@ -152,9 +165,28 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
     return numbers
 
 
+def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
+    """The seed bootstrap's numbers (``analysis.bootstrap``), keyed like the exponents they check."""
+    numbers = {}
+    for _, b in boot.iterrows():
+        key = f"{b['setting']}:coef:{b['axis']}"
+        numbers[f"boot:{key}"] = f"{b['boot_sd']:.3f}"
+        numbers[f"boot95:{key}"] = f"[{b['boot_lo']:.3f}, {b['boot_hi']:.3f}]"
+        numbers[f"bootkept:{key}"] = f"{b['kept']} of {b['replicates']}"
+        meta_sd = (b["hi"] - b["lo"]) / 2 / stats.t.ppf(0.975, b["dof"])
+        numbers[f"bootratio:{key}"] = f"{b['boot_sd'] / meta_sd:.2f}"
+    return numbers
+
+
 def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) -> str:
     """\\newcommand for the method's numbers; ``\\result{experiment:key}`` for an experiment's, which stops
     the build on a key the kept results do not have (a number is never left as "??")."""
+    for name, numbers in experiments.items():
+        for key in numbers:
+            if not set(f"{name}:{key}") <= KEY_CHARACTERS:
+                bad = "".join(sorted(set(f"{name}:{key}") - KEY_CHARACTERS))
+                raise AnalysisError(f"number key {name}:{key!r}: {bad!r} cannot be in a LaTeX name; experiment "
+                                    "names and setting labels may use letters, digits, space and _.,=:+-/()")
     lines = [f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()]
     lines.append(r"\newcommand{\result}[1]{\ifcsname result:#1\endcsname\csname result:#1\endcsname"
                  r"\else\errmessage{no number result:#1 in paper/results}\fi}")
@@ -165,7 +197,16 @@ def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) 
 
 def kept_tables(results: Path) -> dict[str, Path]:
     """The results table of each experiment kept for the paper: results/NAME.csv(.gz)."""
-    tables = {path.name.split(".")[0]: path for path in sorted(results.glob("*.csv*"))}
+    tables = {}
+    for path in sorted(results.iterdir()) if results.is_dir() else []:
+        suffix = next((s for s in (".csv.gz", ".csv", ".parquet") if path.name.endswith(s)), None)
+        if suffix is None or not path.is_file():
+            continue
+        name = path.name[:-len(suffix)]
+        if name in tables:
+            raise AnalysisError(f"{results}: two tables for experiment {name} ({tables[name].name}, {path.name}); "
+                                "keep one")
+        tables[name] = path
     if not tables:
         raise AnalysisError(f"{results}: no results tables (NAME.csv.gz from `python -m analysis collect`)")
     return tables
@@ -201,6 +242,9 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     for name, table in kept_tables(results).items():
         fit = analyse(str(table), metric)
         numbers[name], exponents[name], predictions[name] = experiment_numbers(fit), fit["exponents"], fit["predictions"]
+        boot = kept_bootstrap(name, table)
+        if boot is not None:
+            numbers[name].update(bootstrap_numbers(boot))
         figures = out / "figures" / name
         shutil.rmtree(figures, ignore_errors=True)  # an experiment's figures are exactly this build's
         paths = all_figures(fit, metric, figures, kinds=("lambda_star_vs_width", "loss_vs_lambda"))

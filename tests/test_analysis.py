@@ -708,3 +708,20 @@ def test_each_predicted_exponent_is_printed_beside_the_measured_and_judged_by_it
     assert got.loc["data size", "consistent"] is None and np.isnan(got.loc["data size", "exponent"])
     moving["predictions"] = "[]"
     assert prediction_table(moving, exponent_table(coef_star_table(moving))).empty
+
+
+def test_tex_escapes_every_special_character_once_and_number_keys_must_be_latex_names(tmp_path):
+    from analysis.paper import _tex, kept_tables, numbers_tex
+
+    assert _tex(r"a_b%c&d#e{f}g$h~i^j\k λ²") == (r"a\_b\%c\&d\#e\{f\}g\$h\textasciitilde{}i\textasciicircum{}j"
+                                                r"\textbackslash{}k $\lambda$$^2$")
+    assert r"\csname result:x:e:model.param=μp:sum:width\endcsname{0.1}" in numbers_tex(
+        {}, {"x": {"e:model.param=μp:sum:width": "0.1"}})
+    with pytest.raises(AnalysisError, match=r"number key x:'e:a~b': '~' cannot be in a LaTeX name"):
+        numbers_tex({}, {"x": {"e:a~b": "1"}})
+    for name in ("x.csv", "x.csv.bak", "y.v2.csv.gz"):
+        (tmp_path / name).write_text("")
+    assert {k: p.name for k, p in kept_tables(tmp_path).items()} == {"x": "x.csv", "y.v2": "y.v2.csv.gz"}
+    (tmp_path / "x.csv.gz").write_text("")
+    with pytest.raises(AnalysisError, match="two tables for experiment x"):
+        kept_tables(tmp_path)

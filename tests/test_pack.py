@@ -355,3 +355,43 @@ def test_a_worker_killed_mid_pack_costs_only_its_runs_which_report_it_and_a_reru
     assert code == 0 and "6 runs, 4 already finished (skipped), 2 to launch" in out + err
     resumed = [json.loads(p.read_text()) for p in results if results[p]["status"] == "running"]
     assert [(r["status"], r["resumes"], len(r["history"])) for r in resumed] == [("completed", 1, 2)] * 2
+
+
+@pytest.mark.slow
+def test_a_stopped_launcher_has_its_workers_checkpoint_their_packs_and_a_rerun_resumes_them(cli, tmp_path, monkeypatch):
+    import json
+    import os
+    import signal
+
+    from conftest import TINY, results_under
+    from wdbench.train import Pack as PackOfRuns
+
+    train_epoch = PackOfRuns.train_epoch
+
+    def launcher_stopped_in_width_8s_second_epoch(self):  # kill <launcher>, as a user or a batch system would
+        if self.members[0].run.model.width == 8 and self.epoch == 1:
+            os.kill(os.getppid(), signal.SIGTERM)
+        return train_epoch(self)
+
+    monkeypatch.setattr(PackOfRuns, "train_epoch", launcher_stopped_in_width_8s_second_epoch)
+    sweep = ["-m", *TINY, "data.n_train=320", "optim.epochs=3", "checkpoint_every_s=0", "model.width=8,4,6",
+             "seed=0,1", "hydra.launcher.n_jobs=2", "name=t"]
+    code, out, err = cli(*sweep)
+    assert code == 128 + signal.SIGTERM and err.splitlines()[-1] == (
+        "wdbench: error: stopped by SIGTERM: the runs in training were checkpointed at their next step; rerun the "
+        "same command to resume them")
+    results = {p: json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "t")}
+    stopped = {p: r for p, r in results.items() if r["status"] == "running"}
+    assert sorted(r["model"]["width"] for r in stopped.values())[-2:] == [8, 8]  # its pack had not finished
+    assert all((p.parent / "checkpoint.pt").is_file() and r["preemptions"][0]["signal"] == "SIGTERM"
+               for p, r in stopped.items())
+
+    monkeypatch.setattr(PackOfRuns, "train_epoch", train_epoch)
+    code, out, err = cli(*sweep)
+    assert code == 0
+    finished = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "t")]
+    assert sorted((r["model"]["width"], r["status"], len(r["history"])) for r in finished) == [
+        (4, "completed", 3), (4, "completed", 3), (6, "completed", 3), (6, "completed", 3),
+        (8, "completed", 3), (8, "completed", 3)]
+    assert all(r["resumes"] == 1 for p, r in zip(results_under(tmp_path / "out" / "multirun" / "t"), finished)
+               if p in stopped)

@@ -14,7 +14,7 @@ def main() -> None:
 
     from wdbench.app import app
     from wdbench.config import ConfigError
-    from wdbench.results import SweepFailed
+    from wdbench.results import SweepFailed, SweepStopped
 
     try:
         app()
@@ -37,6 +37,8 @@ def main() -> None:
         _fail(_null_group())
     except SweepFailed as err:
         _fail(err, code=1)
+    except SweepStopped as err:
+        _fail(err, code=128 + err.signum)
 
 
 def _null_group() -> str:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import platform
+import signal
 import socket
 import subprocess
 import tempfile
@@ -29,6 +30,16 @@ log = logging.getLogger("wdbench")
 
 class SweepFailed(RuntimeError):
     """Some runs of a sweep failed; their results say why."""
+
+
+class SweepStopped(BaseException):
+    """The launching process was stopped (SIGTERM, Ctrl-C); its workers checkpointed their packs. Like
+    KeyboardInterrupt a request, not an error: no `except Exception` on its way out rewords it."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}: the runs in training were checkpointed at "
+                         "their next step; rerun the same command to resume them")
+        self.signum = signum
 
 
 class DamagedFile(ValueError):

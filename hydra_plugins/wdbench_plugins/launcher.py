@@ -28,10 +28,11 @@ from omegaconf import DictConfig, open_dict
 
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
-from wdbench.results import FINISHED, read_result
+from wdbench.results import FINISHED, SweepStopped, read_result
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE_S = 60  # a stopped worker's time to reach a step boundary and write its pack's checkpoints
 DEFAULT_PACK = 16  # runs per pack on the CPU; see the README's packing measurements
 
 
@@ -106,10 +107,16 @@ class WorkerDied(RuntimeError):
 
 
 def _serve(conn) -> None:
-    """A worker's life: train each pack it is sent and send back its job returns (or the exception)."""
+    """A worker's life: train each pack it is sent and send back its job returns (or the exception).
+    The launcher decides when it stops: Ctrl-C reaches the whole process group, so a worker ignores
+    it and waits for the launcher's SIGTERM, on which training checkpoints at its next step and ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the launcher's handler, inherited through fork
     while (jobs := conn.recv()) is not None:
         try:
             returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
+        except SystemExit:  # stopped by the launcher's SIGTERM, its pack checkpointed: the process ends
+            raise
         except BaseException as err:  # a launcher error, not a run's (runs record their own failures)
             returns = err
         conn.send(returns)
@@ -125,26 +132,45 @@ class _Worker:
         child_end.close()
         self.pack: Optional[List[tuple]] = None
 
-    def give(self, pack: List[tuple]) -> None:
+    def give(self, pack: List[tuple]) -> bool:
+        """Send the worker its next pack; False if it died since its last one (nothing was sent)."""
+        try:
+            self.conn.send(pack)
+        except OSError:
+            return False
         self.pack = pack
-        self.conn.send(pack)
+        return True
 
     def take(self) -> "List[JobReturn] | BaseException | None":
-        """What the worker sent back for its pack, or None if it died without sending it."""
+        """What the worker sent back for its pack, or None if it died without sending it all."""
         try:
             returns = self.conn.recv()
-        except (EOFError, ConnectionError):
+        except (EOFError, OSError):
             return None
         self.pack = None
         return returns
 
-    def stop(self) -> None:
-        if self.process.is_alive() and self.pack is None:
-            self.conn.send(None)
+    def ask_to_stop(self) -> None:
+        """An idle worker is told to exit; a busy one (the sweep is being stopped) gets SIGTERM, on
+        which its pack checkpoints at the next step boundary."""
+        if self.pack is None:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass  # already gone
+        else:
+            self.process.terminate()
+
+    def wait(self, grace_s: float = STOP_GRACE_S) -> None:
+        self.process.join(grace_s)
+        if self.process.is_alive():
+            self.process.kill()
             self.process.join()
-        self.process.kill()
-        self.process.join()
         self.conn.close()
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise SweepStopped(signum)
 
 
 def _died(process) -> str:
@@ -198,33 +224,52 @@ class LocalLauncher(BasicLauncher):
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         queue = collections.deque([[(initial_job_idx + i, job_overrides[i]) for i in pack] for pack in packs])
         pool = [_Worker() for _ in range(workers)]
+
+        def hand_next_pack(i: int) -> None:
+            if not pool[i].give(queue[0]):
+                log.error(f"{_died(pool[i].process)} between packs; a fresh worker takes the next pack")
+                pool[i].wait()
+                pool[i] = _Worker()
+                pool[i].give(queue[0])
+            queue.popleft()
+
+        previous = signal.signal(signal.SIGTERM, _raise_stopped)  # kill <launcher>: stop the workers cleanly too
         try:
-            for worker in pool:
-                worker.give(queue.popleft())
+            for i in range(len(pool)):
+                hand_next_pack(i)
             while busy := [w for w in pool if w.pack is not None]:  # a line when a pack ends, and while long ones train
                 ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
                                                         timeout=1.0 if progress.live else PERIOD_S)
                 for worker in busy:
                     if worker.conn not in ready and worker.process.sentinel not in ready:
                         continue
-                    pack = worker.pack
+                    i, pack = pool.index(worker), worker.pack
                     pack_returns = worker.take()
                     if pack_returns is None:
                         why = _died(worker.process)
                         log.error(f"{why} while training {len(pack)} runs; a fresh worker takes the next pack")
                         pack_returns = _lost_returns(self, pack, why)
-                        pool[pool.index(worker)] = worker = _Worker()
+                        worker.wait()
+                        if queue:
+                            pool[i] = _Worker()
+                        else:
+                            del pool[i]
                     elif isinstance(pack_returns, BaseException):
                         raise pack_returns
                     for (idx, _), job in zip(pack, pack_returns):
                         returns[idx - initial_job_idx] = job
                         progress.update(outcome(job))
                     if queue:
-                        worker.give(queue.popleft())
+                        hand_next_pack(i)
                 progress.show()
+        except KeyboardInterrupt:
+            raise SweepStopped(signal.SIGINT) from None
         finally:
+            signal.signal(signal.SIGTERM, previous)
             for worker in pool:
-                worker.stop()
+                worker.ask_to_stop()
+            for worker in pool:
+                worker.wait()
         progress.show(final=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
