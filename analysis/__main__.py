@@ -12,17 +12,22 @@ FIT_FILES = ("coef_star", "exponents", "predictions", "closed_form", "consistenc
 
 def analyse(table: str, metric: str) -> dict:
     """Every table ``fit`` writes, from a results table."""
+    import pandas as pd
+
     from analysis.fit import (closed_form_table, coef_star_table, consistency_table, exponent_table, fitted_groups,
-                              joint_lr_table, notes, prediction_table)
+                              joint_lr_table, notes, prediction_table, tuned_lr_stars)
 
     runs = read_table(table)
     fits = list(fitted_groups(runs, metric))  # each (setting, width) is fitted once, for tables and figures
     stars = coef_star_table(runs, metric, fits)
+    joint = joint_lr_table(stars)
+    tuned = tuned_lr_stars(stars, joint)
     exponents = exponent_table(stars)
+    if len(tuned):  # λ* at the learning rate tuned per point: a setting of its own
+        exponents = pd.concat([exponents, exponent_table(tuned)], ignore_index=True)
     return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponents,
             "predictions": prediction_table(runs, exponents), "closed_form": closed_form_table(runs, stars),
-            "consistency": consistency_table(runs, metric),
-            "joint_lr": joint_lr_table(stars), "notes": notes(runs, stars)}
+            "consistency": consistency_table(runs, metric), "joint_lr": joint, "notes": notes(runs, stars)}
 
 
 def _ci(x, lo, hi) -> str:
@@ -74,6 +79,12 @@ def print_summary(fit: dict, metric: str) -> None:
         print("joint optimum over the learning rate (95% intervals)")
         print(_frame([{"width": r["width"], "lr*": _ci(r["lr_star"], r["lr_lo"], r["lr_hi"]),
                        "coef*": _ci(r["coef_star"], r["coef_lo"], r["coef_hi"])} for _, r in j.iterrows()]))
+        tuned = exponents[~exponents["setting"].isin(stars["setting"])]
+        if len(tuned):
+            print("exponents at the joint optimum (λ* at the learning rate tuned per point)")
+            print(_frame([{"setting": r["setting"], "λ* in": r["norm"], "axis": r["axis"],
+                           "e [95%]": _ci(r["exponent"], r["lo"], r["hi"]), "margin": f"±{r['margin']:.3f}",
+                           "verdict": r["verdict"], "points": r["n_points"]} for _, r in tuned.iterrows()]))
     c = fit["consistency"]
     if len(c):
         bad = c[~c["agree"]]

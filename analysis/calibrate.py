@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from analysis.fit import coef_star_table, exponent_table, joint_lr_table
+from analysis.fit import coef_star_table, exponent_table, joint_lr_table, tuned_lr_stars
 from analysis.planted import planted, random_joint_scenario, random_scenario
 
 GOAL = (0.90, 0.99)
@@ -52,9 +52,15 @@ def joint_replicate(rng: np.random.Generator, seeds: int | None = None) -> list[
     scenario = random_joint_scenario(rng)
     scenario = replace(scenario, seeds=seeds or scenario.seeds)
     table, truth = planted(scenario, rng)
-    joint = joint_lr_table(coef_star_table(table))
+    stars = coef_star_table(table)
+    joint = joint_lr_table(stars)
+    exponents = exponent_table(tuned_lr_stars(stars, joint))
+    fitted = exponents[(exponents["norm"] == "coef") & (exponents["axis"] == "width")] if len(exponents) else []
+    reported = len(fitted) > 0 and np.isfinite(fitted["lo"].iloc[0])
+    out = [{"quantity": "joint optimum: exponent against width", "reported": reported,
+            "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
+            "covered": reported and fitted["lo"].iloc[0] <= truth["alpha"] <= fitted["hi"].iloc[0]}]
     joint = joint.set_index("width") if len(joint) else pd.DataFrame(index=pd.Index([], name="width"))
-    out = []
     for w in scenario.widths:
         best = min(scenario.lrs, key=lambda lr: truth["level"][(lr, int(w))])
         reported = w in joint.index

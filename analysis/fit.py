@@ -266,6 +266,33 @@ def joint_lr_table(stars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TUNED = "tuned"  # the learning rate of a joint (η, λ) optimum, in its setting's label
+
+
+def tuned_lr_stars(stars: pd.DataFrame, joint: pd.DataFrame) -> pd.DataFrame:
+    """The joint optimum of each point as a setting of its own (``optim.lr=tuned``, beside any other
+    field that varies), in coef_star_table's columns, so that exponent_table fits λ* at the learning
+    rate tuned per point like any other setting. Its se is its 95% interval's half log-width / 1.96
+    (the interval spans the draws' winning lr and that lr's coef*); open when the interval is."""
+    if joint.empty:
+        return stars.iloc[:0]
+    varying = [c for c in joint.columns if c.startswith(CONFIG) and joint[c].astype(str).nunique() > 1]
+    rows = []
+    for _, j in joint.iterrows():
+        at = stars[(stars[LR] == j["lr_star"]) & np.logical_and.reduce([stars[a] == j[a] for a in AXES])]
+        sizes = {"n_decayed": int(at["n_decayed"].iloc[0]), "batch_size": int(j["batch_size"]),
+                 "n_train": int(j["n_train"])}
+        bounded = bool(np.isfinite(j["coef_lo"]))
+        row = {"setting": ", ".join([f"{LR[len(CONFIG):]}={TUNED}", *(f"{c[len(CONFIG):]}={j[c]}" for c in varying)]),
+               **{a: int(j[a]) for a in AXES}, "n_decayed": sizes["n_decayed"], "status": "ok" if bounded else "open",
+               "coef_star": j["coef_star"], "coef_lo": j["coef_lo"], "coef_hi": j["coef_hi"],
+               "se": np.log10(j["coef_hi"] / j["coef_lo"]) / (2 * 1.96) if bounded else np.nan}
+        for norm in NORMS:
+            row[f"lam_star_{norm}"] = j["coef_star"] / norm_factor(norm, **sizes)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def notes(runs: pd.DataFrame, stars: pd.DataFrame) -> list[str]:
     """What a reader must know about this table before trusting its numbers, one line each."""
     out = []

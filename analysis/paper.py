@@ -136,7 +136,8 @@ def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]
     for _, r in calibration.iterrows():
         name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
                 "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
-                "joint optimum: coef*": "CoverageJointCoef"}[r["quantity"]]
+                "joint optimum: coef*": "CoverageJointCoef",
+                "joint optimum: exponent against width": "CoverageJointExponent"}[r["quantity"]]
         macros[name] = f"{r['coverage']:.3f}"
     return macros
 
