@@ -236,7 +236,8 @@ def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.Da
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set(xlabel=AXIS_LABEL[axis], yscale="log", title=f"against {AXIS_LABEL[axis]}")
         if len(groups) > 1:
-            ax.legend(loc="best", fontsize=8, frameon=False, handlelength=1)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2 if len(axes_) > 1 else 3, fontsize=8,
+                      frameon=False, handlelength=1, columnspacing=1)  # below the panel: never over a point
     panels[0][0].set_ylabel("coef* (95% interval)")
     fig.suptitle("The measured optimum against each axis" + (" and the closed form (dotted)" if len(truth) else ""))
     return save_figure(fig, out, name)

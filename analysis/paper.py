@@ -155,6 +155,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
                "coefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}"}
     for axis in AXES:
         numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
+    numbers["lrs"] = ", ".join(f"{v:g}" for v in sorted(runs["lr"].dropna().unique()))
     for _, e in exponents.iterrows():
         if np.isfinite(e["exponent"]):
             key = f"{e['setting']}:{e['norm']}:{e['axis']}"
