@@ -7,6 +7,7 @@ axes, λ* in each normalisation per setting, the fits' evidence) and an appendix
 run, coef* and λ* per point); the answer and predictions tables hold every experiment."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -55,7 +56,12 @@ def _interval(x: float, lo: float, hi: float, fmt=_sci) -> str:
 
 
 def _fixed(x: float) -> str:
-    return "--" if not np.isfinite(x) else f"{x:.2f}"
+    return "--" if not np.isfinite(x) else _minus(f"{x:.2f}")
+
+
+def _minus(text: str) -> str:
+    """A number's hyphen as a minus sign ("2--6", a range, stays)."""
+    return re.sub(r"(?<!-)-(?=\d)", "$-$", text)
 
 
 def _table(columns: str, header: str, lines: list[str]) -> str:
@@ -69,14 +75,16 @@ def answer_tex(exponents: dict[str, pd.DataFrame]) -> str:
     lines = []
     for name, e in exponents.items():
         e = e[e["norm"].isin(NORMS)]
+        if len(e):  # the experiment's name heads its rows (a column of it would not fit the page)
+            lines.append(f"\\multicolumn{{{2 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(name)}}}}}")
         for (setting, axis), rows in e.groupby(["setting", "axis"], sort=True):
             by_norm = rows.set_index("norm")
             cells = [f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] {r['verdict']}"
                      if norm in by_norm.index and np.isfinite((r := by_norm.loc[norm])["exponent"]) else "--"
                      for norm in NORMS]
-            lines.append(f"{_tex(name)} & {_tex(setting)} & {_tex(axis)} & " + " & ".join(cells))
-    return _table("llll" + "l" * (len(NORMS) - 1), "experiment & setting & axis & " + " & ".join(
-        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: exponent [95\\%], verdict" for n in NORMS), lines)
+            lines.append(f"\\quad {_tex(setting)} & {_tex(axis)} & " + " & ".join(cells))
+    return _table("ll" + "l" * len(NORMS), "setting & axis & " + " & ".join(
+        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS), lines)
 
 
 def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
@@ -156,6 +164,8 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
     for axis in AXES:
         numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
     numbers["lrs"] = ", ".join(f"{v:g}" for v in sorted(runs["lr"].dropna().unique()))
+    for setting, s in stars.groupby("setting"):
+        numbers[f"bounded:{setting}"] = f"{(s['status'] == 'ok').sum()} of {len(s)}"
     for _, e in exponents.iterrows():
         if np.isfinite(e["exponent"]):
             key = f"{e['setting']}:{e['norm']}:{e['axis']}"
@@ -192,7 +202,7 @@ def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) 
     lines = [f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()]
     lines.append(r"\newcommand{\result}[1]{\ifcsname result:#1\endcsname\csname result:#1\endcsname"
                  r"\else\errmessage{no number result:#1 in paper/results}\fi}")
-    lines += [f"\\expandafter\\def\\csname result:{name}:{key}\\endcsname{{{_tex(value)}}}"
+    lines += [f"\\expandafter\\def\\csname result:{name}:{key}\\endcsname{{{_minus(_tex(value))}}}"
               for name, numbers in experiments.items() for key, value in numbers.items()]
     return "\n".join(lines) + "\n"
 
@@ -223,7 +233,7 @@ def experiment_tex(name: str, fit: dict, figures: list[str]) -> str:
              "\\setlength{\\tabcolsep}{4pt}"]
     for setting, s in stars.groupby("setting", sort=True):
         if stars["setting"].nunique() > 1:
-            parts.append(f"\\paragraph{{Setting {_tex(setting)}.}}")
+            parts.append(f"\\par\\medskip\\textit{{Setting {_tex(setting)}}}\\par\\smallskip")  # (\\paragraph is an error inside center)
         parts.append(coef_star_tex(s))
     parts.append("\\end{center}")
     parts += [f"\\begin{{figure}}[tbp]\\centering\\includegraphics{{{path}}}\\caption{{Experiment "
@@ -263,7 +273,11 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     texts["answer.tex"] = answer_tex(exponents)
     texts["predictions.tex"] = predictions_tex(predictions)
     texts["appendix.tex"] = "\n".join(appendix) + "\n"
-    texts["numbers.tex"] = numbers_tex(global_numbers(calibration, replicates), numbers)
+    macros = global_numbers(calibration, replicates)
+    experiment_files = sorted(path.stem for path in (PAPER.parent / "conf" / "experiment").glob("*.yaml"))
+    macros["KeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in numbers)
+    macros["UnkeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in experiment_files if n not in numbers)
+    texts["numbers.tex"] = numbers_tex(macros, numbers)
     for name, text in texts.items():
         (tables / name).parent.mkdir(parents=True, exist_ok=True)
         (tables / name).write_text(text)

@@ -196,11 +196,12 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     assert numbers["runs"] == f"{len(df):,}" and numbers["settings"] == "2"
     fitted = pd.read_csv(tmp_path / "fit" / "exponents.csv").set_index(["setting", "norm", "axis"])
     assert numbers["e:optim.lr=0.01:sum:width"].startswith(
-        f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [")
+        f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [".replace("-", "$-$"))
     assert "\\newcommand{\\CoverageCoef}" in tex and "\\errmessage{no number result:#1" in tex
     answer = (tmp_path / "paper" / "tables" / "answer.tex").read_text()
-    assert answer.count("planted & optim.lr=0.01 & width") == 1 and answer.count("planted & optim.lr=0.1 & width") == 1
-    assert answer.count("planted & optim.lr=tuned & width") == 1 and "CoverageJointExponent" in tex
+    assert answer.count("\\textit{planted}") == 1 and "CoverageJointExponent" in tex
+    for setting in ("0.01", "0.1", "tuned"):
+        assert answer.count(f"\\quad optim.lr={setting} & width") == 1
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
