@@ -6,7 +6,7 @@ The model, fitted by least squares to the metric y against x = log10 coef over t
 
 a_s one offset per seed (a seed shifts its whole curve), ε the noise *along* the curve (two runs
 of one seed at almost the same coef differ by about σ), and f a cubic regression spline with knots
-every ``KNOT_SPACING`` dex. Why these choices (measured with ``python -m analysis calibrate``):
+at quantiles of the grid, as many as one every ``KNOT_SPACING`` dex. Why these choices (measured with ``python -m analysis calibrate``):
 
 - a parabola around the best grid point puts the vertex on the flat side of real, asymmetric
   curves (flat towards small coef, a cliff towards large coef): coverage 0.2-0.45;
@@ -127,10 +127,14 @@ def spline_basis(x: np.ndarray, knots: np.ndarray, derivative: int = 0) -> np.nd
 
 
 def knots_for(grid: np.ndarray) -> np.ndarray:
-    """Interior knots every ``KNOT_SPACING`` dex, fewer when the grid has few distinct points (the
-    spline keeps at least one degree of freedom per grid point for the noise)."""
+    """As many interior knots as one every ``KNOT_SPACING`` dex, fewer when the grid has few distinct
+    points (the spline keeps at least one degree of freedom per grid point for the noise), placed at
+    quantiles of the grid points: on an even grid that is every KNOT_SPACING dex; where a grid is
+    coarser at one end, evenly spaced knots leave a piece with a grid point at each end only, and
+    the spline rang there (swings of twice the basin's depth between flat seed means, joint_lr's
+    coarse low end); quantile knots give every piece points to follow."""
     n_inner = int(np.clip(round((grid[-1] - grid[0]) / KNOT_SPACING) - 1, 0, max(len(grid) - 5, 0)))
-    inner = np.linspace(grid[0], grid[-1], n_inner + 2)[1:-1]
+    inner = np.quantile(grid, np.linspace(0, 1, n_inner + 2)[1:-1])
     return np.r_[[grid[0]] * 4, inner, [grid[-1]] * 4]
 
 
