@@ -89,11 +89,16 @@ def answer_tex(exponents: dict[str, pd.DataFrame]) -> str:
 
 def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     """Each published law an experiment tests, its predicted exponent beside the measured one."""
-    lines = [f"{_tex(name)} & {_tex(r['source'])} & {_tex(r['axis'])} & {r['predicted']:g} & "
+    lines = [f"{_tex(name)} & {_tex(r['source'])} & {_tex(r['axis'])} & {_minus(format(r['predicted'], 'g'))} & "
              f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
              f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}"
              for name, table in predictions.items() for _, r in table.iterrows()]
     return _table("lllrll", r"experiment & prediction & axis & predicted & measured [95\%] & inside", lines)
+
+
+def _within_page(table: str) -> str:
+    """A table shrunk to the text width if it is wider (a point named by two axes is)."""
+    return f"\\adjustbox{{max width=\\linewidth}}{{{table}}}\n"
 
 
 AXIS_HEADERS = {"width": "width", "n_train": r"$N_\mathrm{train}$", "batch_size": "$B$"}
@@ -112,10 +117,10 @@ def coef_star_tex(stars: pd.DataFrame) -> str:
         lams.append(f"{point} & " + " & ".join(
             _interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS))
     header = " & ".join(AXIS_HEADERS[a] for a in axes)
-    return (_table("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & coef$^*$ [95\%] & "
-                   r"near-optimal coef & gain over $\lambda=0$ [95\%] & status", lines) + "\n\\medskip\n"
-            + _table("r" * len(axes) + "lll", header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
-                     r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]", lams))
+    return (_within_page(_table("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & coef$^*$ [95\%] & "
+                   r"near-optimal coef & gain over $\lambda=0$ [95\%] & status", lines)) + "\n\\medskip\n"
+            + _within_page(_table("r" * len(axes) + "lll", header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
+                         r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]", lams)))
 
 
 def setup_tex(runs: pd.DataFrame) -> str:
