@@ -52,6 +52,7 @@ def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd
     runs = read_table(table)
     if runs["seed"].nunique() < 2:
         raise AnalysisError(f"{table}: one seed; a seed bootstrap needs several")
+    digest = table_digest(table)
     original, design = coef_exponents(runs)
     generator = np.random.default_rng(rng)
     draws, same_design = [], []
@@ -71,7 +72,7 @@ def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd
                      "n_points": int(e["n_points"]), "dof": int(e["dof"]), "replicates": replicates, "kept": len(kept),
                      "boot_sd": kept.std(ddof=1) if len(kept) > 1 else np.nan, "boot_lo": lo, "boot_hi": hi,
                      "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every),
-                     "table_sha256": table_digest(table)})
+                     "table_sha256": digest})
     return pd.DataFrame(rows)
 
 

@@ -37,13 +37,17 @@ def replicate(rng: np.random.Generator, seeds: int | None = None) -> list[dict]:
         out.append({"quantity": "gain over λ = 0", "reported": has_gain,
                     "width_of_interval": s["gain_hi"] - s["gain_lo"] if has_gain else np.nan,
                     "covered": has_gain and s["gain_lo"] <= truth["gain"][key] <= s["gain_hi"]})
-    exponents = exponent_table(stars)
+    out.append(_exponent_row("exponent against width", exponent_table(stars), truth["alpha"]))
+    return out
+
+
+def _exponent_row(quantity: str, exponents: pd.DataFrame, alpha: float) -> dict:
+    """Whether coef*'s fitted exponent against width was reported and its interval holds ``alpha``."""
     fitted = exponents[(exponents["norm"] == "coef") & (exponents["axis"] == "width")] if len(exponents) else []
     reported = len(fitted) > 0 and np.isfinite(fitted["lo"].iloc[0])
-    out.append({"quantity": "exponent against width", "reported": reported,
-                "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
-                "covered": reported and fitted["lo"].iloc[0] <= truth["alpha"] <= fitted["hi"].iloc[0]})
-    return out
+    return {"quantity": quantity, "reported": reported,
+            "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
+            "covered": reported and fitted["lo"].iloc[0] <= alpha <= fitted["hi"].iloc[0]}
 
 
 def joint_replicate(rng: np.random.Generator, seeds: int | None = None) -> list[dict]:
@@ -54,12 +58,8 @@ def joint_replicate(rng: np.random.Generator, seeds: int | None = None) -> list[
     table, truth = planted(scenario, rng)
     stars = coef_star_table(table)
     joint = joint_lr_table(stars)
-    exponents = exponent_table(tuned_lr_stars(stars, joint))
-    fitted = exponents[(exponents["norm"] == "coef") & (exponents["axis"] == "width")] if len(exponents) else []
-    reported = len(fitted) > 0 and np.isfinite(fitted["lo"].iloc[0])
-    out = [{"quantity": "joint optimum: exponent against width", "reported": reported,
-            "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
-            "covered": reported and fitted["lo"].iloc[0] <= truth["alpha"] <= fitted["hi"].iloc[0]}]
+    out = [_exponent_row("joint optimum: exponent against width", exponent_table(tuned_lr_stars(stars, joint)),
+                         truth["alpha"])]
     joint = joint.set_index("width") if len(joint) else pd.DataFrame(index=pd.Index([], name="width"))
     for w in scenario.widths:
         best = min(scenario.lrs, key=lambda lr: truth["level"][(lr, int(w))])

@@ -6,7 +6,8 @@ The model, fitted by least squares to the metric y against x = log10 coef over t
 
 a_s one offset per seed (a seed shifts its whole curve), ε the noise *along* the curve (two runs
 of one seed at almost the same coef differ by about σ), and f a cubic regression spline with knots
-at quantiles of the grid, as many as one every ``KNOT_SPACING`` dex. Why these choices (measured with ``python -m analysis calibrate``):
+at quantiles of the grid, as many as one every ``KNOT_SPACING`` dex. Why these choices (measured
+with ``python -m analysis calibrate``):
 
 - a parabola around the best grid point puts the vertex on the flat side of real, asymmetric
   curves (flat towards small coef, a cliff towards large coef): coverage 0.2-0.45;

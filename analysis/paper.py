@@ -117,8 +117,9 @@ def coef_star_tex(stars: pd.DataFrame) -> str:
         lams.append(f"{point} & " + " & ".join(
             _interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS))
     header = " & ".join(AXIS_HEADERS[a] for a in axes)
-    return (_within_page(_table("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & coef$^*$ [95\%] & "
-                   r"near-optimal coef & gain over $\lambda=0$ [95\%] & status", lines)) + "\n\\medskip\n"
+    return (_within_page(_table("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & "
+                                r"coef$^*$ [95\%] & near-optimal coef & gain over $\lambda=0$ [95\%] & status",
+                                lines)) + "\n\\medskip\n"
             + _within_page(_table("r" * len(axes) + "lll", header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
                          r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]", lams)))
 
@@ -238,7 +239,8 @@ def experiment_tex(name: str, fit: dict, figures: list[str]) -> str:
              "\\setlength{\\tabcolsep}{4pt}"]
     for setting, s in stars.groupby("setting", sort=True):
         if stars["setting"].nunique() > 1:
-            parts.append(f"\\par\\medskip\\textit{{Setting {_tex(setting)}}}\\par\\smallskip")  # (\\paragraph is an error inside center)
+            # a caption line, not \paragraph: LaTeX refuses that inside center
+            parts.append(f"\\par\\medskip\\textit{{Setting {_tex(setting)}}}\\par\\smallskip")
         parts.append(coef_star_tex(s))
     parts.append("\\end{center}")
     parts += [f"\\begin{{figure}}[tbp]\\centering\\includegraphics{{{path}}}\\caption{{Experiment "
