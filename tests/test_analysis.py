@@ -302,6 +302,8 @@ def test_knots_every_half_dex_but_never_more_than_the_grid_supports():
     assert knots_for(np.linspace(-3, 0, 4)).tolist() == [-3.0] * 4 + [0.0] * 4  # 4 points: a plain cubic
     coarse_end = np.r_[-3.5, -3.0, np.arange(-2.5, -0.49, 0.25)]  # 11 points over 3 dex: 5 knots, at quantiles
     assert np.allclose(knots_for(coarse_end)[4:-4], [-8 / 3, -13 / 6, -1.75, -4 / 3, -11 / 12])
+    far_last = np.r_[np.arange(-3.0, -0.99, 0.25), 0.0]  # 10 points over 3 dex: the range counts to the last one
+    assert len(knots_for(far_last)) - 8 == 5
 
 
 def test_spline_basis_is_the_b_spline_basis_without_its_first_function():
