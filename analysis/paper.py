@@ -17,6 +17,10 @@ from scipy import stats
 
 from analysis.bootstrap import kept_bootstrap
 from analysis.calibrate import GOAL, coverage
+from analysis.equilibrium import exponents as equilibrium_exponents
+from analysis.equilibrium import figure as equilibrium_figure
+from analysis.equilibrium import ratios as equilibrium_ratios
+from analysis.equilibrium import read_tensors
 from analysis.figures import all_figures
 from analysis.fit import AXES
 from analysis.scaling import MARGIN
@@ -69,22 +73,76 @@ def _table(columns: str, header: str, lines: list[str]) -> str:
                       *[line + r" \\" for line in lines], r"\bottomrule", r"\end{tabular}", ""])
 
 
-def answer_tex(exponents: dict[str, pd.DataFrame]) -> str:
-    """The answer, every experiment at once: per setting and axis, the exponent of λ* in each
-    normalisation with its 95% interval and the equivalence verdict."""
-    lines = []
-    for name, e in exponents.items():
-        e = e[e["norm"].isin(NORMS)]
-        if len(e):  # the experiment's name heads its rows (a column of it would not fit the page)
-            lines.append(f"\\multicolumn{{{2 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(name)}}}}}")
-        for (setting, axis), rows in e.groupby(["setting", "axis"], sort=True):
-            by_norm = rows.set_index("norm")
-            cells = [f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] {r['verdict']}"
-                     if norm in by_norm.index and np.isfinite((r := by_norm.loc[norm])["exponent"]) else "--"
-                     for norm in NORMS]
-            lines.append(f"\\quad {_tex(setting)} & {_tex(axis)} & " + " & ".join(cells))
-    return _table("ll" + "l" * len(NORMS), "setting & axis & " + " & ".join(
-        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS), lines)
+def _near_everywhere(points: pd.DataFrame) -> tuple[float, float] | None:
+    """The coefs within one run's noise of the optimum at every point of a setting (the intersection
+    of their near-optimal ranges), or None where they share none."""
+    near = points[np.isfinite(points["coef_near_lo"]) & np.isfinite(points["coef_near_hi"])]
+    lo, hi = near["coef_near_lo"].max(), near["coef_near_hi"].min()
+    return (lo, hi) if len(near) and lo <= hi else None
+
+
+def answer_rows(fits: dict[str, dict]) -> list[dict]:
+    """The answer, every experiment at once: per setting and axis (with its range), the exponent of λ*
+    in each normalisation with its 95% interval and verdict, and the λ_sum near-optimal at every point
+    of the setting; a setting with no fitted exponent says how many of its optima were bounded."""
+    rows = []
+    for name, fit in fits.items():
+        e, stars = fit["exponents"], fit["coef_star"]
+        e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
+        for setting in sorted(set(stars["setting"]) | set(e["setting"])):
+            points, mine = stars[stars["setting"] == setting], e[e["setting"] == setting]
+            # the tuned-lr setting has no points of its own: "not applicable", not "none in common"
+            common = {"experiment": name, "setting": setting, "near": _near_everywhere(points) if len(points) else "--"}
+            if mine.empty:
+                rows.append({**common, "axis": None, "cells": None,
+                             "bounded": f"{(points['status'] == 'ok').sum()} of {len(points)}"})
+            for axis, by_axis in mine.groupby("axis", sort=True):
+                by_norm = by_axis.set_index("norm")
+                first = by_axis.iloc[0]
+                rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
+                             "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index}})
+    return rows
+
+
+def _axis_text(axis: tuple) -> str:
+    name, lo, hi = axis
+    return f"{name} {lo:g}–{hi:g}"
+
+
+def answer_tex(rows: list[dict]) -> str:
+    lines, last = [], None
+    for row in rows:
+        if row["experiment"] != last:  # the experiment's name heads its rows (a column of it would not fit)
+            lines.append(f"\\multicolumn{{{3 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(row['experiment'])}}}}}")
+            last = row["experiment"]
+        near = f"{_sci(row['near'][0])}--{_sci(row['near'][1])}" if isinstance(row["near"], tuple) else row["near"] or "none"
+        if row["cells"] is None:
+            cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
+        else:
+            cells = [_tex(_axis_text(row["axis"]))] + [
+                f"{_fixed(c['exponent'])} [{_fixed(c['lo'])}, {_fixed(c['hi'])}] {c['verdict']}"
+                if (c := row["cells"].get(n)) is not None else "--" for n in NORMS]
+        lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {near}")
+    return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
+        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
+        + r" & $\lambda_\mathrm{sum}$ near-optimal at every point", lines)
+
+
+def answer_md(rows: list[dict]) -> str:
+    """The answer table in Markdown, for the README (which must hold it verbatim)."""
+    head = ["experiment", "setting", "axis", *(f"λ*_{n}: e [95%], verdict" for n in NORMS),
+            "λ_sum near-optimal at every point"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        near = f"{row['near'][0]:.2g}–{row['near'][1]:.2g}" if isinstance(row["near"], tuple) else row["near"] or "none"
+        if row["cells"] is None:
+            cells = [f"no exponent fitted ({row['bounded']} optima bounded)"] + [""] * len(NORMS)
+        else:
+            cells = [_axis_text(row["axis"])] + [
+                f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}".replace("-", "−")
+                if (c := row["cells"].get(n)) is not None else "–" for n in NORMS]
+        lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, near]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
@@ -196,6 +254,34 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
     return numbers
 
 
+def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
+    """Measured/predicted per coef (95% over seeds), then each quantity's exponent against coef."""
+    by = ratios.set_index(["coef", "quantity"])
+    lines = [f"{_sci(coef)} & " + " & ".join(
+        f"{by.loc[(coef, q), 'ratio']:.2f} [{by.loc[(coef, q), 'lo']:.2f}, {by.loc[(coef, q), 'hi']:.2f}]"
+        for q in ("norm", "angle")) for coef in sorted(ratios["coef"].unique())]
+    e = exponents.set_index("quantity")
+    lines.append(r"\midrule exponent against coef: measured & " + " & ".join(
+        f"{_fixed(e.loc[q, 'exponent'])} [{_fixed(e.loc[q, 'lo'])}, {_fixed(e.loc[q, 'hi'])}]" for q in ("norm", "angle")))
+    lines.append(r"\phantom{exponent against coef:} predicted & " + " & ".join(
+        _minus(f"{e.loc[q, 'predicted']:+.1f}") for q in ("norm", "angle")))
+    return _table("lll", r"coef & norm: measured/predicted [95\%] & angular update: measured/predicted [95\%]",
+                  lines)
+
+
+def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: pd.DataFrame) -> dict[str, str]:
+    """The equilibrium check's numbers (``\\result{equilibrium:key}``): counts, each quantity's range of
+    ratios over the coefs and its exponent against coef."""
+    numbers = {"runs": f"{tensors.groupby(['coef', 'seed']).ngroups}", "seeds": f"{tensors['seed'].nunique()}",
+               "coefs": f"{tensors['coef'].nunique()}", "tensors": f"{tensors['tensor'].nunique()}"}
+    for q, rows in ratios.groupby("quantity"):
+        numbers[f"ratios:{q}"] = f"{rows['ratio'].min():.2f}--{rows['ratio'].max():.2f}"
+    for _, e in exponents.iterrows():
+        numbers[f"e:{e['quantity']}"] = f"{e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]"
+        numbers[f"predicted:{e['quantity']}"] = f"{e['predicted']:+.1f}"
+    return numbers
+
+
 def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) -> str:
     """\\newcommand for the method's numbers; ``\\result{experiment:key}`` for an experiment's, which stops
     the build on a key the kept results do not have (a number is never left as "??")."""
@@ -257,10 +343,10 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     calibration = coverage(replicates)
     tables = out / "tables"
     texts = {"calibration.tex": calibration_tex(calibration)}
-    numbers, exponents, predictions, appendix, written = {}, {}, {}, [], []
+    numbers, fits, predictions, appendix, written = {}, {}, {}, [], []
     for name, table in kept_tables(results).items():
         fit = analyse(str(table), metric)
-        numbers[name], exponents[name], predictions[name] = experiment_numbers(fit), fit["exponents"], fit["predictions"]
+        numbers[name], fits[name], predictions[name] = experiment_numbers(fit), fit, fit["predictions"]
         boot = kept_bootstrap(name, table)
         if boot is not None:
             numbers[name].update(bootstrap_numbers(boot))
@@ -277,7 +363,17 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
             path.parent.mkdir(parents=True, exist_ok=True)
             fit[part].to_csv(path, index=False)
             written.append(path)
-    texts["answer.tex"] = answer_tex(exponents)
+    kept_equilibrium = results / "equilibrium" / "tensors.csv"
+    if kept_equilibrium.exists():  # not a λ sweep: its own table, figure and numbers
+        if "equilibrium" in numbers:
+            raise AnalysisError(f"{results}: a results table named equilibrium beside {kept_equilibrium}; keep one")
+        tensors = read_tensors(kept_equilibrium)
+        ratios, slopes = equilibrium_ratios(tensors), equilibrium_exponents(tensors)
+        texts["equilibrium.tex"] = equilibrium_tex(ratios, slopes)
+        numbers["equilibrium"] = equilibrium_numbers(tensors, ratios, slopes)
+        written += equilibrium_figure(tensors, out / "figures" / "equilibrium.pdf")
+    answer = answer_rows(fits)
+    texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex(predictions)
     texts["appendix.tex"] = "\n".join(appendix) + "\n"
     macros = global_numbers(calibration, replicates)

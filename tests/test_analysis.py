@@ -1,6 +1,7 @@
 """The analysis on planted tables with a known answer, and on real run directories."""
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
 from conftest import TINY
+from test_equilibrium import planted as planted_tensors
 from wdbench.penalty import norm_factor
 
 QUIET = dict(sigma=0.01, seed_sd=0.02, seed_jitter=0.0, misfit=0.0, diverge=0.0, curvature=(0.8, 0.8),
@@ -187,8 +189,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     for name in ("loss_vs_lambda", "lambda_star_vs_width", "loss_heatmap", "decayed_norm_vs_lambda"):
         for lr in ("0.01", "0.1"):
             assert (tmp_path / "fig" / f"{name}_optim.lr={lr}.png").stat().st_size > 5000
-    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "equilibrium").mkdir(parents=True)
     write_table(df, str(tmp_path / "results" / "planted.csv.gz"))
+    planted_tensors(np.random.default_rng(0)).to_csv(tmp_path / "results" / "equilibrium" / "tensors.csv", index=False)
     written = build_paper(tmp_path / "results", out=tmp_path / "paper", replicates=20)
     assert all(p.stat().st_size > 0 for p in written)
     tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
@@ -200,11 +203,24 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     assert "\\newcommand{\\CoverageCoef}" in tex and "\\errmessage{no number result:#1" in tex
     answer = (tmp_path / "paper" / "tables" / "answer.tex").read_text()
     assert answer.count("\\textit{planted}") == 1 and "CoverageJointExponent" in tex
+    markdown = (tmp_path / "paper" / "tables" / "answer.md").read_text()
     for setting in ("0.01", "0.1", "tuned"):
         assert answer.count(f"\\quad optim.lr={setting} & width") == 1
+        assert markdown.count(f"| planted | optim.lr={setting} | width ") == 1
+    equilibrium = dict(re.findall(r"\\csname result:equilibrium:([^\\]+)\\endcsname\{([^}]*)\}", tex))
+    _, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", equilibrium["e:angle"]).groups())
+    assert lo <= 0.5 <= hi and equilibrium["seeds"] == "5" and equilibrium["predicted:norm"] == "$-$0.5"
+    assert (tmp_path / "paper" / "tables" / "equilibrium.tex").read_text().count("\\times\\!10^{") == 5
+    assert (tmp_path / "paper" / "figures" / "equilibrium.pdf").stat().st_size > 5000
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
+
+
+def test_readme_holds_the_papers_answer_table_verbatim():
+    """The README's headline table is the one `python -m analysis paper` wrote from the kept results."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "paper" / "tables" / "answer.md").read_text() in (root / "README.md").read_text()
 
 
 @pytest.mark.slow

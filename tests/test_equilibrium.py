@@ -1,0 +1,65 @@
+"""The rotational-equilibrium check (analysis/equilibrium.py) on planted per-tensor tables whose
+ratios and exponents are known."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.equilibrium import COLUMNS, exponents, ratios, read_tensors
+from analysis.table import AnalysisError
+
+COEFS = (0.1, 0.18, 0.32, 0.56, 1.0)
+TENSORS = {"conv1.weight": 432, "layer1.0.conv1.weight": 2304, "layer2.0.conv1.weight": 4608}
+
+
+def planted(rng, norm_ratio=0.74, angle_ratio=0.97, norm_exponent=-0.5, angle_exponent=0.5, seeds=5,
+            run_sd=0.03, tensor_sd=0.05) -> pd.DataFrame:
+    """Measured = predicted × ratio × coef^(e − e_predicted) × a run's noise (shared by its tensors) ×
+    a tensor's own noise (log-normal, in dex): the per-run geometric mean is what the intervals see."""
+    rows = []
+    for seed in range(seeds):
+        for coef in COEFS:
+            run = rng.normal(0, run_sd, 2)
+            for tensor, elements in TENSORS.items():
+                norm_p, angle_p = np.sqrt(0.01 * elements / (4 * coef)), np.sqrt(2 * 0.01 * 2 * coef * 0.1 / 1.9)
+                own = rng.normal(0, tensor_sd, 2)
+                rows.append({"seed": seed, "coef": coef, "tensor": tensor, "elements": elements,
+                             "norm_predicted": norm_p, "angle_predicted": angle_p,
+                             "norm": norm_p * norm_ratio * coef ** (norm_exponent + 0.5) * 10 ** (run[0] + own[0]),
+                             "angle": angle_p * angle_ratio * coef ** (angle_exponent - 0.5) * 10 ** (run[1] + own[1])})
+    return pd.DataFrame(rows)[COLUMNS]
+
+
+def test_noise_free_ratios_and_exponents_are_the_planted_ones():
+    tensors = planted(np.random.default_rng(0), norm_exponent=-0.4, run_sd=0, tensor_sd=0)
+    r = ratios(tensors).set_index(["coef", "quantity"])
+    assert r.loc[(1.0, "norm"), "ratio"] == pytest.approx(0.74) and r.loc[(0.1, "norm"), "ratio"] == \
+        pytest.approx(0.74 * 0.1 ** 0.1)
+    assert r.loc[(0.32, "angle"), "ratio"] == pytest.approx(0.97) and (r["seeds"] == 5).all()
+    e = exponents(tensors).set_index("quantity")
+    assert e.loc["norm", "exponent"] == pytest.approx(-0.4) and e.loc["angle", "exponent"] == pytest.approx(0.5)
+    assert not e.loc["norm", "consistent"] and e.loc["norm", "predicted"] == -0.5
+
+
+def test_intervals_cover_the_planted_ratio_and_exponent_at_their_nominal_rate():
+    rng = np.random.default_rng(1)
+    held = {"ratio": 0, "exponent": 0}
+    replicates = 300
+    for _ in range(replicates):
+        tensors = planted(rng)
+        r = ratios(tensors).set_index(["coef", "quantity"]).loc[(0.32, "norm")]
+        held["ratio"] += r["lo"] <= 0.74 <= r["hi"]
+        held["exponent"] += bool(exponents(tensors).set_index("quantity").loc["angle", "consistent"])
+    for name, count in held.items():  # 95% nominal; 300 replicates: the binomial's 99.9% band is ±0.04
+        assert 0.91 <= count / replicates <= 0.99, name
+
+
+def test_a_kept_table_without_its_columns_or_with_too_few_seeds_is_refused(tmp_path):
+    path = tmp_path / "tensors.csv"
+    planted(np.random.default_rng(0)).drop(columns="elements").to_csv(path, index=False)
+    with pytest.raises(AnalysisError, match="no column.s. elements"):
+        read_tensors(path)
+    planted(np.random.default_rng(0), seeds=2).to_csv(path, index=False)
+    with pytest.raises(AnalysisError, match="2 seed.s.; the intervals need at least 3"):
+        read_tensors(path)
+    planted(np.random.default_rng(0)).to_csv(path, index=False)
+    assert len(read_tensors(path)) == 5 * len(COEFS) * len(TENSORS)
