@@ -20,7 +20,9 @@ from scipy import stats
 from analysis.table import AnalysisError
 
 QUANTITIES = {"norm": -0.5, "angle": 0.5}  # measured quantity: its predicted exponent against coef
-COLUMNS = ["seed", "coef", "tensor", "elements", "norm_predicted", "norm", "angle_predicted", "angle"]
+# a row per (run, tensor); the run's width, lr, epochs and the epochs averaged at its end say what was run
+COLUMNS = ["seed", "coef", "width", "lr", "epochs", "averaged_epochs", "tensor", "elements", "norm_predicted", "norm",
+           "angle_predicted", "angle"]
 
 
 def read_tensors(path: str | Path) -> pd.DataFrame:

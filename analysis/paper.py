@@ -274,6 +274,9 @@ def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: 
     ratios over the coefs and its exponent against coef."""
     numbers = {"runs": f"{tensors.groupby(['coef', 'seed']).ngroups}", "seeds": f"{tensors['seed'].nunique()}",
                "coefs": f"{tensors['coef'].nunique()}", "tensors": f"{tensors['tensor'].nunique()}"}
+    for field in ("width", "lr", "epochs", "averaged_epochs"):  # what was run: one value each, or a range
+        values = sorted(tensors[field].unique())
+        numbers[field] = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}--{values[-1]:g}"
     for q, rows in ratios.groupby("quantity"):
         numbers[f"ratios:{q}"] = f"{rows['ratio'].min():.2f}--{rows['ratio'].max():.2f}"
     for _, e in exponents.iterrows():

@@ -58,7 +58,8 @@ def points(sweep: Path, last: int) -> list[dict]:
             if name not in tail[-1]["tensor_norm"]:
                 continue
             norm, angle = predicted(run.optim.lr, coef, run.optim.betas[0], elements)
-            rows.append({"seed": result["seed"], "coef": coef, "tensor": name, "elements": elements,
+            rows.append({"seed": result["seed"], "coef": coef, "width": run.model.width, "lr": run.optim.lr,
+                         "epochs": run.optim.epochs, "averaged_epochs": len(tail), "tensor": name, "elements": elements,
                          "norm_predicted": norm,
                          "norm": sum(h["tensor_norm"][name] for h in tail) / len(tail), "angle_predicted": angle,
                          "angle": sum(h["angular_update"][name] for h in tail) / len(tail)})

@@ -22,7 +22,8 @@ def planted(rng, norm_ratio=0.74, angle_ratio=0.97, norm_exponent=-0.5, angle_ex
             for tensor, elements in TENSORS.items():
                 norm_p, angle_p = np.sqrt(0.01 * elements / (4 * coef)), np.sqrt(2 * 0.01 * 2 * coef * 0.1 / 1.9)
                 own = rng.normal(0, tensor_sd, 2)
-                rows.append({"seed": seed, "coef": coef, "tensor": tensor, "elements": elements,
+                rows.append({"seed": seed, "coef": coef, "width": 16, "lr": 0.01, "epochs": 60, "averaged_epochs": 10,
+                             "tensor": tensor, "elements": elements,
                              "norm_predicted": norm_p, "angle_predicted": angle_p,
                              "norm": norm_p * norm_ratio * coef ** (norm_exponent + 0.5) * 10 ** (run[0] + own[0]),
                              "angle": angle_p * angle_ratio * coef ** (angle_exponent - 0.5) * 10 ** (run[1] + own[1])})
