@@ -75,6 +75,20 @@ def test_rows_come_failures_first_with_epoch_loss_and_note(tmp_path, capsys, no_
     assert rows[3][2] == "never" and rows[5][2:] == ["2/3", "0.5123"] and rows[4][3] == "nan"
 
 
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`python -m wdbench.status DIR | head -1`: no traceback when the pipe closes, exit 128 + SIGPIPE."""
+    import subprocess
+    import sys
+
+    # more rows than a pipe's buffer (64 KiB) holds: the command is still writing when the reader leaves
+    sweep = _write_sweep(tmp_path / "s", {f"run-{i:04d}-" + "x" * 120: _result("failed", error="E") for i in range(800)})
+    process = subprocess.Popen([sys.executable, "-m", "wdbench.status", str(sweep)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, "PATH": "/nonexistent"})  # no squeue
+    assert process.stdout.readline().startswith(str(sweep).encode())
+    process.stdout.close()
+    assert process.wait(timeout=60) == 141 and process.stderr.read() == b""
+
+
 def test_finished_runs_are_hidden_unless_asked_and_exit_0_when_nothing_failed(tmp_path, capsys, no_slurm):
     sweep = _write_sweep(tmp_path / "s", {"c": _result("completed", (0.5,)), "d": _result("diverged", (0.9,))})
     assert status_main([str(sweep)]) == 0

@@ -9,6 +9,7 @@ any run failed or its result file is damaged.
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import sys
 from collections import Counter
@@ -119,4 +120,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()  # inside the try: a pipe closed before the last write fails here, not at exit
+    except BrokenPipeError:  # the reader left (`... | head`): stop quietly, as a Unix filter does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        code = 128 + 13  # what a shell reports for a filter stopped by SIGPIPE
+    sys.exit(code)
