@@ -115,17 +115,19 @@ def answer_tex(rows: list[dict]) -> str:
         if row["experiment"] != last:  # the experiment's name heads its rows (a column of it would not fit)
             lines.append(f"\\multicolumn{{{3 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(row['experiment'])}}}}}")
             last = row["experiment"]
-        near = f"{_sci(row['near'][0])}--{_sci(row['near'][1])}" if isinstance(row["near"], tuple) else row["near"] or "none"
+        near = (_minus(f"{row['near'][0]:.2g}--{row['near'][1]:.2g}") if isinstance(row["near"], tuple)
+                else row["near"] or "none")
         if row["cells"] is None:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
-            cells = [_tex(_axis_text(row["axis"]))] + [
+            name, lo, hi = row["axis"]
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}"] + [
                 f"{_fixed(c['exponent'])} [{_fixed(c['lo'])}, {_fixed(c['hi'])}] {c['verdict']}"
                 if (c := row["cells"].get(n)) is not None else "--" for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {near}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
         f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
-        + r" & $\lambda_\mathrm{sum}$ near-optimal at every point", lines)
+        + r" & near-optimal $\lambda_\mathrm{sum}$, every point", lines)
 
 
 def answer_md(rows: list[dict]) -> str:
@@ -261,12 +263,11 @@ def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
         f"{by.loc[(coef, q), 'ratio']:.2f} [{by.loc[(coef, q), 'lo']:.2f}, {by.loc[(coef, q), 'hi']:.2f}]"
         for q in ("norm", "angle")) for coef in sorted(ratios["coef"].unique())]
     e = exponents.set_index("quantity")
-    lines.append(r"\midrule exponent against coef: measured & " + " & ".join(
+    lines.append(r"\midrule exponent, measured & " + " & ".join(
         f"{_fixed(e.loc[q, 'exponent'])} [{_fixed(e.loc[q, 'lo'])}, {_fixed(e.loc[q, 'hi'])}]" for q in ("norm", "angle")))
-    lines.append(r"\phantom{exponent against coef:} predicted & " + " & ".join(
+    lines.append(r"exponent, predicted & " + " & ".join(
         _minus(f"{e.loc[q, 'predicted']:+.1f}") for q in ("norm", "angle")))
-    return _table("lll", r"coef & norm: measured/predicted [95\%] & angular update: measured/predicted [95\%]",
-                  lines)
+    return _table("lll", r"coef & norm [95\%] & angular update [95\%]", lines)
 
 
 def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: pd.DataFrame) -> dict[str, str]:
