@@ -147,8 +147,8 @@ def main(argv=None) -> None:
             for path in all_figures(analyse(args.table, args.metric), args.metric, Path(args.out)):
                 print(path)
         elif args.verb == "paper":
-            from analysis.paper import build_paper
-            for path in build_paper(Path(args.results), metric=args.metric):
+            from analysis.paper import README, build_paper
+            for path in build_paper(Path(args.results), metric=args.metric, readme=README):
                 print(path)
         elif args.verb == "bootstrap":
             from analysis.bootstrap import seed_bootstrap

@@ -303,6 +303,20 @@ def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) 
     return "\n".join(lines) + "\n"
 
 
+README = PAPER.parent / "README.md"
+README_ANSWER = ("<!-- answer table: paper/tables/answer.md, written by `python -m analysis paper` -->\n",
+                 "<!-- end of answer table -->\n")
+
+
+def readme_with_answer(readme: str, answer: str) -> str:
+    """The README with the answer table between its markers replaced by ``answer`` (Markdown)."""
+    start, end = README_ANSWER
+    if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
+        raise AnalysisError(f"{README}: needs one answer-table block, {start.strip()} ... {end.strip()}")
+    head, rest = readme.split(start)
+    return head + start + answer + end + rest.split(end)[1]
+
+
 def kept_tables(results: Path) -> dict[str, Path]:
     """The results table of each experiment kept for the paper: results/NAME.csv(.gz)."""
     tables = {}
@@ -339,9 +353,10 @@ def experiment_tex(name: str, fit: dict, figures: list[str]) -> str:
 
 
 def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: str = "val_loss",
-                replicates: int = CALIBRATION_REPLICATES) -> list[Path]:
+                replicates: int = CALIBRATION_REPLICATES, readme: Path | None = None) -> list[Path]:
     """Every table, number and figure of the paper from the kept results tables (one per
-    experiment); an experiment's own under tables/NAME/ and figures/NAME/."""
+    experiment); an experiment's own under tables/NAME/ and figures/NAME/; and, given ``readme``, the
+    answer table in that README."""
     from analysis.__main__ import analyse
 
     calibration = coverage(replicates)
@@ -390,4 +405,8 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
         (tables / name).write_text(text)
         written.append(tables / name)
     calibration.to_csv(tables / "calibration.csv", index=False)
-    return written + [tables / "calibration.csv"]
+    written.append(tables / "calibration.csv")
+    if readme is not None:
+        readme.write_text(readme_with_answer(readme.read_text(), texts["answer.md"]))
+        written.append(readme)
+    return written

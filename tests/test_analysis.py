@@ -13,7 +13,7 @@ from analysis.calibrate import coverage
 from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
                           setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
-from analysis.paper import build_paper
+from analysis.paper import README_ANSWER, build_paper, readme_with_answer
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
@@ -192,7 +192,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     (tmp_path / "results" / "equilibrium").mkdir(parents=True)
     write_table(df, str(tmp_path / "results" / "planted.csv.gz"))
     planted_tensors(np.random.default_rng(0)).to_csv(tmp_path / "results" / "equilibrium" / "tensors.csv", index=False)
-    written = build_paper(tmp_path / "results", out=tmp_path / "paper", replicates=20)
+    readme = tmp_path / "README.md"
+    readme.write_text("# A\n" + "".join(README_ANSWER) + "after\n")
+    written = build_paper(tmp_path / "results", out=tmp_path / "paper", replicates=20, readme=readme)
     assert all(p.stat().st_size > 0 for p in written)
     tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
     numbers = dict(re.findall(r"\\csname result:planted:([^\\]+)\\endcsname\{([^}]*)\}", tex))
@@ -207,6 +209,7 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     for setting in ("0.01", "0.1", "tuned"):
         assert answer.count(f"\\quad optim.lr={setting} & width") == 1
         assert markdown.count(f"| planted | optim.lr={setting} | width ") == 1
+    assert readme.read_text() == "# A\n" + README_ANSWER[0] + markdown + README_ANSWER[1] + "after\n"
     equilibrium = dict(re.findall(r"\\csname result:equilibrium:([^\\]+)\\endcsname\{([^}]*)\}", tex))
     _, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", equilibrium["e:angle"]).groups())
     assert lo <= 0.5 <= hi and equilibrium["seeds"] == "5" and equilibrium["predicted:norm"] == "$-$0.5"
@@ -215,6 +218,14 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
+
+
+def test_the_readme_answer_block_is_replaced_whole_and_a_readme_without_one_is_refused():
+    start, end = README_ANSWER
+    assert readme_with_answer(f"x\n{start}old\n{end}y\n", "new\n") == f"x\n{start}new\n{end}y\n"
+    for broken in ("no block\n", f"{end}{start}", f"{start}{end}{start}{end}"):
+        with pytest.raises(AnalysisError, match="needs one answer-table block"):
+            readme_with_answer(broken, "new\n")
 
 
 def test_readme_holds_the_papers_answer_table_verbatim():
