@@ -257,32 +257,35 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
 
 
 def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
-    """Measured/predicted per coef (95% over seeds), then each quantity's exponent against coef."""
+    """Measured/predicted per coef (95% over seeds), then each quantity's exponents against coef and C."""
     by = ratios.set_index(["coef", "quantity"])
     lines = [f"{_sci(coef)} & " + " & ".join(
         f"{by.loc[(coef, q), 'ratio']:.2f} [{by.loc[(coef, q), 'lo']:.2f}, {by.loc[(coef, q), 'hi']:.2f}]"
         for q in ("norm", "angle")) for coef in sorted(ratios["coef"].unique())]
-    e = exponents.set_index("quantity")
-    lines.append(r"\midrule exponent, measured & " + " & ".join(
-        f"{_fixed(e.loc[q, 'exponent'])} [{_fixed(e.loc[q, 'lo'])}, {_fixed(e.loc[q, 'hi'])}]" for q in ("norm", "angle")))
-    lines.append(r"exponent, predicted & " + " & ".join(
-        _minus(f"{e.loc[q, 'predicted']:+.1f}") for q in ("norm", "angle")))
+    e = exponents.set_index(["quantity", "variable"])
+    for i, (variable, label) in enumerate((("coef", "coef"), ("elements", "size $C$"))):
+        lines.append((r"\midrule " if i == 0 else "") + f"exponent in {label}: measured & " + " & ".join(
+            f"{_fixed(e.loc[(q, variable), 'exponent'])} [{_fixed(e.loc[(q, variable), 'lo'])}, "
+            f"{_fixed(e.loc[(q, variable), 'hi'])}]" for q in ("norm", "angle")))
+        lines.append(f"\\phantom{{exponent in {label}:}} predicted & " + " & ".join(
+            _minus(f"{e.loc[(q, variable), 'predicted']:+.1f}") for q in ("norm", "angle")))
     return _table("lll", r"coef & norm [95\%] & angular update [95\%]", lines)
 
 
 def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: pd.DataFrame) -> dict[str, str]:
-    """The equilibrium check's numbers (``\\result{equilibrium:key}``): counts, each quantity's range of
-    ratios over the coefs and its exponent against coef."""
+    """The equilibrium check's numbers (``\\result{equilibrium:key}``): what was run, each quantity's range
+    of ratios over the coefs, its exponents against coef and C, and the sizes of the tensors."""
     numbers = {"runs": f"{tensors.groupby(['coef', 'seed']).ngroups}", "seeds": f"{tensors['seed'].nunique()}",
-               "coefs": f"{tensors['coef'].nunique()}", "tensors": f"{tensors['tensor'].nunique()}"}
-    for field in ("width", "lr", "epochs", "averaged_epochs"):  # what was run: one value each, or a range
-        values = sorted(tensors[field].unique())
-        numbers[field] = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}--{values[-1]:g}"
+               "coefs": f"{tensors['coef'].nunique()}", "tensors": f"{tensors['tensor'].nunique()}",
+               "elements": f"{tensors['elements'].min():,}--{tensors['elements'].max():,}"}
+    for field in ("width", "lr", "epochs", "averaged_epochs"):  # one value each (checked on reading)
+        numbers[field] = f"{tensors[field].iloc[0]:g}"
     for q, rows in ratios.groupby("quantity"):
         numbers[f"ratios:{q}"] = f"{rows['ratio'].min():.2f}--{rows['ratio'].max():.2f}"
     for _, e in exponents.iterrows():
-        numbers[f"e:{e['quantity']}"] = f"{e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]"
-        numbers[f"predicted:{e['quantity']}"] = f"{e['predicted']:+.1f}"
+        key = f"{e['quantity']}:{e['variable']}"
+        numbers[f"e:{key}"] = f"{e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]"
+        numbers[f"predicted:{key}"] = f"{e['predicted']:+.1f}"
     return numbers
 
 

@@ -24,7 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.equilibrium import COLUMNS, exponents, ratios  # noqa: E402
+from analysis.equilibrium import COLUMNS, checked, exponents, ratios  # noqa: E402
+from analysis.table import AnalysisError  # noqa: E402
 from wdbench.config import parse_run_config  # noqa: E402
 from wdbench.models import build_model  # noqa: E402
 from wdbench.results import RESULT_FILE, read_result  # noqa: E402
@@ -46,7 +47,8 @@ def points(sweep: Path, last: int) -> list[dict]:
         if result.get("status") != "completed" or not history or "tensor_norm" not in history[-1]:
             continue
         run = parse_run_config(result["config"])
-        if run.penalty.apply != "decoupled" or run.optim.name not in ("adam", "adamw"):
+        if run.penalty.apply != "decoupled" or run.optim.name not in ("adam", "adamw") \
+                or run.optim.schedule != "constant":  # the laws are for a constant η
             continue
         side, channels, outputs = input_shape(run)
         with torch.device("meta"):
@@ -74,10 +76,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = points(args.sweep, args.last)
     if not rows:
-        print(f"equilibrium: sweep {args.sweep}: no completed AdamW (decoupled) run with diagnostics=true",
+        print(f"equilibrium: sweep {args.sweep}: no completed AdamW run (decoupled, constant lr) with diagnostics=true",
               file=sys.stderr)
         sys.exit(2)
-    tensors = pd.DataFrame(rows)[COLUMNS]
+    try:
+        tensors = checked(pd.DataFrame(rows)[COLUMNS], str(args.sweep))
+    except AnalysisError as error:
+        print(f"equilibrium: {error}", file=sys.stderr)
+        sys.exit(2)
     with pd.option_context("display.width", 120):
         print(ratios(tensors).to_string(index=False, float_format="%.3f"))
         print(exponents(tensors).to_string(index=False, float_format="%.3f"))

@@ -211,8 +211,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
         assert markdown.count(f"| planted | optim.lr={setting} | width ") == 1
     assert readme.read_text() == "# A\n" + README_ANSWER[0] + markdown + README_ANSWER[1] + "after\n"
     equilibrium = dict(re.findall(r"\\csname result:equilibrium:([^\\]+)\\endcsname\{([^}]*)\}", tex))
-    _, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", equilibrium["e:angle"]).groups())
-    assert lo <= 0.5 <= hi and equilibrium["seeds"] == "5" and equilibrium["predicted:norm"] == "$-$0.5"
+    _, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", equilibrium["e:angle:coef"]).groups())
+    assert lo <= 0.5 <= hi and equilibrium["seeds"] == "5" and equilibrium["predicted:norm:coef"] == "$-$0.5"
+    assert equilibrium["predicted:norm:elements"] == "+0.5" and equilibrium["elements"] == "432--4,608"
     assert (tmp_path / "paper" / "tables" / "equilibrium.tex").read_text().count("\\times\\!10^{") == 5
     assert (tmp_path / "paper" / "figures" / "equilibrium.pdf").stat().st_size > 5000
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()

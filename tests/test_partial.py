@@ -41,7 +41,21 @@ def test_save_keeps_finished_runs_only_and_restore_never_overwrites(tmp_path):
 
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path):
     for args, message in ((("save",), "usage:"), (("keep", "s"), "usage:"), (("save", "../x"), "NAME=../x"),
-                          (("save", "s"), "no such sweep directory"), (("restore", "s"), "no such archive")):
+                          (("save", ".."), "may not start with ."), (("save", "s"), "no such sweep directory"),
+                          (("restore", "s"), "no such archive")):
         done = _partial(tmp_path, *args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "kept").exists() and not (tmp_path / "out").exists()
+    _run(tmp_path / "out" / "multirun" / "s", "r", "running")  # nothing finished: nothing to keep
+    done = _partial(tmp_path, "save", "s")
+    assert done.returncode == 2 and "no completed or diverged run to keep" in done.stderr
+    assert not (tmp_path / "kept").exists()
+
+
+def test_a_failing_archive_step_fails_the_command_and_leaves_no_partial_file(tmp_path):
+    sweep = tmp_path / "out" / "multirun" / "s"
+    _run(sweep, "a", "completed")
+    subprocess.run(["rm", "-r", str(sweep / "a" / ".hydra")], check=True)  # tar cannot read what it lists
+    done = _partial(tmp_path, "save", "s")
+    assert done.returncode != 0 and "finished runs" not in done.stdout
+    assert list((tmp_path / "kept").iterdir()) == []
