@@ -25,7 +25,7 @@ def analyse(table: str, metric: str) -> dict:
     exponents = exponent_table(stars)
     if len(tuned):  # λ* at the learning rate tuned per point: a setting of its own
         exponents = pd.concat([exponents, exponent_table(tuned)], ignore_index=True)
-    return {"runs": runs, "fits": fits, "coef_star": stars, "exponents": exponents,
+    return {"runs": runs, "fits": fits, "coef_star": stars, "tuned": tuned, "exponents": exponents,
             "predictions": prediction_table(runs, exponents), "closed_form": closed_form_table(runs, stars),
             "consistency": consistency_table(runs, metric), "joint_lr": joint, "notes": notes(runs, stars)}
 
@@ -147,8 +147,10 @@ def main(argv=None) -> None:
             for path in all_figures(analyse(args.table, args.metric), args.metric, Path(args.out)):
                 print(path)
         elif args.verb == "paper":
-            from analysis.paper import README, build_paper
-            for path in build_paper(Path(args.results), metric=args.metric, readme=README):
+            from analysis.paper import PAPER, README, build_paper
+            # the README's answer is the paper's: only a build from the kept results, on its metric, rewrites it
+            kept = Path(args.results).resolve() == (PAPER / "results").resolve() and args.metric == "val_loss"
+            for path in build_paper(Path(args.results), metric=args.metric, readme=README if kept else None):
                 print(path)
         elif args.verb == "bootstrap":
             from analysis.bootstrap import seed_bootstrap

@@ -28,6 +28,9 @@ from analysis.table import CONFIG, AnalysisError
 from wdbench.penalty import NORMS
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
+README = PAPER.parent / "README.md"  # holds the answer table verbatim, between these markers
+README_ANSWER = ("<!-- answer table: paper/tables/answer.md, written by `python -m analysis paper` -->\n",
+                 "<!-- end of answer table -->\n")
 CALIBRATION_REPLICATES = 400
 EVIDENCE_CAPTION = ("the metric against coef, a panel per width: runs with their seed offset removed, the seed "
                     "means, the fitted spline, coef$^*$ on it with its 95\\% interval, and the $\\lambda=0$ baseline.")
@@ -73,29 +76,54 @@ def _table(columns: str, header: str, lines: list[str]) -> str:
                       *[line + r" \\" for line in lines], r"\bottomrule", r"\end{tabular}", ""])
 
 
-def _near_everywhere(points: pd.DataFrame) -> tuple[float, float] | None:
-    """The coefs within one run's noise of the optimum at every point of a setting (the intersection
-    of their near-optimal ranges), or None where they share none."""
-    near = points[np.isfinite(points["coef_near_lo"]) & np.isfinite(points["coef_near_hi"])]
-    lo, hi = near["coef_near_lo"].max(), near["coef_near_hi"].min()
-    return (lo, hi) if len(near) and lo <= hi else None
+def _grid_ends(fits: list) -> dict[tuple, tuple[float, float]]:
+    """Per fitted point (setting, *axes): the smallest and largest coef > 0 it ran."""
+    ends = {}
+    for key, group, _ in fits:
+        coefs = group.loc[group["coef"] > 0, "coef"]
+        ends[tuple(key)] = (coefs.min(), coefs.max()) if len(coefs) else (np.nan, np.nan)
+    return ends
+
+
+def near_everywhere(points: pd.DataFrame, ends: dict[tuple, tuple[float, float]]) -> str:
+    """The coefs within one run's noise of the optimum at every point of a setting (the intersection of
+    their near-optimal ranges), as text: "a–b"; "≤b" or "≥a" where the binding end is a grid's end (the
+    range goes on past it); "whole grid"; "none" where the points share no coef; "–" where a point has
+    no near-optimal range (edge, too few runs) or the setting has no points of its own (the tuned lr)."""
+    if points.empty or not (np.isfinite(points["coef_near_lo"]) & np.isfinite(points["coef_near_hi"])).all():
+        return "–"
+    lo, hi = points["coef_near_lo"].max(), points["coef_near_hi"].min()
+    if lo > hi:
+        return "none"
+    grid = np.array([ends[(r["setting"], *(r[a] for a in AXES))] for _, r in points.iterrows()])
+
+    def at_grid_end(values, bound, grid_end):  # every point that sets the bound stops at its grid's end
+        binding = np.isclose(values, bound, rtol=1e-9)
+        return bool(np.isclose(values[binding], grid_end[binding], rtol=1e-9).all())
+
+    open_lo = at_grid_end(points["coef_near_lo"].to_numpy(), lo, grid[:, 0])
+    open_hi = at_grid_end(points["coef_near_hi"].to_numpy(), hi, grid[:, 1])
+    return {(True, True): "whole grid", (True, False): f"≤{hi:.2g}", (False, True): f"≥{lo:.2g}",
+            (False, False): f"{lo:.2g}–{hi:.2g}"}[(open_lo, open_hi)]
 
 
 def answer_rows(fits: dict[str, dict]) -> list[dict]:
     """The answer, every experiment at once: per setting and axis (with its range), the exponent of λ*
     in each normalisation with its 95% interval and verdict, and the λ_sum near-optimal at every point
-    of the setting; a setting with no fitted exponent says how many of its optima were bounded."""
+    of the setting; a setting with no fitted exponent (the tuned lr's too) says how many of its optima
+    were bounded."""
     rows = []
     for name, fit in fits.items():
-        e, stars = fit["exponents"], fit["coef_star"]
+        e, stars, tuned = fit["exponents"], fit["coef_star"], fit["tuned"]
         e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
-        for setting in sorted(set(stars["setting"]) | set(e["setting"])):
+        ends = _grid_ends(fit["fits"])
+        for setting in sorted(set(stars["setting"]) | set(tuned["setting"]) | set(e["setting"])):
             points, mine = stars[stars["setting"] == setting], e[e["setting"] == setting]
-            # the tuned-lr setting has no points of its own: "not applicable", not "none in common"
-            common = {"experiment": name, "setting": setting, "near": _near_everywhere(points) if len(points) else "--"}
+            optima = points if len(points) else tuned[tuned["setting"] == setting]
+            common = {"experiment": name, "setting": setting, "near": near_everywhere(points, ends)}
             if mine.empty:
                 rows.append({**common, "axis": None, "cells": None,
-                             "bounded": f"{(points['status'] == 'ok').sum()} of {len(points)}"})
+                             "bounded": f"{(optima['status'] == 'ok').sum()} of {len(optima)}"})
             for axis, by_axis in mine.groupby("axis", sort=True):
                 by_norm = by_axis.set_index("norm")
                 first = by_axis.iloc[0]
@@ -104,9 +132,8 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def _axis_text(axis: tuple) -> str:
-    name, lo, hi = axis
-    return f"{name} {lo:g}–{hi:g}"
+def _cell(c: pd.Series | None) -> str:
+    return "–" if c is None else f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}"
 
 
 def answer_tex(rows: list[dict]) -> str:
@@ -115,16 +142,12 @@ def answer_tex(rows: list[dict]) -> str:
         if row["experiment"] != last:  # the experiment's name heads its rows (a column of it would not fit)
             lines.append(f"\\multicolumn{{{3 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(row['experiment'])}}}}}")
             last = row["experiment"]
-        near = (_minus(f"{row['near'][0]:.2g}--{row['near'][1]:.2g}") if isinstance(row["near"], tuple)
-                else row["near"] or "none")
         if row["cells"] is None:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}"] + [
-                f"{_fixed(c['exponent'])} [{_fixed(c['lo'])}, {_fixed(c['hi'])}] {c['verdict']}"
-                if (c := row["cells"].get(n)) is not None else "--" for n in NORMS]
-        lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {near}")
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}"] + [_minus(_tex(_cell(row["cells"].get(n)))) for n in NORMS]
+        lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
         f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
         + r" & near-optimal $\lambda_\mathrm{sum}$, every point", lines)
@@ -136,14 +159,12 @@ def answer_md(rows: list[dict]) -> str:
             "λ_sum near-optimal at every point"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        near = f"{row['near'][0]:.2g}–{row['near'][1]:.2g}" if isinstance(row["near"], tuple) else row["near"] or "none"
         if row["cells"] is None:
             cells = [f"no exponent fitted ({row['bounded']} optima bounded)"] + [""] * len(NORMS)
         else:
-            cells = [_axis_text(row["axis"])] + [
-                f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}".replace("-", "−")
-                if (c := row["cells"].get(n)) is not None else "–" for n in NORMS]
-        lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, near]) + " |")
+            name, lo, hi = row["axis"]
+            cells = [f"{name} {lo:g}–{hi:g}"] + [_cell(row["cells"].get(n)).replace("-", "−") for n in NORMS]
+        lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -306,16 +327,11 @@ def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) 
     return "\n".join(lines) + "\n"
 
 
-README = PAPER.parent / "README.md"
-README_ANSWER = ("<!-- answer table: paper/tables/answer.md, written by `python -m analysis paper` -->\n",
-                 "<!-- end of answer table -->\n")
-
-
-def readme_with_answer(readme: str, answer: str) -> str:
+def readme_with_answer(readme: str, answer: str, name: str = "README.md") -> str:
     """The README with the answer table between its markers replaced by ``answer`` (Markdown)."""
     start, end = README_ANSWER
     if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
-        raise AnalysisError(f"{README}: needs one answer-table block, {start.strip()} ... {end.strip()}")
+        raise AnalysisError(f"{name}: needs one answer-table block, {start.strip()} ... {end.strip()}")
     head, rest = readme.split(start)
     return head + start + answer + end + rest.split(end)[1]
 
@@ -362,6 +378,8 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     answer table in that README."""
     from analysis.__main__ import analyse
 
+    if readme is not None:  # its answer block is checked before the long work, rewritten after it
+        readme_with_answer(readme.read_text(), "", str(readme))
     calibration = coverage(replicates)
     tables = out / "tables"
     texts = {"calibration.tex": calibration_tex(calibration)}
@@ -410,6 +428,6 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     calibration.to_csv(tables / "calibration.csv", index=False)
     written.append(tables / "calibration.csv")
     if readme is not None:
-        readme.write_text(readme_with_answer(readme.read_text(), texts["answer.md"]))
+        readme.write_text(readme_with_answer(readme.read_text(), texts["answer.md"], str(readme)))
         written.append(readme)
     return written

@@ -13,7 +13,7 @@ from analysis.calibrate import coverage
 from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
                           setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
-from analysis.paper import README_ANSWER, build_paper, readme_with_answer
+from analysis.paper import README_ANSWER, build_paper, near_everywhere, readme_with_answer
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
@@ -219,6 +219,21 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
+
+
+def test_near_optimal_at_every_point_is_the_intersection_and_says_where_a_grid_end_binds():
+    def points(*ranges):
+        return pd.DataFrame([{"setting": "all", "width": w, "n_train": 100, "batch_size": 10, "coef_near_lo": lo,
+                              "coef_near_hi": hi} for w, (lo, hi) in enumerate(ranges)])
+    ends = {("all", w, 100, 10): (1e-4, 1.0) for w in range(3)}
+    assert near_everywhere(points((1e-3, 0.1), (3e-3, 0.05), (2e-3, 0.2)), ends) == "0.003–0.05"
+    assert near_everywhere(points((1e-4, 0.1), (1e-4, 0.05)), ends) == "≤0.05"  # both run off the low end
+    assert near_everywhere(points((1e-4, 0.1), (1e-3, 0.05)), ends) == "0.001–0.05"  # the binding one does not
+    assert near_everywhere(points((1e-3, 1.0), (1e-4, 1.0)), ends) == "≥0.001"
+    assert near_everywhere(points((1e-4, 1.0)), ends) == "whole grid"
+    assert near_everywhere(points((1e-3, 0.01), (0.1, 0.5)), ends) == "none"
+    assert near_everywhere(points((1e-3, 0.1), (np.nan, np.nan)), ends) == "–"  # a point without a range
+    assert near_everywhere(points(), ends) == "–"
 
 
 def test_the_readme_answer_block_is_replaced_whole_and_a_readme_without_one_is_refused():
