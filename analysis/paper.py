@@ -277,6 +277,11 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
     return numbers
 
 
+def _signed(x: float) -> str:
+    """A predicted exponent as written: +0.5, -0.5, 0."""
+    return f"{x:+g}" if x else "0"
+
+
 def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
     """Measured/predicted per coef (95% over seeds), then each quantity's exponents against coef and C."""
     by = ratios.set_index(["coef", "quantity"])
@@ -289,7 +294,7 @@ def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
             f"{_fixed(e.loc[(q, variable), 'exponent'])} [{_fixed(e.loc[(q, variable), 'lo'])}, "
             f"{_fixed(e.loc[(q, variable), 'hi'])}]" for q in ("norm", "angle")))
         lines.append(f"\\phantom{{exponent in {label}:}} predicted & " + " & ".join(
-            _minus(f"{e.loc[(q, variable), 'predicted']:+.1f}") for q in ("norm", "angle")))
+            _minus(_signed(e.loc[(q, variable), "predicted"])) for q in ("norm", "angle")))
     return _table("lll", r"coef & norm [95\%] & angular update [95\%]", lines)
 
 
@@ -306,7 +311,7 @@ def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: 
     for _, e in exponents.iterrows():
         key = f"{e['quantity']}:{e['variable']}"
         numbers[f"e:{key}"] = f"{e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]"
-        numbers[f"predicted:{key}"] = f"{e['predicted']:+.1f}"
+        numbers[f"predicted:{key}"] = _signed(e["predicted"])
     return numbers
 
 
