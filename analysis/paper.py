@@ -169,12 +169,16 @@ def answer_md(rows: list[dict]) -> str:
 
 
 def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
-    """Each published law an experiment tests, its predicted exponent beside the measured one."""
-    lines = [f"{_tex(name)} & {_tex(r['source'])} & {_tex(r['axis'])} & {_minus(format(r['predicted'], 'g'))} & "
-             f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
-             f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}"
-             for name, table in predictions.items() for _, r in table.iterrows()]
-    return _table("lllrll", r"experiment & prediction & axis & predicted & measured [95\%] & inside", lines)
+    """Each published law an experiment tests, its predicted exponent beside the measured one; the
+    experiment's name heads its rows."""
+    lines = []
+    for name, table in predictions.items():
+        if len(table):
+            lines.append(f"\\multicolumn{{5}}{{l}}{{\\textit{{{_tex(name)}}}}}")
+        lines += [f"\\quad {_tex(r['source'])} & {_tex(r['axis'])} & {_minus(format(r['predicted'], 'g'))} & "
+                  f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
+                  f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
+    return _table("llrll", r"prediction & axis & predicted & measured [95\%] & inside", lines)
 
 
 def _within_page(table: str) -> str:
