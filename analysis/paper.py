@@ -198,7 +198,7 @@ def coef_star_tex(stars: pd.DataFrame) -> str:
         lines.append(f"{point} & {s['n_decayed']:,} & {s['n_seeds']} & "
                      f"{_interval(s['coef_star'], s['coef_lo'], s['coef_hi'])} & "
                      f"{_sci(s['coef_near_lo'])}--{_sci(s['coef_near_hi'])} & "
-                     f"{_interval(s['gain'], s['gain_lo'], s['gain_hi'], _fixed)} & {s['status']}")
+                     f"{_interval(s['gain'], s['gain_lo'], s['gain_hi'], _fixed)} & {_tex(s['status'])}")
         lams.append(f"{point} & " + " & ".join(
             _interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS))
     header = " & ".join(AXIS_HEADERS[a] for a in axes)
@@ -257,6 +257,11 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
     numbers["lrs"] = ", ".join(f"{v:g}" for v in sorted(runs["lr"].dropna().unique()))
     for setting, s in stars.groupby("setting"):
         numbers[f"bounded:{setting}"] = f"{(s['status'] == 'ok').sum()} of {len(s)}"
+    joint = fit["joint_lr"]
+    if len(joint) and joint["width"].is_unique:  # the joint optimum's lr along width (the only axis)
+        joint = joint.sort_values("width")
+        numbers["lr_stars"] = ", ".join(f"{v:g}" for v in joint["lr_star"])
+        numbers["joint_bounded"] = f"{np.isfinite(joint['coef_lo']).sum()} of {len(joint)}"
     for _, e in exponents.iterrows():
         if np.isfinite(e["exponent"]):
             key = f"{e['setting']}:{e['norm']}:{e['axis']}"
