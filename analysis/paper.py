@@ -132,6 +132,11 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def _heading(experiment: str, columns: int) -> str:
+    """A table row naming the experiment whose rows follow (a column of names would not fit the page)."""
+    return f"\\multicolumn{{{columns}}}{{l}}{{\\textit{{{_tex(experiment)}}}}}"
+
+
 def _cell(c: pd.Series | None) -> str:
     return "–" if c is None else f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}"
 
@@ -140,7 +145,7 @@ def answer_tex(rows: list[dict]) -> str:
     lines, last = [], None
     for row in rows:
         if row["experiment"] != last:  # the experiment's name heads its rows (a column of it would not fit)
-            lines.append(f"\\multicolumn{{{3 + len(NORMS)}}}{{l}}{{\\textit{{{_tex(row['experiment'])}}}}}")
+            lines.append(_heading(row["experiment"], 3 + len(NORMS)))
             last = row["experiment"]
         if row["cells"] is None:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
@@ -174,7 +179,7 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     lines = []
     for name, table in predictions.items():
         if len(table):
-            lines.append(f"\\multicolumn{{5}}{{l}}{{\\textit{{{_tex(name)}}}}}")
+            lines.append(_heading(name, 5))
         lines += [f"\\quad {_tex(r['source'])} & {_tex(r['axis'])} & {_minus(format(r['predicted'], 'g'))} & "
                   f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
                   f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
