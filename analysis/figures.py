@@ -8,6 +8,10 @@ with no text under 8 pt.
    offsets removed), seed means, the fitted curve, coef* on it with its interval, λ = 0 baseline.
 3. ``loss_heatmap``: the metric over width × coef on one colour scale for every setting, coef* marked.
 4. ``decayed_norm_vs_lambda``: ‖decayed weights‖ at the end against coef, a line per width.
+
+Once per setting: ``coef_star_vs_axes`` (coef* against every axis that varies) and, where N_train or B
+varies, ``lambda_star_vs_n_train`` / ``lambda_star_vs_batch_size``: λ* in each normalisation against
+it, the widths brought onto one line by the fit (the axes where per-step parts from sum).
 """
 from __future__ import annotations
 
@@ -243,6 +247,63 @@ def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.Da
     return save_figure(fig, out, name)
 
 
+def relative_lambda_star(stars: pd.DataFrame, exponents: pd.DataFrame, axis: str, norm: str) -> pd.DataFrame:
+    """λ* in ``norm`` of one setting's bounded optima, each divided by the fitted power law at its own
+    values of the other axes and at the geometric middle of ``axis``: the points of every width (say)
+    fall on one line, (axis/middle)^e, whose slope is the exponent along ``axis``. Columns: ``axis``,
+    the other varying axes, y, lo, hi (the 95% interval, divided alike)."""
+    from analysis.fit import varying_axes
+
+    ok = stars[stars["status"] == "ok"]
+    law = {r["axis"]: r for _, r in exponents[exponents["norm"] == norm].iterrows()}
+    axes_ = [a for a in varying_axes(ok) if a in law]
+    middle = float(np.exp(np.log(stars[axis].unique().astype(float)).mean()))  # the figure's x middle
+    log_fit = law[axis]["log10_C"] + law[axis]["exponent"] * np.log10(middle) + sum(
+        law[a]["exponent"] * np.log10(ok[a].astype(float)) for a in axes_ if a != axis)
+    scale = 10.0 ** np.asarray(log_fit, float) * np.ones(len(ok))
+    return pd.DataFrame({**{a: ok[a].to_numpy() for a in axes_}, "y": ok[f"lam_star_{norm}"].to_numpy() / scale,
+                         "lo": ok[f"lam_lo_{norm}"].to_numpy() / scale, "hi": ok[f"lam_hi_{norm}"].to_numpy() / scale})
+
+
+def lambda_star_vs_axis(stars: pd.DataFrame, exponents: pd.DataFrame, axis: str, metric: str, out: Path, name: str):
+    """One setting's λ* against N_train or B, a panel per normalisation on one shared log y-axis: each
+    point relative to the fitted law at its width (so the widths share a line), the fitted slope, and
+    the equivalence wedge (moves < 1.5× over the range). Open optima are not fitted and not drawn."""
+    panels_norms = [n for n in NORMS if ((exponents["norm"] == n) & (exponents["axis"] == axis)).any()]
+    fig, panels = plt.subplots(1, len(panels_norms), figsize=(TEXT_WIDTH, 2.9), sharey=True, squeeze=False,
+                               layout="constrained")
+    values = sorted(stars[axis].unique())
+    middle = float(np.exp(np.log(np.asarray(values, float)).mean()))
+    x = np.geomspace(min(values) / 1.15, max(values) * 1.15, 50)
+    for ax, norm in zip(panels[0], panels_norms):
+        e = exponents[(exponents["norm"] == norm) & (exponents["axis"] == axis)].iloc[0]
+        points = relative_lambda_star(stars, exponents, axis, norm)
+        others = [a for a in points.columns if a not in (axis, "y", "lo", "hi")]
+        groups = list(points.groupby(others, sort=True)) if others else [((), points)]
+        palette = sns.color_palette("viridis", len(groups))
+        for i, (colour, (key, group)) in enumerate(zip(palette, groups)):
+            key = key if isinstance(key, tuple) else (key,)
+            dodge = 1.0 + 0.05 * (i - (len(groups) - 1) / 2)
+            ax.errorbar(group[axis] * dodge, group["y"], yerr=[group["y"] - group["lo"], group["hi"] - group["y"]],
+                        fmt="o", color=colour, capsize=2, markersize=4,
+                        label=", ".join(f"{AXIS_LABEL[a]} {v}" for a, v in zip(others, key)) or None)
+        ax.plot(x, (x / middle) ** e["exponent"], color="black", linewidth=1)
+        ax.fill_between(x, (x / middle) ** -e["margin"], (x / middle) ** e["margin"], color="0.85", zorder=0)
+        ax.axhline(1, color="0.5", linewidth=0.6)
+        ax.set_xscale("log")
+        ax.set_xticks(values, labels=[str(v) for v in values])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set(xlabel=AXIS_LABEL[axis], yscale="log",
+               title=f"λ*_{norm.replace('_', '-')}: {e['verdict']}\ne = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
+    panels[0][0].set_ylabel("λ* / fitted λ* at the middle")
+    handles, labels = panels[0][0].get_legend_handles_labels()
+    if len(handles) > 1:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), frameon=False)
+    fig.suptitle(f"Weight decay minimising the {METRIC_LABEL[metric]} against {AXIS_LABEL[axis]}\n"
+                 f"(bars: 95% intervals; grey: moves < {MARGIN}× over the range)")
+    return save_figure(fig, out, name)
+
+
 def slug(setting: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", setting).strip("_")
 
@@ -261,6 +322,12 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
     fits = fit["fits"]
     groups = sorted(stars.groupby(["setting", "n_train", "batch_size"]).groups)
     paths = coef_star_vs_axes(stars, exponents, fit["closed_form"], out, "coef_star_vs_axes")
+    for setting, s_stars in stars.groupby("setting", sort=True):  # along N_train and B, where the norms part
+        s_exp = exponents[exponents["setting"] == setting]
+        suffix = "" if stars["setting"].nunique() == 1 else "_" + slug(setting)
+        for axis in ("n_train", "batch_size"):
+            if ((s_exp["axis"] == axis) & s_exp["norm"].isin(NORMS)).any():
+                paths += lambda_star_vs_axis(s_stars, s_exp, axis, metric, out, f"lambda_star_vs_{axis}{suffix}")
     for setting, n_train, batch in groups:
         label = setting + ("" if stars["n_train"].nunique() == 1 else f", n_train={n_train}") + (
             "" if stars["batch_size"].nunique() == 1 else f", batch_size={batch}")
