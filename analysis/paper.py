@@ -260,6 +260,11 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
     for axis in AXES:
         numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
     numbers["lrs"] = ", ".join(f"{v:g}" for v in sorted(runs["lr"].dropna().unique()))
+    for column in (c for c in runs.columns if c.startswith(CONFIG)):  # what every run shares, quoted as set
+        values = runs[column].dropna().unique()
+        if len(values) == 1:
+            value = values[0]
+            numbers[f"config:{column[len(CONFIG):]}"] = f"{value:g}" if isinstance(value, float) else f"{value}"
     for setting, s in stars.groupby("setting"):
         numbers[f"bounded:{setting}"] = f"{(s['status'] == 'ok').sum()} of {len(s)}"
     joint = fit["joint_lr"]
