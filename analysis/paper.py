@@ -24,7 +24,7 @@ from analysis.equilibrium import read_tensors
 from analysis.figures import all_figures
 from analysis.fit import AXES
 from analysis.scaling import MARGIN
-from analysis.table import CONFIG, AnalysisError
+from analysis.table import COLUMNS, CONFIG, AnalysisError
 from wdbench.penalty import NORMS
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
@@ -246,6 +246,18 @@ def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]
     return macros
 
 
+def network_numbers(fits: dict[str, dict], equilibrium: dict[str, str] | None) -> dict[str, str]:
+    """The scale of the kept networks (every model but ridge's linear one), for the limitations: their
+    training lengths and their largest parameter count."""
+    runs = pd.concat([f["runs"] for f in fits.values()]) if fits else pd.DataFrame(columns=COLUMNS)
+    nets = runs[runs["model"] != "linear"]
+    epochs = {int(e) for e in nets["epochs"].dropna()} | ({int(equilibrium["epochs"])} if equilibrium else set())
+    if nets.empty or not epochs:
+        return {}
+    return {"NetworkEpochs": f"{min(epochs)}" if len(epochs) == 1 else f"{min(epochs)}--{max(epochs)}",
+            "NetworkParamsMax": f"{nets['n_params'].max() / 1e6:.1f} million"}
+
+
 def experiment_numbers(fit: dict) -> dict[str, str]:
     """An experiment's numbers the text may quote, by key (``\\result{experiment:key}`` in the text):
     counts, grid, and per setting, normalisation and axis the exponent and verdict."""
@@ -440,7 +452,7 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex(predictions)
     texts["appendix.tex"] = "\n".join(appendix) + "\n"
-    macros = global_numbers(calibration, replicates)
+    macros = global_numbers(calibration, replicates) | network_numbers(fits, numbers.get("equilibrium"))
     experiment_files = sorted(path.stem for path in (PAPER.parent / "conf" / "experiment").glob("*.yaml"))
     macros["KeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in numbers)
     macros["UnkeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in experiment_files if n not in numbers)

@@ -204,6 +204,8 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     fitted = pd.read_csv(tmp_path / "fit" / "exponents.csv").set_index(["setting", "norm", "axis"])
     assert numbers["e:optim.lr=0.01:sum:width"].startswith(
         f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [".replace("-", "$-$"))
+    params = df.loc[df["model"] != "linear", "n_params"].max()
+    assert f"\\newcommand{{\\NetworkParamsMax}}{{{params / 1e6:.1f} million}}" in tex
     assert "\\newcommand{\\CoverageCoef}" in tex and "\\errmessage{no number result:#1" in tex
     answer = (tmp_path / "paper" / "tables" / "answer.tex").read_text()
     assert answer.count("\\textit{planted}") == 1 and "CoverageJointExponent" in tex
@@ -213,6 +215,8 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
         assert markdown.count(f"| planted | optim.lr={setting} | width ") == 1
     assert readme.read_text() == "# A\n" + README_ANSWER[0] + markdown + README_ANSWER[1] + "after\n"
     equilibrium = dict(re.findall(r"\\csname result:equilibrium:([^\\]+)\\endcsname\{([^}]*)\}", tex))
+    shortest, longest = sorted({int(df["epochs"].min()), int(equilibrium["epochs"])})  # the sweep's and equilibrium's
+    assert f"\\newcommand{{\\NetworkEpochs}}{{{shortest}--{longest}}}" in tex
     _, lo, hi = map(float, re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", equilibrium["e:angle:coef"]).groups())
     assert lo <= 0.5 <= hi and equilibrium["seeds"] == "5" and equilibrium["predicted:norm:coef"] == "$-$0.5"
     assert equilibrium["predicted:norm:elements"] == "+0.5" and equilibrium["elements"] == "432--4,608"
