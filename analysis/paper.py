@@ -271,6 +271,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
                "coefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}"}
     for axis in AXES:
         numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
+        numbers[f"{axis}:range"] = f"{stars[axis].max() / stars[axis].min():g}"  # as in "widened 16×"
     numbers["lrs"] = ", ".join(f"{v:g}" for v in sorted(runs["lr"].dropna().unique()))
     for column in (c for c in runs.columns if c.startswith(CONFIG)):  # what every run shares, quoted as set
         values = runs[column].dropna().unique()

@@ -199,6 +199,7 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     tex = (tmp_path / "paper" / "tables" / "numbers.tex").read_text()
     numbers = dict(re.findall(r"\\csname result:planted:([^\\]+)\\endcsname\{([^}]*)\}", tex))
     assert numbers["runs"] == f"{len(df):,}" and numbers["settings"] == "2"
+    assert numbers["width:range"] == f"{df['width'].max() / df['width'].min():g}" and numbers["batch_size:range"] == "1"
     assert numbers["config:model.name"] == "resnet" and numbers["config:optim.batch_size"] == f"{BATCH}"
     assert "config:optim.lr" not in numbers and "config:data.n_train" not in numbers  # two values; none
     fitted = pd.read_csv(tmp_path / "fit" / "exponents.csv").set_index(["setting", "norm", "axis"])
