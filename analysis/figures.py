@@ -40,7 +40,10 @@ def style() -> None:
     sns.set_theme(context="paper", style="whitegrid")
     plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
                          "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
-                         "figure.titlesize": 9, "figure.dpi": 110})  # saved at exactly figsize: prints 1:1
+                         "figure.titlesize": 9, "figure.dpi": 110,  # saved at exactly figsize: prints 1:1
+                         # log-axis ticks from 0.001 to 1000 as plain numbers: "6×10⁻²"'s superscript prints
+                         # below 8 pt, and its height crowded neighbouring minor labels
+                         "axes.formatter.min_exponent": 4})
 
 
 def save_figure(fig, out: Path, name: str) -> list[Path]:
@@ -294,8 +297,9 @@ def lambda_star_vs_axis(stars: pd.DataFrame, exponents: pd.DataFrame, axis: str,
         ax.set_xticks(values, labels=[str(v) for v in values])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set(xlabel=AXIS_LABEL[axis], yscale="log",
-               title=f"λ*_{norm.replace('_', '-')}: {e['verdict']}\ne = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
-    panels[0][0].set_ylabel("λ* / fitted λ* at the middle")
+               title=f"$\\lambda^*_{{\\rm {norm.replace('_', '-')}}}$: {e['verdict']}\n"
+                     f"e = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
+    panels[0][0].set_ylabel("λ* / fitted power law")
     handles, labels = panels[0][0].get_legend_handles_labels()
     if len(handles) > 1:
         fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), frameon=False)

@@ -128,8 +128,15 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
                 by_norm = by_axis.set_index("norm")
                 first = by_axis.iloc[0]
                 rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
+                             "fitted": _fitted_count(first),
                              "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index}})
     return rows
+
+
+def _fitted_count(exponent: pd.Series) -> str:
+    """" (k of n optima)" where some of a setting's optima were left out of its exponent (open, edge)."""
+    left_out = int(exponent["n_left_out"])
+    return f" ({int(exponent['n_points'])} of {int(exponent['n_points']) + left_out} optima)" if left_out else ""
 
 
 def _heading(experiment: str, columns: int) -> str:
@@ -151,7 +158,8 @@ def answer_tex(rows: list[dict]) -> str:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}"] + [_minus(_tex(_cell(row["cells"].get(n)))) for n in NORMS]
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted']}"] + [_minus(_tex(_cell(row["cells"].get(n))))
+                                                                                for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
         f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
@@ -168,7 +176,8 @@ def answer_md(rows: list[dict]) -> str:
             cells = [f"no exponent fitted ({row['bounded']} optima bounded)"] + [""] * len(NORMS)
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{name} {lo:g}–{hi:g}"] + [_cell(row["cells"].get(n)).replace("-", "−") for n in NORMS]
+            cells = [f"{name} {lo:g}–{hi:g}{row['fitted']}"] + [_cell(row["cells"].get(n)).replace("-", "−")
+                                                               for n in NORMS]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -11,8 +11,10 @@ log10 coef* − log10 c, so its exponents are coef*'s minus c's: (0, 0, 0) for s
 mean with κ the slope of log N_decayed, (0, −1, +1) for per-step.
 
 The verdict for an axis is a two one-sided test (TOST) at the 5% level against a margin stated
-before looking: λ* moves by less than ``MARGIN``× over the axis's range, i.e. |exponent| <
-log10(MARGIN)/log10(max/min). "still": the 90% interval lies inside ±margin; "moves": it lies
+before looking: λ* moves by less than ``MARGIN``× over the axis's range where its optima were
+measured (the fitted points), i.e. |exponent| < log10(MARGIN)/log10(max/min). A narrower range gives
+a wider margin but also a wider interval (about in proportion, and on fewer degrees of freedom), so
+it does not make "still" easier; it keeps "moves" from resting on a power law extended past its points. "still": the 90% interval lies inside ±margin; "moves": it lies
 outside; "undecided": it straddles a bound.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ from analysis.calibrate import coverage
 from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
                           setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
-from analysis.paper import README_ANSWER, build_paper, near_everywhere, readme_with_answer
+from analysis.paper import README_ANSWER, answer_md, answer_rows, build_paper, near_everywhere, readme_with_answer
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
@@ -137,12 +137,13 @@ def test_coefs_equal_but_for_the_last_bit_are_one_grid_point():
     assert (near["n_coefs"] == exact["n_coefs"]).all() and np.allclose(near["coef_star"], exact["coef_star"])
 
 
-def test_margin_is_the_planned_width_range_and_gain_covers_its_truth():
+def test_margin_is_the_range_of_the_fitted_widths_and_gain_covers_its_truth():
     df, truth = table(**QUIET)
     stars = coef_star_table(df[~((df["width"] == 128) & (df["coef"] > 0))])  # widest: λ = 0 runs only
     assert stars.set_index("width").loc[128, "status"] == "no_runs"
     e = exponent_table(stars).set_index(["norm", "axis"]).loc[("sum", "width")]
-    assert e["n_points"] == 5 and e["margin"] == pytest.approx(np.log10(MARGIN) / np.log10(128 / 4))
+    assert e["n_points"] == 5 and e["margin"] == pytest.approx(np.log10(MARGIN) / np.log10(64 / 4))
+    assert (e["axis_min"], e["axis_max"], e["n_left_out"]) == (4, 64, 1)
     ok = stars[stars["status"] == "ok"]
     hits = [lo <= truth["gain"][(0.05, w)] <= hi for w, lo, hi in zip(ok["width"], ok["gain_lo"], ok["gain_hi"])]
     assert sum(hits) >= len(hits) - 1 and (ok["gain_hi"] - ok["gain_lo"] < 0.05).all()
@@ -226,6 +227,20 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
+
+
+def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_out():
+    widths = np.array([4, 8, 16, 32, 64])
+    stars = _stars(widths, 10 ** (-2 + 0.3 * np.log10(widths)), coef_near_lo=1e-3, coef_near_hi=1e-1)
+    stars.loc[5] = stars.loc[0].copy()
+    stars.loc[5, ["width", "status"]] = [128, "open"]
+    fit = {"exponents": exponent_table(stars), "coef_star": stars, "tuned": pd.DataFrame(columns=["setting"]),
+           "fits": [(("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None) for w in stars["width"]]}
+    markdown = answer_md(answer_rows({"planted": fit}))
+    assert "| planted | all | width 4–64 (5 of 6 optima) | 0.30 [" in markdown
+    stars.loc[5, "status"] = "ok"  # every optimum fitted: the range alone
+    fit["exponents"] = exponent_table(stars)
+    assert "| planted | all | width 4–128 | " in answer_md(answer_rows({"planted": fit}))
 
 
 def test_near_optimal_at_every_point_is_the_intersection_and_says_where_a_grid_end_binds():
@@ -447,7 +462,7 @@ def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
     wobble = np.array([0.02, -0.03, 0.01, 0.02, -0.02])
     stars = _stars(widths, 10 ** (-2 + 0.3 * np.log10(widths) + wobble))
     stars.loc[5] = stars.loc[0].copy()
-    stars.loc[5, ["width", "status"]] = [128, "open"]  # not fitted, but part of the planned range
+    stars.loc[5, ["width", "status"]] = [128, "open"]  # not fitted: outside the range the verdict speaks for
     table = exponent_table(stars).set_index("norm")
     slope = np.polyfit(np.log10(widths), -2 + 0.3 * np.log10(widths) + wobble, 1)[0]  # equal se: plain LS
     assert table.loc["coef", "exponent"] == pytest.approx(slope) and table.loc["sum", "exponent"] == pytest.approx(slope)
@@ -455,7 +470,7 @@ def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
         pytest.approx(slope)
     row = table.loc["coef"]
     assert (row["n_points"], row["n_left_out"], row["axis"], row["dof"]) == (5, 1, "width", 3)
-    assert row["margin"] == pytest.approx(np.log10(1.5) / np.log10(32)) and (row["axis_min"], row["axis_max"]) == (4, 128)
+    assert row["margin"] == pytest.approx(np.log10(1.5) / np.log10(16)) and (row["axis_min"], row["axis_max"]) == (4, 64)
     assert row["lo"] < row["lo90"] < row["exponent"] < row["hi90"] < row["hi"] and row["verdict"] == "moves"
     assert table.loc["mean", "log10_C"] == pytest.approx(table.loc["coef", "log10_C"] + np.log10(1000))
     flat = exponent_table(_stars(widths, 10 ** (-2 + wobble / 10), se=0.01)).set_index("norm")
