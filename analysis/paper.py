@@ -128,15 +128,15 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
                 by_norm = by_axis.set_index("norm")
                 first = by_axis.iloc[0]
                 rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
-                             "fitted": _fitted_count(first),
+                             "fitted": _fitted_count(first), "fitted_short": _fitted_count(first, unit=""),
                              "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index}})
     return rows
 
 
-def _fitted_count(exponent: pd.Series) -> str:
+def _fitted_count(exponent: pd.Series, unit: str = " optima") -> str:
     """" (k of n optima)" where some of a setting's optima were left out of its exponent (open, edge)."""
     left_out = int(exponent["n_left_out"])
-    return f" ({int(exponent['n_points'])} of {int(exponent['n_points']) + left_out} optima)" if left_out else ""
+    return f" ({int(exponent['n_points'])} of {int(exponent['n_points']) + left_out}{unit})" if left_out else ""
 
 
 def _heading(experiment: str, columns: int) -> str:
@@ -158,7 +158,7 @@ def answer_tex(rows: list[dict]) -> str:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted']}"] + [_minus(_tex(_cell(row["cells"].get(n))))
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted_short']}"] + [_minus(_tex(_cell(row["cells"].get(n))))
                                                                                 for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
@@ -189,7 +189,8 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     for name, table in predictions.items():
         if len(table):
             lines.append(_heading(name, 5))
-        lines += [f"\\quad {_tex(r['source'])} & {_tex(r['axis'])} & {_minus(format(r['predicted'], 'g'))} & "
+        lines += [f"\\quad {_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], _tex(r['axis']))} & "
+                  f"{_minus(format(r['predicted'], 'g'))} & "
                   f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
                   f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
     return _table("llrll", r"prediction & axis & predicted & measured [95\%] & inside", lines)
@@ -299,6 +300,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
             key = f"{e['setting']}:{e['norm']}:{e['axis']}"
             numbers[f"e:{key}"] = f"{e['exponent']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
             numbers[f"verdict:{key}"] = e["verdict"]
+            numbers[f"span:{e['setting']}:{e['axis']}"] = f"{e['axis_min']:g}–{e['axis_max']:g}"  # what it speaks for
     if len(truth):
         bounded = truth[truth["status"] == "ok"]
         numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"

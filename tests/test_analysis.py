@@ -204,6 +204,8 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     assert numbers["config:model.name"] == "resnet" and numbers["config:optim.batch_size"] == f"{BATCH}"
     assert "config:optim.lr" not in numbers and "config:data.n_train" not in numbers  # two values; none
     fitted = pd.read_csv(tmp_path / "fit" / "exponents.csv").set_index(["setting", "norm", "axis"])
+    span = fitted.loc[("optim.lr=0.01", "sum", "width")]
+    assert numbers["span:optim.lr=0.01:width"] == f"{span['axis_min']:g}--{span['axis_max']:g}"
     assert numbers["e:optim.lr=0.01:sum:width"].startswith(
         f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [".replace("-", "$-$"))
     params = df.loc[df["model"] != "linear", "n_params"].max()
