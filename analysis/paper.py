@@ -158,8 +158,8 @@ def answer_tex(rows: list[dict]) -> str:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted_short']}"] + [_minus(_tex(_cell(row["cells"].get(n))))
-                                                                                for n in NORMS]
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted_short']}"]
+            cells += [_minus(_tex(_cell(row["cells"].get(n)))) for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
         f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
@@ -176,8 +176,8 @@ def answer_md(rows: list[dict]) -> str:
             cells = [f"no exponent fitted ({row['bounded']} optima bounded)"] + [""] * len(NORMS)
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{name} {lo:g}–{hi:g}{row['fitted']}"] + [_cell(row["cells"].get(n)).replace("-", "−")
-                                                               for n in NORMS]
+            cells = [f"{name} {lo:g}–{hi:g}{row['fitted']}"]
+            cells += [_cell(row["cells"].get(n)).replace("-", "−") for n in NORMS]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -240,7 +240,8 @@ def calibration_tex(table: pd.DataFrame) -> str:
     lines = [f"{_tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
              f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}] & {r['median_width']:.2f}"
              for _, r in table.iterrows()]
-    return _table("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & median width", lines)
+    return _table("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & "
+                  r"median interval width", lines)
 
 
 def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:

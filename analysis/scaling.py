@@ -14,8 +14,9 @@ The verdict for an axis is a two one-sided test (TOST) at the 5% level against a
 before looking: λ* moves by less than ``MARGIN``× over the axis's range where its optima were
 measured (the fitted points), i.e. |exponent| < log10(MARGIN)/log10(max/min). A narrower range gives
 a wider margin but also a wider interval (about in proportion, and on fewer degrees of freedom), so
-it does not make "still" easier; it keeps "moves" from resting on a power law extended past its points. "still": the 90% interval lies inside ±margin; "moves": it lies
-outside; "undecided": it straddles a bound.
+it does not make "still" easier; it keeps "moves" from resting on a power law extended past its
+points. "still": the 90% interval lies inside ±margin; "moves": it lies outside; "undecided": it
+straddles a bound.
 """
 from __future__ import annotations
 
