@@ -240,8 +240,7 @@ def calibration_tex(table: pd.DataFrame) -> str:
     lines = [f"{_tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
              f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}] & {r['median_width']:.2f}"
              for _, r in table.iterrows()]
-    return _table("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & "
-                  r"median interval width", lines)
+    return _table("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & median width", lines)
 
 
 def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:
