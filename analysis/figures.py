@@ -80,7 +80,8 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
     if len(rest):
         left.plot(rest["width"], rest["coef_star"], "o", mfc="none", color="0.4", label="open or edge (not fitted)")
     by_norm = {r["norm"]: r for _, r in exponents[exponents["axis"] == "width"].iterrows()}
-    x = np.geomspace(min(widths) / 1.1, max(widths) * 1.1, 50)
+    fitted = ok["width"] if len(ok) else stars["width"]  # the fit and the wedge only where the fit speaks
+    x = np.geomspace(fitted.min() / 1.1, fitted.max() * 1.1, 50)
     if "coef" in by_norm:
         e = by_norm["coef"]
         left.plot(x, 10 ** (e["log10_C"] + _other_axes(exponents, stars, "coef") + e["exponent"] * np.log10(x)),
@@ -108,7 +109,7 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
             right.plot(x, (x / reference) ** e["exponent"], color=colour, linewidth=1)
         bound = by_norm[NORMS[0]]["margin"] if NORMS[0] in by_norm else 0
         right.fill_between(x, (x / reference) ** -bound, (x / reference) ** bound, color="0.85", zorder=0,
-                           label=f"moves < {MARGIN}× over the widths")
+                           label=f"moves < {MARGIN}× over the fitted widths")
         right.axhline(1, color="0.5", linewidth=0.6)
     right.set(yscale="log", ylabel="λ* / fitted λ* at the middle width", title="(b) λ* in each normalisation")
     _width_axis(right, widths)
@@ -200,6 +201,7 @@ def norm_vs_lambda(runs: pd.DataFrame, out: Path, name: str):
 
 
 AXIS_LABEL = {"width": "width", "n_train": "$N_\\mathrm{train}$", "batch_size": "batch size $B$"}
+AXIS_SYMBOL = {"n_train": "$N_\\mathrm{train}$", "batch_size": "$B$"}
 
 
 def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.DataFrame, out: Path, name: str):
@@ -297,9 +299,9 @@ def lambda_star_vs_axis(stars: pd.DataFrame, exponents: pd.DataFrame, axis: str,
         ax.set_xticks(values, labels=[str(v) for v in values])
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set(xlabel=AXIS_LABEL[axis], yscale="log",
-               title=f"$\\lambda^*_{{\\rm {norm.replace('_', '-')}}}$: {e['verdict']}\n"
+               title=f"λ* ({norm.replace('_', '-')}): {e['verdict']}\n"
                      f"e = {e['exponent']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}]")
-    panels[0][0].set_ylabel("λ* / fitted power law")
+    panels[0][0].set_ylabel(f"λ* / fit at the middle {AXIS_SYMBOL.get(axis, axis)}")  # and at its width: caption
     handles, labels = panels[0][0].get_legend_handles_labels()
     if len(handles) > 1:
         fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), frameon=False)

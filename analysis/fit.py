@@ -162,7 +162,8 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
                     bound = margin(points[axis])
                     rows.append({**base, "norm": norm, "axis": axis, "exponent": fit.estimate[j],
                                  "lo": lo95[j], "hi": hi95[j], "lo90": lo90[j], "hi90": hi90[j],
-                                 "margin": bound, "verdict": verdict(lo90[j], hi90[j], bound),
+                                 "margin": bound,
+                                 "verdict": verdict(lo90[j], hi90[j], bound, points[axis].max() / points[axis].min()),
                                  "axis_min": points[axis].min(), "axis_max": points[axis].max(),
                                  "tau": fit.tau, "dof": fit.dof, "log10_C": fit.estimate[0]})
         except AnalysisError as err:

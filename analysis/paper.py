@@ -62,8 +62,9 @@ def _interval(x: float, lo: float, hi: float, fmt=_sci) -> str:
     return f"{fmt(x)} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) else f"{fmt(x)} [open]"
 
 
-def _fixed(x: float) -> str:
-    return "--" if not np.isfinite(x) else _minus(f"{x:.2f}")
+def _fixed(x: float, digits: int = 2) -> str:
+    """x to ``digits`` decimals with a minus sign; a negative number that rounds to zero prints as 0."""
+    return "--" if not np.isfinite(x) else _minus(f"{x:.{digits}f}".replace(f"-{0:.{digits}f}", f"{0:.{digits}f}"))
 
 
 def _minus(text: str) -> str:
@@ -191,7 +192,7 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
             lines.append(_heading(name, 5))
         lines += [f"\\quad {_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], _tex(r['axis']))} & "
                   f"{_minus(format(r['predicted'], 'g'))} & "
-                  f"{_fixed(r['exponent'])} [{_fixed(r['lo'])}, {_fixed(r['hi'])}] & "
+                  f"{_fixed(r['exponent'], 3)} [{_fixed(r['lo'], 3)}, {_fixed(r['hi'], 3)}] & "
                   f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
     return _table("llrll", r"prediction & axis & predicted & measured [95\%] & inside", lines)
 

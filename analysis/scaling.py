@@ -16,7 +16,9 @@ measured (the fitted points), i.e. |exponent| < log10(MARGIN)/log10(max/min). A 
 a wider margin but also a wider interval (about in proportion, and on fewer degrees of freedom), so
 it does not make "still" easier; it keeps "moves" from resting on a power law extended past its
 points. "still": the 90% interval lies inside ±margin; "moves": it lies outside; "undecided": it
-straddles a bound.
+straddles a bound; "too short": the fitted optima span less than ``MIN_SPAN``× of the axis, where
+the margin is so wide that "still" would say little about scaling (a slope whose interval excludes 0
+could be called still over 2.7×).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ from scipy import stats
 from analysis.table import AnalysisError
 
 MARGIN = 1.5
-VERDICTS = ("still", "moves", "undecided")
+MIN_SPAN = 4.0  # the shortest range of an axis, max/min of the fitted optima, that gets a verdict
+VERDICTS = ("still", "moves", "undecided", "too short")
 
 
 @dataclass
@@ -66,7 +69,10 @@ def margin(axis_values) -> float:
     return np.log10(MARGIN) / np.log10(ratio)
 
 
-def verdict(lo90: float, hi90: float, bound: float) -> str:
+def verdict(lo90: float, hi90: float, bound: float, span: float = MIN_SPAN) -> str:
+    """The TOST verdict at the margin ±bound, for optima spanning ``span``× of the axis."""
+    if span < MIN_SPAN:
+        return "too short"
     if -bound < lo90 and hi90 < bound:
         return "still"
     if hi90 < -bound or lo90 > bound:

@@ -105,7 +105,7 @@ def test_planted_exponent_is_recovered_and_the_verdicts_follow_it():
 
 def test_margin_and_verdict_by_hand():
     assert margin([4, 128]) == pytest.approx(np.log10(MARGIN) / np.log10(32))
-    assert verdict(-0.05, 0.05, 0.1) == "still"
+    assert verdict(-0.05, 0.05, 0.1) == "still" and verdict(-0.05, 0.05, 0.1, span=3.9) == "too short"
     assert verdict(0.2, 0.4, 0.1) == "moves" and verdict(-0.4, -0.2, 0.1) == "moves"
     assert verdict(0.05, 0.3, 0.1) == "undecided" and verdict(-0.3, 0.3, 0.1) == "undecided"
 
@@ -240,6 +240,9 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
            "fits": [(("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None) for w in stars["width"]]}
     markdown = answer_md(answer_rows({"planted": fit}))
     assert "| planted | all | width 4–64 (5 of 6 optima) | 0.30 [" in markdown
+    narrow_widths = np.array([10, 16, 24])  # 2.4x: no verdict, however clear the slope
+    narrow = exponent_table(_stars(narrow_widths, 10 ** (-2 - 0.3 * np.log10(narrow_widths)))).set_index("norm")
+    assert narrow.loc["sum", "verdict"] == "too short" and np.isfinite(narrow.loc["sum", "exponent"])
     stars.loc[5, "status"] = "ok"  # every optimum fitted: the range alone
     fit["exponents"] = exponent_table(stars)
     assert "| planted | all | width 4–128 | " in answer_md(answer_rows({"planted": fit}))
