@@ -8,6 +8,9 @@
 # Log: mutants/run.log; what survived: .venv/bin/mutmut results, .venv/bin/mutmut show NAME.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# not in requirements.lock (a test tool, not a dependency of the results): the version these scores were measured with
+[ -x .venv/bin/mutmut ] || .venv/bin/python -m pip install -q mutmut==3.8.1
 cores=$(nproc)  # before OMP_NUM_THREADS is set: nproc honours it
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1  # one thread per worker and a worker per core: no oversubscription
 mkdir -p mutants
