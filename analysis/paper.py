@@ -129,15 +129,15 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
                 by_norm = by_axis.set_index("norm")
                 first = by_axis.iloc[0]
                 rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
-                             "fitted": _fitted_count(first), "fitted_short": _fitted_count(first, unit=""),
+                             "fitted": (int(first["n_points"]), int(first["n_points"] + first["n_left_out"])),
                              "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index}})
     return rows
 
 
-def _fitted_count(exponent: pd.Series, unit: str = " optima") -> str:
-    """" (k of n optima)" where some of a setting's optima were left out of its exponent (open, edge)."""
-    left_out = int(exponent["n_left_out"])
-    return f" ({int(exponent['n_points'])} of {int(exponent['n_points']) + left_out}{unit})" if left_out else ""
+def _fitted_count(fitted: tuple[int, int], unit: str = " optima") -> str:
+    """" (k of n optima)" where some of a setting's n optima were left out of its exponent (open, edge)."""
+    k, n = fitted
+    return f" ({k} of {n}{unit})" if k < n else ""
 
 
 def _heading(experiment: str, columns: int) -> str:
@@ -159,7 +159,7 @@ def answer_tex(rows: list[dict]) -> str:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{row['fitted_short']}"]
+            cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{_fitted_count(row['fitted'], unit='')}"]
             cells += [_minus(_tex(_cell(row["cells"].get(n)))) for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
@@ -177,7 +177,7 @@ def answer_md(rows: list[dict]) -> str:
             cells = [f"no exponent fitted ({row['bounded']} optima bounded)"] + [""] * len(NORMS)
         else:
             name, lo, hi = row["axis"]
-            cells = [f"{name} {lo:g}–{hi:g}{row['fitted']}"]
+            cells = [f"{name} {lo:g}–{hi:g}{_fitted_count(row['fitted'])}"]
             cells += [_cell(row["cells"].get(n)).replace("-", "−") for n in NORMS]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"
