@@ -9,6 +9,14 @@ replicate for a setting only if it bounds the same points as the original (the s
 SD over every replicate is reported beside them, since a point that turns open in a resample is
 part of the spread too.
 
+Each normalisation's exponent is resampled (per-step's differs from coef's along B and N_train, mean's along
+width). The check on a verdict: the same TOST with the exponent's SD raised to the bootstrap's where that is
+larger (``robust_verdict``, on ``robust_lo90``-``robust_hi90``, with the fit's t quantile and margin). It can
+only weaken a verdict, never strengthen one: where the bootstrap's SD is the smaller, the meta-regression's
+between-point variance holds the points' departure from one power law, which resampling seeds cannot see, and a
+fit on few points keeps its wide t quantile. Fewer than ``MIN_KEPT`` replicates with the original design give no
+bootstrap SD worth using, and no robust verdict.
+
 The paper quotes it from ``paper/results/bootstrap/NAME.csv``, which records the SHA-256 of the table
 it was drawn from: a table that has changed since stops the paper build instead of being quoted stale.
 """
@@ -19,22 +27,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.fit import AXES, coef_star_table, exponent_table
+from analysis.scaling import verdict
 from analysis.table import AnalysisError, read_table
+
+MIN_KEPT = 20  # replicates with the original design below which the bootstrap gives no verdict
+
+
+def meta_sd(e: pd.Series) -> float:
+    """The meta-regression's SD of an exponent, from its 95% interval on ``dof`` degrees of freedom."""
+    return (e["hi"] - e["lo"]) / 2 / stats.t.ppf(0.975, e["dof"])
 
 
 def table_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def coef_exponents(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """coef*'s exponents by (setting, axis), and each setting's bounded points (the fit's design)."""
+def exponents(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """λ*'s exponents by (setting, norm, axis), and each setting's bounded points (the fit's design)."""
     stars = coef_star_table(runs)
-    exponents = exponent_table(stars)
+    table = exponent_table(stars).dropna(subset=["exponent"])
     ok = stars[stars["status"] == "ok"]
-    design = ok.groupby("setting")[list(AXES)].apply(lambda p: frozenset(map(tuple, p.to_numpy().tolist())))
-    return exponents[exponents["norm"] == "coef"].set_index(["setting", "axis"]), design
+    design = pd.Series({setting: frozenset(map(tuple, points[list(AXES)].to_numpy().tolist()))
+                        for setting, points in ok.groupby("setting")}, dtype=object)
+    return table.set_index(["setting", "norm", "axis"]), design
 
 
 def resampled(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -45,19 +63,21 @@ def resampled(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd.DataFrame:
-    """Per (setting, axis): coef*'s exponent with the meta-regression's 95% interval, and the
-    bootstrap's SD and 2.5-97.5% percentiles over the replicates that kept the design."""
+    """Per (setting, norm, axis): λ*'s exponent with the meta-regression's 95% interval and verdict, and the
+    bootstrap's SD, 2.5-97.5% percentiles and robust verdict over the replicates that kept the design."""
     if replicates < 2:
         raise AnalysisError(f"--replicates {replicates}: must be >= 2 (an SD needs two)")
     runs = read_table(table)
     if runs["seed"].nunique() < 2:
         raise AnalysisError(f"{table}: one seed; a seed bootstrap needs several")
     digest = table_digest(table)
-    original, design = coef_exponents(runs)
+    original, design = exponents(runs)
+    if original.empty:
+        raise AnalysisError(f"{table}: no exponent fitted (too few optima bounded), so none to bootstrap")
     generator = np.random.default_rng(rng)
     draws, same_design = [], []
     for _ in range(replicates):
-        replicate, replicate_design = coef_exponents(resampled(runs, generator))
+        replicate, replicate_design = exponents(resampled(runs, generator))
         draws.append(replicate["exponent"].reindex(original.index))
         same = replicate_design.reindex(design.index) == design
         same_design.append(same.reindex(original.index.get_level_values("setting")).to_numpy())
@@ -68,9 +88,16 @@ def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd
         every = draws.loc[key].dropna().to_numpy()
         kept = draws.loc[key].where(same_design.loc[key]).dropna().to_numpy()
         lo, hi = np.percentile(kept, [2.5, 97.5]) if len(kept) > 1 else (np.nan, np.nan)
-        rows.append({"setting": key[0], "axis": key[1], "exponent": e["exponent"], "lo": e["lo"], "hi": e["hi"],
-                     "n_points": int(e["n_points"]), "dof": int(e["dof"]), "replicates": replicates, "kept": len(kept),
-                     "boot_sd": kept.std(ddof=1) if len(kept) > 1 else np.nan, "boot_lo": lo, "boot_hi": hi,
+        boot_sd = kept.std(ddof=1) if len(kept) >= MIN_KEPT else np.nan
+        half = stats.t.ppf(0.95, e["dof"]) * np.fmax(meta_sd(e), boot_sd)  # fmax: the meta SD where no boot SD
+        span = e["axis_max"] / e["axis_min"]
+        rows.append({"setting": key[0], "norm": key[1], "axis": key[2], "exponent": e["exponent"], "lo": e["lo"],
+                     "hi": e["hi"], "n_points": int(e["n_points"]), "dof": int(e["dof"]), "span": span,
+                     "margin": e["margin"], "verdict": e["verdict"], "replicates": replicates, "kept": len(kept),
+                     "boot_sd": boot_sd, "boot_lo": lo, "boot_hi": hi,
+                     "robust_lo90": e["exponent"] - half, "robust_hi90": e["exponent"] + half,
+                     "robust_verdict": verdict(e["exponent"] - half, e["exponent"] + half, e["margin"], span)
+                     if len(kept) >= MIN_KEPT else "",
                      "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every),
                      "table_sha256": digest})
     return pd.DataFrame(rows)
@@ -83,7 +110,10 @@ def kept_bootstrap(name: str, table: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     boot = pd.read_csv(path)
+    if "robust_verdict" not in boot:
+        raise AnalysisError(f"{path}: written by an older bootstrap (no norm or verdict columns); rerun `python -m "
+                            f"analysis bootstrap {table} --out {path}`")
     if (boot["table_sha256"] != table_digest(table)).any():
         raise AnalysisError(f"{path}: drawn from another version of {table}; rerun `python -m analysis bootstrap "
                             f"{table} --out {path}`")
-    return boot
+    return boot.assign(robust_verdict=boot["robust_verdict"].fillna(""))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.bootstrap import kept_bootstrap
+from analysis.bootstrap import MIN_KEPT, kept_bootstrap, meta_sd
 from analysis.calibrate import GOAL, coverage
 from analysis.equilibrium import exponents as equilibrium_exponents
 from analysis.equilibrium import figure as equilibrium_figure
@@ -38,7 +38,7 @@ EVIDENCE_CAPTION = ("the metric against coef, a panel per width: runs with their
 
 UNICODE_TEX = {"λ": r"$\lambda$", "η": r"$\eta$", "σ": r"$\sigma$", "τ": r"$\tau$", "μ": r"$\mu$", "·": r"$\cdot$",
                "²": r"$^2$", "∝": r"$\propto$", "√": r"$\surd$", "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$",
-               "–": "--", "—": "---"}
+               "†": r"$^\dagger$", "–": "--", "—": "---"}
 
 
 TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
@@ -49,6 +49,44 @@ KEY_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 def _tex(text: str) -> str:
     """Plain text (a setting, a field's value, a prediction's source) safe in LaTeX, symbols as math."""
     return "".join(TEX_SPECIAL.get(ch) or UNICODE_TEX.get(ch, ch) for ch in str(text))
+
+
+LAW_SYMBOLS = {"λ": r"\lambda ", "η": r"\eta ", "σ": r"\sigma ", "∝": r"\propto ", "·": r"\cdot ", "²": "^2"}
+LAW_OPERATORS = set("∝·=/()")
+LAW_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_*. ") | LAW_OPERATORS | set(LAW_SYMBOLS)
+LAW_TOKEN = re.compile(r"sqrt\(|[A-Za-zλησ]+(?:_[A-Za-z]+)?\*?|\S")
+
+
+def _law_tex(source: str) -> str:
+    r"""A prediction's source, "Authors year: law", with its law typeset as math: subscripts, starred optima,
+    square roots, names of quantities upright ("λ_t* ∝ B/(η·N_train)" gives $\lambda_t^* \propto B/(\eta\cdot
+    N_\text{train})$). A law with a character outside LAW_CHARACTERS is set as plain text."""
+    who, colon, law = source.rpartition(": ")
+    if not colon or not set(law) <= LAW_CHARACTERS:
+        return _tex(source)
+    math, closers, previous = [], [], None
+    for match in LAW_TOKEN.finditer(law):
+        token = match.group()
+        if previous is not None and match.start() > previous.end() and not {previous.group()[-1], token[0]} & LAW_OPERATORS:
+            math.append(r"\ ")  # a space between two words ("η_layer·λ_t constant") stays a space
+        previous = match
+        if token == "sqrt(":
+            math.append(r"\sqrt{"), closers.append("}")
+        elif token == "(":
+            math.append("("), closers.append(")")
+        elif token == ")":
+            math.append(closers.pop() if closers else ")")
+        elif token in LAW_SYMBOLS or token in "=/":
+            math.append(LAW_SYMBOLS.get(token, token))
+        else:
+            name, _, subscript = token.rstrip("*").partition("_")
+            name = LAW_SYMBOLS.get(name) or (rf"\mathrm{{{name}}}" if len(name) > 1 else name)
+            if subscript:
+                name += f"_{subscript}" if len(subscript) == 1 else rf"_\text{{{subscript}}}"
+            math.append(name + ("^*" if token.endswith("*") else ""))
+    if closers:  # a bracket left open: as math it would not compile
+        return _tex(source)
+    return f"{_tex(who)}: ${''.join(math).strip()}$"
 
 
 def _sci(x: float) -> str:
@@ -108,13 +146,17 @@ def near_everywhere(points: pd.DataFrame, ends: dict[tuple, tuple[float, float]]
             (False, False): f"{lo:.2g}–{hi:.2g}"}[(open_lo, open_hi)]
 
 
-def answer_rows(fits: dict[str, dict]) -> list[dict]:
+def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = None) -> list[dict]:
     """The answer, every experiment at once: per setting and axis (with its range), the exponent of λ*
     in each normalisation with its 95% interval and verdict, and the λ_sum near-optimal at every point
     of the setting; a setting with no fitted exponent (the tuned lr's too) says how many of its optima
-    were bounded."""
+    were bounded. A verdict that the seed bootstrap's check (``boots``, by experiment) changes is marked."""
     rows = []
     for name, fit in fits.items():
+        boot = (boots or {}).get(name)
+        changed = set() if boot is None else set(map(tuple, boot.loc[
+            (boot["robust_verdict"] != "") & (boot["robust_verdict"] != boot["verdict"]), ["setting", "norm", "axis"]
+        ].to_numpy().tolist()))
         e, stars, tuned = fit["exponents"], fit["coef_star"], fit["tuned"]
         e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
         ends = _grid_ends(fit["fits"])
@@ -130,7 +172,8 @@ def answer_rows(fits: dict[str, dict]) -> list[dict]:
                 first = by_axis.iloc[0]
                 rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
                              "fitted": (int(first["n_points"]), int(first["n_points"] + first["n_left_out"])),
-                             "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index}})
+                             "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index},
+                             "bootstrap_changed": {n for n in NORMS if (setting, n, axis) in changed}})
     return rows
 
 
@@ -145,8 +188,9 @@ def _heading(experiment: str, columns: int) -> str:
     return f"\\multicolumn{{{columns}}}{{l}}{{\\textit{{{_tex(experiment)}}}}}"
 
 
-def _cell(c: pd.Series | None) -> str:
-    return "–" if c is None else f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}"
+def _cell(c: pd.Series | None, changed: bool = False) -> str:
+    """An exponent, its interval and verdict; † where the seed bootstrap's check changes the verdict."""
+    return "–" if c is None else f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}{'†' * changed}"
 
 
 def answer_tex(rows: list[dict]) -> str:
@@ -160,7 +204,7 @@ def answer_tex(rows: list[dict]) -> str:
         else:
             name, lo, hi = row["axis"]
             cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{_fitted_count(row['fitted'], unit='')}"]
-            cells += [_minus(_tex(_cell(row["cells"].get(n)))) for n in NORMS]
+            cells += [_minus(_tex(_cell(row["cells"].get(n), n in row["bootstrap_changed"]))) for n in NORMS]
         lines.append(f"\\quad {_tex(row['setting'])} & " + " & ".join(cells) + f" & {_minus(_tex(row['near']))}")
     return _table("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
         f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
@@ -178,7 +222,7 @@ def answer_md(rows: list[dict]) -> str:
         else:
             name, lo, hi = row["axis"]
             cells = [f"{name} {lo:g}–{hi:g}{_fitted_count(row['fitted'])}"]
-            cells += [_cell(row["cells"].get(n)).replace("-", "−") for n in NORMS]
+            cells += [_cell(row["cells"].get(n), n in row["bootstrap_changed"]).replace("-", "−") for n in NORMS]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -190,7 +234,7 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     for name, table in predictions.items():
         if len(table):
             lines.append(_heading(name, 5))
-        lines += [f"\\quad {_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], _tex(r['axis']))} & "
+        lines += [f"\\quad {_law_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], _tex(r['axis']))} & "
                   f"{_minus(format(r['predicted'], 'g'))} & "
                   f"{_fixed(r['exponent'], 3)} [{_fixed(r['lo'], 3)}, {_fixed(r['hi'], 3)}] & "
                   f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
@@ -247,7 +291,7 @@ def calibration_tex(table: pd.DataFrame) -> str:
 def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:
     """The numbers of the method (margin, calibration) the text quotes, as \\newcommand names."""
     macros = {"Margin": f"{MARGIN:g}", "CalibrationReplicates": f"{replicates}", "GoalLo": f"{GOAL[0]:.2f}",
-              "GoalHi": f"{GOAL[1]:.2f}"}
+              "GoalHi": f"{GOAL[1]:.2f}", "BootstrapMinKept": f"{MIN_KEPT}"}
     for _, r in calibration.iterrows():
         name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
                 "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
@@ -302,6 +346,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
             numbers[f"e:{key}"] = f"{e['exponent']:.3f} [{e['lo']:.3f}, {e['hi']:.3f}]"
             numbers[f"verdict:{key}"] = e["verdict"]
             numbers[f"span:{e['setting']}:{e['axis']}"] = f"{e['axis_min']:g}–{e['axis_max']:g}"  # what it speaks for
+            numbers[f"margin:{e['setting']}:{e['axis']}"] = f"{e['margin']:.3f}"
     if len(truth):
         bounded = truth[truth["status"] == "ok"]
         numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"
@@ -312,13 +357,47 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
     """The seed bootstrap's numbers (``analysis.bootstrap``), keyed like the exponents they check."""
     numbers = {}
     for _, b in boot.iterrows():
-        key = f"{b['setting']}:coef:{b['axis']}"
+        key = f"{b['setting']}:{b['norm']}:{b['axis']}"
         numbers[f"boot:{key}"] = f"{b['boot_sd']:.3f}"
         numbers[f"boot95:{key}"] = f"[{b['boot_lo']:.3f}, {b['boot_hi']:.3f}]"
         numbers[f"bootkept:{key}"] = f"{b['kept']} of {b['replicates']}"
-        meta_sd = (b["hi"] - b["lo"]) / 2 / stats.t.ppf(0.975, b["dof"])
-        numbers[f"bootratio:{key}"] = f"{b['boot_sd'] / meta_sd:.2f}"
+        numbers[f"bootratio:{key}"] = f"{b['boot_sd'] / meta_sd(b):.2f}"
+        numbers[f"robust:{key}"] = f"[{b['robust_lo90']:.3f}, {b['robust_hi90']:.3f}]"
+        numbers[f"robustverdict:{key}"] = b["robust_verdict"] or "no verdict"
     return numbers
+
+
+def bootstrap_counts(boots: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """How many verdicts (in sum, mean, per-step) the seed bootstrap's check could test, and how many it changed."""
+    rows = pd.concat(boots.values()) if boots else pd.DataFrame(columns=["norm", "verdict", "robust_verdict"])
+    checked = rows[rows["norm"].isin(NORMS) & (rows["robust_verdict"] != "")]
+    return {"BootstrapVerdictsChecked": f"{len(checked)}",
+            "BootstrapVerdictsChanged": f"{(checked['robust_verdict'] != checked['verdict']).sum()}"}
+
+
+def bootstrap_tex(boots: dict[str, pd.DataFrame]) -> str:
+    """Per bootstrapped experiment, setting and axis: replicates kept, the bootstrap's SD of the exponent over
+    the meta-regression's, and in each normalisation the 90% interval and verdict with the larger of the two
+    SDs, marked where the verdict differs from the answer table's."""
+    lines = []
+    for name, boot in boots.items():
+        lines.append(_heading(name, 4 + len(NORMS)))
+        for (setting, axis), rows in boot.groupby(["setting", "axis"], sort=True):
+            by_norm = rows.set_index("norm")
+            coef = by_norm.loc["coef"]
+            cells = []
+            for norm in NORMS:
+                b = by_norm.loc[norm]
+                if not b["robust_verdict"]:
+                    cells.append("--")
+                    continue
+                mark = "" if b["robust_verdict"] == b["verdict"] else r"$^\dagger$"
+                cells.append(f"[{_fixed(b['robust_lo90'])}, {_fixed(b['robust_hi90'])}] {b['robust_verdict']}{mark}")
+            ratio = _fixed(coef["boot_sd"] / meta_sd(coef))
+            lines.append(f"\\quad {_tex(setting)} & {AXIS_HEADERS.get(axis, _tex(axis))} & {coef['kept']} & {ratio} & "
+                         + " & ".join(cells))
+    return _table("llrr" + "l" * len(NORMS), "setting & axis & kept & SD ratio & " + " & ".join(
+        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: 90\\% interval, verdict" for n in NORMS), lines)
 
 
 def _signed(x: float) -> str:
@@ -432,13 +511,14 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     calibration = coverage(replicates)
     tables = out / "tables"
     texts = {"calibration.tex": calibration_tex(calibration)}
-    numbers, fits, predictions, appendix, written = {}, {}, {}, [], []
+    numbers, fits, predictions, boots, appendix, written = {}, {}, {}, {}, [], []
     for name, table in kept_tables(results).items():
         fit = analyse(str(table), metric)
         numbers[name], fits[name], predictions[name] = experiment_numbers(fit), fit, fit["predictions"]
         boot = kept_bootstrap(name, table)
         if boot is not None:
             numbers[name].update(bootstrap_numbers(boot))
+            boots[name] = boot
         figures = out / "figures" / name
         shutil.rmtree(figures, ignore_errors=True)  # an experiment's figures are exactly this build's
         paths = all_figures(fit, metric, figures, kinds=("lambda_star_vs_width", "loss_vs_lambda"))
@@ -461,11 +541,13 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
         texts["equilibrium.tex"] = equilibrium_tex(ratios, slopes)
         numbers["equilibrium"] = equilibrium_numbers(tensors, ratios, slopes)
         written += equilibrium_figure(tensors, out / "figures" / "equilibrium.pdf")
-    answer = answer_rows(fits)
+    answer = answer_rows(fits, boots)
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex(predictions)
+    texts["bootstrap.tex"] = bootstrap_tex(boots)
     texts["appendix.tex"] = "\n".join(appendix) + "\n"
-    macros = global_numbers(calibration, replicates) | network_numbers(fits, numbers.get("equilibrium"))
+    macros = (global_numbers(calibration, replicates) | network_numbers(fits, numbers.get("equilibrium"))
+              | bootstrap_counts(boots))
     experiment_files = sorted(path.stem for path in (PAPER.parent / "conf" / "experiment").glob("*.yaml"))
     macros["KeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in numbers)
     macros["UnkeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in experiment_files if n not in numbers)

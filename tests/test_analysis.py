@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 from analysis.__main__ import main as analysis_main
@@ -13,12 +14,13 @@ from analysis.calibrate import coverage
 from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
                           setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
-from analysis.paper import README_ANSWER, answer_md, answer_rows, build_paper, near_everywhere, readme_with_answer
+from analysis.paper import README_ANSWER, answer_md, answer_rows, answer_tex, build_paper, near_everywhere, readme_with_answer
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
 from conftest import TINY
 from test_equilibrium import planted as planted_tensors
+from wdbench.app import CONF_DIR
 from wdbench.penalty import norm_factor
 
 QUIET = dict(sigma=0.01, seed_sd=0.02, seed_jitter=0.0, misfit=0.0, diverge=0.0, curvature=(0.8, 0.8),
@@ -246,6 +248,15 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
     stars.loc[5, "status"] = "ok"  # every optimum fitted: the range alone
     fit["exponents"] = exponent_table(stars)
     assert "| planted | all | width 4–128 | " in answer_md(answer_rows({"planted": fit}))
+    # a verdict the seed bootstrap's check changes is marked, in that normalisation only
+    e = fit["exponents"].set_index("norm")
+    other = next(v for v in ("still", "moves") if v != e.loc["sum", "verdict"])
+    boot = pd.DataFrame([{"setting": "all", "norm": n, "axis": "width", "verdict": e.loc[n, "verdict"],
+                          "robust_verdict": {"sum": other, "mean": e.loc[n, "verdict"], "per_step": ""}[n]}
+                         for n in ("sum", "mean", "per_step")])
+    marked = answer_md(answer_rows({"planted": fit}, {"planted": boot})).splitlines()[-1].split(" | ")
+    assert marked[3].endswith(f"{e.loc['sum', 'verdict']}†") and "†" not in marked[4] + marked[5]
+    assert e.loc["sum", "verdict"] + r"$^\dagger$" in answer_tex(answer_rows({"planted": fit}, {"planted": boot}))
 
 
 def test_near_optimal_at_every_point_is_the_intersection_and_says_where_a_grid_end_binds():
@@ -784,6 +795,22 @@ def test_each_predicted_exponent_is_printed_beside_the_measured_and_judged_by_it
     assert got.loc["data size", "consistent"] is None and np.isnan(got.loc["data size", "exponent"])
     moving["predictions"] = "[]"
     assert prediction_table(moving, exponent_table(coef_star_table(moving))).empty
+
+
+def test_a_predictions_law_is_typeset_as_math_and_one_it_cannot_set_stays_plain_text():
+    from analysis.paper import _law_tex, _tex
+
+    assert _law_tex("W & A 2025: λ_t* ∝ B/(η·N_train)") == (r"W \& A 2025: $\lambda _t^*\propto B/(\eta \cdot "
+                                                           r"N_\text{train})$")
+    assert _law_tex("L & H 2019: λ ∝ sqrt(B/(N_train·T))") == (r"L \& H 2019: $\lambda \propto "
+                                                              r"\sqrt{B/(N_\text{train}\cdot T)}$")
+    assert _law_tex("F (μP): η_layer·λ_t constant") == r"F ($\mu$P): $\eta _\text{layer}\cdot \lambda _t\ \mathrm{constant}$"
+    assert _law_tex("closed form: coef* = d·σ²/(n·r²)") == r"closed form: $\mathrm{coef}^*=d\cdot \sigma ^2/(n\cdot r^2)$"
+    for plain in ("no law here", "x: a & b%", "x: sqrt(width", "x: μ ∝ width"):
+        assert _law_tex(plain) == _tex(plain)  # no colon, TeX specials, an open bracket, a symbol it lacks
+    for experiment in sorted((CONF_DIR / "experiment").glob("*.yaml")):  # every law an experiment tests is typeset
+        for law in yaml.safe_load(experiment.read_text()).get("predictions", []):
+            assert _law_tex(law["source"]).endswith("$") and "sqrt(" not in _law_tex(law["source"]), law["source"]
 
 
 def test_tex_escapes_every_special_character_once_and_number_keys_must_be_latex_names(tmp_path):

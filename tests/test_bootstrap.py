@@ -4,8 +4,10 @@ import pytest
 from scipy import stats
 
 from analysis.__main__ import main as analysis_main
-from analysis.bootstrap import kept_bootstrap, resampled
+from analysis.bootstrap import kept_bootstrap, meta_sd, resampled
+from analysis.fit import NORMS
 from analysis.planted import Scenario, planted
+from analysis.scaling import verdict
 from analysis.table import AnalysisError, write_table
 
 
@@ -28,23 +30,57 @@ def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_
     write_table(df, str(table))
     out = tmp_path / "results" / "bootstrap" / "planted.csv"
     analysis_main(["bootstrap", str(table), "--out", str(out), "--replicates", "40"])
-    boot = kept_bootstrap("planted", table).set_index("axis").loc["width"]
+    every = kept_bootstrap("planted", table)
+    assert set(every["norm"]) == {"coef", *NORMS}  # each normalisation's exponent is resampled
+    boot = every.set_index(["norm", "axis"]).loc[("coef", "width")]
     assert boot["kept"] >= 30 and boot["boot_lo"] < boot["exponent"] < boot["boot_hi"]
     # the meta-regression's SD of the exponent, from its 95% interval on k - p degrees of freedom
-    meta_sd = (boot["hi"] - boot["lo"]) / 2 / stats.t.ppf(0.975, boot["dof"])
-    assert 0.5 < boot["boot_sd"] / meta_sd < 2
+    sd = (boot["hi"] - boot["lo"]) / 2 / stats.t.ppf(0.975, boot["dof"])
+    assert meta_sd(boot) == pytest.approx(sd) and 0.5 < boot["boot_sd"] / sd < 2
+    for _, b in every.iterrows():  # the TOST again, with the larger of the two SDs
+        half = stats.t.ppf(0.95, b["dof"]) * max(meta_sd(b), b["boot_sd"])
+        assert (b["robust_lo90"], b["robust_hi90"]) == pytest.approx((b["exponent"] - half, b["exponent"] + half))
+        assert b["robust_verdict"] == verdict(b["robust_lo90"], b["robust_hi90"], b["margin"], b["span"])
+    assert boot["robust_verdict"] == boot["verdict"] == "moves"  # alpha = 1: a slope no 5 seeds could hide
     write_table(df.iloc[1:], str(table))
     with pytest.raises(AnalysisError, match="drawn from another version"):
         kept_bootstrap("planted", table)
 
 
-def test_a_bootstrap_needs_two_replicates_and_two_seeds(tmp_path, capsys):
+def test_a_bootstrap_needs_two_replicates_two_seeds_and_an_exponent(tmp_path, capsys):
     df, _ = planted(Scenario(seeds=1), np.random.default_rng(0))
-    path = tmp_path / "t.csv"
+    path, one_width = tmp_path / "t.csv", tmp_path / "w.csv"
     write_table(df, str(path))
-    for argv, message in ((["--replicates", "1"], "--replicates 1: must be >= 2"), ([], "one seed")):
+    write_table(planted(Scenario(widths=(8,)), np.random.default_rng(0))[0], str(one_width))
+    for table, argv, message in ((path, ["--replicates", "1"], "--replicates 1: must be >= 2"),
+                                 (path, [], "one seed"), (one_width, [], "no exponent fitted")):
         with pytest.raises(SystemExit) as exit_:
-            analysis_main(["bootstrap", str(path), "--out", str(tmp_path / "b.csv"), *argv])
+            analysis_main(["bootstrap", str(table), "--out", str(tmp_path / "b.csv"), *argv])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables_and_an_old_file_is_refused(tmp_path):
+    from analysis.paper import bootstrap_counts, bootstrap_tex
+
+    row = dict(setting="all", axis="width", exponent=0.0, lo=-0.1, hi=0.1, dof=4, kept=80, boot_sd=0.06,
+               robust_lo90=-0.2, robust_hi90=0.15)
+    boot = pd.DataFrame([{**row, "norm": "coef", "verdict": "still", "robust_verdict": "undecided"},
+                         {**row, "norm": "sum", "verdict": "still", "robust_verdict": "undecided"},
+                         {**row, "norm": "mean", "verdict": "moves", "robust_verdict": "moves"},
+                         {**row, "norm": "per_step", "verdict": "still", "robust_verdict": ""}])
+    tex = bootstrap_tex({"x": boot})
+    # the SD ratio is 0.06 over the meta-regression's 0.1 / t(0.975, 4)
+    assert f"& 80 & {0.06 / (0.1 / stats.t.ppf(0.975, 4)):.2f} &" in tex
+    assert r"[$-$0.20, 0.15] undecided$^\dagger$" in tex  # differs from "still": marked
+    assert "[$-$0.20, 0.15] moves &" in tex and tex.count(r"\dagger") == 1  # agrees: unmarked
+    assert tex.splitlines()[-3].endswith(r"& -- \\")  # too few replicates kept the design: no verdict
+    # coef's row is sum's and per-step's has no check: two verdicts checked, one changed
+    assert bootstrap_counts({"x": boot}) == {"BootstrapVerdictsChecked": "2", "BootstrapVerdictsChanged": "1"}
+    (tmp_path / "bootstrap").mkdir()
+    table = tmp_path / "x.csv"
+    table.write_text("a\n")
+    boot.drop(columns=["norm", "robust_verdict"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
+    with pytest.raises(AnalysisError, match="older bootstrap"):
+        kept_bootstrap("x", table)
