@@ -118,7 +118,8 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
     return save_figure(fig, out, name)
 
 
-def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str):
+def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str, label: str = ""):
+    """A panel per width; ``label`` names the setting and (N_train, B) when the experiment has several."""
     fits = [f for f in fits if f[2].status != "no_runs"]
     n = len(fits)
     cols = min(n, 3)
@@ -157,7 +158,8 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         ax.set_xlabel(COEF_LABEL)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
-    fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, a panel per width (y zoomed on the basin)")
+    fig.suptitle(f"{METRIC_LABEL[metric].capitalize()} against coef, a panel per width (y zoomed on the basin)"
+                 + (f"\n{label}" if label else ""))
     return save_figure(fig, out, name)
 
 
@@ -338,6 +340,9 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
         label = setting + ("" if stars["n_train"].nunique() == 1 else f", n_train={n_train}") + (
             "" if stars["batch_size"].nunique() == 1 else f", batch_size={batch}")
         suffix = "" if len(groups) == 1 else "_" + slug(label)
+        title = ", ".join(([] if stars["setting"].nunique() == 1 else [setting])
+                          + ([] if stars["n_train"].nunique() == 1 else [f"{AXIS_SYMBOL['n_train']} = {n_train}"])
+                          + ([] if stars["batch_size"].nunique() == 1 else [f"{AXIS_SYMBOL['batch_size']} = {batch}"]))
         mine = (runs["setting"] == setting) & (runs["n_train"] == n_train) & (runs["batch_size"] == batch)
         s_runs = runs[mine]
         s_stars = stars[(stars["setting"] == setting) & (stars["n_train"] == n_train) & (stars["batch_size"] == batch)]
@@ -345,9 +350,11 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
         s_fits = [f for f in fits if f[0][0] == setting and f[0][2] == n_train and f[0][3] == batch]
         draw = {"lambda_star_vs_width": lambda: lambda_star_vs_width(s_stars, s_exp, metric, out,
                                                                      f"lambda_star_vs_width{suffix}"),
-                "loss_vs_lambda": lambda: loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}"),
+                "loss_vs_lambda": lambda: loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}", title),
                 "loss_heatmap": lambda: loss_heatmap(s_runs, s_stars, metric, out, f"loss_heatmap{suffix}"),
                 "decayed_norm_vs_lambda": lambda: norm_vs_lambda(s_runs, out, f"decayed_norm_vs_lambda{suffix}")}
         for kind in kinds:
+            if kind == "lambda_star_vs_width" and s_stars["width"].nunique() < 2:
+                continue  # one width: nothing to draw against width (adamw_timescale varies N_train and B)
             paths += draw[kind]()
     return paths

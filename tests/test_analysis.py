@@ -192,6 +192,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     for name in ("loss_vs_lambda", "lambda_star_vs_width", "loss_heatmap", "decayed_norm_vs_lambda"):
         for lr in ("0.01", "0.1"):
             assert (tmp_path / "fig" / f"{name}_optim.lr={lr}.png").stat().st_size > 5000
+    analysis_main(["figures", _write(df[df["width"] == 16], tmp_path / "one_width.csv"), "--out", str(tmp_path / "one")])
+    assert not list((tmp_path / "one").glob("lambda_star_vs_width*"))  # one width: no figure against width
+    assert len(list((tmp_path / "one").glob("loss_vs_lambda*.png"))) == 2
     (tmp_path / "results" / "equilibrium").mkdir(parents=True)
     write_table(df, str(tmp_path / "results" / "planted.csv.gz"))
     planted_tensors(np.random.default_rng(0)).to_csv(tmp_path / "results" / "equilibrium" / "tensors.csv", index=False)
