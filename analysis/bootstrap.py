@@ -33,6 +33,7 @@ from analysis.fit import AXES, coef_star_table, exponent_table
 from analysis.scaling import verdict
 from analysis.table import AnalysisError, read_table
 
+REPLICATES = 100  # resamples of the seeds, by default
 MIN_KEPT = 20  # replicates with the original design below which the bootstrap gives no verdict
 
 
@@ -62,7 +63,7 @@ def resampled(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd.DataFrame:
+def seed_bootstrap(table: str | Path, replicates: int = REPLICATES, rng: int = 0) -> pd.DataFrame:
     """Per (setting, norm, axis): λ*'s exponent with the meta-regression's 95% interval and verdict, and the
     bootstrap's SD, 2.5-97.5% percentiles and robust verdict over the replicates that kept the design."""
     if replicates < 2:
@@ -70,11 +71,17 @@ def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd
     runs = read_table(table)
     if runs["seed"].nunique() < 2:
         raise AnalysisError(f"{table}: one seed; a seed bootstrap needs several")
-    digest = table_digest(table)
+    boot = bootstrap_runs(runs, replicates, np.random.default_rng(rng))
+    if boot.empty:
+        raise AnalysisError(f"{table}: no exponent fitted (too few optima bounded), so none to bootstrap")
+    return boot.assign(table_sha256=table_digest(table))
+
+
+def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Generator) -> pd.DataFrame:
+    """``seed_bootstrap`` of a table in memory (no rows where no exponent is fitted)."""
     original, design = exponents(runs)
     if original.empty:
-        raise AnalysisError(f"{table}: no exponent fitted (too few optima bounded), so none to bootstrap")
-    generator = np.random.default_rng(rng)
+        return pd.DataFrame()
     draws, same_design = [], []
     for _ in range(replicates):
         replicate, replicate_design = exponents(resampled(runs, generator))
@@ -98,8 +105,7 @@ def seed_bootstrap(table: str | Path, replicates: int = 100, rng: int = 0) -> pd
                      "robust_lo90": e["exponent"] - half, "robust_hi90": e["exponent"] + half,
                      "robust_verdict": verdict(e["exponent"] - half, e["exponent"] + half, e["margin"], span)
                      if len(kept) >= MIN_KEPT else "",
-                     "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every),
-                     "table_sha256": digest})
+                     "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every)})
     return pd.DataFrame(rows)
 
 

@@ -6,6 +6,11 @@ jitter, noise along the curve that grows on the cliff, scatter about the power l
 diverged runs, each run named in a random normalisation), runs the same ``fit`` as real tables and
 checks each interval against the planted truth: coef* per width, the exponent against width, and
 the gain over λ = 0.
+
+``bootstrap_coverage`` measures the seed bootstrap's check the same way (``analysis.bootstrap``): five
+seeds per point, each seed's optimum either drawn afresh at every width (independent points, as above)
+or with a slope in width that its widths share (``Scenario.seed_slope``), and the exponent's 95% interval
+from the meta-regression beside the one with the SD raised to the bootstrap's where larger.
 """
 from __future__ import annotations
 
@@ -14,10 +19,15 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from scipy import stats
+
+from analysis.bootstrap import MIN_KEPT, REPLICATES, bootstrap_runs, meta_sd
 from analysis.fit import coef_star_table, exponent_table, joint_lr_table, tuned_lr_stars
 from analysis.planted import planted, random_joint_scenario, random_scenario
 
 GOAL = (0.90, 0.99)
+SEED_SLOPE = (0.0, 0.3)  # dex per decade of width, uniform; 0.15 at most gave a median SD ratio of 1.06, below
+# the 1.4-1.5 of the kept width sweeps whose points share their seeds
 
 
 def replicate(rng: np.random.Generator, seeds: int | None = None) -> list[dict]:
@@ -83,6 +93,43 @@ def coverage(replicates: int = 200, seed: int = 0, seeds: int | None = None) -> 
     rng = np.random.default_rng(seed)
     rows = pd.DataFrame([r for _ in range(replicates) for r in replicate(rng, seeds)]
                         + [r for _ in range(max(replicates // 2, 1)) for r in joint_replicate(rng, seeds)])
+    return _summary(rows)
+
+
+def bootstrap_replicate(rng: np.random.Generator, shared: bool, boot_replicates: int = REPLICATES) -> list[dict]:
+    """One planted sweep of five seeds (their optima independent across widths, or ``shared``: with a slope in
+    width per seed), its exponent against width fitted and seed-bootstrapped: a row per interval."""
+    scenario = replace(random_scenario(rng), seeds=5, seed_slope=float(rng.uniform(*SEED_SLOPE)) if shared else 0.0)
+    table, truth = planted(scenario, rng)
+    boot = bootstrap_runs(table, boot_replicates, rng)
+    label = "shared across widths" if shared else "independent"
+    rows = boot[(boot["norm"] == "coef") & (boot["axis"] == "width")] if len(boot) else boot
+    if rows.empty:
+        return [{"quantity": f"exponent, seeds {label}: {kind}", "reported": False, "covered": False,
+                 "width_of_interval": np.nan, "sd_ratio": np.nan} for kind in ("meta-regression", "bootstrap check")]
+    b = rows.iloc[0]
+    half = stats.t.ppf(0.975, b["dof"]) * np.fmax(meta_sd(b), b["boot_sd"])
+    checked = b["kept"] >= MIN_KEPT
+    return [{"quantity": f"exponent, seeds {label}: meta-regression", "reported": True,
+             "covered": b["lo"] <= truth["alpha"] <= b["hi"], "width_of_interval": b["hi"] - b["lo"],
+             "sd_ratio": b["boot_sd"] / meta_sd(b)},
+            {"quantity": f"exponent, seeds {label}: bootstrap check", "reported": checked,
+             "covered": checked and b["exponent"] - half <= truth["alpha"] <= b["exponent"] + half,
+             "width_of_interval": 2 * half if checked else np.nan, "sd_ratio": b["boot_sd"] / meta_sd(b)}]
+
+
+def bootstrap_coverage(replicates: int = 100, seed: int = 0) -> pd.DataFrame:
+    """Coverage of the exponent's 95% interval, the meta-regression's and the bootstrap check's, on
+    ``replicates`` planted sweeps with independent points and as many with seeds shared across widths."""
+    rng = np.random.default_rng(seed)
+    rows = pd.DataFrame([r for shared in (False, True) for _ in range(replicates)
+                         for r in bootstrap_replicate(rng, shared)])
+    return _summary(rows).assign(median_sd_ratio=[g["sd_ratio"].median() for _, g in rows.groupby("quantity",
+                                                                                                   sort=False)])
+
+
+def _summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per quantity: intervals reported, their coverage with its Wilson interval, and median width."""
     summary = []
     for quantity, g in rows.groupby("quantity", sort=False):
         shown = g[g["reported"]]

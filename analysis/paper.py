@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.bootstrap import MIN_KEPT, kept_bootstrap, meta_sd
-from analysis.calibrate import GOAL, coverage
+from analysis.bootstrap import MIN_KEPT, REPLICATES, kept_bootstrap, meta_sd
+from analysis.calibrate import GOAL, SEED_SLOPE, coverage
 from analysis.equilibrium import exponents as equilibrium_exponents
 from analysis.equilibrium import figure as equilibrium_figure
 from analysis.equilibrium import ratios as equilibrium_ratios
@@ -291,13 +291,32 @@ def calibration_tex(table: pd.DataFrame) -> str:
 def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:
     """The numbers of the method (margin, calibration) the text quotes, as \\newcommand names."""
     macros = {"Margin": f"{MARGIN:g}", "CalibrationReplicates": f"{replicates}", "GoalLo": f"{GOAL[0]:.2f}",
-              "GoalHi": f"{GOAL[1]:.2f}", "BootstrapMinKept": f"{MIN_KEPT}"}
+              "GoalHi": f"{GOAL[1]:.2f}", "BootstrapMinKept": f"{MIN_KEPT}",
+              "BootstrapReplicates": f"{REPLICATES}", "SeedSlopeMax": f"{SEED_SLOPE[1]:g}"}
     for _, r in calibration.iterrows():
         name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
                 "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
                 "joint optimum: coef*": "CoverageJointCoef",
                 "joint optimum: exponent against width": "CoverageJointExponent"}[r["quantity"]]
         macros[name] = f"{r['coverage']:.3f}"
+    return macros
+
+
+BOOTSTRAP_CALIBRATION = {"exponent, seeds independent: meta-regression": "BootCalIndependentMeta",
+                         "exponent, seeds independent: bootstrap check": "BootCalIndependentCheck",
+                         "exponent, seeds shared across widths: meta-regression": "BootCalSharedMeta",
+                         "exponent, seeds shared across widths: bootstrap check": "BootCalSharedCheck"}
+
+
+def bootstrap_calibration_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """The bootstrap check's measured coverage (``calibrate --bootstrap``), its Wilson interval and the median
+    SD ratio, per kind of seed and interval, as \\newcommand names."""
+    macros = {}
+    for _, r in table.iterrows():
+        name = BOOTSTRAP_CALIBRATION[r["quantity"]]
+        macros[name] = f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}]"
+        macros[name + "Ratio"] = f"{r['median_sd_ratio']:.2f}"
+        macros[name + "Sweeps"] = f"{r['intervals'] + r['withheld']}"
     return macros
 
 
@@ -541,13 +560,20 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
         texts["equilibrium.tex"] = equilibrium_tex(ratios, slopes)
         numbers["equilibrium"] = equilibrium_numbers(tensors, ratios, slopes)
         written += equilibrium_figure(tensors, out / "figures" / "equilibrium.pdf")
+    kept_boot_calibration = results / "bootstrap" / "calibration.csv"
+    if kept_boot_calibration.exists():  # drawn by `calibrate --bootstrap`, too slow to redraw at every build
+        boot_calibration = pd.read_csv(kept_boot_calibration)
+        texts["bootstrap_calibration.tex"] = calibration_tex(boot_calibration)
+        numbers_boot_calibration = bootstrap_calibration_numbers(boot_calibration)
+    else:
+        numbers_boot_calibration = {}
     answer = answer_rows(fits, boots)
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex(predictions)
     texts["bootstrap.tex"] = bootstrap_tex(boots)
     texts["appendix.tex"] = "\n".join(appendix) + "\n"
     macros = (global_numbers(calibration, replicates) | network_numbers(fits, numbers.get("equilibrium"))
-              | bootstrap_counts(boots))
+              | bootstrap_counts(boots) | numbers_boot_calibration)
     experiment_files = sorted(path.stem for path in (PAPER.parent / "conf" / "experiment").glob("*.yaml"))
     macros["KeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in numbers)
     macros["UnkeptExperiments"] = ", ".join(f"\\texttt{{{_tex(n)}}}" for n in experiment_files if n not in numbers)

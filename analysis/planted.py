@@ -6,9 +6,10 @@ that is flat towards small coef and a cliff towards large coef,
     f(u) = base + A·(exp(k·u) − 1 − k·u)/k²,   u = x − x*   (A = f''(x*); k = 0 is a parabola),
 
 capped at ln 10 (chance for 10 classes). Each seed shifts its curve by an offset and its optimum by
-a small jitter; each run adds noise along the curve that grows on the cliff; a few runs diverge or
-are missing. The true coef* of a width is the minimum of the seed-averaged curve: with a jitter
-d ~ N(0, τ²), E f(u − d) is minimal at u = −k·τ²/2 (exactly, below the cap).
+a small jitter (optionally with a slope in width that the seed's widths share); each run adds noise along
+the curve that grows on the cliff; a few runs diverge or are missing. The true coef* of a width is the
+minimum of the seed-averaged curve: with a jitter d ~ N(0, τ²), E f(u − d) is minimal at u = −k·τ²/2
+(exactly, below the cap).
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class Scenario:
     sigma: float = 0.02  # along-curve noise of one run (at the minimum)
     seed_sd: float = 0.03  # seed offset
     seed_jitter: float = 0.03  # dex: each seed's own optimum
+    seed_slope: float = 0.0  # dex per decade of width: SD of each seed's own slope of its optimum, shared by
+    # its widths (what a real seed draws that every width sees); the points' optima are then dependent
     misfit: float = 0.03  # dex: the true coef* scatters about the power law
     diverge: float = 0.01  # probability that a run diverges
     baseline: bool = True  # λ = 0 runs too
@@ -89,6 +92,9 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
     truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion)."""
     rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}, "level": {}}
     widths = np.asarray(s.widths)
+    centre = np.log10(widths).mean()
+    # drawn only when asked for, so that a scenario without it draws the stream it always drew
+    slopes = rng.normal(0, s.seed_slope, s.seeds) if s.seed_slope else np.zeros(s.seeds)
     for lr in s.lrs:
         shift = s.lr_shift * np.log10(lr / s.lrs[0])
         for w in widths:
@@ -96,17 +102,19 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
             a = np.exp(rng.uniform(*np.log(s.curvature)))
             base = 0.15 + 1.0 / w + s.lr_cost * np.log10(lr / s.lr_best) ** 2
             x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
-            truth["x"][(lr, int(w))] = x_star - k * s.seed_jitter ** 2 / 2
+            spread = s.seed_jitter ** 2 + (s.seed_slope * (np.log10(w) - centre)) ** 2  # of a seed's optimum
+            truth["x"][(lr, int(w))] = x_star - k * spread / 2
             lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)
             grid = np.arange(lo, hi + 1e-9, s.step)
             grid = grid + rng.uniform(-s.jitter, s.jitter, len(grid)) * s.step
             # λ = 0 behaves like the flat end of the basin, a little beyond the grid; the truth is
             # its loss minus the minimum of the seed-averaged curve, base + A·τ²/2.
             baseline = float(curve(-max(s.below) - 0.5, base, a, k))
-            truth["level"][(lr, int(w))] = base + a * s.seed_jitter ** 2 / 2
+            truth["level"][(lr, int(w))] = base + a * spread / 2
             truth["gain"][(lr, int(w))] = baseline - truth["level"][(lr, int(w))]
             for seed in range(s.seeds):
                 offset, jitter = rng.normal(0, s.seed_sd), rng.normal(0, s.seed_jitter)
+                jitter += slopes[seed] * (np.log10(w) - centre)
                 for x in [*grid, *([None] if s.baseline else [])]:
                     if rng.random() < s.missing:
                         continue

@@ -84,3 +84,32 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
     boot.drop(columns=["norm", "robust_verdict"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
     with pytest.raises(AnalysisError, match="older bootstrap"):
         kept_bootstrap("x", table)
+
+
+def test_a_planted_seed_slope_tilts_each_seeds_optima_across_its_widths_and_none_leaves_them_on_the_law():
+    quiet = dict(alpha=0.5, widths=(4, 8, 16, 32, 64, 128), seeds=5, step=0.05, sigma=0.0, seed_sd=0.0,
+                 seed_jitter=0.0, misfit=0.0, diverge=0.0, missing=0.0, baseline=False, asymmetry=(0.0, 0.0))
+
+    def seed_slopes(seed_slope):
+        df, _ = planted(Scenario(**quiet, seed_slope=seed_slope), np.random.default_rng(0))
+        best = df.loc[df.groupby(["seed", "width"])["val_loss"].idxmin()]  # each seed's own optimum, per width
+        return np.array([np.polyfit(np.log10(g["width"]), np.log10(g["coef"]), 1)[0] for _, g in best.groupby("seed")])
+
+    assert np.abs(seed_slopes(0.0) - 0.5).max() < 0.06  # on the planted law, within the grid's step
+    tilted = seed_slopes(0.5)
+    assert tilted.std() > 0.1 and np.abs(tilted - 0.5).max() > 0.25  # each seed its own slope (SD 0.5 planted)
+
+
+@pytest.mark.slow
+def test_the_bootstrap_calibration_writes_both_intervals_for_both_kinds_of_seed_and_refuses_seeds(tmp_path, capsys):
+    out = tmp_path / "boot_calibration.csv"
+    with pytest.raises(SystemExit):  # two sweeps cannot meet a coverage goal; the table is written all the same
+        analysis_main(["calibrate", "--bootstrap", "--replicates", "1", "--out", str(out)])
+    table = pd.read_csv(out).set_index("quantity")
+    assert list(table.index) == [f"exponent, seeds {kind}: {interval}" for kind in ("independent", "shared across widths")
+                                 for interval in ("meta-regression", "bootstrap check")]
+    assert (table["intervals"] + table["withheld"] == 1).all() and "median_sd_ratio" in table
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        analysis_main(["calibrate", "--bootstrap", "--seeds", "3"])
+    assert exit_.value.code == 2 and "--seeds 3" in capsys.readouterr().err
