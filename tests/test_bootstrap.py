@@ -21,7 +21,6 @@ def test_a_resample_is_whole_seeds_drawn_with_replacement_each_draw_its_own_seed
         assert out.loc[out["seed"] == label, "value"].tolist() == runs.loc[runs["seed"] == seed, "value"].tolist()
 
 
-@pytest.mark.slow
 def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_the_paper_refuses_a_stale_one(
         tmp_path, capsys):
     df, _ = planted(Scenario(alpha=1.0, seeds=10, misfit=0.0, seed_jitter=0.05), np.random.default_rng(0))
