@@ -31,6 +31,9 @@ def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_
     analysis_main(["bootstrap", str(table), "--out", str(out), "--replicates", "40"])
     every = kept_bootstrap("planted", table)
     assert set(every["norm"]) == {"coef", *NORMS}  # each normalisation's exponent is resampled
+    assert (every["setting"] == "all").all() and (every["span"] == 128 / 4).all()  # planted widths 4-128, all bounded
+    assert (every["n_points"] == 6).all() and (every["replicates"] == 40).all() and (every["fitted"] == 40).all()
+    assert (every["boot_sd_every"] >= every["boot_sd"] * 0.5).all() and every["table_sha256"].str.len().eq(64).all()
     boot = every.set_index(["norm", "axis"]).loc[("coef", "width")]
     assert boot["kept"] >= 30 and boot["boot_lo"] < boot["exponent"] < boot["boot_hi"]
     # the meta-regression's SD of the exponent, from its 95% interval on k - p degrees of freedom
