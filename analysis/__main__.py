@@ -5,7 +5,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.bootstrap import REPLICATES
 from analysis.table import AnalysisError, collect, read_table, write_table
 
 FIT_FILES = ("coef_star", "exponents", "predictions", "closed_form", "consistency", "joint_lr")
@@ -132,7 +131,8 @@ def main(argv=None) -> None:
                                            " -> CSV; the paper quotes paper/results/bootstrap/NAME.csv")
     p.add_argument("table", metavar="TABLE")
     p.add_argument("--out", required=True, metavar="CSV")
-    p.add_argument("--replicates", type=int, default=REPLICATES)
+    p.add_argument("--replicates", type=int, default=None, help="resamples of the seeds (default: "
+                   "analysis.bootstrap.REPLICATES; imported only when this verb runs, as it pulls in torch)")
     p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
@@ -158,8 +158,8 @@ def main(argv=None) -> None:
             for path in build_paper(Path(args.results), metric=args.metric, readme=README if kept else None):
                 print(path)
         elif args.verb == "bootstrap":
-            from analysis.bootstrap import seed_bootstrap
-            table = seed_bootstrap(args.table, args.replicates, args.seed)
+            from analysis.bootstrap import REPLICATES, seed_bootstrap
+            table = seed_bootstrap(args.table, REPLICATES if args.replicates is None else args.replicates, args.seed)
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out, index=False)
             print(table.drop(columns="table_sha256").to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -97,16 +97,21 @@ def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Gen
         lo, hi = np.percentile(kept, [2.5, 97.5]) if len(kept) > 1 else (np.nan, np.nan)
         boot_sd = kept.std(ddof=1) if len(kept) >= MIN_KEPT else np.nan
         half = stats.t.ppf(0.95, e["dof"]) * np.fmax(meta_sd(e), boot_sd)  # fmax: the meta SD where no boot SD
+        lo90, hi90 = e["exponent"] - half, e["exponent"] + half
         span = e["axis_max"] / e["axis_min"]
         rows.append({"setting": key[0], "norm": key[1], "axis": key[2], "exponent": e["exponent"], "lo": e["lo"],
                      "hi": e["hi"], "n_points": int(e["n_points"]), "dof": int(e["dof"]), "span": span,
                      "margin": e["margin"], "verdict": e["verdict"], "replicates": replicates, "kept": len(kept),
                      "boot_sd": boot_sd, "boot_lo": lo, "boot_hi": hi,
-                     "robust_lo90": e["exponent"] - half, "robust_hi90": e["exponent"] + half,
-                     "robust_verdict": verdict(e["exponent"] - half, e["exponent"] + half, e["margin"], span)
-                     if len(kept) >= MIN_KEPT else "",
+                     "robust_lo90": lo90, "robust_hi90": hi90,
+                     "robust_verdict": verdict(lo90, hi90, e["margin"], span) if len(kept) >= MIN_KEPT else "",
                      "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every)})
     return pd.DataFrame(rows)
+
+
+def changed_by_check(boot: pd.DataFrame) -> pd.Series:
+    """Per row: the check was made (enough replicates kept the design) and its verdict differs from the fit's."""
+    return (boot["robust_verdict"] != "") & (boot["robust_verdict"] != boot["verdict"])
 
 
 def kept_bootstrap(name: str, table: Path) -> pd.DataFrame | None:

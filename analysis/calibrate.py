@@ -18,10 +18,9 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
-from analysis.bootstrap import MIN_KEPT, REPLICATES, bootstrap_runs, meta_sd
+from analysis.bootstrap import REPLICATES, bootstrap_runs, meta_sd
 from analysis.fit import coef_star_table, exponent_table, joint_lr_table, tuned_lr_stars
 from analysis.planted import planted, random_joint_scenario, random_scenario
 
@@ -109,7 +108,7 @@ def bootstrap_replicate(rng: np.random.Generator, shared: bool, boot_replicates:
                  "width_of_interval": np.nan, "sd_ratio": np.nan} for kind in ("meta-regression", "bootstrap check")]
     b = rows.iloc[0]
     half = stats.t.ppf(0.975, b["dof"]) * np.fmax(meta_sd(b), b["boot_sd"])
-    checked = b["kept"] >= MIN_KEPT
+    checked = b["robust_verdict"] != ""  # enough replicates kept the design for a check
     return [{"quantity": f"exponent, seeds {label}: meta-regression", "reported": True,
              "covered": b["lo"] <= truth["alpha"] <= b["hi"], "width_of_interval": b["hi"] - b["lo"],
              "sd_ratio": b["boot_sd"] / meta_sd(b)},

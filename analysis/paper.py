@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.bootstrap import MIN_KEPT, REPLICATES, kept_bootstrap, meta_sd
+from analysis.bootstrap import MIN_KEPT, REPLICATES, changed_by_check, kept_bootstrap, meta_sd
 from analysis.calibrate import GOAL, SEED_SLOPE, coverage
 from analysis.equilibrium import exponents as equilibrium_exponents
 from analysis.equilibrium import figure as equilibrium_figure
@@ -155,8 +155,7 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
     for name, fit in fits.items():
         boot = (boots or {}).get(name)
         changed = set() if boot is None else set(map(tuple, boot.loc[
-            (boot["robust_verdict"] != "") & (boot["robust_verdict"] != boot["verdict"]), ["setting", "norm", "axis"]
-        ].to_numpy().tolist()))
+            changed_by_check(boot), ["setting", "norm", "axis"]].to_numpy().tolist()))
         e, stars, tuned = fit["exponents"], fit["coef_star"], fit["tuned"]
         e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
         ends = _grid_ends(fit["fits"])
@@ -389,9 +388,9 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
 def bootstrap_counts(boots: dict[str, pd.DataFrame]) -> dict[str, str]:
     """How many verdicts (in sum, mean, per-step) the seed bootstrap's check could test, and how many it changed."""
     rows = pd.concat(boots.values()) if boots else pd.DataFrame(columns=["norm", "verdict", "robust_verdict"])
-    checked = rows[rows["norm"].isin(NORMS) & (rows["robust_verdict"] != "")]
-    return {"BootstrapVerdictsChecked": f"{len(checked)}",
-            "BootstrapVerdictsChanged": f"{(checked['robust_verdict'] != checked['verdict']).sum()}"}
+    in_norms = rows["norm"].isin(NORMS)
+    return {"BootstrapVerdictsChecked": f"{(in_norms & (rows['robust_verdict'] != '')).sum()}",
+            "BootstrapVerdictsChanged": f"{(in_norms & changed_by_check(rows)).sum()}"}
 
 
 def bootstrap_tex(boots: dict[str, pd.DataFrame]) -> str:
@@ -410,7 +409,7 @@ def bootstrap_tex(boots: dict[str, pd.DataFrame]) -> str:
                 if not b["robust_verdict"]:
                     cells.append("--")
                     continue
-                mark = "" if b["robust_verdict"] == b["verdict"] else r"$^\dagger$"
+                mark = r"$^\dagger$" if changed_by_check(b) else ""
                 cells.append(f"[{_fixed(b['robust_lo90'])}, {_fixed(b['robust_hi90'])}] {b['robust_verdict']}{mark}")
             ratio = _fixed(coef["boot_sd"] / meta_sd(coef))
             lines.append(f"\\quad {_tex(setting)} & {AXIS_HEADERS.get(axis, _tex(axis))} & {coef['kept']} & {ratio} & "
