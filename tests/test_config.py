@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from conftest import TINY
 from wdbench.app import CONF_DIR, run_job
+from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
 from wdbench.config import ConfigError, parse_run_config
 
 
@@ -88,7 +89,8 @@ BAD = [
     (["data=cifar10"], "data.root: required for data=cifar10 (a local directory; nothing is downloaded)"),
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
-    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, threads, name, "
+    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, "
+              "precision, cudnn_benchmark, deterministic, threads, name, "
               "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
@@ -123,7 +125,8 @@ def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args,
 CHECKS = [
     # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
     (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
-    (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, threads, name, "
+    (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, "
+              "precision, cudnn_benchmark, deterministic, threads, name, "
                    "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
     (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
     (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
@@ -298,9 +301,17 @@ def test_a_choice_this_machine_cannot_run_is_refused(job, monkeypatch):
     assert job(quickly_composed("logger=mlflow")) == (
         2, ["wdbench: error: logger=mlflow: needs the mlflow package (pip install -e '.[loggers]'); allowed "
             "without it: none"], UNTOUCHED)
+
+def test_device_cuda_is_checked_where_the_run_trains_not_where_it_is_launched(monkeypatch):
+    """A login node without a GPU launches device=cuda runs (SLURM's GPU nodes train them); a node
+    that trains one without a GPU records it as failed, naming the node."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert job(quickly_composed("device=cuda")) == (
-        2, ["wdbench: error: device=cuda: no CUDA device here; allowed: auto, cpu"], UNTOUCHED)
+    parse_run_config(quickly_composed("device=cuda"))  # valid on the launching host
+    with pytest.raises(RuntimeError, match=r"^device=cuda: no CUDA device on .+; allowed on this node: auto, cpu$"):
+        resolve_device("cuda")
+    monkeypatch.setenv("WDBENCH_AUTO_DEVICE", "cuda")  # a SLURM task that asked for a GPU: auto must be one
+    with pytest.raises(RuntimeError, match=r"^device=cuda: no CUDA device on "):
+        resolve_device("auto")
 
 
 def test_a_recorded_config_whose_group_is_not_a_mapping_is_one_error():
@@ -439,3 +450,16 @@ def test_the_composer_lets_hydra_compose_once_per_group_choice_and_not_per_value
                 for seed in (0, 1):
                     composer([f"model={model}", f"model.width={width}", f"seed={seed}", "+model.tag=x"])
     assert sorted(composer.bases) == [("model=mixer", "+model.tag=x"), ("model=vit", "+model.tag=x")]
+
+
+def test_a_run_with_device_cuda_on_a_node_without_one_is_recorded_failed_saying_so(cli, tmp_path, monkeypatch):
+    import json
+
+    from conftest import TINY, results_under
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = cli("-m", "hydra/launcher=basic", *TINY, "device=cuda", "name=gpu")
+    (path,) = results_under(tmp_path / "out")
+    result = json.loads(path.read_text())
+    assert code == 1 and result["status"] == "failed"
+    assert result["error"].startswith("NoDevice: device=cuda: no CUDA device on ")

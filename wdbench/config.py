@@ -67,6 +67,7 @@ NORMS = ("sum", "mean", "per_step")  # of the L2 penalty (wdbench.penalty)
 APPLIES = ("coupled", "decoupled", "independent")
 EXCLUDE_KINDS = {"bias": "every parameter named *.bias", "norm": "every normalisation-layer parameter"}
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "tf32", "bf16")  # wdbench.numerics
 # lr and λ·c end up as factors in float32 tensor ops (max 3.4e38): keep them far below that
 LARGEST = 1e30
 LOG10_RANGE = (-30, 30)  # 10**x: at most LARGEST, and a factor float32 does not round to 0
@@ -151,7 +152,10 @@ class RunConfig:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # where per-epoch metrics also go
     seed: int = 0  # init, data order and augmentation
-    device: str = "auto"
+    device: str = "auto"  # auto: cuda where the training node has one, else cpu; cuda: fail there without one
+    precision: str = "fp32"  # fp32 | tf32 (GPU matmuls and convolutions) | bf16 (autocast forward); wdbench.numerics
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms (faster convolutions, rounding may vary by run)
+    deterministic: bool = False  # deterministic GPU kernels only (torch.use_deterministic_algorithms; slower)
     threads: int = 0  # torch intra-op threads; 0: 1 per local multirun worker, else torch's default
     name: str = "default"  # the sweep's directory name
     out_dir: str = "outputs"
@@ -260,7 +264,7 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
-NOT_IDENTITY = ("device", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra",
+NOT_IDENTITY = ("device", "cudnn_benchmark", "deterministic", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra",
                 "predictions", "diagnostics")
 
 
@@ -395,11 +399,8 @@ def _validate(run: RunConfig) -> None:
         _check(importlib.util.find_spec(module) is not None,
                f"logger={run.logger.name}: needs the {module} package (pip install -e '.[loggers]'); allowed without "
                "it: none")
-    _choice("device", run.device, DEVICES)
-    if run.device == "cuda":
-        import torch
-
-        _check(torch.cuda.is_available(), "device=cuda: no CUDA device here; allowed: auto, cpu")
+    _choice("device", run.device, DEVICES)  # whether the node that trains has a GPU is checked there (runner)
+    _choice("precision", run.precision, PRECISIONS)
     _check(0 <= run.threads <= MAX_THREADS, f"threads={run.threads}: must be in [0, {MAX_THREADS}] (0 = automatic)")
     _in_range("seed", run.seed, SEED_RANGE)
     _check(run.checkpoint_every_s >= 0, f"checkpoint_every_s={run.checkpoint_every_s}: must be >= 0")

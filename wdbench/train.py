@@ -13,7 +13,10 @@ statistics (stacked buffers, updated in place).
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
+import socket
 import time
 from typing import Callable, Optional, Sequence
 
@@ -25,16 +28,38 @@ from tqdm.auto import tqdm
 from wdbench.config import RunConfig, pack_key
 from wdbench.data import Dataset, crop_flip, crop_flip_offsets, run_dataset
 from wdbench.models import build_model, unfused_attention
+from wdbench.numerics import autocast, set_numerics
 from wdbench.optim import build_optimizer, lr_multiplier
 from wdbench.parameterisation import apply_mup, model_scalings
 from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
 from wdbench.sources import train_size
 
 
+class NoDevice(RuntimeError):
+    """device=cuda on a node that has no usable GPU: checked where the run trains, not where it is launched."""
+
+
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    """The device a run trains on here: auto is this node's GPU if it has one, else its CPU."""
+    if name == "auto":  # a SLURM task that asked for a GPU must train on it (hydra_plugins...slurm)
+        name = os.environ.get("WDBENCH_AUTO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NoDevice(f"device=cuda: no CUDA device on {socket.gethostname()} (CUDA_VISIBLE_DEVICES="
+                       f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); allowed on this node: auto, cpu")
+    return device
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device``; to a GPU through pinned memory, so the host does not wait for it."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def _to_host(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy in host memory (from a GPU: queued, not yet waited for; ``Pack.state_dicts`` waits once)."""
+    return tensor.detach().to("cpu", copy=True, non_blocking=tensor.device.type == "cuda")
 
 
 EVAL_BATCH = 1024  # validation samples per forward pass
@@ -63,20 +88,24 @@ def l2_norm(params) -> float:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params))).item()
 
 
-def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int, packed: bool = True) -> int:
-    """Device memory one member of a pack needs, estimated without allocating any: its float32
-    parameters, their gradients and optimizer state, plus the larger of a training step (one
-    minibatch and every tensor the forward pass saves for backward) and an evaluation step (about the
-    input and output of its largest layer at the evaluation batch). Tensors are counted on the meta
-    device through autograd's saved-tensor hooks, each storage once; ``packed``: attention unfused,
-    as in a pack."""
+FOOTPRINT_MEMBERS = 2  # members of the vmapped forward that member_bytes measures (the cost per member is flat in K)
+
+
+def _saved_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int, members: int
+                 ) -> tuple[int, int, int, int]:
+    """Counted on the meta device (no memory), per member: bytes of its parameters, of its minibatch,
+    of every tensor a forward pass of ``members`` members (vmapped as in a pack; 1: the module alone)
+    saves for backward (each storage once, parameters and input apart), and of the largest of those."""
     with torch.device("meta"):
-        model = build_model(run.model, in_chans, n_classes, image_size)
-        x = torch.empty(run.optim.batch_size, in_chans, image_size, image_size)
-    if packed:
-        unfused_attention(model)
-    # a storage's identity (meta storages have no address); parameters and the input are counted apart
-    counted = {t.untyped_storage()._cdata for t in (x, *model.parameters())}
+        models = [build_model(run.model, in_chans, n_classes, image_size) for _ in range(members)]
+        x = torch.empty(members, run.optim.batch_size, in_chans, image_size, image_size)
+    if members > 1:
+        unfused_attention(models[0])  # as Pack does on a CPU; on a GPU the fused kernels' saved tensors are smaller
+        params, buffers = stack_module_state(models)
+        forward = functools.partial(vmap(lambda p, b, xs: functional_call(models[0], (p, b), (xs,))), params, buffers)
+    else:
+        params, forward = dict(models[0].named_parameters()), lambda xs: models[0](xs[0])
+    counted = {t.untyped_storage()._cdata for t in (x, *params.values())}  # meta storages have no address
     saved: dict[int, int] = {}
 
     def count(tensor: torch.Tensor) -> torch.Tensor:
@@ -85,14 +114,36 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
             saved[storage._cdata] = storage.nbytes()
         return tensor
 
+    models[0].train()
     with torch.autograd.graph.saved_tensors_hooks(count, lambda tensor: tensor):
-        model.train()(x)
-    state_slots = 2 if run.optim.name in ("adam", "adamw") else int(run.optim.momentum > 0)  # Adam: m and v
-    n_params = sum(p.numel() for p in model.parameters())
+        forward(x)
+    largest = max(saved.values(), default=0) // members
+    n_params = sum(p.numel() for p in models[0].parameters())
+    return 4 * n_params, x.nbytes // members, sum(saved.values()) // members, largest
+
+
+def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int, packed: bool = True) -> int:
+    """Device memory one member of a pack needs, estimated without allocating any (docs/gpu.md):
+    its float32 parameters, gradients and optimizer state (Adam: and the temporary of its foreach
+    step), plus the larger of a training step (its minibatch and every tensor the vmapped forward
+    saves for backward: BatchNorm's batching rule saves one more activation than a module alone)
+    and its share of an evaluation step (about the input and output of the largest layer, for
+    ``eval_members(K)``·EVAL_BATCH samples at once). ``packed``: as a member of a pack (vmapped);
+    else as a run alone."""
+    param_bytes, batch, saved, largest = _saved_bytes(run, in_chans, n_classes, image_size,
+                                                      FOOTPRINT_MEMBERS if packed else 1)
+    adam = run.optim.name in ("adam", "adamw")
+    state_slots = 2 + 1 if adam else int(run.optim.momentum > 0)  # Adam: m, v and sqrt(v)'s temporary
     shared_batch = run.optim.batch_size == train_size(run.data) and not run.data.augment  # Pack._batch: one for all
-    train_step = (0 if shared_batch else x.nbytes) + sum(saved.values())
-    evaluation = 2 * max([x.nbytes, *saved.values()]) * EVAL_BATCH // run.optim.batch_size  # a linear map saves none
-    return 4 * n_params * (2 + state_slots) + max(train_step, evaluation)
+    train_step = (0 if shared_batch else batch) + saved
+    evaluation = 2 * max(batch, largest) * EVAL_BATCH // run.optim.batch_size  # a linear map saves none
+    return param_bytes * (2 + state_slots) + max(train_step, evaluation)
+
+
+def eval_members(size: int, batch_size: int) -> int:
+    """Members evaluated at once: EVAL_BATCH samples for each, at most as many samples in all as a
+    training step holds (K·B), so evaluation never needs more memory than training."""
+    return max(1, min(size, size * batch_size // EVAL_BATCH))
 
 
 def angles(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -175,8 +226,9 @@ class Pack:
         self.data: Dataset = data if data is not None else run_dataset(first, self.device)
         self.members = [Member(run, self.data, self.device) for run in runs]
         self.size = len(self.members)
-        if self.size > 1:
-            unfused_attention(self.members[0].model)  # fused attention has no batching rule: vmap would loop
+        if self.size > 1 and self.device.type != "cuda":  # the CPU's fused attention has no batching rule (the
+            unfused_attention(self.members[0].model)  # GPU's kernels have): vmap would loop over members and samples
+        self.precision, self.numerics = first.precision, set_numerics(first)
         self.params, self.buffers = stack_module_state([m.model for m in self.members])
         for k, member in enumerate(self.members):
             for name, tensor in self.params.items():
@@ -213,44 +265,57 @@ class Pack:
     # --- the stacked forward pass -------------------------------------------------------------------
     def _member_logits(self, params: Optional[dict], buffers: Optional[dict], x: torch.Tensor) -> torch.Tensor:
         if params is None:  # a pack of one: the module itself, whose tensors are the stacked ones' storage
-            return self.module(x)
-        return functional_call(self.module, (params, buffers), (x,))
+            return self.module(x).float()  # float: bf16 autocast's logits, for a float32 loss
+        return functional_call(self.module, (params, buffers), (x,)).float()
 
     def _member_loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = self._member_logits(params, buffers, x)  # the loss is a run's own minibatch mean
         return F.mse_loss(out[:, 0], y) if self.data.regression else F.cross_entropy(out, y)
 
-    def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple) -> torch.Tensor:
-        """``fn(params, buffers, *args)`` of every member, stacked; ``member_axis[i]`` says whether
-        args[i] has one slice per member (True) or is shared (False). K = 1: fn itself, no vmap."""
-        if self.size == 1:  # functional_call's swapping in and out cost a small run ~12% of its time
-            return fn(None, None, *(a[0] if per else a for a, per in zip(args, member_axis)))[None]
-        return vmap(fn, in_dims=(0, 0, *(0 if per else None for per in member_axis)))(self.params, self.buffers,
-                                                                                      *args)
+    def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple,
+                    members: slice = slice(None)) -> torch.Tensor:
+        """``fn(params, buffers, *args)`` of every member (or of ``members``), stacked; ``member_axis[i]``
+        says whether args[i] has one slice per member (True) or is shared (False). K = 1: fn itself, no
+        vmap. The forward pass runs under the run's autocast (precision=bf16)."""
+        with autocast(self.precision, self.device):
+            if self.size == 1:  # functional_call's swapping in and out cost a small run ~12% of its time
+                return fn(None, None, *(a[0] if per else a for a, per in zip(args, member_axis)))[None]
+            params = {name: t[members] for name, t in self.params.items()}
+            buffers = {name: t[members] for name, t in self.buffers.items()}
+            return vmap(fn, in_dims=(0, 0, *(0 if per else None for per in member_axis)))(params, buffers, *args)
 
     def logits(self, x: torch.Tensor, shared_input: bool = False) -> torch.Tensor:
-        """(K, b, classes): each member's logits for its own batch x[k] (or for one shared batch x)."""
-        return self._per_member(self._member_logits, x, member_axis=(not shared_input,))
+        """(K, b, classes): each member's logits for its own batch x[k] (or for one shared batch x,
+        ``eval_members`` members at a time, so that evaluating never needs more memory than training)."""
+        if not shared_input:
+            return self._per_member(self._member_logits, x, member_axis=(True,))
+        at_once = eval_members(self.size, self.batch_size)
+        return torch.cat([self._per_member(self._member_logits, x, member_axis=(False,), members=slice(k, k + at_once))
+                          for k in range(0, self.size, at_once)])
 
     # --- state: each member's in the format of a run trained alone ----------------------------------
     def state_dicts(self) -> list[dict]:
         """Per member, everything needed to continue bit-for-bit, as a run trained alone would save it
-        (so a member resumes in any pack, or alone): weights, optimizer, RNGs, position, history."""
+        (so a member resumes in any pack, or alone, on any device): weights, optimizer, RNGs, position,
+        history. Every tensor is a copy in host memory: a checkpoint takes nothing from the GPU."""
         optimizer = self.optimizer.state_dict()  # "step" is shared; every other entry is per element
+        partial = self.partial_epoch
         states = []
         for k, member in enumerate(self.members):
-            partial = None if self.partial_epoch is None else {
-                "order": self.partial_epoch["order"][k].clone(), "next_step": self.partial_epoch["next_step"],
-                "loss_sum": self.partial_epoch["loss_sum"][k].clone()}
             states.append({
-                "model": {n: t.clone() for n, t in member.model.state_dict().items()},
+                "model": {n: _to_host(t) for n, t in member.model.state_dict().items()},
                 "optimizer": {"param_groups": optimizer["param_groups"], "state": {
-                    i: {key: value.clone() if key == "step" else value[k].clone() for key, value in state.items()}
+                    i: {key: _to_host(value if key == "step" else value[k]) for key, value in state.items()}
                     for i, state in optimizer["state"].items()}},
                 "rng": member.rng.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                 "step": self.step, "history": member.history, "train_time_s": self.train_time_s,
-                "partial_epoch": partial})
+                "partial_epoch": None if partial is None else {
+                    "order": _to_host(partial["order"][k]), "next_step": partial["next_step"],
+                    "loss_sum": _to_host(partial["loss_sum"][k]),
+                    "offsets": None if partial["offsets"] is None else _to_host(partial["offsets"][:, :, k])}})
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # the copies above were queued without waiting, one by one
         return states
 
     def load_state_dicts(self, states: Sequence[dict]) -> None:
@@ -270,43 +335,63 @@ class Pack:
         for group, multiplier in zip(self.optimizer.param_groups, multipliers):  # a checkpoint from before
             group["lr_multiplier"] = multiplier  # per-layer learning rates has none
         torch.set_rng_state(states[0]["torch_rng"])
-        if states[0]["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(states[0]["cuda_rng"])
+        cuda_rng = states[0]["cuda_rng"]
+        if cuda_rng is not None and self.device.type == "cuda":  # saved on a GPU, resumed on one
+            torch.cuda.set_rng_state(cuda_rng[0] if isinstance(cuda_rng, list) else cuda_rng, self.device)
         self.step, self.epoch = states[0]["step"], len(states[0]["history"])
         self.train_time_s = states[0]["train_time_s"]
         if states[0]["partial_epoch"] is not None:
             partials = [s["partial_epoch"] for s in states]
-            self.partial_epoch = {"order": torch.stack([p["order"] for p in partials]).to(self.device),
-                                  "next_step": partials[0]["next_step"],
-                                  "loss_sum": torch.stack([p["loss_sum"] for p in partials]).to(self.device)}
+            offsets = [p.get("offsets") for p in partials]  # absent before offsets were drawn ahead
+            self.partial_epoch = {
+                "order": _to_device(torch.stack([p["order"] for p in partials]), self.device),
+                "next_step": partials[0]["next_step"],
+                "loss_sum": _to_device(torch.stack([p["loss_sum"] for p in partials]), self.device),
+                "offsets": None if offsets[0] is None else _to_device(torch.stack(offsets, dim=2), self.device)}
 
     # --- training -----------------------------------------------------------------------------------
-    def _batch(self, order: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        """Step i's inputs and targets, and whether they hold one slice per member (else one shared)."""
+    def _batch(self, order: torch.Tensor, i: int, offsets: Optional[torch.Tensor] = None
+               ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Step i's inputs and targets, and whether they hold one slice per member (else one shared);
+        ``offsets``: this step's (3, K, B) crop/flip draws on the device, None without augmentation."""
         data, B = self.data, self.batch_size
         if B == self.n_train and not data.augment:  # full batch: every member's batch is the training set
             return data.x_train, data.y_train, False  # (the order only permutes the mean's terms: no gather)
         idx = order[:, i * B:(i + 1) * B]
         x = data.x_train[idx]
-        if data.augment:  # each member's offsets from its own generator, then one vectorised crop
-            offsets = [torch.cat(o) for o in zip(*(crop_flip_offsets(B, m.rng) for m in self.members))]
-            x = crop_flip(x.flatten(0, 1), *(o.to(self.device) for o in offsets)).view(x.shape)
+        if offsets is not None:  # one vectorised crop of every member's batch: (3, K·B) offsets, no host work
+            x = crop_flip(x.flatten(0, 1), *offsets.flatten(1)).view(x.shape)
         return x, data.y_train[idx], True
+
+    def _epoch_offsets(self, first_step: int = 0) -> Optional[torch.Tensor]:
+        """(steps, 3, K, B) crop/flip offsets of steps first_step.. of this epoch, drawn now from each
+        member's generator in the order a step-by-step draw would use (dy, dx, flip per step), and
+        copied to the device once: the steps then run without waiting for the host."""
+        if not self.data.augment:
+            return None
+        steps = range(first_step, self.steps_per_epoch)
+        drawn = torch.stack([torch.stack([torch.stack(crop_flip_offsets(self.batch_size, m.rng)) for _ in steps])
+                             for m in self.members], dim=2).to(torch.uint8)  # values < 2·pad + 1 = 9
+        return _to_device(drawn, self.device)
 
     def train_epoch(self) -> list[float]:
         """One epoch of every member; returns each member's mean minibatch loss."""
         self.module.train()
         if self.partial_epoch is None:
-            order = torch.stack([torch.randperm(self.n_train, generator=m.rng) for m in self.members]).to(self.device)
+            order = torch.stack([torch.randperm(self.n_train, generator=m.rng) for m in self.members])
+            order, offsets = _to_device(order, self.device), self._epoch_offsets()
             first, loss_sum = 0, torch.zeros(self.size, device=self.device)
-        else:
+        else:  # offsets: those of the steps left (a checkpoint from before they were drawn ahead: drawn now)
             order, first, loss_sum = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum"))
+            offsets = self.partial_epoch.get("offsets")
+            offsets = self._epoch_offsets(first) if offsets is None and self.data.augment else offsets
             self.partial_epoch = None
         for i in range(first, self.steps_per_epoch):
             if self.interrupt():
-                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum}
+                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum,
+                                      "offsets": None if offsets is None else offsets[i - first:]}
                 raise Interrupted(f"interrupted at step {self.step}")
-            x, y, per_member = self._batch(order, i)
+            x, y, per_member = self._batch(order, i, None if offsets is None else offsets[i - first])
             s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.base_lr * s * group["lr_multiplier"]
