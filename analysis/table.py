@@ -17,7 +17,7 @@ from wdbench.results import RESULT_FILE, DamagedFile, read_result
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
            "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
            "decayed_norm", "run_dir"]
-EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error", "predictions"]
+EXTRA = ["dataset", "best_val_loss", "best_val_acc", "error", "predictions", "device"]
 CONFIG = "config."  # prefix of the columns that hold a run's identity fields, flattened (config.optim.lr, ...)
 
 
@@ -67,7 +67,26 @@ def row(result: dict, path: Path) -> dict:
             "run_dir": str(path.parent), "dataset": data.get("name"),
             "best_val_loss": metrics.get("best_val_loss", np.nan), "best_val_acc": metrics.get("best_val_acc", np.nan),
             "error": result.get("error", ""), "predictions": json.dumps(config.get("predictions") or [], sort_keys=True),
+            "device": "+".join(result.get("device_types") or [_device_type(result)]),
             **config_columns(config)}
+
+
+def _device_type(result: dict) -> str:
+    """cpu or cuda, from a result recorded before device_types was (its provenance's device string)."""
+    return str((result.get("provenance") or {}).get("device", "cpu")).split(":")[0].split(" ")[0]
+
+
+def warn_mixed_devices(df: pd.DataFrame) -> None:
+    """One line per setting whose runs trained on different kinds of device (or a run on several):
+    their float rounding differs, which a fit would treat as seed noise."""
+    configs = [c for c in df.columns if c.startswith(CONFIG) and not c.startswith(CONFIG + "penalty.")
+               and c != CONFIG + "seed"]
+    for key, runs in df.groupby(configs, dropna=False, sort=True) if configs else []:
+        devices = sorted(set(runs["device"].dropna()))
+        if len(devices) > 1:
+            where = runs["run_dir"].iloc[0]
+            print(f"analysis: warning: {len(runs)} runs of one setting trained on {', '.join(devices)} (e.g. {where}); "
+                  "their rounding differs: rerun them on one kind of device to compare like with like", file=sys.stderr)
 
 
 def collect(dirs: Iterable[str]) -> pd.DataFrame:
@@ -88,8 +107,10 @@ def collect(dirs: Iterable[str]) -> pd.DataFrame:
     if not rows:
         raise AnalysisError(f"no result.json under {', '.join(map(str, dirs))}")
     configs = sorted({c for r in rows for c in r if c.startswith(CONFIG)})
-    return pd.DataFrame(rows, columns=COLUMNS + EXTRA + configs).sort_values(
+    df = pd.DataFrame(rows, columns=COLUMNS + EXTRA + configs).sort_values(
         ["model", "norm", "apply", "optimizer", "width", "lam", "seed"], ignore_index=True)
+    warn_mixed_devices(df)
+    return df
 
 
 def write_table(df: pd.DataFrame, path: str) -> None:

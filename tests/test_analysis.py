@@ -869,3 +869,18 @@ def test_relative_lambda_star_puts_every_width_on_the_fitted_line():
     np.testing.assert_allclose(points["y"], (points["n_train"] / 2048.0) ** b)
     np.testing.assert_allclose(points["lo"] * 2, points["y"])
     np.testing.assert_allclose(points["hi"] / 3, points["y"])
+
+
+def test_collect_says_when_one_settings_runs_trained_on_different_devices(capsys):
+    from analysis.table import _device_type, warn_mixed_devices
+
+    assert _device_type({"provenance": {"device": "cuda:0 (NVIDIA H100)"}}) == "cuda"
+    assert _device_type({"provenance": {"device": "cpu"}}) == _device_type({}) == "cpu"
+    df = pd.DataFrame({"config.model.width": [8, 8, 8, 16], "config.seed": [0, 1, 2, 0],
+                       "config.penalty.lam": [0.1, 0.2, 0.1, 0.1], "device": ["cpu", "cuda", "cpu", "cuda"],
+                       "run_dir": ["a", "b", "c", "d"]})
+    warn_mixed_devices(df)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("analysis: warning: 3 runs of one setting trained on cpu, cuda (e.g. a)")
+    warn_mixed_devices(df[df.device == "cpu"])
+    assert capsys.readouterr().err == ""

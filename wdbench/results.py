@@ -162,4 +162,5 @@ def provenance(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": device,
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPU a local worker was given
     }

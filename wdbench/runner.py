@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 from datetime import datetime, timezone
@@ -18,11 +20,12 @@ from omegaconf import OmegaConf
 from wdbench.app import Job
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.claims import ELSEWHERE
-from wdbench.config import made_by
+from wdbench.config import RunConfig, made_by
 from wdbench.loggers import open_logger
+from wdbench.numerics import gpu_versions
 from wdbench.results import SCHEMA_VERSION, DamagedFile, provenance, set_aside, write_result
-from wdbench.sources import input_shape, split_sizes
-from wdbench.train import Interrupted, Member, Pack, member_bytes, resolve_device
+from wdbench.sources import input_shape, split_sizes, train_size
+from wdbench.train import Interrupted, Member, NoDevice, Pack, member_bytes, resolve_device
 
 log = logging.getLogger("wdbench")
 
@@ -45,6 +48,9 @@ class Record:
             self.result = job.previous
             self.result["resumes"] += 1
             job.log.info(f"{run_dir}: resuming at epoch {len(checkpoint['history'])}, step {checkpoint['step']}")
+            devices = self.result.setdefault("device_types", [self.result["provenance"].get("device_type", "cpu")])
+            if pack_provenance["device_type"] not in devices:  # resumed on another kind of device: its rounding
+                devices.append(pack_provenance["device_type"])  # differs (analysis collect says so)
         else:
             remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
             self.result = _result_header(job, member, pack, pack_provenance)
@@ -67,11 +73,12 @@ class Record:
         write_result(self.job.run_dir, self.result)
         self.last_save = time.monotonic()
 
-    def epoch_end(self, state: Callable[[], dict]) -> None:
+    def epoch_end(self, write_s: float = 0.0) -> bool:
+        """Log the epoch; whether a checkpoint is due: checkpoint_every_s since the last, and at least
+        CHECKPOINT_GAP times as long as the pack's last one took to write (a wide pack's state is GBs)."""
         if self.logger:
             self.logger.log(self.member.history[-1])
-        if time.monotonic() - self.last_save >= self.job.run.checkpoint_every_s:
-            self.save(state())
+        return time.monotonic() - self.last_save >= max(self.job.run.checkpoint_every_s, CHECKPOINT_GAP * write_s)
 
     def preempted(self, stop: StopSignal, state: dict) -> None:
         self.result["preemptions"].append({"signal": stop.name, "epoch": len(self.member.history),
@@ -109,12 +116,16 @@ class Record:
         self.done = True
 
 
+CHECKPOINT_GAP = 20  # checkpoints at most 1/20 of a pack's time (a stop signal always checkpoints)
+
+
 def _pack_provenance(pack: Pack, pack_dirs: list[str]) -> dict:
     """Where and with what a pack's runs trained (one call for the pack: git and the package
     versions take ~0.1 s to ask, as long as a small run's training step)."""
-    return {**provenance(str(pack.device) + (
-        f" ({torch.cuda.get_device_name(pack.device)})" if pack.device.type == "cuda" else "")),
-        "threads": torch.get_num_threads(), "pack": {"size": pack.size, "members": pack_dirs}}
+    gpu = gpu_versions(pack.device)
+    return {**provenance(str(pack.device) + (f" ({gpu['gpu']})" if gpu else "")), "device_type": pack.device.type,
+            **gpu, "numerics": pack.numerics, "threads": torch.get_num_threads(),
+            "pack": {"size": pack.size, "members": pack_dirs}}
 
 
 def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) -> dict:
@@ -141,6 +152,7 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) 
         "resumes": 0,
         "preemptions": [],
         "provenance": copy.deepcopy(pack_provenance),
+        "device_types": [pack_provenance["device_type"]],  # every kind of device it trained on, resumes included
     }
 
 
@@ -200,19 +212,31 @@ def train_jobs(jobs: Sequence[Job]) -> list:
     try:
         with _own_log_files(jobs):
             torch.set_num_threads(_threads(jobs[0]))
-            checkpoints = [_checkpoint(job) for job in jobs]
-            position = [(c["step"], len(c["history"])) if c else (0, 0) for c in checkpoints]
             outcomes: list = [None] * len(jobs)
-            data = None
-            for start in sorted(set(position)):
-                starting = [i for i, p in enumerate(position) if p == start]
-                for group in _packs_that_fit(jobs, starting, data_loaded=data is not None):
-                    data = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes,
-                                       group)
+            _train_runs(jobs, list(range(len(jobs))), outcomes, data=None)
             return outcomes
     finally:
         for job in jobs:
             job.claim.release()
+
+
+def _train_runs(jobs: Sequence[Job], indices: list[int], outcomes: list, data):
+    """Train jobs[i] for i in ``indices`` in packs that fit; a pack that runs out of GPU memory is
+    split in two and each half trained on from what the whole saved. Returns the dataset loaded."""
+    checkpoints = {i: _checkpoint(jobs[i]) for i in indices}
+    position = {i: (c["step"], len(c["history"])) if c else (0, 0) for i, c in checkpoints.items()}
+    for start in sorted(set(position.values())):
+        starting = [i for i in indices if position[i] == start]
+        for group in _packs_that_fit(jobs, starting, data_loaded=data is not None):
+            data, out_of_memory = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data,
+                                              outcomes, group)
+            if out_of_memory:
+                log.warning(f"a pack of {len(group)} runs ran out of memory on {jobs[group[0]].run.device} "
+                            f"({out_of_memory}); training it as two packs of about {len(group) // 2}")
+                left = [i for i in group if outcomes[i] is None]  # not those that diverged meanwhile
+                for half in (left[:len(left) // 2], left[len(left) // 2:]):
+                    data = _train_runs(jobs, half, outcomes, data) if half else data
+    return data
 
 
 # On a CPU a pack whose members together hold much more than this (train.member_bytes) trains slower
@@ -223,11 +247,27 @@ CPU_PACK_BYTES = 128 * 2**20
 
 def _memory_budget(device: torch.device) -> int:
     """Bytes a pack may use on its device: 80% of the GPU's free memory, counting what the caching
-    allocator holds unused (the rest for its slack and cuDNN's workspaces); on a CPU, CPU_PACK_BYTES."""
+    allocator holds unused (the rest for its slack and cuDNN's workspaces), shared evenly by the local
+    workers on that GPU; on a CPU, CPU_PACK_BYTES."""
     if device.type != "cuda":
         return CPU_PACK_BYTES
     unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return int(0.8 * (torch.cuda.mem_get_info(device)[0] + unused))
+    sharing = int(os.environ.get("WDBENCH_WORKERS_PER_GPU", "1"))  # set by the local launcher
+    return int(0.8 * (torch.cuda.mem_get_info(device)[0] + unused)) // sharing
+
+
+def pack_capacity(run: RunConfig) -> int:
+    """How many members a CPU pack of ``run``'s kind may have before it trains slower than its runs one
+    after another (CPU_PACK_BYTES); a GPU's is known only on the node that trains (_packs_that_fit)."""
+    side, in_chans, n_classes = input_shape(run)
+    return max(1, CPU_PACK_BYTES // member_bytes(run, in_chans, n_classes, side))
+
+
+def run_cost(run: RunConfig) -> float:
+    """A run's relative cost, to queue the longest packs first: its memory (about its FLOPs per sample,
+    both growing with the activations) times the samples it trains on."""
+    side, in_chans, n_classes = input_shape(run)
+    return float(member_bytes(run, in_chans, n_classes, side)) * run.optim.epochs * train_size(run.data)
 
 
 def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) -> list[list[int]]:
@@ -235,8 +275,11 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
     budget (train.member_bytes; on a GPU the dataset too, if it is still to be loaded). On a GPU a
     split is said in one line; on a CPU, where it is the rule for wide models, in each run's log."""
     run = jobs[group[0]].run
-    device = resolve_device(run.device)
     if len(group) == 1:
+        return [group]
+    try:
+        device = resolve_device(run.device)  # no GPU here for device=cuda: each run records that it failed
+    except NoDevice:
         return [group]
     budget = _memory_budget(device)
     try:
@@ -267,31 +310,61 @@ def _size(n_bytes: int) -> str:
 
 
 def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where: list[int]):
-    """Train one pack; fills ``outcomes`` at ``where``; returns the dataset for the next pack."""
+    """Train one pack; fills ``outcomes`` at ``where``. Returns the dataset for the next pack, and
+    for a pack of several that ran out of GPU memory the error's text (its runs are left as they
+    stand, to be trained again in smaller packs; outcomes untouched)."""
+    try:
+        return _train_built_pack(jobs, checkpoints, data, outcomes, where), None
+    except torch.OutOfMemoryError as err:
+        if len(jobs) == 1:
+            raise
+        return data, str(err).splitlines()[0]
+    finally:
+        _release_memory(jobs[0].run.device)
+
+
+def _release_memory(device: str) -> None:
+    """Return a finished (or failed) pack's tensors to the device before the next pack is built."""
+    gc.collect()
+    if device != "cpu" and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _without_frames(err: BaseException) -> BaseException:
+    """The error without its traceback (nor those of its causes): a kept traceback keeps every frame's
+    locals alive, a failed pack's tensors among them, and the next pack would run out of memory."""
+    seen = err
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return err
+
+
+def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where: list[int]):
     try:
         pack = Pack([job.run for job in jobs], data)
-    except Exception as err:
-        for job, i in zip(jobs, where):
-            _failed_before_training(job, err)
-            outcomes[i] = err
-        return data
+    except torch.OutOfMemoryError:
+        if len(jobs) > 1:
+            raise
+        return _failed_to_build(jobs, where, outcomes, data)
+    except Exception:
+        return _failed_to_build(jobs, where, outcomes, data)
     if checkpoints[0] is not None:
         pack.load_state_dicts(checkpoints)
     shared = _pack_provenance(pack, [str(job.run_dir.resolve()) for job in jobs])
     records = [Record(job, member, pack, checkpoint, shared) for job, member, checkpoint in
                zip(jobs, pack.members, checkpoints)]
-    states = {}
 
-    def state(k: int) -> dict:  # every member's state at once, the first time one is asked for at this point
-        if not states:
-            states.update(enumerate(pack.state_dicts()))
-        return states[k]
+    write_s = [0.0]  # how long the last checkpoint of the pack took
 
     def at_epoch_end(pack: Pack) -> None:
-        states.clear()
-        for k, record in enumerate(records):
-            if not record.done:
-                record.epoch_end(lambda: state(k))
+        due = [k for k, record in enumerate(records) if not record.done and record.epoch_end(write_s[0])]
+        if due:
+            start = time.monotonic()
+            states = pack.state_dicts()  # host copies, dropped once written
+            for k in due:
+                records[k].save(states[k])
+            write_s[0] = time.monotonic() - start
 
     def diverged(member: Member) -> None:
         k = pack.members.index(member)
@@ -303,23 +376,19 @@ def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where:
     try:
         statuses = pack.fit(progress=jobs[0].run.progress, desc=desc, on_epoch=at_epoch_end, on_diverged=diverged)
     except Interrupted:
-        states.clear()
-        for k, (job, record) in enumerate(zip(jobs, records)):
-            if job.claim.lost:
-                job.log.warning(f"{job.run_dir}: the claim was taken over by another launch; stopped here without "
-                            "writing")
-                record.close("stopped")
-                outcomes[where[k]] = ELSEWHERE
-            elif not record.done:
-                record.preempted(stop, state(k))
-                job.log.info(f"{job.run_dir}: {stop.name} received, checkpoint saved at step {pack.step}")
-        stop.hand_over()
-    except Exception as err:
-        for k, record in enumerate(records):
-            if not record.done:
-                record.fail(err)
-                outcomes[where[k]] = err
-        return pack.data
+        try:
+            _stopped(jobs, records, pack, stop, where, outcomes)
+        finally:  # whatever saving did, SLURM gets its requeue
+            stop.hand_over()
+    except torch.OutOfMemoryError:
+        if len(jobs) == 1:
+            return _failed(records, outcomes, where, pack.data)
+        for job, record in zip(jobs, records):  # trained again in smaller packs, from what was saved
+            record.close("stopped")
+            job.previous = record.result
+        raise
+    except Exception:
+        return _failed(records, outcomes, where, pack.data)
     finally:
         stop.restore()
     for k, (record, status) in enumerate(zip(records, statuses)):
@@ -328,3 +397,33 @@ def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where:
     return pack.data
 
 
+def _failed_to_build(jobs: list[Job], where: list[int], outcomes: list, data):
+    err = _without_frames(sys.exc_info()[1])
+    for job, i in zip(jobs, where):
+        _failed_before_training(job, err)
+        outcomes[i] = err
+    return data
+
+
+def _failed(records: list[Record], outcomes: list, where: list[int], data):
+    err = sys.exc_info()[1]
+    for k, record in enumerate(records):
+        if not record.done:
+            record.fail(err)
+            outcomes[where[k]] = err
+    _without_frames(err)
+    return data
+
+
+def _stopped(jobs: list[Job], records: list[Record], pack: Pack, stop: StopSignal, where: list[int],
+             outcomes: list) -> None:
+    states = pack.state_dicts() if any(not job.claim.lost and not r.done for job, r in zip(jobs, records)) else []
+    for k, (job, record) in enumerate(zip(jobs, records)):
+        if job.claim.lost:
+            job.log.warning(f"{job.run_dir}: the claim was taken over by another launch; stopped here without "
+                            "writing")
+            record.close("stopped")
+            outcomes[where[k]] = ELSEWHERE
+        elif not record.done:
+            record.preempted(stop, states[k])
+            job.log.info(f"{job.run_dir}: {stop.name} received, checkpoint saved at step {pack.step}")

@@ -1,0 +1,124 @@
+"""The runner on a device with little memory: checkpoint state on the host and dropped once
+written, a failed pack's tensors freed, a pack that runs out of GPU memory split and trained on,
+and a stop signal handed over to SLURM whatever saving the checkpoints did."""
+import gc
+import json
+import os
+import signal
+import weakref
+from dataclasses import asdict
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import wdbench.runner as runner
+from test_pack import runs
+from wdbench.app import Job
+from wdbench.claims import Claim
+from wdbench.train import Pack
+
+
+def jobs_of(tmp_path, configs):
+    jobs = []
+    for k, run in enumerate(configs):
+        run_dir = tmp_path / f"run{k}"
+        jobs.append(Job(OmegaConf.create(asdict(run)), run, run_dir, [], f"run{k}", False,
+                        Claim.acquire(run_dir, queued=None), None, None))
+    return jobs
+
+
+def result(job) -> dict:
+    return json.loads((job.run_dir / "result.json").read_text())
+
+
+def test_checkpoint_state_is_dropped_once_written(tmp_path, monkeypatch):
+    """Every tensor of a checkpoint's state is gone by the time the next epoch trains (it was kept
+    on the device through the whole next epoch: +67-75% of a member's state that nothing counted)."""
+    alive, real_states, real_epoch = [], Pack.state_dicts, Pack.train_epoch
+
+    def states(self):
+        made = real_states(self)
+        alive.extend(weakref.ref(t) for s in made for t in s["model"].values())
+        return made
+
+    def epoch(self):
+        gc.collect()
+        assert not any(ref() is not None for ref in alive), "a checkpoint's state outlived its writing"
+        return real_epoch(self)
+
+    monkeypatch.setattr(Pack, "state_dicts", states)
+    monkeypatch.setattr(Pack, "train_epoch", epoch)
+    jobs = jobs_of(tmp_path, runs("checkpoint_every_s=0", "optim.epochs=3"))
+    assert runner.train_jobs(jobs) == ["completed"] * 3 and alive
+
+
+def test_a_failed_packs_tensors_are_freed_before_the_next(tmp_path, monkeypatch):
+    packs = []
+
+    def broken(self, **kwargs):
+        packs.append(weakref.ref(self))
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Pack, "fit", broken)
+    outcomes = runner.train_jobs(jobs_of(tmp_path, runs()))
+    assert [str(o) for o in outcomes] == ["boom"] * 3  # kept, without the frames that held the pack
+    gc.collect()
+    assert packs and packs[0]() is None
+    assert all(o.__traceback__ is None for o in outcomes)
+
+
+def test_a_pack_that_runs_out_of_gpu_memory_is_split_and_trained_on(tmp_path, monkeypatch, caplog):
+    real_epoch = Pack.train_epoch
+
+    def small_gpu(self):
+        if self.size > 2 and self.epoch == 1:  # after one epoch, checkpointed: the halves resume from it
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_epoch(self)
+
+    monkeypatch.setattr(Pack, "train_epoch", small_gpu)
+    configs = runs("checkpoint_every_s=0", "optim.epochs=3", members=[("-3", s) for s in range(4)])
+    jobs = jobs_of(tmp_path, configs)
+    with caplog.at_level("WARNING", logger="wdbench"):
+        assert runner.train_jobs(jobs) == ["completed"] * 4
+    assert "a pack of 4 runs ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB); training " \
+           "it as two packs of about 2" in caplog.text
+    for job in jobs:
+        assert result(job)["resumes"] == 1 and len(result(job)["history"]) == 3
+    alone = jobs_of(tmp_path / "alone", configs[:1])
+    monkeypatch.setattr(Pack, "train_epoch", lambda self: (_ for _ in ()).throw(torch.OutOfMemoryError("OOM")))
+    (outcome,) = runner.train_jobs(alone)  # one run alone that does not fit: failed, saying so
+    assert isinstance(outcome, torch.OutOfMemoryError) and result(alone[0])["status"] == "failed"
+
+
+def test_a_stop_signal_is_handed_over_even_when_saving_fails(tmp_path, monkeypatch):
+    """SLURM's requeue must not depend on the checkpoint being written (the previous one is resumed)."""
+    real_epoch = Pack.train_epoch
+
+    def signalled(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_epoch(self)
+
+    monkeypatch.setattr(Pack, "train_epoch", signalled)
+    monkeypatch.setattr(Pack, "state_dicts", lambda self: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with pytest.raises(SystemExit) as stopped:
+        runner.train_jobs(jobs_of(tmp_path, runs()))
+    assert stopped.value.code == 128 + signal.SIGTERM
+
+
+def test_checkpoints_take_at_most_a_twentieth_of_a_packs_time(tmp_path, monkeypatch):
+    """checkpoint_every_s=0 asks for one every epoch; a checkpoint that takes long (a wide pack on
+    a shared filesystem) spaces the next ones out to 20 times its writing time."""
+    import time as clock
+
+    real_save, saves = runner.Record.save, []
+
+    def slow_save(self, state):
+        saves.append(self.job.run_dir.name)
+        clock.sleep(0.2)
+        return real_save(self, state)
+
+    monkeypatch.setattr(runner.Record, "save", slow_save)
+    jobs = jobs_of(tmp_path, runs("checkpoint_every_s=0", "optim.epochs=4", members=[("-3", 0)]))
+    assert runner.train_jobs(jobs) == ["completed"]
+    assert saves == ["run0"]  # the first, after epoch 1; epochs 2-3 took less than 20 x 0.2 s
