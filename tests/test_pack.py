@@ -157,6 +157,20 @@ def test_jobs_are_packed_by_key_evenly_and_split_to_keep_every_worker_busy():
     assert pack_jobs(["a", "b"], 1) == [[0], [1]]
 
 
+def test_workers_get_even_shares_of_packs_and_the_costliest_first():
+    """24 runs whose packs may hold 8 on 2 workers: 4 packs of 6 (3 packs of 8 left one worker idle
+    for a third of the sweep); a cap from memory counts as the size does; with several keys, the
+    packs of the costlier runs are queued first."""
+    assert pack_jobs(["a"] * 24, 8, workers=2) == [list(range(j, j + 6)) for j in range(0, 24, 6)]
+    assert pack_jobs(["a"] * 24, 16, workers=2, caps={"a": 8}) == pack_jobs(["a"] * 24, 8, workers=2)
+    assert [len(p) for p in pack_jobs(["a"] * 24, 8, workers=3)] == [8, 8, 8]
+    packs = pack_jobs(["cheap"] * 4 + ["dear"] * 4, 16, workers=2, costs={"cheap": 1.0, "dear": 10.0})
+    assert packs == [[4, 5, 6, 7], [0, 1, 2, 3]]  # the dearer first
+    assert pack_jobs(["a"] * 5, 16, workers=1, caps={"a": 2}) == [[0], [1, 2], [3, 4]]
+    many = [key for key in "abcdefgh" for _ in range(12)]  # 8 packs on 2 workers: whole, the queue evens them
+    assert [len(p) for p in pack_jobs(many, 12, workers=2)] == [12] * 8
+
+
 def test_a_mate_that_diverges_first_in_line_leaves_the_next_ones_recorded_and_is_handed_over():
     wild, steady = runs("model.width=8", members=[("3", 1), ("-3", 0)])
     handed = []
@@ -205,12 +219,44 @@ def test_a_members_memory_is_its_state_plus_the_larger_step(overrides, monkeypat
     state = 4 * n_params * 3  # parameters, gradients, SGD's momentum
     assert 0 <= (b16 - (b32 - b16)) - state < 4096
     assert estimate("optim.batch_size=32", "optim.momentum=0")[0] == b32 - 4 * n_params  # no momentum buffer
-    assert estimate("optim.batch_size=32", "optim=adam")[0] == b32 + 4 * n_params  # Adam: two moments
+    assert estimate("optim.batch_size=32", "optim=adam")[0] == b32 + 2 * 4 * n_params  # Adam: m, v, sqrt(v)
     evaluation = []
     for eval_batch in (10**5, 2 * 10**5):  # the evaluation step is the larger
         monkeypatch.setattr(train, "EVAL_BATCH", eval_batch)
         evaluation.append(estimate("optim.batch_size=32")[0] - state)
     assert evaluation[1] == 2 * evaluation[0] > 0
+
+
+@pytest.mark.parametrize("overrides", [["model.width=8"], ["model=vit", "model.width=16"],
+                                       ["model=mixer", "model.width=16"]], ids=["resnet", "vit", "mixer"])
+def test_the_estimate_counts_what_a_real_packed_step_saves_for_backward(overrides, monkeypatch):
+    """Bytes saved for backward by a real training step of a pack of 3, counted on the CPU with
+    autograd's hooks, against member_bytes' count (a meta-device forward of a vmapped pair): equal
+    per member within 1% (BatchNorm's statistics are per member, not per sample). The module alone
+    saves less than a packed member does where vmap's BatchNorm rule keeps the normalised input."""
+    import wdbench.train as train
+
+    pack = Pack(runs(*overrides))
+    seen: dict[int, int] = {}
+
+    def count(tensor):
+        seen.setdefault(tensor.untyped_storage().data_ptr(), tensor.untyped_storage().nbytes())
+        return tensor
+
+    params = {t.untyped_storage().data_ptr() for t in pack.params.values()}
+    x, y, _ = pack._batch(torch.stack([torch.arange(pack.n_train)] * pack.size), 0)
+    with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+        pack._per_member(pack._member_loss, x, y, member_axis=(True, True))
+    measured = sum(n for ptr, n in seen.items() if ptr not in params and ptr != x.untyped_storage().data_ptr())
+    run, shape = pack.members[0].run, (pack.data.in_chans, pack.data.n_classes, pack.data.image_size)
+    _, _, saved, _ = train._saved_bytes(run, *shape, members=train.FOOTPRINT_MEMBERS)
+    assert saved == pytest.approx(measured / pack.size, rel=0.01)
+    _, _, alone, _ = train._saved_bytes(run, *shape, members=1)
+    if overrides[0] == "model.width=8":
+        assert saved > 1.2 * alone  # vmap's BatchNorm: one more activation per layer
+    monkeypatch.setattr(train, "EVAL_BATCH", 1)  # the training step is the larger
+    assert (train.member_bytes(run, *shape) - train.member_bytes(run, *shape, packed=False) == saved - alone) \
+        == (saved > alone)
 
 
 def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so(monkeypatch, caplog):
@@ -395,3 +441,69 @@ def test_a_stopped_launcher_has_its_workers_checkpoint_their_packs_and_a_rerun_r
         (8, "completed", 3), (8, "completed", 3)]
     assert all(r["resumes"] == 1 for p, r in zip(results_under(tmp_path / "out" / "multirun" / "t"), finished)
                if p in stopped)
+
+
+def test_an_epochs_augmentation_is_drawn_at_its_start_as_step_by_step_and_steps_do_no_host_work(monkeypatch):
+    """Each member's crop/flip offsets are those a draw at every step from its generator gives (the
+    numbers of every earlier run); within an epoch no step copies anything to the device nor draws
+    on the host, whatever K (a copy to a GPU makes the host wait for it)."""
+    import wdbench.data as data
+    import wdbench.train as train
+    from wdbench.data import crop_flip_offsets
+
+    used, calls, per_step = [], {"to": 0, "randint": 0}, []
+    real_crop, real_to, real_randint = train.crop_flip, torch.Tensor.to, torch.randint
+
+    def crop(x, dy, dx, flip):
+        used.append(torch.stack([dy, dx, flip]))
+        return real_crop(x, dy, dx, flip)
+
+    def counting(name, real):  # .to: only the calls that name a device (a dtype cast is a kernel, no copy)
+        def call(*args, **kwargs):
+            calls[name] += name != "to" or "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args)
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(train, "crop_flip", crop)
+    monkeypatch.setattr(torch.Tensor, "to", counting("to", real_to))
+    monkeypatch.setattr(data.torch, "randint", counting("randint", real_randint))
+    for size in (1, 3):
+        pack = Pack(runs("data.augment=true", members=MEMBERS[:size]))
+        pack.interrupt = lambda: per_step.append(dict(calls)) and False
+        pack.fit()
+        steps = pack.steps_per_epoch
+        for epoch in range(pack.epochs):  # the polls before steps 1.. of an epoch: nothing happened between them
+            within = per_step[epoch * steps:(epoch + 1) * steps]
+            assert all(poll == within[0] for poll in within), (size, epoch)
+        per_step.clear()
+        for k, member in enumerate(pack.members):
+            rng = torch.Generator().manual_seed(member.run.seed)
+            for epoch in range(pack.epochs):
+                torch.randperm(pack.n_train, generator=rng)
+                for i in range(steps):
+                    drawn = torch.stack(crop_flip_offsets(pack.batch_size, rng)).to(torch.uint8)
+                    assert torch.equal(used[epoch * steps + i].view(3, size, -1)[:, k], drawn), (size, k, epoch, i)
+        used.clear()
+
+
+def test_on_a_gpu_machine_the_local_launcher_starts_one_worker_per_gpu_each_pinned_to_it(cli, tmp_path, monkeypatch):
+    """Two visible GPUs: two workers (not one per core), each given its own GPU before it touches
+    CUDA, packs of up to GPU_PACK split evenly between them (here the runs still train on the CPU,
+    which is all this machine has); a parent that initialised CUDA refuses to fork, in one line."""
+    import json
+    import os
+
+    from conftest import TINY, results_under
+
+    launching = os.getpid()  # (Hydra loads its plugins' modules anew: torch is what can be patched)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: os.getpid() == launching)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    sweep = ["-m", *TINY, "device=auto", "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2,-1",
+             "seed=0,1"]
+    assert cli(*sweep, "name=g")[0] == 0
+    results = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "g")]
+    assert sorted(r["provenance"]["cuda_visible_devices"] for r in results) == ["3"] * 3 + ["5"] * 3
+    assert all(r["provenance"]["pack"]["size"] == 3 for r in results)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    code, _, err = cli(*sweep, "name=h")
+    assert code == 1 and "CUDA was initialised in the launching process" in err

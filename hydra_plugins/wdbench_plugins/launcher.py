@@ -10,6 +10,7 @@ to resume, and a fresh worker takes the next pack (concurrent.futures' pool woul
 and kill the other workers' packs with it).
 """
 import collections
+import json
 import logging
 import math
 import multiprocessing
@@ -34,33 +35,65 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 60  # a stopped worker's time to reach a step boundary and write its pack's checkpoints
 DEFAULT_PACK = 16  # runs per pack on the CPU; see the README's packing measurements
+FEW_PACKS = 4  # packs per worker below which pack counts are rounded to a multiple of the workers
+GPU_PACK = 128  # runs per pack on a GPU, at most: its memory splits a pack further (wdbench.runner)
 
 
 @dataclass
 class LocalLauncherConf:
     _target_: str = "hydra_plugins.wdbench_plugins.launcher.LocalLauncher"
-    n_jobs: int = -1  # worker processes; -1: one per core
-    pack: int = DEFAULT_PACK  # at most this many compatible runs trained together as one stacked model; 1: each alone
+    n_jobs: int = -1  # worker processes; -1: one per core, or on a GPU machine one per visible GPU
+    # at most this many compatible runs trained together as one stacked model (1: each alone);
+    # null: 16 on CPUs, 128 on a GPU; on either, fewer where the device's memory says so
+    pack: Optional[int] = None
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="local", node=LocalLauncherConf, provider="wdbench")
 
 
-def pack_jobs(keys: Sequence[str], size: int, workers: int = 1) -> List[List[int]]:
-    """Group job indices by pack key into packs of at most ``size``, as even as can be, in order of
-    first appearance; packs are split further while there are fewer of them than ``workers``."""
+def pack_jobs(keys: Sequence[str], size: int, workers: int = 1, caps: Optional[Dict[str, int]] = None,
+              costs: Optional[Dict[str, float]] = None) -> List[List[int]]:
+    """Group job indices by pack key into packs of at most ``size`` (and of ``caps[key]``, what the
+    device's memory allows), as even as can be, in order of first appearance. For several workers
+    and fewer than FEW_PACKS packs each, the packs of a key are as many as a multiple of ``workers``
+    where that keeps them at least half full (a third pack would leave one of two workers idle for a
+    third of the sweep), split further while there are fewer packs than workers, and
+    queued largest first (``costs[key]``: one run's relative cost), so the longest does not start last."""
     groups: Dict[str, List[int]] = {}
     for i, key in enumerate(keys):
         groups.setdefault(key, []).append(i)
+    caps = {key: max(1, min(size, (caps or {}).get(key, size))) for key in groups}
+    counts = {key: math.ceil(len(members) / caps[key]) for key, members in groups.items()}
+    if workers > 1 and sum(counts.values()) < FEW_PACKS * workers:  # (with many, the queue evens them out)
+        for key, n in counts.items():
+            even = math.ceil(n / workers) * workers
+            if len(groups[key]) / even >= caps[key] / 2:  # not at the price of packs under half their size
+                counts[key] = even
     packs = []
-    for members in groups.values():
-        n = math.ceil(len(members) / size)
+    for key, members in groups.items():
+        n = counts[key]
         packs += [members[j * len(members) // n:(j + 1) * len(members) // n] for j in range(n)]
     while len(packs) < workers and max(map(len, packs)) > 1:
         largest = max(range(len(packs)), key=lambda j: len(packs[j]))
         members = packs.pop(largest)
         packs[largest:largest] = [members[:len(members) // 2], members[len(members) // 2:]]
+    if workers > 1:
+        packs.sort(key=lambda pack: -len(pack) * (costs or {}).get(keys[pack[0]], 1.0))
     return packs
+
+
+def visible_gpus(device: str) -> List[str]:
+    """The GPUs local workers train on, as CUDA_VISIBLE_DEVICES entries; none for device=cpu or on a
+    machine without one. Asked through NVML (wdbench.__main__): the launching process must not
+    initialise CUDA, or no forked worker could use it."""
+    if device == "cpu":
+        return []
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return listed if "CUDA_VISIBLE_DEVICES" in os.environ else [str(i) for i in range(torch.cuda.device_count())]
 
 
 def pack_keys(launcher, job_overrides: Sequence[Sequence[str]]) -> List[str]:
@@ -106,10 +139,12 @@ class WorkerDied(RuntimeError):
     """The process training a run's pack ended without reporting (killed, or crashed in C code)."""
 
 
-def _serve(conn) -> None:
+def _serve(conn, environ: Dict[str, str]) -> None:
     """A worker's life: train each pack it is sent and send back its job returns (or the exception).
     The launcher decides when it stops: Ctrl-C reaches the whole process group, so a worker ignores
-    it and waits for the launcher's SIGTERM, on which training checkpoints at its next step and ends."""
+    it and waits for the launcher's SIGTERM, on which training checkpoints at its next step and ends.
+    ``environ``: set before anything here touches CUDA (the worker's GPU, and how many share it)."""
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the launcher's handler, inherited through fork
     while (jobs := conn.recv()) is not None:
@@ -125,9 +160,10 @@ def _serve(conn) -> None:
 class _Worker:
     """A forked worker process and the pack it is training, if any."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ: Dict[str, str]) -> None:
         self.conn, child_end = multiprocessing.Pipe()
-        self.process = multiprocessing.get_context("fork").Process(target=_serve, args=(child_end,))
+        self.environ = environ
+        self.process = multiprocessing.get_context("fork").Process(target=_serve, args=(child_end, environ))
         self.process.start()
         child_end.close()
         self.pack: Optional[List[tuple]] = None
@@ -199,7 +235,7 @@ def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
 
 
 class LocalLauncher(BasicLauncher):
-    def __init__(self, n_jobs: int = -1, pack: int = DEFAULT_PACK) -> None:
+    def __init__(self, n_jobs: int = -1, pack: Optional[int] = None) -> None:
         super().__init__()
         self.n_jobs, self.pack = n_jobs, pack
         self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
@@ -211,25 +247,38 @@ class LocalLauncher(BasicLauncher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        workers = min(len(job_overrides), self.n_jobs if self.n_jobs > 0 else os.cpu_count() or 1)
         keys = self.pack_keys or pack_keys(self, job_overrides)
-        packs = pack_jobs(keys, self.pack, workers)
-        log.info(f"Launching {len(job_overrides)} jobs in {len(packs)} packs of at most {self.pack} on {workers} "
-                 "local workers (each run's log: app.log in its directory)")
+        gpus = visible_gpus(json.loads(keys[0])["device"])
+        workers = min(len(job_overrides), self.n_jobs if self.n_jobs > 0 else len(gpus) or os.cpu_count() or 1)
+        size = self.pack or (GPU_PACK if gpus else DEFAULT_PACK)
+        caps, costs = ({}, {}) if gpus else _cpu_pack_limits(self, keys, job_overrides)
+        packs = pack_jobs(keys, size, workers, caps, costs)
+        environ = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],  # a worker's GPU, shared by this many workers
+                    "WDBENCH_WORKERS_PER_GPU": str(len(range(i % len(gpus), workers, len(gpus))))} if gpus else {}
+                   for i in range(workers)]
+        where = f"{len(gpus)} GPU(s) ({', '.join(sorted(set(e['CUDA_VISIBLE_DEVICES'] for e in environ)))})" if gpus \
+            else "the CPU"
+        log.info(f"Launching {len(job_overrides)} jobs in {len(packs)} packs of at most {size} on {workers} local "
+                 f"workers on {where} (each run's log: app.log in its directory)")
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        import torch  # a parent that initialised CUDA forks workers that cannot use it
+
+        if torch.cuda.is_initialized():
+            raise RuntimeError("CUDA was initialised in the launching process, so forked workers cannot use it; "
+                               "launch through python -m wdbench (which asks about GPUs through NVML)")
         _LAUNCHER = self
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
         progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         queue = collections.deque([[(initial_job_idx + i, job_overrides[i]) for i in pack] for pack in packs])
-        pool = [_Worker() for _ in range(workers)]
+        pool = [_Worker(environ[i]) for i in range(workers)]
 
         def hand_next_pack(i: int) -> None:
             if not pool[i].give(queue[0]):
                 log.error(f"{_died(pool[i].process)} between packs; a fresh worker takes the next pack")
                 pool[i].wait()
-                pool[i] = _Worker()
+                pool[i] = _Worker(pool[i].environ)
                 pool[i].give(queue[0])
             queue.popleft()
 
@@ -251,7 +300,7 @@ class LocalLauncher(BasicLauncher):
                         pack_returns = _lost_returns(self, pack, why)
                         worker.wait()
                         if queue:
-                            pool[i] = _Worker()
+                            pool[i] = _Worker(worker.environ)
                         else:
                             del pool[i]
                     elif isinstance(pack_returns, BaseException):
@@ -273,6 +322,21 @@ class LocalLauncher(BasicLauncher):
         progress.show(final=True)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
+
+
+def _cpu_pack_limits(launcher, keys: Sequence[str], job_overrides) -> "tuple[Dict[str, int], Dict[str, float]]":
+    """Per pack key, how many members a CPU pack may have (wdbench.runner.pack_capacity) and a run's
+    relative cost (its memory times its samples: wider and longer runs take longer)."""
+    from wdbench.config import parse_run_config
+    from wdbench.runner import pack_capacity, run_cost
+
+    caps, costs = {}, {}
+    for key in dict.fromkeys(keys):
+        overrides = job_overrides[keys.index(key)]
+        run = parse_run_config(launcher.composed.get(keys.index(key)) or
+                               launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides)))
+        caps[key], costs[key] = pack_capacity(run), run_cost(run)
+    return caps, costs
 
 
 def outcome(job: JobReturn) -> str:

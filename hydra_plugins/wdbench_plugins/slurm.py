@@ -4,6 +4,8 @@ SlurmLauncher: the job array, its parameters, and requeueing on the timeout/pree
 (``checkpoint`` resubmits the same pack; its members resume from their checkpoints and finished
 ones are skipped)."""
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
@@ -14,24 +16,57 @@ from hydra.core.utils import JobReturn, filter_overrides, setup_globals
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from hydra_plugins.wdbench_plugins.launcher import pack_jobs, pack_keys, run_pack
+from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, pack_keys, run_pack
 
 log = logging.getLogger(__name__)
+
+
+CPU_TASK_PACK = 32  # runs per array task without a GPU
 
 
 @dataclass
 class PackedSlurmConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.wdbench_plugins.slurm.PackedSlurmLauncher"
-    pack: int = 32  # at most this many compatible runs per array task, trained as one stacked model; 1: each alone
+    # at most this many compatible runs per array task, trained as one stacked model (1: each alone);
+    # null: 128 with a GPU (the node's free memory splits it further), 32 without
+    pack: Optional[int] = None
+
+
+class SlurmConfigError(ValueError):
+    """A launcher setting this plugin cannot honour; one line naming the field and what is allowed."""
+
+
+def gpus_requested(params: dict) -> int:
+    """GPUs each array task asks for (gpus_per_node, gpus_per_task or a gres of gpu[:type]:n)."""
+    gres = str(params.get("gres") or "")
+    from_gres = int(gres.rsplit(":", 1)[-1]) if gres.startswith("gpu") and gres.rsplit(":", 1)[-1].isdigit() else \
+        int(gres == "gpu")
+    return max(int(params.get("gpus_per_node") or 0), int(params.get("gpus_per_task") or 0), from_gres)
+
+
+def check_gpu_request(params: dict) -> None:
+    """A pack trains on one GPU: an array task that asks for more (or runs several tasks, which
+    submitit would give the same pack) would leave GPUs idle; more array tasks is the way to more GPUs."""
+    for key in ("gpus_per_node", "gpus_per_task"):
+        if (params.get(key) or 0) > 1:
+            raise SlurmConfigError(f"hydra.launcher.{key}={params[key]}: a pack trains on one GPU; allowed: 1 or null "
+                                   "(more GPUs: more array tasks at once, hydra.launcher.array_parallelism)")
+    if gpus_requested(params) > 1:
+        raise SlurmConfigError(f"hydra.launcher.gres={params['gres']}: a pack trains on one GPU; allowed: gpu:1, "
+                               "gpu:<type>:1 or null")
+    if (params.get("tasks_per_node") or 1) > 1 or (params.get("nodes") or 1) > 1:
+        raise SlurmConfigError("hydra.launcher.tasks_per_node, hydra.launcher.nodes: one task on one node per array "
+                               "task (a pack); allowed: 1")
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="wdbench_slurm", node=PackedSlurmConf, provider="wdbench")
 
 
 class PackedSlurmLauncher(SlurmLauncher):
-    def __init__(self, pack: int = 32, **params: Any) -> None:
+    def __init__(self, pack: Optional[int] = None, **params: Any) -> None:
         super().__init__(**params)
-        self.pack = pack
+        self.gpus = gpus_requested(self.params)
+        self.pack = pack or (GPU_PACK if self.gpus else CPU_TASK_PACK)
         self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
 
     def __call__(self, jobs: List[tuple], job_dir_key: str, singleton_state) -> List[JobReturn]:
@@ -40,19 +75,30 @@ class PackedSlurmLauncher(SlurmLauncher):
 
         Singleton.set_state(singleton_state)
         setup_globals()
+        if self.gpus:  # a task given a GPU trains on it: device=auto on a node without one fails, saying so
+            os.environ["WDBENCH_AUTO_DEVICE"] = "cuda"
         return run_pack(self.hydra_context, self.config, jobs, job_dir_key, job_id=submitit.JobEnvironment().job_id)
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def executor(self):
+        """The executor as the plugin's own launch builds it: its init keys, then generic and slurm_ parameters."""
         import submitit
 
-        keys = self.pack_keys or pack_keys(self, job_overrides)
-        packs = pack_jobs(keys, self.pack)
-        # The executor as the plugin's own launch builds it: its init keys, then generic and slurm_ parameters.
         params = dict(self.params)
         executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
                                          slurm_max_num_timeout=params.pop("max_num_timeout"))
         generic = BaseQueueConf.__dataclass_fields__
         executor.update_parameters(**{k if k in generic else f"slurm_{k}": v for k, v in params.items()})
+        return executor
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        try:
+            check_gpu_request(self.params)
+        except SlurmConfigError as err:
+            print(f"wdbench: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        keys = self.pack_keys or pack_keys(self, job_overrides)
+        packs = pack_jobs(keys, self.pack)
+        executor = self.executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info(f"Submitit 'slurm' sweep output dir: {sweep_dir}; {len(job_overrides)} runs in {len(packs)} "
