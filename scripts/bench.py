@@ -1,6 +1,6 @@
 """Speed figures for the README, as ratios measured in one run on this machine.
 
-    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 1234567]
+    .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 123456789]
 
 1. harness step time / minimal hand-written PyTorch loop (same model, data, optimizer; goal <= 1.05)
 2. step time with each penalty norm x apply / no penalty (goal <= 1.03), and the explicit
@@ -12,6 +12,10 @@
    hydra.launcher.pack=K / pack=1 (runs finished per minute)
 6. the whole default study (the quickstart sweep, 300 runs), packed (the launcher's default) / pack=1
 7. an epoch with diagnostics=true (per-tensor norms, angular updates) / without (goal <= 1.03)
+8. a 24-run sweep (one width, 6 coefs x 4 seeds) on all cores, packed (the launcher's default) / pack=1
+9. host work per augmented step against K: host draws and device copies inside an epoch's steps
+   (none: the epoch's offsets are drawn at its start), the draw's share of an epoch, and whether the
+   offsets equal those of a step-by-step draw
 
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
@@ -219,12 +223,62 @@ def quickstart_wall(keep: str | None = None) -> dict:
     return out
 
 
+def sweep24_wall(width: int) -> dict:
+    """The whole command of a 24-run sweep on every core: default packing / hydra.launcher.pack=1."""
+    out = {}
+    sweep = [sys.executable, "-m", "wdbench", "-m", f"model.width={width}", "penalty.log10_coef=-3,-2.5,-2,-1.5,-1,null",
+             "seed=0,1,2,3", "progress=false", "name=bench24"]
+    for label, launcher in (("pack=1", ["hydra.launcher.pack=1"]), ("packed (default)", [])):
+        with tempfile.TemporaryDirectory() as tmp:
+            out[label] = _timed([*sweep, *launcher, f"out_dir={tmp}"])
+    out["ratio"] = out["pack=1"] / out["packed (default)"]
+    return out
+
+
+def host_work_per_step(sizes=(1, 8, 32)) -> list[dict]:
+    """Per K: host calls (generator draws, copies to a device) made inside an epoch's augmented steps,
+    the epoch-start draw's share of the epoch, and whether the offsets are the step-by-step ones."""
+    from wdbench.data import crop_flip_offsets
+
+    rows = []
+    for k in sizes:
+        runs = [run_config("model.width=4", "data.augment=true", f"seed={s}") for s in range(k)]
+        pack, calls, real_randint = Pack(runs), [0], torch.randint
+        polls = []
+        pack.interrupt = lambda: polls.append(calls[0]) and False
+
+        def counted(*args, **kwargs):
+            calls[0] += 1
+            return real_randint(*args, **kwargs)
+
+        torch.randint = counted
+        try:
+            start = time.perf_counter()
+            pack.train_epoch()
+            epoch_s = time.perf_counter() - start
+        finally:
+            torch.randint = real_randint
+        start = time.perf_counter()
+        drawn = pack._epoch_offsets()
+        draw_s = time.perf_counter() - start
+        rng = [torch.Generator().manual_seed(r.seed) for r in runs]
+        for g in rng:  # the epoch trained (its permutation and offsets): where the pack's generators stand
+            torch.randperm(pack.n_train, generator=g)
+            for _ in range(pack.steps_per_epoch):
+                crop_flip_offsets(pack.batch_size, g)
+        same = all(torch.equal(drawn[i, :, j], torch.stack(crop_flip_offsets(pack.batch_size, g)).to(torch.uint8))
+                   for i in range(pack.steps_per_epoch) for j, g in enumerate(rng))
+        rows.append({"K": k, "host_calls_within_steps": polls[-1] - polls[0], "draw_share_of_epoch": draw_s / epoch_s,
+                     "same_as_step_by_step": same})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--sections", default="1234567", help="which of the numbered measurements to run")
+    parser.add_argument("--sections", default="123456789", help="which of the numbered measurements to run")
     parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
     parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
                         default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
@@ -278,6 +332,16 @@ def main() -> None:
     if "7" in args.sections:
         figures["diagnostics_vs_none"] = diagnostics_overhead(args.width, args.repeats)
         print(f"epoch with diagnostics / without: {figures['diagnostics_vs_none']:.3f}   (goal <= 1.03)")
+    if "8" in args.sections:
+        figures["sweep24"] = sweep24_wall(args.width)
+        print(f"24-run sweep, width {args.width}, whole command: pack=1 {figures['sweep24']['pack=1']:.1f} s, packed "
+              f"{figures['sweep24']['packed (default)']:.1f} s: {figures['sweep24']['ratio']:.2f}x")
+    if "9" in args.sections:
+        figures["host_work"] = host_work_per_step()
+        for r in figures["host_work"]:
+            print(f"  K={r['K']:2d}: host draws within an epoch's steps {r['host_calls_within_steps']}, the epoch's "
+                  f"draw {100 * r['draw_share_of_epoch']:.1f}% of it, same offsets as step by step: "
+                  f"{r['same_as_step_by_step']}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)
