@@ -123,30 +123,40 @@ def test_a_claimed_run_shows_who_holds_it_and_a_stale_claim_says_why(tmp_path, c
     assert f"process {2 ** 22 + 1} is gone on {host}; rerun the sweep to resume it" in notes["gone"]
 
 
-def test_a_pending_slurm_task_is_matched_to_its_run_through_submitit_s_pickle(tmp_path, monkeypatch):
+def test_a_pending_slurm_task_is_matched_to_its_run_through_the_launchers_json_never_a_pickle(tmp_path,
+                                                                                                monkeypatch):
+    """The launcher records each array task's runs as JSON; submitit's pickles, which would run code
+    when read (a planted payload would create the marker), are never opened."""
     import pickle
-    from types import SimpleNamespace
 
     import wdbench.status as status
+    from wdbench.results import SUBMITTED_FILE
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return open, (str(marker), "w")
 
     manifest = {"a": ["x=1"], "b": ["x=2"], "c": ["x=3"]}
-    # 70_0: a pack of two runs (how tasks are submitted); 70_1, 71_0: one run each (as before packing)
-    for job, overrides in (("70_0", [(0, ["x=1"]), (1, ["x=2"])]), ("70_1", ["x=9"]), ("71_0", ["x=3"])):
-        folder = tmp_path / ".submitit" / job.split("_")[0] / job
-        folder.mkdir(parents=True)
-        (folder / f"{job}_submitted.pkl").write_bytes(pickle.dumps(SimpleNamespace(args=(overrides,))))
-    (tmp_path / ".submitit" / "72" / "72_0").mkdir(parents=True)
-    (tmp_path / ".submitit" / "72" / "72_0" / "72_0_submitted.pkl").write_bytes(b"not a pickle")
+    for stamp, record in (("t1", {"70_0": [["x=1"], ["x=2"]], "70_1": [["x=9"]], "71_0": [["x=3"]]}),
+                          ("t2", "not json")):
+        (tmp_path / ".submitit" / stamp).mkdir(parents=True)
+        (tmp_path / ".submitit" / stamp / SUBMITTED_FILE).write_text(record if isinstance(record, str)
+                                                                     else json.dumps(record))
+    (tmp_path / ".submitit" / "t1" / "72_0").mkdir()
+    (tmp_path / ".submitit" / "t1" / "72_0" / "72_0_submitted.pkl").write_bytes(pickle.dumps(Payload()))
     asked = []
     monkeypatch.setattr(status, "squeue", lambda *args: asked.append(args) or ["70_0", "70_1", "72_0"])
     assert status.queued_runs(tmp_path, manifest) == {"a": "70_0", "b": "70_0"}  # 71_0 is not pending; 70_1 not ours
-    assert asked == [("-r", "-t", "PENDING", "-o", "%i")]
+    assert asked == [("-r", "-t", "PENDING", "-o", "%i")] and not marker.exists()
     assert status.queued_runs(tmp_path, {}) == {} and len(asked) == 1  # no manifest: SLURM is not asked
     (tmp_path / "runs.json").write_text(json.dumps(manifest))
     rows = {r["run"]: r for r in status.sweep_rows(tmp_path, None)}
     assert rows["b"]["status"] == "queued" and rows["c"]["status"] == "missing"  # through the sweep's own rows
     monkeypatch.setattr(status, "squeue", lambda *args: None)
     assert status.queued_runs(tmp_path, manifest) == {}  # no SLURM here
+    assert not marker.exists()
 
 
 def test_ages_read_in_minutes_then_hours():

@@ -19,12 +19,14 @@ def save_checkpoint(run_dir: Path, state: dict) -> None:
 
 
 def load_checkpoint(run_dir: Path) -> Optional[dict]:
-    """The run's checkpoint, None if it has none; DamagedFile if it cannot be read."""
+    """The run's checkpoint, None if it has none; DamagedFile if it cannot be read, or holds anything
+    but tensors, numbers, strings, lists, tuples and dicts (torch's weights_only unpickler: a file
+    planted in a run directory cannot run code; docs/trust.md)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, ...: torch raises many kinds
         raise DamagedFile(path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
 

@@ -20,6 +20,9 @@ from typing import Any, BinaryIO, Callable, Optional
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
 RUNS_FILE = "runs.json"  # in a sweep directory: every run any launch of the sweep asked for
+# beside a SLURM submission's job folders: each array task's job id -> its runs' overrides (JSON, so
+# that wdbench.status never unpickles submitit's records)
+SUBMITTED_FILE = "wdbench_tasks.json"
 FINISHED = ("completed", "diverged")  # a rerun of the same config skips these
 STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")

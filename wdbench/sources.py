@@ -77,6 +77,35 @@ def _read_digits():
     return bunch.images.astype(np.float32)[:, None], bunch.target.astype(np.int64)
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what the official CIFAR python files hold (dicts, lists, bytes, strings, numbers,
+    numpy arrays): any other class is refused before it is built, so a planted file cannot run code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"holds a {module}.{name}, which a CIFAR file does not; not loaded")
+        return super().find_class(module, name)
+
+
+def _cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file's images (N, 3, 32, 32) uint8 and labels; ValueError (one line) if it is not one."""
+    with open(path, "rb") as fh:
+        batch = _CifarUnpickler(fh, encoding="bytes").load()
+    data = batch.get(b"data") if isinstance(batch, dict) else None
+    labels = batch.get(label_key) if isinstance(batch, dict) else None
+    data = np.asarray(data) if isinstance(data, (list, np.ndarray)) else None
+    if data is None or data.dtype.kind not in "iu" or data.size == 0 or data.size % (3 * 32 * 32):
+        raise ValueError("b'data' must hold 3072 integer pixels per image")
+    data = data.reshape(-1, 3 * 32 * 32)
+    if not isinstance(labels, list) or len(labels) != len(data) or not all(isinstance(y, int) for y in labels):
+        raise ValueError(f"{label_key!r} must be a list of {len(data)} integer labels, one per image")
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
 def _read_cifar(name: str, root: str):
     folder, files, label_key = _CIFAR_FILES[name]
     base = Path(root)
@@ -88,12 +117,12 @@ def _read_cifar(name: str, root: str):
     xs, ys = [], []
     for f in files:
         try:
-            with open(base / f, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
-        except (OSError, pickle.UnpicklingError, EOFError) as err:
-            raise ConfigError(f"data.root={root}: cannot read {(base / f).relative_to(root)}: {err}") from None
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            x, y = _cifar_batch(base / f, label_key)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+            raise ConfigError(f"data.root={root}: cannot read {(base / f).relative_to(root)}: "
+                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        xs.append(x)
+        ys.append(y)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)  # 0-255: standardising sets the scale
 
 

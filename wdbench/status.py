@@ -9,36 +9,40 @@ any run failed or its result file is damaged.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import pickle
 import sys
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 from wdbench.claims import describe, queued_slurm_jobs, read_claim, squeue, stale_reason
-from wdbench.results import RESULT_FILE, DamagedFile, read_result, read_runs
+from wdbench.results import RESULT_FILE, SUBMITTED_FILE, DamagedFile, read_result, read_runs
 
 ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "completed")
 
 
 def queued_runs(sweep_dir: Path, manifest: dict) -> dict[str, str]:
     """Run -> SLURM job id of every run whose job is pending in the queue, matched through the
-    overrides that submitit keeps for each submitted task (.submitit/*/<job>/<job>_submitted.pkl):
-    a pack of (number, overrides) per task, or one run's overrides (submitted before packing)."""
+    overrides the launcher recorded for each array task it submitted (.submitit/*/SUBMITTED_FILE,
+    JSON). submitit's own records are pickles, which can run code when read: never read here (a
+    task submitted before the JSON record existed shows as missing)."""
     pending = squeue("-r", "-t", "PENDING", "-o", "%i") if manifest else None
+    if not pending:
+        return {}
+    submitted: dict = {}
+    for record in sorted(sweep_dir.glob(f".submitit/*/{SUBMITTED_FILE}")):
+        try:
+            submitted.update(json.loads(record.read_text()))
+        except (OSError, ValueError):  # unreadable: its runs then show as missing
+            continue
     run_of = {tuple(overrides): name for name, overrides in manifest.items()}
     queued = {}
-    for job in pending or []:
-        for pickled in sweep_dir.glob(f".submitit/*/{job}/{job}_submitted.pkl"):
-            try:
-                task = pickle.loads(pickled.read_bytes()).args[0]
-                runs = [tuple(overrides) for _, overrides in task] if isinstance(task[0], tuple) else [tuple(task)]
-            except Exception:  # not ours or unreadable: the run then shows as missing
-                continue
-            for overrides in runs:
-                if overrides in run_of:
-                    queued[run_of[overrides]] = job
+    for job in pending:
+        runs = submitted.get(job)
+        for overrides in runs if isinstance(runs, list) else []:
+            if isinstance(overrides, list) and tuple(overrides) in run_of:
+                queued[run_of[tuple(overrides)]] = job
     return queued
 
 

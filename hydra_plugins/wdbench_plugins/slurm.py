@@ -3,6 +3,7 @@ model), so a 300-run study is tens of GPU jobs, not 300. Everything else is the 
 SlurmLauncher: the job array, its parameters, and requeueing on the timeout/preemption signal
 (``checkpoint`` resubmits the same pack; its members resume from their checkpoints and finished
 ones are skipped)."""
+import json
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, pack_keys, run_pack
+from wdbench.results import SUBMITTED_FILE, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,9 @@ class PackedSlurmLauncher(SlurmLauncher):
             log.info("\t" + "; ".join(f"#{idx}: {' '.join(filter_overrides(o))}" for idx, o in task))
         state = Singleton.get_state()
         array = executor.map_array(self, tasks, ["hydra.sweep.dir"] * len(tasks), [state] * len(tasks))
+        submitted = {job.job_id: [overrides for _, overrides in task] for job, task in zip(array, tasks)}
+        atomic_write_text(Path(str(self.params["submitit_folder"])).parent / SUBMITTED_FILE,
+                          json.dumps(submitted, indent=1) + "\n")  # what wdbench.status reads, not the pickles
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         for pack, job in zip(packs, array):
             for i, ret in zip(pack, job.results()[0]):
