@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from wdbench.config import MODEL_SCHEMAS, DataConfig, OptimConfig, PenaltyConfig, identity
-from wdbench.results import RESULT_FILE, DamagedFile, read_result
+from wdbench.results import RESULT_FILE, DamagedFile, device_type, read_result
 
 COLUMNS = ["model", "width", "n_params", "n_decayed", "norm", "apply", "lam", "coef", "optimizer", "lr",
            "batch_size", "n_train", "epochs", "seed", "status", "val_loss", "val_acc", "train_loss",
@@ -67,13 +67,8 @@ def row(result: dict, path: Path) -> dict:
             "run_dir": str(path.parent), "dataset": data.get("name"),
             "best_val_loss": metrics.get("best_val_loss", np.nan), "best_val_acc": metrics.get("best_val_acc", np.nan),
             "error": result.get("error", ""), "predictions": json.dumps(config.get("predictions") or [], sort_keys=True),
-            "device": "+".join(result.get("device_types") or [_device_type(result)]),
+            "device": "+".join(result.get("device_types") or [device_type(result.get("provenance") or {})]),
             **config_columns(config)}
-
-
-def _device_type(result: dict) -> str:
-    """cpu or cuda, from a result recorded before device_types was (its provenance's device string)."""
-    return str((result.get("provenance") or {}).get("device", "cpu")).split(":")[0].split(" ")[0]
 
 
 def warn_mixed_devices(df: pd.DataFrame) -> None:

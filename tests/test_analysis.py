@@ -872,10 +872,11 @@ def test_relative_lambda_star_puts_every_width_on_the_fitted_line():
 
 
 def test_collect_says_when_one_settings_runs_trained_on_different_devices(capsys):
-    from analysis.table import _device_type, warn_mixed_devices
+    from analysis.table import warn_mixed_devices
+    from wdbench.results import device_type
 
-    assert _device_type({"provenance": {"device": "cuda:0 (NVIDIA H100)"}}) == "cuda"
-    assert _device_type({"provenance": {"device": "cpu"}}) == _device_type({}) == "cpu"
+    assert device_type({"device": "cuda:0 (NVIDIA H100)"}) == device_type({"device_type": "cuda"}) == "cuda"
+    assert device_type({"device": "cpu"}) == device_type({}) == "cpu"
     df = pd.DataFrame({"config.model.width": [8, 8, 8, 16], "config.seed": [0, 1, 2, 0],
                        "config.penalty.lam": [0.1, 0.2, 0.1, 0.1], "device": ["cpu", "cuda", "cpu", "cuda"],
                        "run_dir": ["a", "b", "c", "d"]})

@@ -167,6 +167,8 @@ def test_workers_get_even_shares_of_packs_and_the_costliest_first():
     packs = pack_jobs(["cheap"] * 4 + ["dear"] * 4, 16, workers=2, costs={"cheap": 1.0, "dear": 10.0})
     assert packs == [[4, 5, 6, 7], [0, 1, 2, 3]]  # the dearer first
     assert pack_jobs(["a"] * 5, 16, workers=1, caps={"a": 2}) == [[0], [1, 2], [3, 4]]
+    assert pack_jobs(["a"] * 3, 1, workers=2) == [[0], [1], [2]]  # never an empty pack
+    assert sorted(map(len, pack_jobs(["a"] * 5, 16, workers=2, caps={"a": 2}))) == [1, 1, 1, 2]
     many = [key for key in "abcdefgh" for _ in range(12)]  # 8 packs on 2 workers: whole, the queue evens them
     assert [len(p) for p in pack_jobs(many, 12, workers=2)] == [12] * 8
 

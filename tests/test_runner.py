@@ -51,6 +51,9 @@ def test_checkpoint_state_is_dropped_once_written(tmp_path, monkeypatch):
     monkeypatch.setattr(Pack, "train_epoch", epoch)
     jobs = jobs_of(tmp_path, runs("checkpoint_every_s=0", "optim.epochs=3"))
     assert runner.train_jobs(jobs) == ["completed"] * 3 and alive
+    recorded = result(jobs[0])  # what it ran on and how, for the analysis to tell devices apart
+    assert recorded["device_types"] == ["cpu"] and recorded["provenance"]["device_type"] == "cpu"
+    assert recorded["provenance"]["numerics"]["precision"] == "fp32" and "gpu" not in recorded["provenance"]
 
 
 def test_a_failed_packs_tensors_are_freed_before_the_next(tmp_path, monkeypatch):
@@ -122,3 +125,52 @@ def test_checkpoints_take_at_most_a_twentieth_of_a_packs_time(tmp_path, monkeypa
     jobs = jobs_of(tmp_path, runs("checkpoint_every_s=0", "optim.epochs=4", members=[("-3", 0)]))
     assert runner.train_jobs(jobs) == ["completed"]
     assert saves == ["run0"]  # the first, after epoch 1; epochs 2-3 took less than 20 x 0.2 s
+
+
+def test_a_run_resumed_on_another_kind_of_device_lists_both(tmp_path, monkeypatch):
+    real_epoch, calls = Pack.train_epoch, []
+
+    def signalled_once(self):
+        calls.append(1)
+        if len(calls) == 2:  # during the second epoch, after the first one's checkpoint
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_epoch(self)
+
+    monkeypatch.setattr(Pack, "train_epoch", signalled_once)
+    configs = runs("checkpoint_every_s=0", "optim.epochs=3", members=[("-3", 0)])
+    with pytest.raises(SystemExit):
+        runner.train_jobs(jobs_of(tmp_path, configs))
+    stopped = json.loads((tmp_path / "run0" / "result.json").read_text())
+    assert stopped["status"] == "running" and stopped["device_types"] == ["cpu"]
+    stopped["provenance"]["device_type"], stopped["device_types"] = "cuda", ["cuda"]  # as if it began on a GPU
+    (tmp_path / "run0" / "result.json").write_text(json.dumps(stopped))
+    (job,) = jobs_of(tmp_path, configs)
+    job.previous = stopped
+    assert runner.train_jobs([job]) == ["completed"]
+    assert result(job)["device_types"] == ["cuda", "cpu"] and result(job)["resumes"] == 1
+
+
+def test_bf16_runs_train_alone_where_autocast_does_not_reach_a_packs_convolutions(tmp_path):
+    """On a CPU, vmap's convolutions stay float32 under bf16 autocast: a packed member would not be
+    the run it says it is."""
+    from wdbench.numerics import autocast_reaches_vmap
+
+    assert not autocast_reaches_vmap("cpu")
+    jobs = jobs_of(tmp_path, runs("precision=bf16", members=[("-3", 0), ("-2", 1)]))
+    assert runner.train_jobs(jobs) == ["completed"] * 2
+    assert [result(job)["provenance"]["pack"]["size"] for job in jobs] == [1, 1]
+
+
+def test_a_run_that_cannot_be_built_keeps_its_traceback_and_out_of_memory_is_read_from_any_library(tmp_path,
+                                                                                                monkeypatch):
+    def no_data(runs, data=None):
+        raise RuntimeError("no data here")
+
+    monkeypatch.setattr(runner, "Pack", no_data)
+    (job,) = jobs_of(tmp_path, runs(members=[("-3", 0)]))
+    (outcome,) = runner.train_jobs([job])
+    assert str(outcome) == "no data here" and outcome.__traceback__ is None
+    assert "Traceback" in result(job)["traceback"] and "no_data" in result(job)["traceback"]
+    assert runner.out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert runner.out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert not runner.out_of_memory(RuntimeError("shape mismatch"))

@@ -41,6 +41,10 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing(cli, tmp_path
     jobs = submitit_jobs(sweep_dir)
     array_id = jobs[0].split("_")[0]
     assert {job for job in jobs if "_" in job} == {f"{array_id}_{i}" for i in range(3)}  # one array, a task per pack
+    from wdbench.results import submitted_record  # each task's runs, as JSON for wdbench.status
+
+    record = json.loads(submitted_record(sweep_dir, array_id).read_text())
+    assert set(record) == {f"{array_id}_{i}" for i in range(3)} and sorted(map(len, record.values())) == [2, 2, 2]
 
     code, out, err = cli(*sweep)
     assert code == 0 and "6 runs, 6 already finished (skipped), 0 to launch" in out + err

@@ -46,7 +46,8 @@ def test_an_array_task_that_asks_for_more_than_one_gpu_is_refused_in_one_line(pa
     with pytest.raises(ValueError) as err:  # (Hydra loads its plugins anew: the class is not this one)
         check_gpu_request(params)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
-    assert gpus_requested({"gres": "gpu"}) == 1 and gpus_requested({"gres": "tmpfs:10G"}) == 0
+    assert gpus_requested({"gres": "gpu"}) == gpus_requested({"gres": "gpu:h100"}) == 1
+    assert gpus_requested({"gres": "gpu:1,tmpfs:10"}) == 1 and gpus_requested({"gres": "tmpfs:10G"}) == 0
 
 
 def test_a_sweep_asking_for_two_gpus_per_task_exits_2_before_submitting(cli, tmp_path):

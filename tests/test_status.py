@@ -130,7 +130,7 @@ def test_a_pending_slurm_task_is_matched_to_its_run_through_the_launchers_json_n
     import pickle
 
     import wdbench.status as status
-    from wdbench.results import SUBMITTED_FILE
+    from wdbench.results import submitted_record
 
     marker = tmp_path / "pwned"
 
@@ -139,12 +139,11 @@ def test_a_pending_slurm_task_is_matched_to_its_run_through_the_launchers_json_n
             return open, (str(marker), "w")
 
     manifest = {"a": ["x=1"], "b": ["x=2"], "c": ["x=3"]}
-    for stamp, record in (("t1", {"70_0": [["x=1"], ["x=2"]], "70_1": [["x=9"]], "71_0": [["x=3"]]}),
-                          ("t2", "not json")):
-        (tmp_path / ".submitit" / stamp).mkdir(parents=True)
-        (tmp_path / ".submitit" / stamp / SUBMITTED_FILE).write_text(record if isinstance(record, str)
-                                                                     else json.dumps(record))
-    (tmp_path / ".submitit" / "t1" / "72_0").mkdir()
+    for array, record in (("70", {"70_0": [["x=1"], ["x=2"]], "70_1": [["x=9"]]}), ("71", {"71_0": [["x=3"]]}),
+                          ("72", "not json")):
+        submitted_record(tmp_path, array).parent.mkdir(parents=True, exist_ok=True)
+        submitted_record(tmp_path, array).write_text(record if isinstance(record, str) else json.dumps(record))
+    (tmp_path / ".submitit" / "t1" / "72_0").mkdir(parents=True)
     (tmp_path / ".submitit" / "t1" / "72_0" / "72_0_submitted.pkl").write_bytes(pickle.dumps(Payload()))
     asked = []
     monkeypatch.setattr(status, "squeue", lambda *args: asked.append(args) or ["70_0", "70_1", "72_0"])

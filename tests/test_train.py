@@ -395,3 +395,22 @@ def test_rotational_equilibrium_predictions_follow_kosson_et_al_with_torchs_deca
 
     norm, angle = predicted(lr=0.01, coef=0.5, beta1=0.9, elements=100)
     assert norm == pytest.approx(math.sqrt(0.5)) and angle == pytest.approx(math.sqrt(2 * 0.01 * 1.0 * 0.1 / 1.9))
+
+
+def test_precision_is_part_of_a_run_and_bf16_autocasts_its_forward_pass_on_the_cpu_too():
+    """precision=bf16 trains (autocast works on a CPU) to other numbers than fp32, and is recorded;
+    each pack sets every numerics switch, so a bf16 pack leaves nothing behind for the next one."""
+    from wdbench.config import run_identity
+
+    fp32, bf16 = alone("optim.epochs=1"), alone("optim.epochs=1", "precision=bf16")
+    assert run_identity(fp32.members[0].run) != run_identity(bf16.members[0].run)
+    for pack in (fp32, bf16):
+        pack.fit()
+    assert fp32.members[0].history[0]["val_loss"] != bf16.members[0].history[0]["val_loss"]
+    assert math.isfinite(bf16.members[0].history[0]["val_loss"])
+    assert bf16.numerics == {"precision": "bf16", "gpu_tf32_matmul": True, "gpu_tf32_conv": True,
+                             "autocast": "bfloat16", "cudnn_benchmark": False, "deterministic": False}
+    again = alone("optim.epochs=1")
+    assert torch.backends.cudnn.allow_tf32 is False and again.numerics["autocast"] is None
+    again.fit()
+    assert again.members[0].history == fp32.members[0].history  # same config and seed, same numbers

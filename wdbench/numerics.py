@@ -4,8 +4,11 @@ process-wide, so every pack sets all of them before it trains and records what i
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
+import torch.nn.functional as F
+from torch.func import vmap
 
 from wdbench.config import RunConfig
 
@@ -15,13 +18,13 @@ def set_numerics(run: RunConfig) -> dict:
     fp32: float32 everywhere, TF32 off on a GPU (convolutions included, where torch's default is on);
     tf32: float32 tensors, GPU matmuls and convolutions in TF32; bf16: as tf32, plus the forward pass
     under bfloat16 autocast (``autocast``). On a CPU TF32 does not exist: fp32 and tf32 are the same."""
-    tf32 = "tf32" if run.precision in ("tf32", "bf16") else "ieee"
-    torch.backends.cuda.matmul.fp32_precision = tf32
-    torch.backends.cudnn.conv.fp32_precision = tf32
+    tf32 = run.precision in ("tf32", "bf16")
+    torch.backends.cuda.matmul.allow_tf32 = tf32  # (the older switches: with the newer fp32_precision ones set,
+    torch.backends.cudnn.allow_tf32 = tf32  # reading these raises, and torch's own code still reads them)
     torch.backends.cudnn.benchmark = run.cudnn_benchmark
     torch.backends.cudnn.deterministic = run.deterministic
     torch.use_deterministic_algorithms(run.deterministic, warn_only=True)
-    return {"precision": run.precision, "gpu_fp32_matmul": tf32, "gpu_fp32_conv": tf32,
+    return {"precision": run.precision, "gpu_tf32_matmul": tf32, "gpu_tf32_conv": tf32,
             "autocast": "bfloat16" if run.precision == "bf16" else None,
             "cudnn_benchmark": run.cudnn_benchmark, "deterministic": run.deterministic}
 
@@ -31,6 +34,17 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     if precision != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@functools.lru_cache(maxsize=None)
+def autocast_reaches_vmap(device_type: str) -> bool:
+    """Whether bf16 autocast reaches a convolution under vmap on this kind of device (on a CPU it does
+    not: a packed member's convolutions would stay float32 while a lone run's are bfloat16), probed
+    on a tiny convolution; where it does not, bf16 runs train alone (wdbench.runner)."""
+    weights = torch.ones(2, 1, 1, 1, 1, device=device_type)
+    with torch.autocast(device_type, dtype=torch.bfloat16):
+        out = vmap(lambda w: F.conv2d(torch.ones(1, 1, 2, 2, device=device_type), w))(weights)
+    return out.dtype == torch.bfloat16
 
 
 def gpu_versions(device: torch.device) -> dict:

@@ -20,9 +20,13 @@ from typing import Any, BinaryIO, Callable, Optional
 SCHEMA_VERSION = 1
 RESULT_FILE = "result.json"
 RUNS_FILE = "runs.json"  # in a sweep directory: every run any launch of the sweep asked for
-# beside a SLURM submission's job folders: each array task's job id -> its runs' overrides (JSON, so
-# that wdbench.status never unpickles submitit's records)
-SUBMITTED_FILE = "wdbench_tasks.json"
+SUBMITTED_DIR = ".submitit/wdbench_tasks"  # in a sweep directory: a JSON file per SLURM job array
+
+
+def submitted_record(sweep_dir: Path, array_id: str) -> Path:
+    """Where the SLURM launcher records each array task's job id -> its runs' overrides (JSON, so that
+    wdbench.status never unpickles submitit's own records)."""
+    return Path(sweep_dir) / SUBMITTED_DIR / f"{array_id}.json"
 FINISHED = ("completed", "diverged")  # a rerun of the same config skips these
 STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")
@@ -147,6 +151,11 @@ def _git(*args: str) -> Optional[str]:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def device_type(provenance: dict) -> str:
+    """cpu or cuda; from the device string where a result recorded before device_type has none."""
+    return provenance.get("device_type") or str(provenance.get("device", "cpu")).split(":")[0].split(" ")[0]
 
 
 def provenance(device: str) -> dict[str, Any]:

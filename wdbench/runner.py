@@ -22,8 +22,8 @@ from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, s
 from wdbench.claims import ELSEWHERE
 from wdbench.config import RunConfig, made_by
 from wdbench.loggers import open_logger
-from wdbench.numerics import gpu_versions
-from wdbench.results import SCHEMA_VERSION, DamagedFile, provenance, set_aside, write_result
+from wdbench.numerics import autocast_reaches_vmap, gpu_versions
+from wdbench.results import SCHEMA_VERSION, DamagedFile, device_type, provenance, set_aside, write_result
 from wdbench.sources import input_shape, split_sizes, train_size
 from wdbench.train import Interrupted, Member, NoDevice, Pack, member_bytes, resolve_device
 
@@ -48,14 +48,15 @@ class Record:
             self.result = job.previous
             self.result["resumes"] += 1
             job.log.info(f"{run_dir}: resuming at epoch {len(checkpoint['history'])}, step {checkpoint['step']}")
-            devices = self.result.setdefault("device_types", [self.result["provenance"].get("device_type", "cpu")])
+            devices = self.result.setdefault("device_types", [device_type(self.result["provenance"])])
             if pack_provenance["device_type"] not in devices:  # resumed on another kind of device: its rounding
                 devices.append(pack_provenance["device_type"])  # differs (analysis collect says so)
         else:
             remove_checkpoint(run_dir)  # a failed (or changed) run starts again from scratch
             self.result = _result_header(job, member, pack, pack_provenance)
-        if job.claim.taken_over:
-            self.result.setdefault("claims_taken_over", []).append(job.claim.taken_over)
+        taken_over = self.result.setdefault("claims_taken_over", []) if job.claim.taken_over else None
+        if taken_over is not None and job.claim.taken_over not in taken_over:  # (a pack split retrains it here)
+            taken_over.append(job.claim.taken_over)
         self.logger = open_logger(run.logger, run_dir, self.result["config"], job.desc, run.out_dir, run.name,
                                   (self.result.get("logger") or {}).get("mlflow_run_id"))
         if getattr(self.logger, "run_id", None):
@@ -233,7 +234,7 @@ def _train_runs(jobs: Sequence[Job], indices: list[int], outcomes: list, data):
             if out_of_memory:
                 log.warning(f"a pack of {len(group)} runs ran out of memory on {jobs[group[0]].run.device} "
                             f"({out_of_memory}); training it as two packs of about {len(group) // 2}")
-                left = [i for i in group if outcomes[i] is None]  # not those that diverged meanwhile
+                left = [i for i in group if outcomes[i] is None]  # not those that diverged or were taken over
                 for half in (left[:len(left) // 2], left[len(left) // 2:]):
                     data = _train_runs(jobs, half, outcomes, data) if half else data
     return data
@@ -281,6 +282,11 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
         device = resolve_device(run.device)  # no GPU here for device=cuda: each run records that it failed
     except NoDevice:
         return [group]
+    if run.precision == "bf16" and not autocast_reaches_vmap(device.type):
+        for i in group:
+            jobs[i].log.info(f"precision=bf16 on {device.type}: autocast does not reach the convolutions of a pack "
+                             "here (they would stay float32), so each run trains alone")
+        return [[i] for i in group]
     budget = _memory_budget(device)
     try:
         side, in_chans, n_classes = input_shape(run)
@@ -315,12 +321,21 @@ def _train_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where:
     stand, to be trained again in smaller packs; outcomes untouched)."""
     try:
         return _train_built_pack(jobs, checkpoints, data, outcomes, where), None
-    except torch.OutOfMemoryError as err:
-        if len(jobs) == 1:
-            raise
-        return data, str(err).splitlines()[0]
+    except _PackOutOfMemory as err:
+        return data, str(err)
     finally:
         _release_memory(jobs[0].run.device)
+
+
+class _PackOutOfMemory(Exception):
+    """A pack of several ran out of device memory; its runs are left to train in smaller packs."""
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` says the device ran out of memory (torch's, or cuDNN's or cuBLAS's own)."""
+    text = str(err)
+    return isinstance(err, torch.OutOfMemoryError) or (isinstance(err, RuntimeError) and any(
+        sign in text for sign in ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED")))
 
 
 def _release_memory(device: str) -> None:
@@ -343,11 +358,9 @@ def _without_frames(err: BaseException) -> BaseException:
 def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, where: list[int]):
     try:
         pack = Pack([job.run for job in jobs], data)
-    except torch.OutOfMemoryError:
-        if len(jobs) > 1:
-            raise
-        return _failed_to_build(jobs, where, outcomes, data)
-    except Exception:
+    except Exception as err:
+        if len(jobs) > 1 and out_of_memory(err):
+            raise _PackOutOfMemory(str(_without_frames(err)).splitlines()[0]) from None
         return _failed_to_build(jobs, where, outcomes, data)
     if checkpoints[0] is not None:
         pack.load_state_dicts(checkpoints)
@@ -380,15 +393,16 @@ def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, 
             _stopped(jobs, records, pack, stop, where, outcomes)
         finally:  # whatever saving did, SLURM gets its requeue
             stop.hand_over()
-    except torch.OutOfMemoryError:
-        if len(jobs) == 1:
+    except Exception as err:
+        if len(jobs) == 1 or not out_of_memory(err):
             return _failed(records, outcomes, where, pack.data)
-        for job, record in zip(jobs, records):  # trained again in smaller packs, from what was saved
-            record.close("stopped")
-            job.previous = record.result
-        raise
-    except Exception:
-        return _failed(records, outcomes, where, pack.data)
+        for k, (job, record) in enumerate(zip(jobs, records)):  # trained again in smaller packs, from what was saved
+            if job.claim.lost or not job.claim.owned():
+                outcomes[where[k]] = ELSEWHERE  # another launch trains it now
+            if not record.done:
+                record.close("stopped")
+                job.previous = record.result
+        raise _PackOutOfMemory(str(_without_frames(err)).splitlines()[0]) from None
     finally:
         stop.restore()
     for k, (record, status) in enumerate(zip(records, statuses)):
@@ -398,10 +412,11 @@ def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, 
 
 
 def _failed_to_build(jobs: list[Job], where: list[int], outcomes: list, data):
-    err = _without_frames(sys.exc_info()[1])
+    err = sys.exc_info()[1]
     for job, i in zip(jobs, where):
-        _failed_before_training(job, err)
+        _failed_before_training(job, err)  # with its traceback, before the frames are let go
         outcomes[i] = err
+    _without_frames(err)
     return data
 
 

@@ -17,21 +17,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from wdbench.claims import describe, queued_slurm_jobs, read_claim, squeue, stale_reason
-from wdbench.results import RESULT_FILE, SUBMITTED_FILE, DamagedFile, read_result, read_runs
+from wdbench.results import RESULT_FILE, SUBMITTED_DIR, DamagedFile, read_result, read_runs
 
 ORDER = ("failed", "damaged", "running", "queued", "missing", "diverged", "completed")
 
 
 def queued_runs(sweep_dir: Path, manifest: dict) -> dict[str, str]:
     """Run -> SLURM job id of every run whose job is pending in the queue, matched through the
-    overrides the launcher recorded for each array task it submitted (.submitit/*/SUBMITTED_FILE,
+    overrides the launcher recorded for each array task it submitted (results.submitted_record,
     JSON). submitit's own records are pickles, which can run code when read: never read here (a
     task submitted before the JSON record existed shows as missing)."""
     pending = squeue("-r", "-t", "PENDING", "-o", "%i") if manifest else None
     if not pending:
         return {}
     submitted: dict = {}
-    for record in sorted(sweep_dir.glob(f".submitit/*/{SUBMITTED_FILE}")):
+    for record in sorted((sweep_dir / SUBMITTED_DIR).glob("*.json")):
         try:
             submitted.update(json.loads(record.read_text()))
         except (OSError, ValueError):  # unreadable: its runs then show as missing

@@ -58,8 +58,9 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def _to_host(tensor: torch.Tensor) -> torch.Tensor:
-    """A copy in host memory (from a GPU: queued, not yet waited for; ``Pack.state_dicts`` waits once)."""
-    return tensor.detach().to("cpu", copy=True, non_blocking=tensor.device.type == "cuda")
+    """A copy in host memory. Blocking: a non-blocking copy would land in pinned memory, which torch
+    keeps cached for good (a wide pack's whole state, from its first checkpoint on)."""
+    return tensor.detach().to("cpu", copy=True)
 
 
 EVAL_BATCH = 1024  # validation samples per forward pass
@@ -314,8 +315,6 @@ class Pack:
                     "order": _to_host(partial["order"][k]), "next_step": partial["next_step"],
                     "loss_sum": _to_host(partial["loss_sum"][k]),
                     "offsets": None if partial["offsets"] is None else _to_host(partial["offsets"][:, :, k])}})
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)  # the copies above were queued without waiting, one by one
         return states
 
     def load_state_dicts(self, states: Sequence[dict]) -> None:
@@ -342,12 +341,15 @@ class Pack:
         self.train_time_s = states[0]["train_time_s"]
         if states[0]["partial_epoch"] is not None:
             partials = [s["partial_epoch"] for s in states]
-            offsets = [p.get("offsets") for p in partials]  # absent before offsets were drawn ahead
+            first = partials[0]["next_step"]
+            offsets = None if not self.data.augment else torch.stack([  # absent from a checkpoint written before
+                p["offsets"] if p.get("offsets") is not None  # they were drawn ahead, whose generator stands
+                else self._draw_offsets(m, range(first, self.steps_per_epoch))  # at the step: drawn from it now
+                for p, m in zip(partials, self.members)], dim=2)
             self.partial_epoch = {
-                "order": _to_device(torch.stack([p["order"] for p in partials]), self.device),
-                "next_step": partials[0]["next_step"],
+                "order": _to_device(torch.stack([p["order"] for p in partials]), self.device), "next_step": first,
                 "loss_sum": _to_device(torch.stack([p["loss_sum"] for p in partials]), self.device),
-                "offsets": None if offsets[0] is None else _to_device(torch.stack(offsets, dim=2), self.device)}
+                "offsets": None if offsets is None else _to_device(offsets, self.device)}
 
     # --- training -----------------------------------------------------------------------------------
     def _batch(self, order: torch.Tensor, i: int, offsets: Optional[torch.Tensor] = None
@@ -363,16 +365,19 @@ class Pack:
             x = crop_flip(x.flatten(0, 1), *offsets.flatten(1)).view(x.shape)
         return x, data.y_train[idx], True
 
-    def _epoch_offsets(self, first_step: int = 0) -> Optional[torch.Tensor]:
-        """(steps, 3, K, B) crop/flip offsets of steps first_step.. of this epoch, drawn now from each
-        member's generator in the order a step-by-step draw would use (dy, dx, flip per step), and
-        copied to the device once: the steps then run without waiting for the host."""
+    def _epoch_offsets(self) -> Optional[torch.Tensor]:
+        """(steps, 3, K, B) crop/flip offsets of this epoch's steps, drawn now from each member's
+        generator in the order a step-by-step draw would use, and copied to the device once: the
+        steps then run without waiting for the host."""
         if not self.data.augment:
             return None
-        steps = range(first_step, self.steps_per_epoch)
-        drawn = torch.stack([torch.stack([torch.stack(crop_flip_offsets(self.batch_size, m.rng)) for _ in steps])
-                             for m in self.members], dim=2).to(torch.uint8)  # values < 2·pad + 1 = 9
-        return _to_device(drawn, self.device)
+        steps = range(self.steps_per_epoch)
+        return _to_device(torch.stack([self._draw_offsets(m, steps) for m in self.members], dim=2), self.device)
+
+    def _draw_offsets(self, member: Member, steps: range) -> torch.Tensor:
+        """(steps, 3, B) uint8: the (dy, dx, flip) of each step in turn, from the member's generator."""
+        return torch.stack([torch.stack(crop_flip_offsets(self.batch_size, member.rng)) for _ in steps]
+                           ).to(torch.uint8)  # values < 2·pad + 1 = 9
 
     def train_epoch(self) -> list[float]:
         """One epoch of every member; returns each member's mean minibatch loss."""
@@ -381,10 +386,9 @@ class Pack:
             order = torch.stack([torch.randperm(self.n_train, generator=m.rng) for m in self.members])
             order, offsets = _to_device(order, self.device), self._epoch_offsets()
             first, loss_sum = 0, torch.zeros(self.size, device=self.device)
-        else:  # offsets: those of the steps left (a checkpoint from before they were drawn ahead: drawn now)
-            order, first, loss_sum = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum"))
-            offsets = self.partial_epoch.get("offsets")
-            offsets = self._epoch_offsets(first) if offsets is None and self.data.augment else offsets
+        else:  # offsets: those of the steps left
+            order, first, loss_sum, offsets = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum",
+                                                                                "offsets"))
             self.partial_epoch = None
         for i in range(first, self.steps_per_epoch):
             if self.interrupt():

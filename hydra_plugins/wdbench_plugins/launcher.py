@@ -68,7 +68,7 @@ def pack_jobs(keys: Sequence[str], size: int, workers: int = 1, caps: Optional[D
         for key, n in counts.items():
             even = math.ceil(n / workers) * workers
             if len(groups[key]) / even >= caps[key] / 2:  # not at the price of packs under half their size
-                counts[key] = even
+                counts[key] = min(even, len(groups[key]))
     packs = []
     for key, members in groups.items():
         n = counts[key]

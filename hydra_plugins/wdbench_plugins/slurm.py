@@ -18,7 +18,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQue
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, pack_keys, run_pack
-from wdbench.results import SUBMITTED_FILE, atomic_write_text
+from wdbench.results import atomic_write_text, submitted_record
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,11 @@ class SlurmConfigError(ValueError):
 
 def gpus_requested(params: dict) -> int:
     """GPUs each array task asks for (gpus_per_node, gpus_per_task or a gres of gpu[:type]:n)."""
-    gres = str(params.get("gres") or "")
-    from_gres = int(gres.rsplit(":", 1)[-1]) if gres.startswith("gpu") and gres.rsplit(":", 1)[-1].isdigit() else \
-        int(gres == "gpu")
+    from_gres = 0
+    for entry in str(params.get("gres") or "").split(","):  # gpu, gpu:2, gpu:h100, gpu:h100:1, tmpfs:10G, ...
+        parts = entry.strip().split(":")
+        if parts[0] == "gpu":
+            from_gres += int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
     return max(int(params.get("gpus_per_node") or 0), int(params.get("gpus_per_task") or 0), from_gres)
 
 
@@ -111,8 +113,9 @@ class PackedSlurmLauncher(SlurmLauncher):
         state = Singleton.get_state()
         array = executor.map_array(self, tasks, ["hydra.sweep.dir"] * len(tasks), [state] * len(tasks))
         submitted = {job.job_id: [overrides for _, overrides in task] for job, task in zip(array, tasks)}
-        atomic_write_text(Path(str(self.params["submitit_folder"])).parent / SUBMITTED_FILE,
-                          json.dumps(submitted, indent=1) + "\n")  # what wdbench.status reads, not the pickles
+        record = submitted_record(sweep_dir, array[0].job_id.split("_")[0]) if array else None
+        if record:  # what wdbench.status reads, not submitit's pickles
+            atomic_write_text(record, json.dumps(submitted, indent=1) + "\n")
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         for pack, job in zip(packs, array):
             for i, ret in zip(pack, job.results()[0]):
