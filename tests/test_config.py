@@ -452,14 +452,13 @@ def test_the_composer_lets_hydra_compose_once_per_group_choice_and_not_per_value
     assert sorted(composer.bases) == [("model=mixer", "+model.tag=x"), ("model=vit", "+model.tag=x")]
 
 
-def test_a_run_with_device_cuda_on_a_node_without_one_is_recorded_failed_saying_so(cli, tmp_path, monkeypatch):
-    import json
-
-    from conftest import TINY, results_under
+def test_a_run_with_device_cuda_trained_here_without_a_gpu_is_one_line_exit_2_and_nothing_written(cli, tmp_path,
+                                                                                                    monkeypatch):
+    from conftest import TINY
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = cli("-m", "hydra/launcher=basic", *TINY, "device=cuda", "name=gpu")
-    (path,) = results_under(tmp_path / "out")
-    result = json.loads(path.read_text())
-    assert code == 1 and result["status"] == "failed"
-    assert result["error"].startswith("NoDevice: device=cuda: no CUDA device on ")
+    for mode in (["-m", "hydra/launcher=basic"], []):
+        code, _, err = cli(*mode, *TINY, "device=cuda", "name=gpu")
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert err.startswith("wdbench: error: device=cuda: no CUDA device on ")
+        assert not list((tmp_path / "out").rglob("result.json")) and not list((tmp_path / "out").rglob("claim*"))

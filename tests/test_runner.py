@@ -174,3 +174,12 @@ def test_a_run_that_cannot_be_built_keeps_its_traceback_and_out_of_memory_is_rea
     assert runner.out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
     assert runner.out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
     assert not runner.out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_a_pack_sent_to_a_node_without_the_gpu_it_asks_for_is_recorded_failed_naming_the_node(tmp_path,
+                                                                                              monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    jobs = jobs_of(tmp_path, runs("device=cuda", members=[("-3", 0), ("-2", 1)]))
+    outcomes = runner.train_jobs(jobs)
+    assert all(type(o).__name__ == "NoDevice" for o in outcomes)
+    assert all(result(job)["status"] == "failed" and "no CUDA device on " in result(job)["error"] for job in jobs)

@@ -109,7 +109,15 @@ def run_job(cfg: DictConfig) -> str:
     if not isinstance(job, Job):
         return job
     from wdbench.runner import train_jobs  # torch and timm: imported once there is something to train
+    from wdbench.train import NoDevice, resolve_device
 
+    try:  # this process trains it: a device it lacks is bad input here (a worker elsewhere records it failed)
+        resolve_device(job.run.device)
+    except NoDevice as err:
+        job.claim.release()
+        _remove_if_only_hydra_files(job.run_dir)
+        print(f"wdbench: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     (outcome,) = train_jobs([job])
     if isinstance(outcome, BaseException):
         raise outcome
