@@ -414,3 +414,26 @@ def test_precision_is_part_of_a_run_and_bf16_autocasts_its_forward_pass_on_the_c
     assert torch.backends.cudnn.allow_tf32 is False and again.numerics["autocast"] is None
     again.fit()
     assert again.members[0].history == fp32.members[0].history  # same config and seed, same numbers
+
+
+def test_numerics_switches_and_the_gpu_versions_recorded(monkeypatch):
+    from types import SimpleNamespace
+
+    from wdbench.numerics import autocast, gpu_versions, set_numerics
+
+    for precision, tf32 in (("fp32", False), ("tf32", True), ("bf16", True)):
+        run = SimpleNamespace(precision=precision, cudnn_benchmark=precision == "tf32", deterministic=False)
+        recorded = set_numerics(run)
+        assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32
+        assert torch.backends.cudnn.benchmark is (precision == "tf32") and recorded["gpu_tf32_conv"] is tf32
+    set_numerics(SimpleNamespace(precision="fp32", cudnn_benchmark=False, deterministic=False))
+    with autocast("bf16", torch.device("cpu")):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    with autocast("fp32", torch.device("cpu")):
+        assert not torch.is_autocast_enabled("cpu")
+    assert gpu_versions(torch.device("cpu")) == {}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    assert gpu_versions(torch.device("cuda")) == {"gpu": "NVIDIA H100 80GB HBM3", "capability": [9, 0],
+                                                  "cuda": torch.version.cuda, "cudnn": 91002}
