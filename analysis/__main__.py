@@ -1,4 +1,4 @@
-"""python -m analysis collect|fit|figures|paper|calibrate|bootstrap (see README, "Analysis")."""
+"""python -m analysis collect|fit|figures|paper|calibrate|bootstrap (see docs/analysis.md)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""Speed figures for the README, as ratios measured in one run on this machine.
+"""Speed figures for docs/speed.md, as ratios measured in one run on this machine.
 
     .venv/bin/python scripts/bench.py [--width 16] [--repeats 15] [--json out.json] [--sections 123456789]
 

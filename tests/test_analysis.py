@@ -154,7 +154,7 @@ def test_margin_is_the_range_of_the_fitted_widths_and_gain_covers_its_truth():
 def test_calibration_covers_near_nominal_on_planted_tables():
     result = coverage(60, seed=3).set_index("quantity")
     assert result["intervals"].min() >= 15
-    assert result["coverage"].between(0.8, 1.0).all(), result  # the full run (README) is held to [0.90, 0.99]
+    assert result["coverage"].between(0.8, 1.0).all(), result  # the full run (docs/analysis.md) is held to [0.90, 0.99]
 
 
 @pytest.mark.parametrize("case,message", [

@@ -347,7 +347,7 @@ def test_a_rerun_skips_finished_members_and_packs_the_rest(cli, tmp_path):
 
 @pytest.mark.slow
 def test_whole_runs_packed_and_alone_agree_within_the_stated_tolerance(cli, tmp_path):
-    """The README's tolerance, measured on the whole quickstart (scripts/pack_tolerance.py): in the
+    """The tolerance docs/running.md states, measured on the whole quickstart (scripts/pack_tolerance.py): in the
     basin (coef <= 10^-1.25), packed minus alone final val_loss is at most ~0.03 (95% of runs within
     0.02, the median 0.001; seeds differ by 0.036 at one coef). Here: width 8, two basin coefs, four seeds."""
     import json

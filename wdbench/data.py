@@ -125,7 +125,7 @@ def ridge_dataset(cfg: DataConfig, features: int, seed: int, device: torch.devic
     """x ~ N(0, I_d), y = x·β + σ·ε, β ~ N(0, r²/d·I), ε ~ N(0, 1): β, n_train training and n_val
     held-out samples drawn from ``seed``, so averaging runs over seeds averages over problems. The
     posterior mean of β is ridge, so the expected held-out squared error is least at
-    coef* = d·σ²/(n_train·r²) for the loss mean((y − x·w)²) + coef·‖w‖² (README, "The ridge check")."""
+    coef* = d·σ²/(n_train·r²) for the loss mean((y − x·w)²) + coef·‖w‖² (docs/experiments.md, "The ridge check")."""
     generator = torch.Generator().manual_seed(seed)
     beta = torch.randn(features, generator=generator) * (cfg.signal / math.sqrt(features))
 

@@ -1,6 +1,6 @@
 """The one result file per run: schema, atomic writes and provenance.
 
-``result.json`` (documented in the README) is the only thing analysis reads from a run.
+``result.json`` (documented in docs/results.md) is the only thing analysis reads from a run.
 """
 from __future__ import annotations
 

@@ -242,7 +242,7 @@ def _train_runs(jobs: Sequence[Job], indices: list[int], outcomes: list, data):
 
 # On a CPU a pack whose members together hold much more than this (train.member_bytes) trains slower
 # than its runs one after another: steps >= 1.2x faster up to ~150 MiB, ResNet width 32 in packs of 16
-# (290 MiB) at 1.04x and of 32 at 0.76x (scripts/bench.py; README, Speed).
+# (290 MiB) at 1.04x and of 32 at 0.76x (scripts/bench.py; docs/speed.md).
 CPU_PACK_BYTES = 128 * 2**20
 
 

@@ -34,7 +34,7 @@ from wdbench.results import FINISHED, SweepStopped, read_result
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 60  # a stopped worker's time to reach a step boundary and write its pack's checkpoints
-DEFAULT_PACK = 16  # runs per pack on the CPU; see the README's packing measurements
+DEFAULT_PACK = 16  # runs per pack on the CPU; see docs/speed.md's packing measurements
 FEW_PACKS = 4  # packs per worker below which pack counts are rounded to a multiple of the workers
 GPU_PACK = 128  # runs per pack on a GPU, at most: its memory splits a pack further (wdbench.runner)
 
