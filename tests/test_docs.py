@@ -32,3 +32,12 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
                 if anchor not in headings:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert not broken, broken
+
+
+def test_every_python_block_in_the_readme_and_docs_runs():
+    """So an example cannot go stale (the README's once called methods that no longer existed)."""
+    blocks = [(page.name, block) for page in PAGES
+              for block in re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)]
+    assert blocks
+    for name, block in blocks:
+        exec(compile(block, name, "exec"), {"__name__": "docs_example"})

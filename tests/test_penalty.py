@@ -3,6 +3,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from wdbench.penalty import L2Penalty, PackPenalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
@@ -248,3 +249,42 @@ def test_a_pack_penalty_gives_each_member_bit_for_bit_what_it_does_alone(apply, 
 def test_a_pack_shares_one_way_of_applying_the_penalty():
     with pytest.raises(ValueError, match=r"a pack shares penalty.apply; got \['coupled', 'decoupled'\]"):
         PackPenalty([L2Penalty(1e-3), L2Penalty(1e-3, apply="decoupled")])
+
+
+@pytest.mark.parametrize("torch_optim, own_optim, apply, norm", [
+    ("SGD", "SGD", "coupled", "sum"), ("Adam", "Adam", "coupled", "mean"), ("AdamW", "Adam", "decoupled", "mean"),
+    ("AdamW", "Adam", "decoupled", "per_step")])
+def test_the_own_loop_api_equals_torchs_optimizers_bit_for_bit(torch_optim, own_optim, apply, norm):
+    """decay_groups hands torch its own weight decay for λ in a normalisation (biases and norms at 0);
+    L2Penalty.apply_ in a loop whose optimizer has none gives the very same weights."""
+    from wdbench.penalty import decay_groups
+
+    def model():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 3))
+
+    kwargs = {"lr": 0.1, "momentum": 0.9} if torch_optim == "SGD" else {"lr": 0.01}
+    sizes = {"batch_size": 16, "n_train": 64}
+    x, y = torch.randn(16, 5, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 3
+    theirs, ours = model(), model()
+    groups = decay_groups(theirs, 0.03, norm, **sizes)
+    assert [g["weight_decay"] > 0 for g in groups] == [True, False] and len(groups[1]["params"]) == 4
+    torch_opt = getattr(torch.optim, torch_optim)(groups, **kwargs)
+    own_opt = getattr(torch.optim, own_optim)(ours.parameters(), **kwargs)
+    decayed = [p for _, p in split_decayed(ours)[0]]
+    penalty = L2Penalty(0.03, norm, apply, n_decayed=sum(p.numel() for p in decayed), **sizes)
+    for _ in range(4):
+        for net, opt in ((theirs, torch_opt), (ours, own_opt)):
+            opt.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            if net is ours:
+                penalty.apply_(decayed, lr=kwargs["lr"])
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(theirs.parameters(), ours.parameters()))
+
+
+def test_independent_decay_in_an_own_loop_follows_the_schedule_not_the_base_lr():
+    w = torch.ones(3, requires_grad=True)
+    w.grad = torch.zeros(3)
+    L2Penalty(0.1, "sum", "independent").apply_([w], lr=0.05, lr_max=0.2)  # s_t = 0.25
+    assert torch.allclose(w.detach(), torch.full((3,), 1 - 0.25 * 2 * 0.1))

@@ -80,6 +80,27 @@ class L2Penalty:
         """λ·c·Σw² as a differentiable scalar."""
         return self.coef * torch.stack([p.pow(2).sum() for p in params]).sum()
 
+    def apply_(self, params: Sequence[torch.Tensor], lr: float, lr_max: Optional[float] = None) -> None:
+        """For your own loop, between ``loss.backward()`` and ``optimizer.step()`` of an optimizer without
+        weight decay: coupled adds 2·coef·w to each ``p.grad``; decoupled multiplies w by 1 − lr·2·coef;
+        independent by 1 − (lr/lr_max)·2·coef. ``lr``: this step's learning rate; ``lr_max``: the
+        schedule's peak (independent only). The packed trainer's own arithmetic (PackPenalty, K = 1)."""
+        params = list(params)
+        PackPenalty([self], params[0].device if params else "cpu").before_step(
+            params, [p.grad for p in params], lr=lr, lr_multiplier=lr / (lr_max or lr) if lr else 0.0)
+
+
+def decay_groups(model: nn.Module, lam: float, norm: str = "sum", exclude: Iterable[str] = ("bias", "norm"),
+                 batch_size: Optional[int] = None, n_train: Optional[int] = None) -> List[dict]:
+    """Parameter groups for torch's own decay: ``torch.optim.SGD/Adam(decay_groups(...))`` is the
+    coupled penalty λ·c·Σw² over the decayed parameters, ``torch.optim.AdamW(...)`` the decoupled one
+    (weight_decay = 2·λ·c on the decayed group, 0 on biases and normalisation parameters by default)."""
+    decayed, kept = split_decayed(model, exclude)
+    n_decayed = sum(p.numel() for _, p in decayed)
+    wd = torch_weight_decay(lam, norm, n_decayed=n_decayed, batch_size=batch_size, n_train=n_train)
+    return [{"params": [p for _, p in decayed], "weight_decay": wd},
+            {"params": [p for _, p in kept], "weight_decay": 0.0}]
+
 
 class PackPenalty:
     """The penalties of a pack of K runs, applied at once between ``backward()`` and
