@@ -9,9 +9,7 @@ import logging
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -19,7 +17,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from wdbench.claims import ELSEWHERE, Claim, describe
-from wdbench.config import ConfigError, RunConfig, parse_run_config
+from wdbench.job import Job
+from wdbench.config import ConfigError, parse_run_config
 from wdbench.results import FINISHED, read_result_or_set_aside
 
 log = logging.getLogger("wdbench")
@@ -45,23 +44,6 @@ def _in_local_sweep(hc) -> bool:
         "wdbench_plugins.launcher.LocalLauncher")
 
 
-@dataclass
-class Job:
-    """A validated, claimed run about to train (alone or in a pack), with what it needs of its Hydra job."""
-    cfg: DictConfig
-    run: RunConfig
-    run_dir: Path
-    overrides: list[str]
-    desc: str
-    in_local_sweep: bool
-    claim: Claim
-    previous: Optional[dict]
-    log_file: Optional[str]  # the run's own log (Hydra's app.log in its directory), if logging goes to a file
-
-    @property
-    def log(self) -> logging.Logger:
-        """Where this run's lines go while it trains in a pack (wdbench.runner._own_log_files)."""
-        return logging.getLogger(f"wdbench.run.{self.run_dir}")
 
 
 def prepare_job(cfg: DictConfig) -> "Job | str":

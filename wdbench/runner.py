@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from omegaconf import OmegaConf
 
-from wdbench.app import Job
+from wdbench.job import Job
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.claims import ELSEWHERE
 from wdbench.config import RunConfig, made_by

@@ -110,7 +110,8 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
     log), claiming it; then train the claimed ones together (wdbench.runner.train_jobs). ``composed``:
     job configs by number that the sweeper already composed (Hydra's composition costs ~0.1 s a run)."""
-    from wdbench.app import Job, prepare_job
+    from wdbench.app import prepare_job
+    from wdbench.job import Job
     from wdbench.runner import train_jobs
 
     returns = []
