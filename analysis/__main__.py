@@ -37,7 +37,7 @@ def _ci(x, lo, hi) -> str:
 def print_summary(fit: dict, metric: str) -> None:
     from analysis.scaling import MARGIN
     from wdbench.config import STUDY_AXES
-    from wdbench.penalty import NORMS
+    from wdbench.normalisation import NORMS
 
     stars, exponents = fit["coef_star"], fit["exponents"]
     for setting, s in stars.groupby("setting", sort=True):

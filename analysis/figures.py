@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from analysis.scaling import MARGIN  # noqa: E402
-from wdbench.penalty import NORMS  # noqa: E402
+from wdbench.normalisation import NORMS  # noqa: E402
 
 TEXT_WIDTH = 6.3  # inches: the paper's \textwidth (A4, 2.5 cm margins)
 METRIC_LABEL = {"val_loss": "final validation loss", "val_err": "final validation error"}

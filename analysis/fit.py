@@ -21,7 +21,7 @@ from analysis.optimum import fit_optimum
 from analysis.scaling import margin, meta_regression, verdict
 from analysis.table import CONFIG, AnalysisError
 from wdbench.config import STUDY_AXES
-from wdbench.penalty import NORMS, norm_factor
+from wdbench.normalisation import NORMS, norm_factor
 
 METRICS = ("val_loss", "val_err")
 AXES = {axis: CONFIG + field for axis, field in STUDY_AXES.items()}

@@ -25,7 +25,7 @@ from analysis.figures import all_figures
 from analysis.fit import AXES
 from analysis.scaling import MARGIN
 from analysis.table import COLUMNS, CONFIG, AnalysisError
-from wdbench.penalty import NORMS
+from wdbench.normalisation import NORMS
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
 README = PAPER.parent / "README.md"  # holds the answer table verbatim, between these markers

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from wdbench.penalty import NORMS, norm_factor
+from wdbench.normalisation import NORMS, norm_factor
 
 CHANCE = np.log(10)
 BATCH, N_TRAIN = 128, 1437

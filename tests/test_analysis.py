@@ -885,3 +885,16 @@ def test_collect_says_when_one_settings_runs_trained_on_different_devices(capsys
     assert line.startswith("analysis: warning: 3 runs of one setting trained on cpu, cuda (e.g. a)")
     warn_mixed_devices(df[df.device == "cpu"])
     assert capsys.readouterr().err == ""
+
+
+def test_the_analysis_never_imports_torch_nor_the_trainer():
+    """It reads result files and tables only; λ in each normalisation comes from torch-free math."""
+    import subprocess
+    import sys
+
+    modules = ["analysis.__main__", "analysis.table", "analysis.fit", "analysis.paper", "analysis.figures",
+               "analysis.planted", "analysis.bootstrap", "analysis.calibrate", "analysis.equilibrium"]
+    code = f"import sys; import {', '.join(modules)}; print(sorted(m for m in sys.modules if m == 'torch' or " \
+           "m.startswith(('torch.', 'wdbench.train', 'wdbench.runner', 'wdbench.penalty'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
