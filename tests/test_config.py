@@ -462,3 +462,14 @@ def test_a_run_with_device_cuda_trained_here_without_a_gpu_is_one_line_exit_2_an
         assert code == 2 and len(err.strip().splitlines()) == 1
         assert err.startswith("wdbench: error: device=cuda: no CUDA device on ")
         assert not list((tmp_path / "out").rglob("result.json")) and not list((tmp_path / "out").rglob("claim*"))
+
+
+def test_what_names_a_run_directory_is_its_identity_from_one_list():
+    """exclude_keys is derived from NOT_IDENTITY (wdbench.config.dirname_excluded), not typed again."""
+    from wdbench.config import NOT_IDENTITY
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        hydra_cfg = compose("config", return_hydra_config=True)
+    excluded = list(hydra_cfg.hydra.job.config.override_dirname.exclude_keys)
+    assert set(excluded) == {*NOT_IDENTITY, "logger.name", "logger.tracking_uri", "logger.experiment", "data.root",
+                             "hydra/launcher"} - {"hydra"}

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from wdbench.claims import ELSEWHERE, Claim, describe
 from wdbench.job import Job
-from wdbench.config import ConfigError, parse_run_config
+from wdbench.config import ConfigError, dirname_excluded, parse_run_config
 from wdbench.results import FINISHED, read_result_or_set_aside
 
 log = logging.getLogger("wdbench")
@@ -37,6 +37,7 @@ def run_dirname(overrides: str) -> str:
 
 
 OmegaConf.register_new_resolver("wdbench.dirname", run_dirname, replace=True)
+OmegaConf.register_new_resolver("wdbench.not_identity", dirname_excluded, replace=True)
 
 
 def _in_local_sweep(hc) -> bool:

@@ -264,8 +264,16 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
-NOT_IDENTITY = ("device", "cudnn_benchmark", "deterministic", "threads", "name", "out_dir", "progress", "checkpoint_every_s", "logger", "hydra",
-                "predictions", "diagnostics")
+NOT_IDENTITY = ("device", "cudnn_benchmark", "deterministic", "threads", "name", "out_dir", "progress",
+                "checkpoint_every_s", "logger", "hydra", "predictions", "diagnostics")
+
+
+def dirname_excluded() -> list[str]:
+    """The overrides that do not name a run's directory (conf/config.yaml's exclude_keys, through the
+    wdbench.not_identity resolver): what is not its identity, each logger field, data.root and the
+    launcher; so a directory names a run by what it computes, from this one list."""
+    logger = [f"logger.{f.name}" for f in fields(LoggerConfig)]
+    return [key for key in NOT_IDENTITY if key != "hydra"] + logger + ["data.root", "hydra/launcher"]
 
 
 def identity(config: dict) -> dict:
