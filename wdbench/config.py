@@ -311,7 +311,16 @@ def made_by(result: dict, run: RunConfig) -> bool:
 
 
 def _validate(run: RunConfig) -> None:
-    m, d, o, p = run.model, run.data, run.optim, run.penalty
+    """Every check of a parsed run, group by group; the first failure is one ConfigError line."""
+    _validate_model(run.model)
+    _validate_data(run)
+    _validate_optim(run)
+    _validate_penalty(run.penalty)
+    _check_exclude(run)
+    _validate_run(run)
+
+
+def _validate_model(m: Any) -> None:
     _check(m.width >= 1, f"model.width={m.width}: must be an integer >= 1")
     for key in ("depth", "blocks", "patch_size", "head_dim"):
         if hasattr(m, key):
@@ -332,6 +341,9 @@ def _validate(run: RunConfig) -> None:
         if isinstance(m, ResNetConfig):
             _check(value % 2 == 0, f"model.{key}={value}: must be even for resnet (stem width w/2)")
 
+
+def _validate_data(run: RunConfig) -> None:
+    m, d = run.model, run.data
     _choice("data.name", d.name, DATASETS)
     _check((d.name == "ridge") == isinstance(m, LinearConfig),
            f"model={m.name}, data={d.name}: model=linear and data=ridge go together (the closed-form ridge check)")
@@ -365,6 +377,9 @@ def _validate(run: RunConfig) -> None:
         _check(size % m.patch_size == 0,
                f"model.patch_size={m.patch_size}: must divide the image size {size}")
 
+
+def _validate_optim(run: RunConfig) -> None:
+    o, d = run.optim, run.data
     _choice("optim.name", o.name, OPTIMIZERS)
     _choice("optim.schedule", o.schedule, SCHEDULES)
     _check(0 < o.lr <= LARGEST, f"optim.lr={o.lr}: must be in (0, {LARGEST:g}]")
@@ -381,6 +396,8 @@ def _validate(run: RunConfig) -> None:
     _check(1 <= o.batch_size <= n_train,
            f"optim.batch_size={o.batch_size}: must be in [1, n_train={n_train}]")
 
+
+def _validate_penalty(p: PenaltyConfig) -> None:
     _choice("penalty.norm", p.norm, NORMS)
     _choice("penalty.apply", p.apply, APPLIES)
     _check(p.log10_lam is None or p.log10_coef is None,
@@ -393,7 +410,8 @@ def _validate(run: RunConfig) -> None:
         p.lam = 10.0 ** p.log10_lam
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
-    _check_exclude(run)
+
+def _validate_run(run: RunConfig) -> None:
     for i, law in enumerate(run.predictions):
         _check(bool(law.source.strip()), f"predictions[{i}].source: empty; name who predicts it")
         _choice(f"predictions[{i}].norm", law.norm, ("coef", *NORMS))
