@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
+from hydra_plugins.wdbench_plugins.hydra_compat import BasicLauncher, job_return, job_value, set_job_value
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
 from wdbench.results import FINISHED, SweepStopped, read_result
@@ -124,12 +124,12 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
         HydraConfig.instance().set_config(sweep_config)
         returns.append(run_job(hydra_context=hydra_context, task_function=prepare_job, config=sweep_config,
                                job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir"))
-    ready = [r for r in returns if r.status == JobStatus.COMPLETED and isinstance(r._return_value, Job)]
+    ready = [r for r in returns if r.status == JobStatus.COMPLETED and isinstance(job_value(r), Job)]
     if ready:
-        for ret, outcome in zip(ready, train_jobs([r._return_value for r in ready])):
+        for ret, outcome in zip(ready, train_jobs([job_value(r) for r in ready])):
             if isinstance(outcome, BaseException):
                 ret.status = JobStatus.FAILED
-            ret._return_value = outcome
+            set_job_value(ret, outcome)
     return returns
 
 
@@ -227,10 +227,9 @@ def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
             launcher.config, list(overrides))
         result = read_result(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
         if result and result.get("status") in FINISHED:
-            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
-                                     _return_value=result["status"]))
+            returns.append(job_return(overrides, JobStatus.COMPLETED, result["status"]))
         else:
-            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=WorkerDied(
+            returns.append(job_return(overrides, JobStatus.FAILED, WorkerDied(
                 f"{why} while training this run's pack; rerun the sweep to resume it from its last checkpoint")))
     return returns
 
@@ -344,4 +343,4 @@ def outcome(job: JobReturn) -> str:
     """completed, diverged, failed or elsewhere: what a run's job came back with."""
     if job.status == JobStatus.FAILED:
         return "failed"
-    return "elsewhere" if job._return_value == ELSEWHERE else str(job._return_value)
+    return "elsewhere" if job_value(job) == ELSEWHERE else str(job_value(job))

@@ -12,10 +12,9 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.wdbench_plugins.hydra_compat import BasicSweeper, apply_overrides, get_overrides_dirname, job_value
 from wdbench.progress import ResultWatcher
 from wdbench.results import SweepFailed
 
@@ -53,7 +52,7 @@ class SweepComposer:
     per distinct rest (group choices, additions, deletions, hydra.* keys, and any plain value whose
     key one of those touches, which must keep its place in the order) and each job's plain values are
     applied to a copy as Hydra applies them, with Hydra's record of the job's overrides and directory
-    name. Uses Hydra 1.3's internals (``ConfigLoaderImpl._apply_overrides_to_config``,
+    name. Uses Hydra 1.3's internals (through hydra_compat: ``apply_overrides``,
     ``get_overrides_dirname``; hydra-core is pinned in requirements.lock): there is no public API for
     it, and tests/test_config.py checks the result against Hydra's own on sweeps of every kind."""
 
@@ -85,7 +84,7 @@ class SweepComposer:
         if rest not in self.bases:
             self.bases[rest] = self.loader.load_sweep_config(self.master, list(rest))
         cfg = copy.deepcopy(self.bases[rest])
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        apply_overrides(values, cfg)
         app = [o for o in parsed if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in app]
         dirname = cfg.hydra.job.config.override_dirname
@@ -158,11 +157,11 @@ class WdbenchSweeper(BasicSweeper):
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
         if watcher is not None:
             watcher.stop([outcome(r) for r in returns])
-        lost = sum(r.status == JobStatus.COMPLETED and r._return_value == ELSEWHERE for r in returns)
+        lost = sum(r.status == JobStatus.COMPLETED and job_value(r) == ELSEWHERE for r in returns)
         if lost:
             log.info(f"{lost} of {len(todo)} runs were claimed by another launch meanwhile: trained there, not here")
         failed = [r for r in returns if r.status == JobStatus.FAILED]
         if failed:
-            raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {failed[0]._return_value!r}); "
+            raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {job_value(failed[0])!r}); "
                               f"see: python -m wdbench.status {sweep_dir}")
         return [returns]
