@@ -426,14 +426,18 @@ def test_numerics_switches_and_the_gpu_versions_recorded(monkeypatch):
         recorded = set_numerics(run)
         assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32
         assert torch.backends.cudnn.benchmark is (precision == "tf32") and recorded["gpu_tf32_conv"] is tf32
+    set_numerics(SimpleNamespace(precision="fp32", cudnn_benchmark=False, deterministic=True))
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
     set_numerics(SimpleNamespace(precision="fp32", cudnn_benchmark=False, deterministic=False))
+    assert not torch.are_deterministic_algorithms_enabled()
     with autocast("bf16", torch.device("cpu")):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
     with autocast("fp32", torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")
     assert gpu_versions(torch.device("cpu")) == {}
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100 80GB HBM3")
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
+    gpu = torch.device("cuda", 1)  # the run's own GPU is asked about, not the current one
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: device == gpu and "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: device == gpu and (9, 0))
     monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
-    assert gpu_versions(torch.device("cuda")) == {"gpu": "NVIDIA H100 80GB HBM3", "capability": [9, 0],
+    assert gpu_versions(gpu) == {"gpu": "NVIDIA H100 80GB HBM3", "capability": [9, 0],
                                                   "cuda": torch.version.cuda, "cudnn": 91002}
