@@ -257,18 +257,14 @@ def _memory_budget(device: torch.device) -> int:
     return int(0.8 * (torch.cuda.mem_get_info(device)[0] + unused)) // sharing
 
 
-def pack_capacity(run: RunConfig) -> int:
-    """How many members a CPU pack of ``run``'s kind may have before it trains slower than its runs one
-    after another (CPU_PACK_BYTES); a GPU's is known only on the node that trains (_packs_that_fit)."""
+def cpu_pack_limits(run: RunConfig) -> tuple[int, float]:
+    """For the local launcher, from one memory estimate: how many members a CPU pack of ``run``'s kind
+    may have before it trains slower than its runs one after another (CPU_PACK_BYTES; a GPU's is known
+    only on the node that trains, _packs_that_fit), and a run's relative cost, to queue the longest
+    packs first (its memory, which grows with its FLOPs per sample, times the samples it trains on)."""
     side, in_chans, n_classes = input_shape(run)
-    return max(1, CPU_PACK_BYTES // member_bytes(run, in_chans, n_classes, side))
-
-
-def run_cost(run: RunConfig) -> float:
-    """A run's relative cost, to queue the longest packs first: its memory (about its FLOPs per sample,
-    both growing with the activations) times the samples it trains on."""
-    side, in_chans, n_classes = input_shape(run)
-    return float(member_bytes(run, in_chans, n_classes, side)) * run.optim.epochs * train_size(run.data)
+    each = member_bytes(run, in_chans, n_classes, side)
+    return max(1, CPU_PACK_BYTES // each), float(each) * run.optim.epochs * train_size(run.data)
 
 
 def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) -> list[list[int]]:

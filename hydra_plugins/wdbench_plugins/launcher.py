@@ -325,17 +325,17 @@ class LocalLauncher(BasicLauncher):
 
 
 def _cpu_pack_limits(launcher, keys: Sequence[str], job_overrides) -> "tuple[Dict[str, int], Dict[str, float]]":
-    """Per pack key, how many members a CPU pack may have (wdbench.runner.pack_capacity) and a run's
+    """Per pack key, how many members a CPU pack may have (wdbench.runner.cpu_pack_limits) and a run's
     relative cost (its memory times its samples: wider and longer runs take longer)."""
     from wdbench.config import parse_run_config
-    from wdbench.runner import pack_capacity, run_cost
+    from wdbench.runner import cpu_pack_limits
 
     caps, costs = {}, {}
     for key in dict.fromkeys(keys):
         overrides = job_overrides[keys.index(key)]
         run = parse_run_config(launcher.composed.get(keys.index(key)) or
                                launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides)))
-        caps[key], costs[key] = pack_capacity(run), run_cost(run)
+        caps[key], costs[key] = cpu_pack_limits(run)
     return caps, costs
 
 
