@@ -7,6 +7,7 @@ import os
 import signal
 import weakref
 from dataclasses import asdict
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -109,22 +110,30 @@ def test_a_stop_signal_is_handed_over_even_when_saving_fails(tmp_path, monkeypat
     assert stopped.value.code == 128 + signal.SIGTERM
 
 
-def test_checkpoints_take_at_most_a_twentieth_of_a_packs_time(tmp_path, monkeypatch):
+@pytest.mark.parametrize("write_s,expected", [(0.2, ["run0"]), (0.01, ["run0"] * 4)])
+def test_checkpoints_take_at_most_a_twentieth_of_a_packs_time(tmp_path, monkeypatch, write_s, expected):
     """checkpoint_every_s=0 asks for one every epoch; a checkpoint that takes long (a wide pack on
-    a shared filesystem) spaces the next ones out to 20 times its writing time."""
-    import time as clock
+    a shared filesystem) spaces the next ones out to 20 times its writing time. On a fake clock: each
+    epoch takes 1 s, each checkpoint write_s, whatever the machine's load."""
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    real_save, real_epoch, saves = runner.Record.save, Pack.train_epoch, []
 
-    real_save, saves = runner.Record.save, []
-
-    def slow_save(self, state):
+    def timed_save(self, state):
         saves.append(self.job.run_dir.name)
-        clock.sleep(0.2)
+        clock.now += write_s
         return real_save(self, state)
 
-    monkeypatch.setattr(runner.Record, "save", slow_save)
+    def timed_epoch(self):
+        clock.now += 1.0
+        return real_epoch(self)
+
+    monkeypatch.setattr(runner.Record, "save", timed_save)
+    monkeypatch.setattr(Pack, "train_epoch", timed_epoch)
     jobs = jobs_of(tmp_path, runs("checkpoint_every_s=0", "optim.epochs=4", members=[("-3", 0)]))
     assert runner.train_jobs(jobs) == ["completed"]
-    assert saves == ["run0"]  # the first, after epoch 1; epochs 2-3 took less than 20 x 0.2 s
+    # 0.2 s: after epoch 1 only (epochs 2-4 take 3 s < 20 x 0.2 s); 0.01 s: after every epoch
+    assert saves == expected
 
 
 def test_a_run_resumed_on_another_kind_of_device_lists_both(tmp_path, monkeypatch):
