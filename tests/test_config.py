@@ -81,7 +81,13 @@ BAD = [
     (["penalty.log10_lam=-2", "penalty.log10_coef=-2"],
      "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)"),
     (["model.width=0"], "model.width=0: must be an integer >= 1"),
+    # a value of the wrong type: refused by the typed schema (Hydra's ConfigStore) while Hydra composes
     (["model.width=8.5"], "model.width: Value '8.5' of type 'float' could not be converted to Integer"),
+    (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
+    (["~optim.nesterov"], "~optim.nesterov: a field of the schema cannot be removed; set it instead, e.g. "
+                          "optim.nesterov=null where it may be null"),
+    (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
+    (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
     (["model=vit", "model.width=20"], "model.width=20: must be a multiple of model.head_dim=8"),
     (["optim.batch_size=0"], "optim.batch_size=0: must be in [1, n_train=1437]"),
     (["optim.batch_size=1438"], "optim.batch_size=1438: must be in [1, n_train=1437]"),
@@ -89,7 +95,7 @@ BAD = [
     (["data=cifar10"], "data.root: required for data=cifar10 (a local directory; nothing is downloaded)"),
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
-    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, penalty, optim, logger, seed, device, "
+    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, optim, penalty, logger, seed, device, "
               "precision, cudnn_benchmark, deterministic, threads, name, "
               "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
@@ -128,11 +134,7 @@ CHECKS = [
     (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, "
               "precision, cudnn_benchmark, deterministic, threads, name, "
                    "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
-    (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
-    (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
-    (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
-    # parse_run_config: a group removed, a model name set by hand
-    (["~optim"], "optim: missing; choose one with optim=<name>"),
+    # parse_run_config: a model name set by hand
     (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer, linear"),
     # model
     (["model=vit", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
@@ -145,9 +147,9 @@ CHECKS = [
     (["model=linear", "data=ridge", "data.n_val=0"], "data.n_val=0: data=ridge needs an integer >= 1"),
     (["model=linear", "data=ridge", "data.noise=-1"], "data.noise=-1.0: must be finite and >= 0"),
     (["model=linear", "data=ridge", "data.signal=0"], "data.signal=0.0: must be finite and > 0"),
-    (["model=linear", "data=ridge", "+data.augment=true"],
+    (["model=linear", "data=ridge", "data.augment=true"],
      "data.augment, data.image_size: data=ridge has no images to crop, flip or resize"),
-    (["+data.n_val=100"],
+    (["data.n_val=100"],
      "data.n_val=100: data=ridge and data=teacher only; data=digits holds out data.val_fraction"),
     # the teacher task: drawn sizes, a label-noise fraction, a data seed torch can take
     (["data=teacher", "data.n_val=null"], "data.n_val=None: data=teacher needs an integer >= 1"),
@@ -370,9 +372,18 @@ def test_every_experiment_files_sweep_validates_at_both_ends_of_every_axis(exper
         assert run.name == experiment
 
 
-def test_wrong_type_in_a_group_is_caught_by_the_schema():
+def test_wrong_type_in_a_group_is_caught_by_the_schema_when_composed_and_when_read_back():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="optim.nesterov"):
+        composed("optim.nesterov=maybe")
+    recorded = OmegaConf.to_container(composed())
+    recorded["optim"]["nesterov"] = "maybe"  # a hand-edited or damaged recorded config
     with pytest.raises(ConfigError, match="optim.nesterov"):
-        parse_run_config(composed("optim.nesterov=maybe"))
+        parse_run_config(recorded)
+    del recorded["optim"]
+    with pytest.raises(ConfigError, match="^optim: missing; choose one with optim=<name>$"):
+        parse_run_config(recorded)
 
 
 def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
@@ -413,8 +424,8 @@ SWEEP_JOBS = [  # (the command's overrides, one job's overrides): jobs of every 
     (["experiment=quickstart"], ["model.width=32", "penalty.log10_coef=-1.25", "seed=0"]),
     ([], ["model=vit", "model.width=64", "penalty=mean", "penalty.log10_lam=-2.5", "seed=1"]),
     ([], ["optim=adamw", "model=mixer", "penalty.exclude=[bias]", "data.n_train=400", "progress=false"]),
-    ([], ["+model.tag=x", "seed=2", "~optim.nesterov"]),
-    ([], ["seed=5", "++seed=7", "optim.nesterov=true", "~optim.nesterov", "optim.momentum=0.5"]),  # kept in order
+    ([], ["+model.tag=x", "seed=2", "+hydra.job.env_set.A=1", "~hydra.job.env_set.A"]),
+    ([], ["seed=5", "++seed=7", "optim.nesterov=true", "++optim.nesterov=false", "optim.momentum=0.5"]),  # kept in order
     (["hydra.launcher.pack=2"], ["hydra.launcher.n_jobs=1", "name=s", "out_dir=/tmp/x", "penalty.lam=0.5"]),
 ]
 
@@ -473,3 +484,28 @@ def test_what_names_a_run_directory_is_its_identity_from_one_list():
     excluded = list(hydra_cfg.hydra.job.config.override_dirname.exclude_keys)
     assert set(excluded) == {*NOT_IDENTITY, "logger.name", "logger.tracking_uri", "logger.experiment", "data.root",
                              "hydra/launcher"} - {"hydra"}
+
+
+def test_each_default_is_written_once_in_the_schema_and_no_option_restates_one():
+    """conf/<group>/*.yaml hold only what differs from wdbench.config's dataclasses (registered with
+    Hydra's ConfigStore by hydra_plugins/wdbench_plugins/schemas.py), and the schema is what composes."""
+    from dataclasses import asdict
+
+    from wdbench.config import DataConfig, LoggerConfig, OptimConfig, PenaltyConfig, RunConfig
+
+    schemas = {"data": DataConfig, "optim": OptimConfig, "penalty": PenaltyConfig, "logger": LoggerConfig}
+    restated = []
+    for group, schema in schemas.items():
+        for path in sorted((CONF_DIR / group).glob("*.yaml")):
+            node = OmegaConf.to_container(OmegaConf.load(path)) or {}
+            sections = {k: v for k, v in node.items() if k in schemas} if group == "optim" and "optim" in node \
+                else {group: node}
+            for section, values in sections.items():
+                default = asdict(schemas[section]())
+                restated += [f"{path.name}: {section}.{k}" for k, v in values.items() if k in default and default[k] == v]
+    top = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))
+    restated += [f"config.yaml: {k}" for k in top if k in asdict(RunConfig())]
+    assert not restated
+    for path in sorted((CONF_DIR / "model").glob("*.yaml")):  # a model option is its schema, nothing more
+        assert set(OmegaConf.load(path)) == {"defaults"}, path.name
+    assert OmegaConf.to_container(composed().optim) == asdict(OptimConfig())

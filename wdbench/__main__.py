@@ -24,11 +24,7 @@ def main() -> None:
             _fail(f"{group}={choice}: unknown choice; allowed: {', '.join(sorted(err.options))}")
         _fail(err)
     except ConfigCompositionException as err:
-        cause = err.__cause__
-        parent = getattr(cause, "parent_node", None)
-        if getattr(cause, "full_key", None) and parent is not None:
-            _fail(f"{cause.full_key}: unknown key; allowed: {', '.join(map(str, parent.keys()))}")
-        _fail(err)
+        _fail(_composition_error(err.__cause__) or err)
     except (ConfigError, OverrideParseException) as err:
         _fail(err)
     except ValueError as err:  # Hydra's error for `optim=null`; any other ValueError is not ours to word
@@ -39,6 +35,30 @@ def main() -> None:
         _fail(err, code=1)
     except SweepStopped as err:
         _fail(err, code=128 + err.signum)
+
+
+def _composition_error(cause) -> "str | None":
+    """An override the typed schema (wdbench.config, through Hydra's ConfigStore) refuses, as one line."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeError, ValidationError
+
+    from wdbench.config import LIST_FIELDS
+
+    key, parent = getattr(cause, "full_key", None), getattr(cause, "parent_node", None)
+    if not key:
+        return None
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and parent is not None:
+        return f"{key}: unknown key; allowed: {', '.join(map(str, parent.keys()))}"
+    if isinstance(cause, ConfigTypeError) and "deletion" in str(cause):
+        return f"~{key}: a field of the schema cannot be removed; set it instead, e.g. {key}=null where it may be null"
+    if isinstance(cause, ValidationError):
+        if key in LIST_FIELDS:  # a scalar where a list belongs: say so, with an example
+            return f"{key}={_override_value(key)}: expected a list, e.g. {key}={LIST_FIELDS[key]}"
+        return f"{key}: {str(cause).splitlines()[0]}"
+    return None
+
+
+def _override_value(key: str) -> str:
+    return next((arg.partition("=")[2] for arg in sys.argv[1:] if arg.lstrip("+~").partition("=")[0] == key), "")
 
 
 def _null_group() -> str:

@@ -106,7 +106,7 @@ class OptimConfig:
     nesterov: bool = False  # sgd
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adam, adamw
     eps: float = 1e-8  # adam, adamw
-    schedule: str = "cosine"
+    schedule: str = "cosine"  # constant | cosine (to 0 at the last step)
     warmup_epochs: float = 0.0  # linear warmup, then the schedule
     epochs: int = 10
     batch_size: int = 128
@@ -114,13 +114,14 @@ class OptimConfig:
 
 @dataclass
 class PenaltyConfig:
-    norm: str = "sum"
+    norm: str = "sum"  # sum (c = 1) | mean (c = 1/N decayed scalars) | per_step (c = B/N_train)
     lam: float = 1e-4  # λ in this normalisation; the loss gains λ·c·Σw²
-    log10_lam: Optional[float] = None  # when set, lam = 10**log10_lam (for log grids on the CLI)
+    log10_lam: Optional[float] = None  # when set, lam = 10**log10_lam: penalty.log10_lam=range(-5,-1,0.5)
     # When set, the coefficient on Σw² is exactly 10**log10_coef whatever the normalisation, and
     # lam = coef/c follows at the run's start: a grid in coef space runs each coefficient once.
     log10_coef: Optional[float] = None
-    apply: str = "coupled"
+    apply: str = "coupled"  # coupled (its gradient) | decoupled (w *= 1 - lr_t·2λc) | independent (w *= 1 - s_t·2λc)
+    # bias, norm (normalisation-layer parameters) or name patterns; [] decays everything
     exclude: List[str] = field(default_factory=lambda: ["bias", "norm"])
 
 
@@ -129,7 +130,7 @@ LOGGERS = {"none": None, "tensorboard": "tensorboard", "mlflow": "mlflow"}  # na
 
 @dataclass
 class LoggerConfig:
-    name: str = "none"
+    name: str = "none"  # none | tensorboard | mlflow
     tracking_uri: Optional[str] = None  # mlflow: None = a local file store in ${out_dir}/mlruns
     experiment: Optional[str] = None  # mlflow: None = the sweep's name
 
