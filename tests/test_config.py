@@ -343,9 +343,13 @@ def test_an_exclude_pattern_that_matches_is_accepted_and_decays_what_it_should()
     assert run.penalty.exclude == ["bias", "norm", "*pos_embed"]
 
 
-def test_log10_lam_sets_lam_and_adamw_means_decoupled():
-    run = parse_run_config(composed("penalty.log10_lam=-2.5"))
-    assert run.penalty.lam == pytest.approx(10 ** -2.5)
+def test_lam_is_resolved_in_one_place_and_adamw_means_decoupled():
+    from wdbench.config import configured_lam, run_identity
+
+    run = parse_run_config(composed("penalty.log10_lam=-2"))
+    assert run.penalty.lam == 1e-4 and configured_lam(run.penalty) == 10 ** -2  # the config stays as composed
+    assert run_identity(run) == run_identity(parse_run_config(composed(f"penalty.lam={10 ** -2}")))
+    assert configured_lam(parse_run_config(composed("penalty.log10_coef=-2")).penalty) is None  # from the sizes
     assert parse_run_config(composed("optim=adamw")).penalty.apply == "decoupled"
     assert parse_run_config(composed("optim=adamw", "penalty.apply=coupled")).penalty.apply == "coupled"
     assert parse_run_config(composed("optim=adam")).penalty.apply == "coupled"

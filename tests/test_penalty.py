@@ -288,3 +288,17 @@ def test_independent_decay_in_an_own_loop_follows_the_schedule_not_the_base_lr()
     w.grad = torch.zeros(3)
     L2Penalty(0.1, "sum", "independent").apply_([w], lr=0.05, lr_max=0.2)  # s_t = 0.25
     assert torch.allclose(w.detach(), torch.full((3,), 1 - 0.25 * 2 * 0.1))
+
+
+def test_a_runs_penalty_resolves_lam_from_lam_log10_lam_or_coef():
+    from wdbench.config import PenaltyConfig
+    from wdbench.penalty import penalty_for
+
+    sizes = dict(n_decayed=3000, batch_size=64, n_train=1437)
+    for config, lam, coef in ((PenaltyConfig(norm="mean", lam=3.0), 3.0, 1e-3),
+                              (PenaltyConfig(norm="mean", log10_lam=1.0), 10.0, 10.0 / 3000),
+                              (PenaltyConfig(norm="per_step", log10_coef=-3.0, apply="decoupled"), 1e-3 * 1437 / 64, 1e-3)):
+        penalty = penalty_for(config, **sizes)
+        assert penalty.lam == pytest.approx(lam, rel=1e-12) and penalty.coef == pytest.approx(coef, rel=1e-12)
+        assert (penalty.norm, penalty.apply) == (config.norm, config.apply)
+    assert penalty_for(PenaltyConfig(log10_coef=-3.0), **sizes).coef == 1e-3  # exactly: packs share it bit for bit

@@ -81,7 +81,7 @@ def test_single_run_writes_a_complete_result(cli, tmp_path):
     assert r["penalty"] == {"norm": "mean", "apply": "coupled", "lam": pytest.approx(0.1),
                             "coef": pytest.approx(0.1 / r["model"]["n_decayed"]), "exclude": ["bias", "norm"]}
     assert r["data"]["n_train"] == 1437 and r["data"]["batch_size"] == 64
-    assert r["config"]["penalty"]["lam"] == pytest.approx(0.1) and r["config"]["model"]["width"] == 4
+    assert r["config"]["penalty"]["log10_lam"] == -1 and r["config"]["model"]["width"] == 4  # as composed
     assert len(r["history"]) == 2 and r["metrics"]["val_loss"] == r["history"][-1]["val_loss"]
     assert {"best_epoch", "best_val_loss", "decayed_norm", "val_acc", "train_loss"} <= set(r["metrics"])
     assert r["timing"]["steps"] == 2 * (1437 // 64) and r["timing"]["samples_per_s"] > 0

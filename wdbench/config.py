@@ -283,11 +283,18 @@ def identity(config: dict) -> dict:
     coef-space run, as ``log10_coef`` (its ``lam`` is derived from it)."""
     same = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
     same["data"] = {**same.get("data", {}), "root": None}
-    penalty = {**same.get("penalty", {}), "log10_lam": None}
-    if penalty.get("log10_coef") is not None:
-        penalty["lam"] = None
-    same["penalty"] = penalty
+    penalty = same.get("penalty", {})
+    same["penalty"] = {**penalty, "lam": configured_lam(penalty), "log10_lam": None}
     return same
+
+
+def configured_lam(penalty: "dict | PenaltyConfig") -> Optional[float]:
+    """λ as a config gives it, resolved here only: 10**log10_lam when set, else lam; None for a run
+    in coef space, whose λ = coef/c follows from the model's sizes (wdbench.penalty.penalty_for)."""
+    p = penalty if isinstance(penalty, dict) else asdict(penalty)
+    if p.get("log10_coef") is not None:
+        return None
+    return 10.0 ** p["log10_lam"] if p.get("log10_lam") is not None else p.get("lam")
 
 
 def run_identity(run: RunConfig) -> dict:
@@ -407,8 +414,6 @@ def _validate_penalty(p: PenaltyConfig) -> None:
         value = getattr(p, key)
         _check(value is None or LOG10_RANGE[0] <= value <= LOG10_RANGE[1],
                f"penalty.{key}={value}: must be in [{LOG10_RANGE[0]}, {LOG10_RANGE[1]}] or null")
-    if p.log10_lam is not None:
-        p.lam = 10.0 ** p.log10_lam
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
 

@@ -23,7 +23,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from wdbench.config import APPLIES, EXCLUDE_KINDS, NORMS  # noqa: F401  (allowed values: with the config schema)
+from wdbench.config import APPLIES, EXCLUDE_KINDS, NORMS, PenaltyConfig, configured_lam  # noqa: F401  (allowed values: with the config schema)
 from wdbench.normalisation import convert_lam, norm_factor, torch_weight_decay  # noqa: F401  (the torch-free math)
 
 
@@ -149,3 +149,12 @@ def split_decayed(model: nn.Module, exclude: Iterable[str] = ("bias", "norm")
                     or any(fnmatch.fnmatchcase(name, pat) for pat in exclude if pat not in EXCLUDE_KINDS))
         (kept if excluded else decayed).append((name, param))
     return decayed, kept
+
+
+def penalty_for(p: PenaltyConfig, n_decayed: int, batch_size: int, n_train: int) -> "L2Penalty":
+    """A run's penalty from its config, λ resolved once: from lam or log10_lam
+    (wdbench.config.configured_lam) or, for a coef-space run, λ = coef/c from the model's sizes."""
+    sizes = {"n_decayed": n_decayed, "batch_size": batch_size, "n_train": n_train}
+    if p.log10_coef is not None:
+        return L2Penalty.from_coef(10.0 ** p.log10_coef, p.norm, p.apply, **sizes)
+    return L2Penalty(configured_lam(p), p.norm, p.apply, **sizes)

@@ -131,8 +131,7 @@ def _pack_provenance(pack: Pack, pack_dirs: list[str]) -> dict:
 
 def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) -> dict:
     run, cfg = job.run, job.cfg
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config["penalty"]["lam"] = run.penalty.lam  # log10_lam, when given, has been applied
+    config = OmegaConf.to_container(cfg, resolve=True)  # as composed; the λ it resolves to is under "penalty"
     p, o, d = run.penalty, run.optim, run.data
     return {
         "schema_version": SCHEMA_VERSION,
@@ -142,7 +141,7 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) 
         "config": config,
         "model": {"name": run.model.name, "width": run.model.width, "n_params": member.n_params,
                   "n_decayed": member.n_decayed},
-        "penalty": {"norm": p.norm, "apply": p.apply, "lam": p.lam, "coef": member.penalty.coef,
+        "penalty": {"norm": p.norm, "apply": p.apply, "lam": member.penalty.lam, "coef": member.penalty.coef,
                     "exclude": list(p.exclude)},
         "optim": {"name": o.name, "lr": o.lr, "momentum": o.momentum, "nesterov": o.nesterov,
                   "betas": list(o.betas), "schedule": o.schedule, "warmup_epochs": o.warmup_epochs,

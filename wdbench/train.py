@@ -31,7 +31,7 @@ from wdbench.models import build_model, unfused_attention
 from wdbench.numerics import autocast, set_numerics
 from wdbench.optim import build_optimizer, lr_multiplier
 from wdbench.parameterisation import apply_mup, model_scalings
-from wdbench.penalty import L2Penalty, PackPenalty, split_decayed
+from wdbench.penalty import PackPenalty, penalty_for, split_decayed
 from wdbench.sources import train_size
 
 
@@ -180,13 +180,7 @@ class Member:
         self.decayed_names = [name for name, _ in decayed]
         self.n_decayed = sum(p.numel() for _, p in decayed)
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        p = run.penalty
-        sizes = {"n_decayed": self.n_decayed, "batch_size": run.optim.batch_size, "n_train": len(data.y_train)}
-        if p.log10_coef is None:
-            self.penalty = L2Penalty(p.lam, p.norm, p.apply, **sizes)
-        else:  # a coef-space grid: λ in the named normalisation follows from the model's sizes
-            self.penalty = L2Penalty.from_coef(10.0 ** p.log10_coef, p.norm, p.apply, **sizes)
-            p.lam = self.penalty.lam
+        self.penalty = penalty_for(run.penalty, self.n_decayed, run.optim.batch_size, len(data.y_train))
         self.rng = torch.Generator().manual_seed(run.seed)  # data order and augmentation
         self.history: list[dict] = []
         self.status: Optional[str] = None  # "diverged" once it has: it trains on, unrecorded
