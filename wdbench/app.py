@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from wdbench.claims import ELSEWHERE, Claim, describe
 from wdbench.job import Job
-from wdbench.config import ConfigError, dirname_excluded, parse_run_config
+from wdbench.checks import checked_run_config
+from wdbench.config import ConfigError, dirname_excluded
 from wdbench.results import FINISHED, read_result_or_set_aside
 
 log = logging.getLogger("wdbench")
@@ -58,7 +59,7 @@ def prepare_job(cfg: DictConfig) -> "Job | str":
             if type(handler) is logging.StreamHandler:
                 handler.setLevel(logging.WARNING)
     try:
-        run = parse_run_config(cfg)
+        run = checked_run_config(cfg)
     except ConfigError as err:
         _remove_if_only_hydra_files(run_dir)
         # SystemExit passes through Hydra's job wrapper: the user sees this one line, exit code 2.

@@ -1,5 +1,6 @@
 """Typed run configuration: dataclass schemas for every config group, and the checks that turn a
-composed Hydra config into a validated ``RunConfig`` or one clear ``ConfigError`` line."""
+composed Hydra config into a ``RunConfig`` or one clear ``ConfigError`` line. The bottom layer: it
+imports nothing of wdbench; the checks that need the data's sizes or a model are wdbench.checks'."""
 from __future__ import annotations
 
 import functools
@@ -192,46 +193,6 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-_META_MODELS: dict[tuple, Any] = {}
-
-
-def _meta_model(run: "RunConfig"):
-    """The run's model built on the meta device (no memory), once per distinct model and input."""
-    from wdbench.sources import input_shape
-
-    side, in_chans, n_classes = input_shape(run)
-    key = (repr(run.model), side, in_chans, n_classes)
-    if key not in _META_MODELS:
-        import torch
-
-        from wdbench.models import build_model
-
-        with torch.device("meta"):
-            _META_MODELS[key] = build_model(run.model, in_chans, n_classes, side)
-    return _META_MODELS[key]
-
-
-def _check_exclude(run: "RunConfig") -> None:
-    """penalty.exclude must leave something decayed, and each of its name patterns must match a
-    parameter: a typo would decay what it meant to keep."""
-    patterns = [e for e in run.penalty.exclude if e not in EXCLUDE_KINDS]
-    if not patterns:  # every model here has conv or linear weights, which are neither biases nor norm parameters
-        return  # (so no model is built, and validating a sweep needs neither torch nor timm)
-    import fnmatch
-
-    from wdbench.penalty import split_decayed
-
-    model = _meta_model(run)
-    _check(bool(split_decayed(model, run.penalty.exclude)[0]),
-           f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
-           "be decayed")
-    names = [name for name, _ in model.named_parameters()]
-    for entry in patterns:
-        _check(any(fnmatch.fnmatchcase(n, entry) for n in names),
-               f"penalty.exclude: {entry!r} matches no parameter of this model; allowed: "
-               f"{', '.join(EXCLUDE_KINDS)}, or a name pattern that matches one (here e.g. {names[0]}, {names[-1]})")
-
-
 def _in_range(key: str, value: int, bounds: tuple) -> None:
     _check(bounds[0] <= value <= bounds[1], f"{key}={value}: must be an integer in [{bounds[0]}, {bounds[1]}]")
 
@@ -241,7 +202,8 @@ def _choice(key: str, value: str, allowed: tuple) -> None:
 
 
 def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
-    """Validate a composed config (the Hydra job config, without its ``hydra`` node)."""
+    """Parse and check a composed config (the Hydra job config, without its ``hydra`` node), or a
+    recorded one; what also needs the data or the model: wdbench.checks.checked_run_config."""
     raw = {key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
            for key, value in cfg.items() if key != "hydra"}  # cfg[key] access resolves interpolations
     for section in ("model", "data", "optim", "penalty"):
@@ -319,12 +281,12 @@ def made_by(result: dict, run: RunConfig) -> bool:
 
 
 def _validate(run: RunConfig) -> None:
-    """Every check of a parsed run, group by group; the first failure is one ConfigError line."""
+    """Every check of a parsed run that needs neither its data nor its model, group by group; the
+    first failure is one ConfigError line."""
     _validate_model(run.model)
     _validate_data(run)
     _validate_optim(run)
     _validate_penalty(run.penalty)
-    _check_exclude(run)
     _validate_run(run)
 
 
@@ -378,16 +340,10 @@ def _validate_data(run: RunConfig) -> None:
         _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; "
                "nothing is downloaded)")
         _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
-    if hasattr(m, "patch_size"):
-        from wdbench.sources import native_image_size
-
-        size = d.image_size or native_image_size(d.name)
-        _check(size % m.patch_size == 0,
-               f"model.patch_size={m.patch_size}: must divide the image size {size}")
 
 
 def _validate_optim(run: RunConfig) -> None:
-    o, d = run.optim, run.data
+    o = run.optim
     _choice("optim.name", o.name, OPTIMIZERS)
     _choice("optim.schedule", o.schedule, SCHEDULES)
     _check(0 < o.lr <= LARGEST, f"optim.lr={o.lr}: must be in (0, {LARGEST:g}]")
@@ -398,11 +354,6 @@ def _validate_optim(run: RunConfig) -> None:
     _check(0 <= o.warmup_epochs < o.epochs,
            f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
     _check(0 <= o.momentum < 1, f"optim.momentum={o.momentum}: must be in [0, 1)")
-    from wdbench.sources import train_size
-
-    n_train = train_size(d)
-    _check(1 <= o.batch_size <= n_train,
-           f"optim.batch_size={o.batch_size}: must be in [1, n_train={n_train}]")
 
 
 def _validate_penalty(p: PenaltyConfig) -> None:

@@ -98,7 +98,8 @@ class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from hydra_plugins.wdbench_plugins.launcher import outcome
         from wdbench.claims import ELSEWHERE, queued_slurm_jobs, read_claim, stale_reason
-        from wdbench.config import ConfigError, made_by, pack_key, parse_run_config
+        from wdbench.checks import checked_run_config
+        from wdbench.config import ConfigError, made_by, pack_key
         from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
 
         _check_signal_delay(self.config.hydra.launcher)
@@ -110,7 +111,7 @@ class WdbenchSweeper(BasicSweeper):
         compose = SweepComposer(self.hydra_context.config_loader, self.config)
         for job in jobs:
             cfg = compose(job)
-            run = parse_run_config(cfg)
+            run = checked_run_config(cfg)
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
             run_dirs.append(run_dir)
             manifest[str(cfg.hydra.sweep.subdir)] = job
