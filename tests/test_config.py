@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from conftest import TINY
 from wdbench.app import CONF_DIR, run_job
 from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
+from wdbench.checks import checked_run_config
 from wdbench.config import ConfigError, parse_run_config
 
 
@@ -372,7 +373,7 @@ def test_every_experiment_files_sweep_validates_at_both_ends_of_every_axis(exper
     ends = [[f"{key}={'null' if v is None else v}" for v in (values[0], values[-1])] for key, values in (
         (key, list(parser.parse_override(f"{key}={value}").sweep_iterator())) for key, value in params.items())]
     for end in range(2):
-        run = parse_run_config(quickly_composed(f"experiment={experiment}", *(pair[end] for pair in ends)))
+        run = checked_run_config(quickly_composed(f"experiment={experiment}", *(pair[end] for pair in ends)))
         assert run.name == experiment
 
 
