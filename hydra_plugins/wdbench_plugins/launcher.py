@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
+from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
 from hydra_plugins.wdbench_plugins.hydra_compat import BasicLauncher, job_return, job_value, set_job_value
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
@@ -96,15 +97,6 @@ def visible_gpus(device: str) -> List[str]:
     return listed if "CUDA_VISIBLE_DEVICES" in os.environ else [str(i) for i in range(torch.cuda.device_count())]
 
 
-def pack_keys(launcher, job_overrides: Sequence[Sequence[str]]) -> List[str]:
-    """Each job's pack key (wdbench.config.pack_key), from its composed config."""
-    from wdbench.config import pack_key, parse_run_config
-
-    return [pack_key(parse_run_config(launcher.hydra_context.config_loader.load_sweep_config(launcher.config,
-                                                                                             list(overrides))))
-            for overrides in job_overrides]
-
-
 def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "hydra.sweep.dir",
              job_id=None, composed: Optional[Dict[int, DictConfig]] = None) -> List[JobReturn]:
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
@@ -133,7 +125,9 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
     return returns
 
 
-_LAUNCHER = None  # set before forking: workers read it instead of unpickling a task function
+# set before forking: workers read them instead of unpickling a task function and configs
+_LAUNCHER = None
+_COMPOSED: Dict[int, DictConfig] = {}  # the batch's configs by job number
 
 
 class WorkerDied(RuntimeError):
@@ -150,7 +144,7 @@ def _serve(conn, environ: Dict[str, str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the launcher's handler, inherited through fork
     while (jobs := conn.recv()) is not None:
         try:
-            returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
+            returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_COMPOSED)
         except SystemExit:  # stopped by the launcher's SIGTERM, its pack checkpointed: the process ends
             raise
         except BaseException as err:  # a launcher error, not a run's (runs record their own failures)
@@ -218,13 +212,12 @@ def _died(process) -> str:
     return f"worker process {process.pid} died ({how})"
 
 
-def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
+def _lost_returns(pack: Sequence[tuple], why: str, composed: Dict[int, DictConfig]) -> List[JobReturn]:
     """The returns of a dead worker's pack: a run that finished before it died keeps its status;
     the others failed here, their results and checkpoints left for a rerun to resume from."""
     returns = []
     for idx, overrides in pack:
-        cfg = launcher.composed.get(idx) or launcher.hydra_context.config_loader.load_sweep_config(
-            launcher.config, list(overrides))
+        cfg = composed[idx]
         result = read_result(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
         if result and result.get("status") in FINISHED:
             returns.append(job_return(overrides, JobStatus.COMPLETED, result["status"]))
@@ -234,24 +227,23 @@ def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
     return returns
 
 
-class LocalLauncher(BasicLauncher):
+class LocalLauncher(PackingLauncher, BasicLauncher):
+    shows_progress = True  # its own line, from the returns as packs end
+
     def __init__(self, n_jobs: int = -1, pack: Optional[int] = None) -> None:
         super().__init__()
         self.n_jobs, self.pack = n_jobs, pack
-        self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
-        self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
-        self.composed: Dict[int, DictConfig] = {}  # their configs by job number, when the sweeper composed them
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        global _LAUNCHER
+    def launch_planned(self, batch: SweepBatch, initial_job_idx: int) -> Sequence[JobReturn]:
+        global _LAUNCHER, _COMPOSED
+        job_overrides, keys = batch.overrides, batch.pack_keys
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        keys = self.pack_keys or pack_keys(self, job_overrides)
         gpus = visible_gpus(json.loads(keys[0])["device"])
         workers = min(len(job_overrides), self.n_jobs if self.n_jobs > 0 else len(gpus) or os.cpu_count() or 1)
         size = self.pack or (GPU_PACK if gpus else DEFAULT_PACK)
-        caps, costs = ({}, {}) if gpus else _cpu_pack_limits(self, keys, job_overrides)
+        caps, costs = ({}, {}) if gpus else _cpu_pack_limits(batch)
         packs = pack_jobs(keys, size, workers, caps, costs)
         environ = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],  # a worker's GPU, shared by this many workers
                     "WDBENCH_WORKERS_PER_GPU": str(len(range(i % len(gpus), workers, len(gpus))))} if gpus else {}
@@ -267,9 +259,9 @@ class LocalLauncher(BasicLauncher):
         if torch.cuda.is_initialized():
             raise RuntimeError("CUDA was initialised in the launching process, so forked workers cannot use it; "
                                "launch through python -m wdbench (which asks about GPUs through NVML)")
-        _LAUNCHER = self
+        _LAUNCHER, _COMPOSED = self, {initial_job_idx + i: cfg for i, cfg in enumerate(batch.configs)}
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
-        progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
+        progress = SweepProgress(len(job_overrides) + batch.skipped, batch.skipped)
         returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
         queue = collections.deque([[(initial_job_idx + i, job_overrides[i]) for i in pack] for pack in packs])
         pool = [_Worker(environ[i]) for i in range(workers)]
@@ -297,7 +289,7 @@ class LocalLauncher(BasicLauncher):
                     if pack_returns is None:
                         why = _died(worker.process)
                         log.error(f"{why} while training {len(pack)} runs; a fresh worker takes the next pack")
-                        pack_returns = _lost_returns(self, pack, why)
+                        pack_returns = _lost_returns(pack, why, _COMPOSED)
                         worker.wait()
                         if queue:
                             pool[i] = _Worker(worker.environ)
@@ -324,18 +316,15 @@ class LocalLauncher(BasicLauncher):
         return returns
 
 
-def _cpu_pack_limits(launcher, keys: Sequence[str], job_overrides) -> "tuple[Dict[str, int], Dict[str, float]]":
+def _cpu_pack_limits(batch: SweepBatch) -> "tuple[Dict[str, int], Dict[str, float]]":
     """Per pack key, how many members a CPU pack may have (wdbench.runner.cpu_pack_limits) and a run's
     relative cost (its memory times its samples: wider and longer runs take longer)."""
     from wdbench.config import parse_run_config
     from wdbench.runner import cpu_pack_limits
 
     caps, costs = {}, {}
-    for key in dict.fromkeys(keys):
-        overrides = job_overrides[keys.index(key)]
-        run = parse_run_config(launcher.composed.get(keys.index(key)) or
-                               launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides)))
-        caps[key], costs[key] = cpu_pack_limits(run)
+    for key in dict.fromkeys(batch.pack_keys):
+        caps[key], costs[key] = cpu_pack_limits(parse_run_config(batch.configs[batch.pack_keys.index(key)]))
     return caps, costs
 
 

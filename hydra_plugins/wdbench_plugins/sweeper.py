@@ -14,6 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
 from hydra_plugins.wdbench_plugins.hydra_compat import BasicSweeper, apply_overrides, get_overrides_dirname, job_value
 from wdbench.progress import ResultWatcher
 from wdbench.results import SweepFailed
@@ -138,18 +139,17 @@ class WdbenchSweeper(BasicSweeper):
                  f"{len(todo)} to launch")
         if not todo:
             return []
+        batch = SweepBatch(todo, todo_configs, todo_keys, skipped=finished + elsewhere)
         watcher = None
-        if hasattr(self.launcher, "pack_keys"):  # what the launcher groups into packs: known here already
-            self.launcher.pack_keys = todo_keys
-        if hasattr(self.launcher, "composed"):  # the local launcher's forked workers use them, not compose again
-            self.launcher.composed = dict(enumerate(todo_configs))  # by job number: launched from 0
-        if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
-            self.launcher.skipped = finished + elsewhere
-        else:  # SLURM, basic: watch the launched runs' result files while the launcher waits
-            watcher = ResultWatcher([run_dirs[i] for i in todo_index], len(jobs), finished + elsewhere)
+        if not (isinstance(self.launcher, PackingLauncher) and self.launcher.shows_progress):
+            # SLURM, basic: watch the launched runs' result files while the launcher waits
+            watcher = ResultWatcher([run_dirs[i] for i in todo_index], len(jobs), batch.skipped)
             watcher.start()
         try:
-            returns = self.launcher.launch(todo, initial_job_idx=0)
+            if isinstance(self.launcher, PackingLauncher):  # wdbench's: the batch as planned here
+                returns = self.launcher.launch_planned(batch, initial_job_idx=0)
+            else:  # any other Hydra launcher: Hydra's plain job list
+                returns = self.launcher.launch(todo, initial_job_idx=0)
         except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
             if watcher is not None:
                 watcher.stop()
