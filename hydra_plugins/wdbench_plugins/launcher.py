@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
+from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
 from hydra_plugins.wdbench_plugins.hydra_compat import BasicLauncher, job_return, job_value, set_job_value
 from wdbench.claims import ELSEWHERE
 from wdbench.progress import PERIOD_S, SweepProgress
@@ -96,15 +97,6 @@ def visible_gpus(device: str) -> List[str]:
     return listed if "CUDA_VISIBLE_DEVICES" in os.environ else [str(i) for i in range(torch.cuda.device_count())]
 
 
-def pack_keys(launcher, job_overrides: Sequence[Sequence[str]]) -> List[str]:
-    """Each job's pack key (wdbench.config.pack_key), from its composed config."""
-    from wdbench.config import pack_key, parse_run_config
-
-    return [pack_key(parse_run_config(launcher.hydra_context.config_loader.load_sweep_config(launcher.config,
-                                                                                             list(overrides))))
-            for overrides in job_overrides]
-
-
 def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "hydra.sweep.dir",
              job_id=None, composed: Optional[Dict[int, DictConfig]] = None) -> List[JobReturn]:
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
@@ -133,7 +125,9 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
     return returns
 
 
-_LAUNCHER = None  # set before forking: workers read it instead of unpickling a task function
+# set before forking: workers read them instead of unpickling a task function and configs
+_LAUNCHER = None
+_COMPOSED: Dict[int, DictConfig] = {}  # the batch's configs by job number
 
 
 class WorkerDied(RuntimeError):
@@ -150,7 +144,7 @@ def _serve(conn, environ: Dict[str, str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the launcher's handler, inherited through fork
     while (jobs := conn.recv()) is not None:
         try:
-            returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_LAUNCHER.composed)
+            returns = run_pack(_LAUNCHER.hydra_context, _LAUNCHER.config, jobs, composed=_COMPOSED)
         except SystemExit:  # stopped by the launcher's SIGTERM, its pack checkpointed: the process ends
             raise
         except BaseException as err:  # a launcher error, not a run's (runs record their own failures)
@@ -218,13 +212,12 @@ def _died(process) -> str:
     return f"worker process {process.pid} died ({how})"
 
 
-def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
+def _lost_returns(pack: Sequence[tuple], why: str, composed: Dict[int, DictConfig]) -> List[JobReturn]:
     """The returns of a dead worker's pack: a run that finished before it died keeps its status;
     the others failed here, their results and checkpoints left for a rerun to resume from."""
     returns = []
     for idx, overrides in pack:
-        cfg = launcher.composed.get(idx) or launcher.hydra_context.config_loader.load_sweep_config(
-            launcher.config, list(overrides))
+        cfg = composed[idx]
         result = read_result(Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
         if result and result.get("status") in FINISHED:
             returns.append(job_return(overrides, JobStatus.COMPLETED, result["status"]))
@@ -234,108 +227,152 @@ def _lost_returns(launcher, pack: Sequence[tuple], why: str) -> List[JobReturn]:
     return returns
 
 
-class LocalLauncher(BasicLauncher):
+class _Pool:
+    """The forked workers and the packs queued for them. A worker found dead is replaced while packs
+    remain: a death costs only the pack it was training."""
+
+    def __init__(self, environ: List[Dict[str, str]], queue: "collections.deque[List[tuple]]",
+                 composed: Dict[int, DictConfig]) -> None:
+        self.queue, self.composed = queue, composed  # composed: the configs by job number
+        self.workers = [_Worker(e) for e in environ]
+
+    def hand_next_pack(self, i: int) -> None:
+        if not self.workers[i].give(self.queue[0]):
+            log.error(f"{_died(self.workers[i].process)} between packs; a fresh worker takes the next pack")
+            self.workers[i].wait()
+            self.workers[i] = _Worker(self.workers[i].environ)
+            self.workers[i].give(self.queue[0])
+        self.queue.popleft()
+
+    def busy(self) -> List[_Worker]:
+        return [w for w in self.workers if w.pack is not None]
+
+    def ready(self, busy: List[_Worker], timeout: float) -> List[_Worker]:
+        """Of the busy workers, those that sent back their pack's returns or died, within ``timeout``."""
+        ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                                                timeout=timeout)
+        return [w for w in busy if w.conn in ready or w.process.sentinel in ready]
+
+    def take(self, worker: _Worker) -> "tuple[int, List[tuple], List[JobReturn]]":
+        """A ready worker's slot, its pack and the pack's returns (a dead worker's, read from its runs'
+        result files: it is replaced in its slot while packs remain)."""
+        i, pack = self.workers.index(worker), worker.pack
+        returns = worker.take()
+        if returns is None:
+            why = _died(worker.process)
+            log.error(f"{why} while training {len(pack)} runs; a fresh worker takes the next pack")
+            returns = _lost_returns(pack, why, self.composed)
+            worker.wait()
+            if self.queue:
+                self.workers[i] = _Worker(worker.environ)
+            else:
+                del self.workers[i]
+        elif isinstance(returns, BaseException):
+            raise returns
+        return i, pack, returns
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.ask_to_stop()
+        for worker in self.workers:
+            worker.wait()
+
+
+@dataclass
+class _Layout:
+    """How a batch is spread over the local workers."""
+    packs: List[List[int]]  # positions in the batch, a list per pack, in the order they are handed out
+    environ: List[Dict[str, str]]  # one per worker
+    size: int  # the most runs in a pack
+    where: str  # the devices, for the log
+
+
+class LocalLauncher(PackingLauncher, BasicLauncher):
+    shows_progress = True  # its own line, from the returns as packs end
+
     def __init__(self, n_jobs: int = -1, pack: Optional[int] = None) -> None:
         super().__init__()
         self.n_jobs, self.pack = n_jobs, pack
-        self.skipped = 0  # runs of the sweep that the sweeper did not launch (finished, or trained elsewhere)
-        self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
-        self.composed: Dict[int, DictConfig] = {}  # their configs by job number, when the sweeper composed them
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        global _LAUNCHER
+    def launch_planned(self, batch: SweepBatch, initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        keys = self.pack_keys or pack_keys(self, job_overrides)
-        gpus = visible_gpus(json.loads(keys[0])["device"])
-        workers = min(len(job_overrides), self.n_jobs if self.n_jobs > 0 else len(gpus) or os.cpu_count() or 1)
+        layout = self._layout(batch)
+        log.info(f"Launching {len(batch)} jobs in {len(layout.packs)} packs of at most {layout.size} on "
+                 f"{len(layout.environ)} local workers on {layout.where} (each run's log: app.log in its directory)")
+        for idx, overrides in enumerate(batch.overrides, start=initial_job_idx):
+            log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        composed = {initial_job_idx + i: cfg for i, cfg in enumerate(batch.configs)}
+        self._ready_to_fork(composed)
+        progress = SweepProgress(len(batch) + batch.skipped, batch.skipped)
+        queue = collections.deque([[(initial_job_idx + i, batch.overrides[i]) for i in pack] for pack in layout.packs])
+        returns = _train(_Pool(layout.environ, queue, composed), initial_job_idx, len(batch), progress)
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return returns
+
+    def _layout(self, batch: SweepBatch) -> _Layout:
+        """Workers: one per core, or per visible GPU (each pinned to its GPU, shared by how many); packs
+        of a key no larger than the device allows (the CPU's: by memory; a GPU's: split in training)."""
+        gpus = visible_gpus(json.loads(batch.pack_keys[0])["device"])
+        workers = min(len(batch), self.n_jobs if self.n_jobs > 0 else len(gpus) or os.cpu_count() or 1)
         size = self.pack or (GPU_PACK if gpus else DEFAULT_PACK)
-        caps, costs = ({}, {}) if gpus else _cpu_pack_limits(self, keys, job_overrides)
-        packs = pack_jobs(keys, size, workers, caps, costs)
-        environ = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],  # a worker's GPU, shared by this many workers
+        caps, costs = ({}, {}) if gpus else _cpu_pack_limits(batch)
+        packs = pack_jobs(batch.pack_keys, size, workers, caps, costs)
+        environ = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],
                     "WDBENCH_WORKERS_PER_GPU": str(len(range(i % len(gpus), workers, len(gpus))))} if gpus else {}
                    for i in range(workers)]
         where = f"{len(gpus)} GPU(s) ({', '.join(sorted(set(e['CUDA_VISIBLE_DEVICES'] for e in environ)))})" if gpus \
             else "the CPU"
-        log.info(f"Launching {len(job_overrides)} jobs in {len(packs)} packs of at most {size} on {workers} local "
-                 f"workers on {where} (each run's log: app.log in its directory)")
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        return _Layout(packs, environ, size, where)
+
+    def _ready_to_fork(self, composed: Dict[int, DictConfig]) -> None:
+        """What every forked worker inherits: this launcher, the batch's configs, torch and timm imported."""
+        global _LAUNCHER, _COMPOSED
         import torch  # a parent that initialised CUDA forks workers that cannot use it
 
         if torch.cuda.is_initialized():
             raise RuntimeError("CUDA was initialised in the launching process, so forked workers cannot use it; "
                                "launch through python -m wdbench (which asks about GPUs through NVML)")
-        _LAUNCHER = self
+        _LAUNCHER, _COMPOSED = self, composed
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
-        progress = SweepProgress(len(job_overrides) + self.skipped, self.skipped)
-        returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
-        queue = collections.deque([[(initial_job_idx + i, job_overrides[i]) for i in pack] for pack in packs])
-        pool = [_Worker(environ[i]) for i in range(workers)]
-
-        def hand_next_pack(i: int) -> None:
-            if not pool[i].give(queue[0]):
-                log.error(f"{_died(pool[i].process)} between packs; a fresh worker takes the next pack")
-                pool[i].wait()
-                pool[i] = _Worker(pool[i].environ)
-                pool[i].give(queue[0])
-            queue.popleft()
-
-        previous = signal.signal(signal.SIGTERM, _raise_stopped)  # kill <launcher>: stop the workers cleanly too
-        try:
-            for i in range(len(pool)):
-                hand_next_pack(i)
-            while busy := [w for w in pool if w.pack is not None]:  # a line when a pack ends, and while long ones train
-                ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                                                        timeout=1.0 if progress.live else PERIOD_S)
-                for worker in busy:
-                    if worker.conn not in ready and worker.process.sentinel not in ready:
-                        continue
-                    i, pack = pool.index(worker), worker.pack
-                    pack_returns = worker.take()
-                    if pack_returns is None:
-                        why = _died(worker.process)
-                        log.error(f"{why} while training {len(pack)} runs; a fresh worker takes the next pack")
-                        pack_returns = _lost_returns(self, pack, why)
-                        worker.wait()
-                        if queue:
-                            pool[i] = _Worker(worker.environ)
-                        else:
-                            del pool[i]
-                    elif isinstance(pack_returns, BaseException):
-                        raise pack_returns
-                    for (idx, _), job in zip(pack, pack_returns):
-                        returns[idx - initial_job_idx] = job
-                        progress.update(outcome(job))
-                    if queue:
-                        hand_next_pack(i)
-                progress.show()
-        except KeyboardInterrupt:
-            raise SweepStopped(signal.SIGINT) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            for worker in pool:
-                worker.ask_to_stop()
-            for worker in pool:
-                worker.wait()
-        progress.show(final=True)
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        return returns
 
 
-def _cpu_pack_limits(launcher, keys: Sequence[str], job_overrides) -> "tuple[Dict[str, int], Dict[str, float]]":
+def _train(pool: _Pool, first_idx: int, n_jobs: int, progress: SweepProgress) -> List[JobReturn]:
+    """Hand out the queued packs and collect their returns, in job order, until every pack ended. A
+    stop (Ctrl-C, or SIGTERM to this process) stops the workers too, each checkpointing its pack."""
+    returns: List[Optional[JobReturn]] = [None] * n_jobs
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        for i in range(len(pool.workers)):
+            pool.hand_next_pack(i)
+        while busy := pool.busy():  # a line when a pack ends, and while long ones train
+            for worker in pool.ready(busy, timeout=1.0 if progress.live else PERIOD_S):
+                i, pack, pack_returns = pool.take(worker)
+                for (idx, _), job in zip(pack, pack_returns):
+                    returns[idx - first_idx] = job
+                    progress.update(outcome(job))
+                if pool.queue:
+                    pool.hand_next_pack(i)
+            progress.show()
+    except KeyboardInterrupt:
+        raise SweepStopped(signal.SIGINT) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        pool.close()
+    progress.show(final=True)
+    return returns
+
+
+def _cpu_pack_limits(batch: SweepBatch) -> "tuple[Dict[str, int], Dict[str, float]]":
     """Per pack key, how many members a CPU pack may have (wdbench.runner.cpu_pack_limits) and a run's
     relative cost (its memory times its samples: wider and longer runs take longer)."""
     from wdbench.config import parse_run_config
     from wdbench.runner import cpu_pack_limits
 
     caps, costs = {}, {}
-    for key in dict.fromkeys(keys):
-        overrides = job_overrides[keys.index(key)]
-        run = parse_run_config(launcher.composed.get(keys.index(key)) or
-                               launcher.hydra_context.config_loader.load_sweep_config(launcher.config, list(overrides)))
-        caps[key], costs[key] = cpu_pack_limits(run)
+    for key in dict.fromkeys(batch.pack_keys):
+        caps[key], costs[key] = cpu_pack_limits(parse_run_config(batch.configs[batch.pack_keys.index(key)]))
     return caps, costs
 
 

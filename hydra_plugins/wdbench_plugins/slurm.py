@@ -17,7 +17,8 @@ from hydra.core.utils import JobReturn, filter_overrides, setup_globals
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, pack_keys, run_pack
+from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
+from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, run_pack
 from wdbench.results import atomic_write_text, submitted_record
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,13 @@ def check_gpu_request(params: dict) -> None:
 ConfigStore.instance().store(group="hydra/launcher", name="wdbench_slurm", node=PackedSlurmConf, provider="wdbench")
 
 
-class PackedSlurmLauncher(SlurmLauncher):
+class PackedSlurmLauncher(PackingLauncher, SlurmLauncher):
+    # shows_progress stays False: it waits on the array without a line; the sweeper reads the result files
+
     def __init__(self, pack: Optional[int] = None, **params: Any) -> None:
         super().__init__(**params)
         self.gpus = gpus_requested(self.params)
         self.pack = pack or (GPU_PACK if self.gpus else CPU_TASK_PACK)
-        self.pack_keys: Optional[List[str]] = None  # of the jobs to launch, when the sweeper knows them
 
     def __call__(self, jobs: List[tuple], job_dir_key: str, singleton_state) -> List[JobReturn]:
         """One array task: its pack of (number, overrides) jobs, prepared and trained together."""
@@ -94,20 +96,21 @@ class PackedSlurmLauncher(SlurmLauncher):
         executor.update_parameters(**{k if k in generic else f"slurm_{k}": v for k, v in params.items()})
         return executor
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch_planned(self, batch: SweepBatch, initial_job_idx: int) -> Sequence[JobReturn]:
+        """The batch's packs as one job array. Its composed configs are not sent: each array task
+        composes its own pack's on its node (``__call__``)."""
         try:
             check_gpu_request(self.params)
         except SlurmConfigError as err:
             print(f"wdbench: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-        keys = self.pack_keys or pack_keys(self, job_overrides)
-        packs = pack_jobs(keys, self.pack)
+        packs = pack_jobs(batch.pack_keys, self.pack)
         executor = self.executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit 'slurm' sweep output dir: {sweep_dir}; {len(job_overrides)} runs in {len(packs)} "
+        log.info(f"Submitit 'slurm' sweep output dir: {sweep_dir}; {len(batch)} runs in {len(packs)} "
                  f"array tasks of at most {self.pack}")
-        tasks = [[(initial_job_idx + i, list(job_overrides[i])) for i in pack] for pack in packs]
+        tasks = [[(initial_job_idx + i, list(batch.overrides[i])) for i in pack] for pack in packs]
         for task in tasks:
             log.info("\t" + "; ".join(f"#{idx}: {' '.join(filter_overrides(o))}" for idx, o in task))
         state = Singleton.get_state()
@@ -116,7 +119,7 @@ class PackedSlurmLauncher(SlurmLauncher):
         record = submitted_record(sweep_dir, array[0].job_id.split("_")[0]) if array else None
         if record:  # what wdbench.status reads, not submitit's pickles
             atomic_write_text(record, json.dumps(submitted, indent=1) + "\n")
-        returns: List[Optional[JobReturn]] = [None] * len(job_overrides)
+        returns: List[Optional[JobReturn]] = [None] * len(batch)
         for pack, job in zip(packs, array):
             for i, ret in zip(pack, job.results()[0]):
                 returns[i] = ret

@@ -3,20 +3,23 @@ launched (one bad value fails the sweep at once, not in job 97 on the cluster), 
 result is already completed or diverged are skipped, so a rerun after a crash, cancel or partial
 failure launches only what is missing or failed."""
 
+import collections
 import copy
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
 from hydra_plugins.wdbench_plugins.hydra_compat import BasicSweeper, apply_overrides, get_overrides_dirname, job_value
 from wdbench.progress import ResultWatcher
-from wdbench.results import SweepFailed
+from wdbench.results import SweepFailed, record_runs
 
 log = logging.getLogger(__name__)
 
@@ -94,63 +97,81 @@ class SweepComposer:
         return cfg
 
 
+@dataclass
+class SweepPlan:
+    """What a sweep found before launching: the batch to launch and what it leaves out."""
+    total: int  # the sweep's runs (jobs)
+    batch: SweepBatch
+    run_dirs: List[Path]  # of the batch's jobs, in its order
+    manifest: Dict[str, List[str]]  # every run's directory name (hydra.sweep.subdir) -> its overrides
+    finished: int  # runs skipped: completed or diverged already
+    elsewhere: int  # runs skipped: another launch is training them now
+
+
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
-        from hydra_plugins.wdbench_plugins.launcher import outcome
-        from wdbench.claims import ELSEWHERE, queued_slurm_jobs, read_claim, stale_reason
-        from wdbench.checks import checked_run_config
-        from wdbench.config import ConfigError, made_by, pack_key
-        from wdbench.results import FINISHED, read_result_or_set_aside, record_runs
-
         _check_signal_delay(self.config.hydra.launcher)
+        plan = self._plan(self._jobs(arguments))
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        record_runs(sweep_dir, plan.manifest)
+        busy = f"{plan.elsewhere} being trained by another launch (skipped), " if plan.elsewhere else ""
+        log.info(f"sweep {sweep_dir}: {plan.total} runs, {plan.finished} already finished (skipped), {busy}"
+                 f"{len(plan.batch)} to launch")
+        if len(plan.batch) == 0:
+            return []
+        returns = self._launch(plan, sweep_dir)
+        _check_returns(returns, len(plan.batch), sweep_dir)
+        return [returns]
+
+    def _jobs(self, arguments: List[str]) -> List[List[str]]:
+        """Each job's overrides, as Hydra's basic sweeper expands the command's (in one batch)."""
         overrides = self._parse_config() + list(arguments)
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(overrides)
-        jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-        todo, todo_index, todo_keys, todo_configs, run_dirs, finished, elsewhere, manifest = [], [], [], [], [], 0, 0, {}
-        queued = ...  # asked of squeue once, only if some run has a claim to judge
+        return [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
+
+    def _plan(self, jobs: List[List[str]]) -> SweepPlan:
+        """Every job composed and validated (a bad value fails here, before any launch); those
+        finished or being trained elsewhere are left out of the batch."""
+        from wdbench.checks import checked_run_config
+        from wdbench.claims import queued_slurm_jobs
+        from wdbench.config import pack_key
+
         compose = SweepComposer(self.hydra_context.config_loader, self.config)
+        queued = functools.cache(queued_slurm_jobs)  # squeue asked once, only if some run has a claim to judge
+        todo, configs, keys, run_dirs, manifest, skipped = [], [], [], [], {}, collections.Counter()
         for job in jobs:
             cfg = compose(job)
             run = checked_run_config(cfg)
             run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
-            run_dirs.append(run_dir)
             manifest[str(cfg.hydra.sweep.subdir)] = job
-            result = read_result_or_set_aside(run_dir)
-            if result and result.get("status") in FINISHED:
-                if not made_by(result, run):
-                    raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
-                                      "(the experiment changed?); choose a new name=... for this sweep")
-                finished += 1
-            elif (claim := read_claim(run_dir)) is not None and stale_reason(
-                    claim, queued := queued_slurm_jobs() if queued is ... else queued) is None:
-                elsewhere += 1  # another launch is training it right now
+            reason = _skip_reason(run_dir, run, queued)
+            if reason:
+                skipped[reason] += 1
             else:
                 todo.append(job)
-                todo_index.append(len(run_dirs) - 1)
-                todo_keys.append(pack_key(run))
-                todo_configs.append(cfg)
+                configs.append(cfg)
+                keys.append(pack_key(run))
+                run_dirs.append(run_dir)
+        batch = SweepBatch(todo, configs, keys, skipped=sum(skipped.values()))
+        return SweepPlan(len(jobs), batch, run_dirs, manifest, skipped["finished"], skipped["elsewhere"])
 
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        record_runs(sweep_dir, manifest)
-        busy = f"{elsewhere} being trained by another launch (skipped), " if elsewhere else ""
-        log.info(f"sweep {sweep_dir}: {len(jobs)} runs, {finished} already finished (skipped), {busy}"
-                 f"{len(todo)} to launch")
-        if not todo:
-            return []
+    def _launch(self, plan: SweepPlan, sweep_dir: Path) -> Sequence[JobReturn]:
+        """The batch to a wdbench launcher; Hydra's plain job list to any other. Unless the launcher
+        shows the sweep's progress itself, a watcher shows it from the result files while it waits."""
+        from hydra_plugins.wdbench_plugins.launcher import outcome
+
+        batch, launcher = plan.batch, self.launcher
         watcher = None
-        if hasattr(self.launcher, "pack_keys"):  # what the launcher groups into packs: known here already
-            self.launcher.pack_keys = todo_keys
-        if hasattr(self.launcher, "composed"):  # the local launcher's forked workers use them, not compose again
-            self.launcher.composed = dict(enumerate(todo_configs))  # by job number: launched from 0
-        if hasattr(self.launcher, "skipped"):  # the local launcher's progress line counts the whole sweep
-            self.launcher.skipped = finished + elsewhere
-        else:  # SLURM, basic: watch the launched runs' result files while the launcher waits
-            watcher = ResultWatcher([run_dirs[i] for i in todo_index], len(jobs), finished + elsewhere)
+        if not (isinstance(launcher, PackingLauncher) and launcher.shows_progress):
+            watcher = ResultWatcher(plan.run_dirs, plan.total, batch.skipped)
             watcher.start()
         try:
-            returns = self.launcher.launch(todo, initial_job_idx=0)
+            if isinstance(launcher, PackingLauncher):
+                returns = launcher.launch_planned(batch, initial_job_idx=0)
+            else:
+                returns = launcher.launch(batch.overrides, initial_job_idx=0)
         except Exception as err:  # e.g. submitit: a job cancelled or killed outside Python
             if watcher is not None:
                 watcher.stop()
@@ -158,11 +179,36 @@ class WdbenchSweeper(BasicSweeper):
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
         if watcher is not None:
             watcher.stop([outcome(r) for r in returns])
-        lost = sum(r.status == JobStatus.COMPLETED and job_value(r) == ELSEWHERE for r in returns)
-        if lost:
-            log.info(f"{lost} of {len(todo)} runs were claimed by another launch meanwhile: trained there, not here")
-        failed = [r for r in returns if r.status == JobStatus.FAILED]
-        if failed:
-            raise SweepFailed(f"{len(failed)} of {len(todo)} runs failed (first: {job_value(failed[0])!r}); "
-                              f"see: python -m wdbench.status {sweep_dir}")
-        return [returns]
+        return returns
+
+
+def _skip_reason(run_dir: Path, run, queued: Callable[[], Any]) -> Optional[str]:
+    """Why a run is not launched: "finished" (its result is completed or diverged), "elsewhere"
+    (another launch's live claim holds it); None: launch it. ``queued``: SLURM's queued job ids."""
+    from wdbench.claims import read_claim, stale_reason
+    from wdbench.config import ConfigError, made_by
+    from wdbench.results import FINISHED, read_result_or_set_aside
+
+    result = read_result_or_set_aside(run_dir)
+    if result and result.get("status") in FINISHED:
+        if not made_by(result, run):
+            raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
+                              "(the experiment changed?); choose a new name=... for this sweep")
+        return "finished"
+    claim = read_claim(run_dir)
+    if claim is not None and stale_reason(claim, queued()) is None:
+        return "elsewhere"
+    return None
+
+
+def _check_returns(returns: Sequence[JobReturn], launched: int, sweep_dir: Path) -> None:
+    """Log the runs another launch claimed meanwhile; fail the sweep (one line) if any run failed."""
+    from wdbench.claims import ELSEWHERE
+
+    lost = sum(r.status == JobStatus.COMPLETED and job_value(r) == ELSEWHERE for r in returns)
+    if lost:
+        log.info(f"{lost} of {launched} runs were claimed by another launch meanwhile: trained there, not here")
+    failed = [r for r in returns if r.status == JobStatus.FAILED]
+    if failed:
+        raise SweepFailed(f"{len(failed)} of {launched} runs failed (first: {job_value(failed[0])!r}); "
+                          f"see: python -m wdbench.status {sweep_dir}")
