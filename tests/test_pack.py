@@ -175,10 +175,10 @@ def test_workers_get_even_shares_of_packs_and_the_costliest_first():
 
 def test_a_mate_that_diverges_first_in_line_leaves_the_next_ones_recorded_and_is_handed_over():
     wild, steady = runs("model.width=8", members=[("3", 1), ("-3", 0)])
-    handed = []
     pack = Pack([wild, steady])
-    assert pack.fit(on_diverged=handed.append) == ["diverged", "completed"]
-    assert handed == [pack.members[0]] and len(pack.members[1].history) == 2
+    handed = list(pack.each_epoch())  # per epoch, the members that diverged in it
+    assert [m.status or "completed" for m in pack.members] == ["diverged", "completed"]
+    assert handed[0] == [pack.members[0]] and handed[1:] == [[]] and len(pack.members[1].history) == 2
 
 
 def test_the_pack_clock_sums_every_epoch_and_the_time_after_the_last(monkeypatch):

@@ -64,7 +64,7 @@ def test_a_failed_packs_tensors_are_freed_before_the_next(tmp_path, monkeypatch)
         packs.append(weakref.ref(self))
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Pack, "fit", broken)
+    monkeypatch.setattr(Pack, "each_epoch", broken)
     outcomes = runner.train_jobs(jobs_of(tmp_path, runs()))
     assert [str(o) for o in outcomes] == ["boom"] * 3  # kept, without the frames that held the pack
     gc.collect()

@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from omegaconf import OmegaConf
@@ -363,26 +363,16 @@ def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, 
     records = [Record(job, member, pack, checkpoint, shared) for job, member, checkpoint in
                zip(jobs, pack.members, checkpoints)]
 
-    write_s = [0.0]  # how long the last checkpoint of the pack took
-
-    def at_epoch_end(pack: Pack) -> None:
-        due = [k for k, record in enumerate(records) if not record.done and record.epoch_end(write_s[0])]
-        if due:
-            start = time.monotonic()
-            states = pack.state_dicts()  # host copies, dropped once written
-            for k in due:
-                records[k].save(states[k])
-            write_s[0] = time.monotonic() - start
-
-    def diverged(member: Member) -> None:
-        k = pack.members.index(member)
-        outcomes[where[k]] = records[k].finish("diverged")
-
     stop = StopSignal()
     pack.interrupt = lambda: stop() or all(job.claim.lost for job in jobs)
     desc = jobs[0].desc if len(jobs) == 1 else f"pack of {len(jobs)}: {jobs[0].desc} ..."
     try:
-        statuses = pack.fit(progress=jobs[0].run.progress, desc=desc, on_epoch=at_epoch_end, on_diverged=diverged)
+        write_s = 0.0  # how long the pack's last checkpoint took to write
+        for diverged in pack.each_epoch(progress=jobs[0].run.progress, desc=desc):
+            for member in diverged:
+                k = pack.members.index(member)
+                outcomes[where[k]] = records[k].finish("diverged")
+            write_s = _checkpoint_due(records, pack, write_s)
     except Interrupted:
         try:
             _stopped(jobs, records, pack, stop, where, outcomes)
@@ -400,10 +390,23 @@ def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, 
         raise _PackOutOfMemory(str(_without_frames(err)).splitlines()[0]) from None
     finally:
         stop.restore()
-    for k, (record, status) in enumerate(zip(records, statuses)):
+    for k, (record, member) in enumerate(zip(records, pack.members)):
         if not record.done:
-            outcomes[where[k]] = record.finish(status)
+            outcomes[where[k]] = record.finish(member.status or "completed")
     return pack.data
+
+
+def _checkpoint_due(records: list[Record], pack: Pack, write_s: float) -> float:
+    """Checkpoint the runs that are due at this epoch end (one host copy of the pack's state for
+    them all); returns how long the writing took, which spaces out the next ones."""
+    due = [k for k, record in enumerate(records) if not record.done and record.epoch_end(write_s)]
+    if not due:
+        return write_s
+    start = time.monotonic()
+    states = pack.state_dicts()  # host copies, dropped once written
+    for k in due:
+        records[k].save(states[k])
+    return time.monotonic() - start
 
 
 def _failed_to_build(jobs: list[Job], where: list[int], outcomes: list, data):

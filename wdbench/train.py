@@ -18,7 +18,7 @@ import math
 import os
 import socket
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -410,49 +410,52 @@ class Pack:
             self.step += 1
         return (loss_sum / self.steps_per_epoch).tolist()
 
-    def fit(self, progress: bool = False, desc: str = "",
-            on_epoch: Optional[Callable[["Pack"], None]] = None,
-            on_diverged: Optional[Callable[[Member], None]] = None) -> list[str]:
-        """Train the remaining epochs; returns each member's status: "completed" or "diverged" (a
-        non-finite loss; that member's history ends there and the others train on)."""
+    def fit(self, progress: bool = False, desc: str = "") -> list[str]:
+        """Train the remaining epochs; returns each member's status: "completed" or "diverged"."""
+        for _ in self.each_epoch(progress, desc):
+            pass
+        return [m.status or "completed" for m in self.members]
+
+    def each_epoch(self, progress: bool = False, desc: str = "") -> Iterator[list[Member]]:
+        """Train the remaining epochs one at a time, handing control back after each: yields the
+        members that diverged in it (a non-finite loss: their history ends there and the others
+        train on), so the caller (wdbench.runner) records and checkpoints between epochs."""
         bar = tqdm(total=self.epochs, initial=self.epoch, desc=desc,  # pragma: no mutate
                    disable=not progress, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
         start = time.perf_counter()
         try:
             for epoch in range(self.epoch, self.epochs):
                 if all(m.status for m in self.members):
-                    break
+                    return
                 train_losses = self.train_epoch()
                 self.module.eval()
                 val_losses, val_accs = evaluate(lambda x: self.logits(x, shared_input=True), self.data.x_val,
                                                 self.data.y_val, regression=self.data.regression)
                 self.epoch = epoch + 1
                 self.train_time_s += time.perf_counter() - start
-                start = time.perf_counter()
-                lr = self.base_lr * lr_multiplier(self.step - 1, self.total_steps, self.warmup_steps, self.schedule)
-                equilibrium = self._equilibrium() if self.diagnose else {}
-                for k, (member, train_loss, val_loss, val_acc) in enumerate(
-                        zip(self.members, train_losses, val_losses, val_accs)):
-                    if member.status:
-                        continue
-                    member.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                           "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr,
-                                           **equilibrium.get(k, {})})
-                    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                        member.status = "diverged"
-                        if on_diverged:
-                            on_diverged(member)
-                bar.update()  # pragma: no mutate
-                if self.size == 1:  # pragma: no mutate
-                    h = self.members[0].history[-1]  # pragma: no mutate
-                    bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_loss=f"{h['val_loss']:.3f}",  # pragma: no mutate
-                                    val_acc=f"{h['val_acc']:.3f}" if h["val_acc"] is not None else "-")  # pragma: no mutate
-                if on_epoch and not all(m.status for m in self.members):
-                    on_epoch(self)
-            return [m.status or "completed" for m in self.members]
+                diverged = self._record_epoch(train_losses, val_losses, val_accs)
+                _show(bar, self)
+                yield diverged
+                start = time.perf_counter()  # the caller's time between epochs is not training time
         finally:
             self.train_time_s += time.perf_counter() - start
             bar.close()  # pragma: no mutate
+
+    def _record_epoch(self, train_losses: list, val_losses: list, val_accs: list) -> list[Member]:
+        """Each training member's history entry for the epoch just trained; returns those that diverged."""
+        lr = self.base_lr * lr_multiplier(self.step - 1, self.total_steps, self.warmup_steps, self.schedule)
+        equilibrium = self._equilibrium() if self.diagnose else {}
+        diverged = []
+        for k, (member, train_loss, val_loss, val_acc) in enumerate(zip(self.members, train_losses, val_losses, val_accs)):
+            if member.status:
+                continue
+            member.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                   "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr,
+                                   **equilibrium.get(k, {})})
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                member.status = "diverged"
+                diverged.append(member)
+        return diverged
 
     def _equilibrium(self) -> dict[int, dict]:
         """Per member: each decayed tensor's norm now and its angular update at the epoch's last step
@@ -468,3 +471,11 @@ class Pack:
         return {"wall_s": self.train_time_s, "steps": self.step, "pack_size": self.size,
                 "samples_per_s": self.size * self.step * self.batch_size / self.train_time_s
                 if self.train_time_s else None}
+
+
+def _show(bar, pack: Pack) -> None:
+    bar.update()  # pragma: no mutate
+    if pack.size == 1:  # pragma: no mutate
+        h = pack.members[0].history[-1]  # pragma: no mutate
+        bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_loss=f"{h['val_loss']:.3f}",  # pragma: no mutate
+                        val_acc=f"{h['val_acc']:.3f}" if h["val_acc"] is not None else "-")  # pragma: no mutate
