@@ -98,7 +98,7 @@ def test_two_launches_of_one_sweep_started_together_train_every_run_exactly_once
     results = results_under(tmp_path / "out" / "multirun" / "s")
     assert len(results) == 6 and all(json.loads(r.read_text())["status"] == "completed" for r in results)
     assert not list((tmp_path / "out").rglob(CLAIM_FILE))
-    finals = [lines[-1] for lines in ([l for l in out.splitlines() if l.startswith("sweep: ")] for out in outputs)
+    finals = [lines[-1] for lines in ([line for line in out.splitlines() if line.startswith("sweep: ")] for out in outputs)
               if lines]  # a launch that found every run claimed launches nothing and shows no progress
     completed = [int(re.search(r"\((\d+) completed", line).group(1)) for line in finals]
     assert sum(completed) == 6 and all(" 0 failed" in line for line in finals)

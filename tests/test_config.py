@@ -500,7 +500,7 @@ def test_each_default_is_written_once_in_the_schema_and_no_option_restates_one()
 
     schemas = {"data": DataConfig, "optim": OptimConfig, "penalty": PenaltyConfig, "logger": LoggerConfig}
     restated = []
-    for group, schema in schemas.items():
+    for group in schemas:
         for path in sorted((CONF_DIR / group).glob("*.yaml")):
             node = OmegaConf.to_container(OmegaConf.load(path)) or {}
             sections = {k: v for k, v in node.items() if k in schemas} if group == "optim" and "optim" in node \

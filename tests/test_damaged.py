@@ -147,5 +147,5 @@ def test_status_shows_a_requeued_run_as_queued(tmp_path, capsys, monkeypatch):
         {**FINISHED, "status": "running", "updated_at": "2026-01-01T00:00:00+00:00"}))
     monkeypatch.setattr(status, "queued_runs", lambda sweep_dir, manifest: {"r": "55_1"})
     assert status.main([str(tmp_path)]) == 0
-    line = [l for l in capsys.readouterr().out.splitlines() if l.strip().startswith("queued")][0]
+    line = [text for text in capsys.readouterr().out.splitlines() if text.strip().startswith("queued")][0]
     assert "requeued: SLURM job 55_1 pending, resumes from its checkpoint" in line

@@ -10,7 +10,7 @@ from test_train import tiny_run
 from wdbench.models import build_model
 from wdbench.parameterisation import model_scalings, scalings
 from wdbench.penalty import L2Penalty, PackPenalty
-from wdbench.train import Pack
+from wdbench.train import Interrupted, Pack
 
 
 def _scalings(*overrides):
@@ -56,7 +56,7 @@ def test_adams_first_step_moves_each_layer_by_its_own_learning_rate():
                           "optim.schedule=constant")])
     before = {n: t.detach().clone() for n, t in pack.params.items()}
     pack.interrupt = lambda: pack.step == 1
-    with pytest.raises(Exception):
+    with pytest.raises(Interrupted):
         pack.fit()
     lr = pack.base_lr
     for name, limit in (("conv1.3.weight", lr / 2), ("layer2.0.downsample.0.weight", lr / 2), ("conv1.0.weight", lr), ("fc.weight", lr)):
@@ -107,7 +107,7 @@ def test_at_the_base_width_mup_is_sp_bit_for_bit(optim):
     packs = [Pack([run]) for run in runs]
     for pack in packs:
         pack.interrupt = lambda pack=pack: pack.step == 3
-        with pytest.raises(Exception):
+        with pytest.raises(Interrupted):
             pack.fit()
     for (name, a), b in zip(packs[0].params.items(), packs[1].params.values()):
         assert torch.equal(a, b), name

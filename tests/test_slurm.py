@@ -61,8 +61,8 @@ def test_a_failing_job_shows_as_failed_in_the_status(cli, tmp_path, monkeypatch,
     assert status_main([str(tmp_path / "out" / "multirun" / "failing")]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert "2 runs: 1 failed, 0 damaged, 0 running, 0 queued, 0 missing, 0 diverged, 1 completed" in lines[0]
-    assert any(l.split()[0] == "failed" and "model.width=6" in l and l.endswith("RuntimeError: injected failure")
-               for l in lines)
+    assert any(line.split()[0] == "failed" and "model.width=6" in line
+               and line.endswith("RuntimeError: injected failure") for line in lines)
 
 
 def test_a_timed_out_pack_is_requeued_and_resumes_to_the_same_metrics(cli, tmp_path, monkeypatch):

@@ -21,10 +21,10 @@ def test_status_shows_failed_running_and_missing_runs_with_the_error(cli, tmp_pa
     assert code == 1
     assert "3 runs: 1 failed, 0 damaged, 1 running, 0 queued, 1 missing, 0 diverged, 0 completed" in out
     lines = out.splitlines()
-    assert any(l.split()[:2] == ["failed", failed.parent.name] and l.endswith("RuntimeError: CUDA out of memory")
-               for l in lines)
-    assert any(l.split()[:2] == ["missing", missing.parent.name] for l in lines)
-    assert any(l.split()[:2] == ["running", running.parent.name] and "updated" in l for l in lines)
+    assert any(line.split()[:2] == ["failed", failed.parent.name] and line.endswith("RuntimeError: CUDA out of memory")
+               for line in lines)
+    assert any(line.split()[:2] == ["missing", missing.parent.name] for line in lines)
+    assert any(line.split()[:2] == ["running", running.parent.name] and "updated" in line for line in lines)
 
 
 # --- From hand-written result files: the rows, their order, the counts and the exit code -------------

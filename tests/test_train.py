@@ -268,7 +268,8 @@ def test_device_auto_is_the_gpu_when_there_is_one_and_a_named_device_is_kept():
 def test_evaluate_averages_over_samples_when_the_batch_does_not_divide_n():
     logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [3.0, 2.5], [0.0, 0.0], [9.0, -9.0], [1.0, 5.0], [2.0, 0.0]])
     labels = torch.tensor([0, 1, 1, 0, 1, 1, 0])
-    members = lambda x: torch.stack([x, x.flip(1)])  # the second member's logits swap the classes
+    def members(x):  # the second member's logits swap the classes
+        return torch.stack([x, x.flip(1)])
     loss, acc = evaluate(members, logits, labels, batch=3)  # batches of 3, 3 and 1
     assert loss == pytest.approx([F.cross_entropy(logits, labels).item(),
                                   F.cross_entropy(logits.flip(1), labels).item()], rel=1e-6)
