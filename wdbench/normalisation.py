@@ -1,6 +1,6 @@
 """The three normalisations' factor c and the conversions between them: pure arithmetic without
 torch, so the analysis reads λ in every normalisation without importing the trainer (the
-conventions: wdbench.penalty's docstring)."""
+conventions: docs/running.md, "The penalty: exact conventions")."""
 from __future__ import annotations
 
 from typing import Optional

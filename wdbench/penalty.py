@@ -1,20 +1,7 @@
-"""The L2 penalty, its three normalisations and three ways of applying it, as exact pure math.
-
-Let D be the decayed parameters, N the number of scalars in D, B the batch size and N_train the
-training-set size. The penalty added to the minibatch-mean data loss is
-
-    λ · c · Σ_{w∈D} w²,   c = 1 (sum), 1/N (mean), B/N_train (per_step, Bengio 2012)
-
-so ``coef = λ·c`` and the penalty's gradient is ``2·coef·w``. PyTorch's ``weight_decay=wd`` in
-SGD/Adam adds ``wd·w`` to the gradient, i.e. the loss term (wd/2)·‖w‖²: "sum" with λ is wd = 2λ.
-
-apply:
-- coupled:     g ← g + 2·coef·w before the optimizer step (≡ SGD/Adam ``weight_decay=2·coef``).
-- decoupled:   w ← w·(1 − lr_t·2·coef) before the step, outside any adaptive scaling
-               (≡ AdamW ``weight_decay=2·coef``; with plain SGD ≡ coupled).
-- independent: w ← w·(1 − s_t·2·coef), s_t = lr_t/lr_max, so the decay per step does not move
-               with the base learning rate (Loshchilov & Hutter's original form).
-"""
+"""The L2 penalty λ·c·Σw² over the decayed parameters, its three normalisations (c) and three
+applications, as exact pure math; checked against torch's optimizers in tests/test_penalty.py.
+The conventions (what c, coef and each application are, and torch's weight_decay = 2·coef) are
+stated once, in docs/running.md, "The penalty: exact conventions"."""
 from __future__ import annotations
 
 import fnmatch
