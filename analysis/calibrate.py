@@ -127,6 +127,13 @@ def bootstrap_coverage(replicates: int = 100, seed: int = 0) -> pd.DataFrame:
                                                                                                    sort=False)])
 
 
+def goal_met(table: pd.DataFrame, bootstrap: bool = False) -> bool:
+    """Every coverage in ``table`` lies in GOAL; of a ``bootstrap_coverage`` table, the check's rows only
+    (the meta-regression's are the baseline it is measured against)."""
+    judged = table[table["quantity"].str.endswith("bootstrap check")] if bootstrap else table
+    return bool(judged["coverage"].between(*GOAL).all())
+
+
 def _summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Per quantity: intervals reported, their coverage with its Wilson interval, and median width."""
     summary = []

@@ -23,6 +23,7 @@ from analysis.equilibrium import ratios as equilibrium_ratios
 from analysis.equilibrium import read_tensors
 from analysis.figures import all_figures
 from analysis.fit import AXES
+from analysis.pipeline import analyse
 from analysis.scaling import MARGIN
 from analysis.table import COLUMNS, CONFIG, AnalysisError
 from wdbench.normalisation import NORMS
@@ -482,6 +483,13 @@ def readme_with_answer(readme: str, answer: str, name: str = "README.md") -> str
     return head + start + answer + end + rest.split(end)[1]
 
 
+def readme_for(results: Path, metric: str = "val_loss") -> Path | None:
+    """The README whose answer table a build rewrites: the README's answer is the paper's, so only a build
+    from the kept results, on the paper's metric, rewrites it (None otherwise)."""
+    kept = Path(results).resolve() == (PAPER / "results").resolve() and metric == "val_loss"
+    return README if kept else None
+
+
 def kept_tables(results: Path) -> dict[str, Path]:
     """The results table of each experiment kept for the paper: results/NAME.csv(.gz)."""
     tables = {}
@@ -522,8 +530,6 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     """Every table, number and figure of the paper from the kept results tables (one per
     experiment); an experiment's own under tables/NAME/ and figures/NAME/; and, given ``readme``, the
     answer table in that README."""
-    from analysis.__main__ import analyse
-
     if readme is not None:  # its answer block is checked before the long work, rewritten after it
         readme_with_answer(readme.read_text(), "", str(readme))
     calibration = coverage(replicates)

@@ -892,8 +892,9 @@ def test_the_analysis_never_imports_torch_nor_the_trainer():
     import subprocess
     import sys
 
-    modules = ["analysis.__main__", "analysis.table", "analysis.fit", "analysis.paper", "analysis.figures",
-               "analysis.planted", "analysis.bootstrap", "analysis.calibrate", "analysis.equilibrium"]
+    modules = ["analysis.__main__", "analysis.table", "analysis.fit", "analysis.pipeline", "analysis.summary",
+               "analysis.paper", "analysis.figures", "analysis.planted", "analysis.bootstrap", "analysis.calibrate",
+               "analysis.equilibrium"]
     code = f"import sys; import {', '.join(modules)}; print(sorted(m for m in sys.modules if m == 'torch' or " \
            "m.startswith(('torch.', 'wdbench.train', 'wdbench.runner', 'wdbench.penalty'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
