@@ -14,7 +14,9 @@ from analysis.calibrate import coverage
 from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
                           setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
-from analysis.paper import README_ANSWER, answer_md, answer_rows, answer_tex, build_paper, near_everywhere, readme_with_answer
+from analysis.answer import answer_md, answer_rows, answer_tex, near_everywhere
+from analysis.paper import build_paper
+from analysis.readme import README_ANSWER, readme_with_answer
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed, planted
 from analysis.scaling import MARGIN, margin, meta_regression, verdict
 from analysis.table import COLUMNS, AnalysisError, collect, write_table
@@ -801,25 +803,27 @@ def test_each_predicted_exponent_is_printed_beside_the_measured_and_judged_by_it
 
 
 def test_a_predictions_law_is_typeset_as_math_and_one_it_cannot_set_stays_plain_text():
-    from analysis.paper import _law_tex, _tex
+    from analysis.tex import law_tex, tex
 
-    assert _law_tex("W & A 2025: λ_t* ∝ B/(η·N_train)") == (r"W \& A 2025: $\lambda _t^*\propto B/(\eta \cdot "
+    assert law_tex("W & A 2025: λ_t* ∝ B/(η·N_train)") == (r"W \& A 2025: $\lambda _t^*\propto B/(\eta \cdot "
                                                            r"N_\text{train})$")
-    assert _law_tex("L & H 2019: λ ∝ sqrt(B/(N_train·T))") == (r"L \& H 2019: $\lambda \propto "
+    assert law_tex("L & H 2019: λ ∝ sqrt(B/(N_train·T))") == (r"L \& H 2019: $\lambda \propto "
                                                               r"\sqrt{B/(N_\text{train}\cdot T)}$")
-    assert _law_tex("F (μP): η_layer·λ_t constant") == r"F ($\mu$P): $\eta _\text{layer}\cdot \lambda _t\ \mathrm{constant}$"
-    assert _law_tex("closed form: coef* = d·σ²/(n·r²)") == r"closed form: $\mathrm{coef}^*=d\cdot \sigma ^2/(n\cdot r^2)$"
+    assert law_tex("F (μP): η_layer·λ_t constant") == r"F ($\mu$P): $\eta _\text{layer}\cdot \lambda _t\ \mathrm{constant}$"
+    assert law_tex("closed form: coef* = d·σ²/(n·r²)") == r"closed form: $\mathrm{coef}^*=d\cdot \sigma ^2/(n\cdot r^2)$"
     for plain in ("no law here", "x: a & b%", "x: sqrt(width", "x: μ ∝ width"):
-        assert _law_tex(plain) == _tex(plain)  # no colon, TeX specials, an open bracket, a symbol it lacks
+        assert law_tex(plain) == tex(plain)  # no colon, TeX specials, an open bracket, a symbol it lacks
     for experiment in sorted((CONF_DIR / "experiment").glob("*.yaml")):  # every law an experiment tests is typeset
         for law in yaml.safe_load(experiment.read_text()).get("predictions", []):
-            assert _law_tex(law["source"]).endswith("$") and "sqrt(" not in _law_tex(law["source"]), law["source"]
+            assert law_tex(law["source"]).endswith("$") and "sqrt(" not in law_tex(law["source"]), law["source"]
 
 
 def test_tex_escapes_every_special_character_once_and_number_keys_must_be_latex_names(tmp_path):
-    from analysis.paper import _tex, kept_tables, numbers_tex
+    from analysis.numbers import numbers_tex
+    from analysis.paper import kept_tables
+    from analysis.tex import tex
 
-    assert _tex(r"a_b%c&d#e{f}g$h~i^j\k λ²") == (r"a\_b\%c\&d\#e\{f\}g\$h\textasciitilde{}i\textasciicircum{}j"
+    assert tex(r"a_b%c&d#e{f}g$h~i^j\k λ²") == (r"a\_b\%c\&d\#e\{f\}g\$h\textasciitilde{}i\textasciicircum{}j"
                                                 r"\textbackslash{}k $\lambda$$^2$")
     assert r"\csname result:x:e:model.param=μp:sum:width\endcsname{0.1}" in numbers_tex(
         {}, {"x": {"e:model.param=μp:sum:width": "0.1"}})
@@ -893,6 +897,7 @@ def test_the_analysis_never_imports_torch_nor_the_trainer():
     import sys
 
     modules = ["analysis.__main__", "analysis.table", "analysis.fit", "analysis.pipeline", "analysis.summary",
+               "analysis.tex", "analysis.answer", "analysis.paper_tables", "analysis.numbers", "analysis.readme",
                "analysis.paper", "analysis.figures", "analysis.planted", "analysis.bootstrap", "analysis.calibrate",
                "analysis.equilibrium"]
     code = f"import sys; import {', '.join(modules)}; print(sorted(m for m in sys.modules if m == 'torch' or " \
