@@ -7,16 +7,16 @@ import numpy as np
 import pandas as pd
 
 from analysis.bootstrap import changed_by_check
-from analysis.fit import AXES
+from analysis.fit import AXES, FittedPoint
 from analysis.tex import AXIS_HEADERS, heading, minus, tabular, tex
 from wdbench.normalisation import NORMS
 
-def _grid_ends(fits: list) -> dict[tuple, tuple[float, float]]:
+def _grid_ends(fits: list[FittedPoint]) -> dict[tuple, tuple[float, float]]:
     """Per fitted point (setting, *axes): the smallest and largest coef > 0 it ran."""
     ends = {}
-    for key, group, _ in fits:
-        coefs = group.loc[group["coef"] > 0, "coef"]
-        ends[tuple(key)] = (coefs.min(), coefs.max()) if len(coefs) else (np.nan, np.nan)
+    for point in fits:
+        coefs = point.runs.loc[point.runs["coef"] > 0, "coef"]
+        ends[tuple(point.key)] = (coefs.min(), coefs.max()) if len(coefs) else (np.nan, np.nan)
     return ends
 
 

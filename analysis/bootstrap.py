@@ -99,7 +99,8 @@ def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Gen
         half = stats.t.ppf(0.95, e["dof"]) * np.fmax(meta_sd(e), boot_sd)  # fmax: the meta SD where no boot SD
         lo90, hi90 = e["exponent"] - half, e["exponent"] + half
         span = e["axis_max"] / e["axis_min"]
-        rows.append({"setting": key[0], "norm": key[1], "axis": key[2], "exponent": e["exponent"], "lo": e["lo"],
+        setting, norm, axis = key
+        rows.append({"setting": setting, "norm": norm, "axis": axis, "exponent": e["exponent"], "lo": e["lo"],
                      "hi": e["hi"], "n_points": int(e["n_points"]), "dof": int(e["dof"]), "span": span,
                      "margin": e["margin"], "verdict": e["verdict"], "replicates": replicates, "kept": len(kept),
                      "boot_sd": boot_sd, "boot_lo": lo, "boot_hi": hi,

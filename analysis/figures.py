@@ -119,8 +119,9 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
 
 
 def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str, label: str = ""):
-    """A panel per width; ``label`` names the setting and (N_train, B) when the experiment has several."""
-    fits = [f for f in fits if f[2].status != "no_runs"]
+    """A panel per width (``fits``: fit.FittedPoint); ``label`` names the setting and (N_train, B) when the
+    experiment has several."""
+    fits = [f for f in fits if f.optimum.status != "no_runs"]
     n = len(fits)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
@@ -135,7 +136,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         means = adjusted.groupby(finite["coef"]).mean()
         ax.plot(means.index, means.to_numpy(), "o", color="black", markersize=3, label="mean over seeds")
         if opt.curve is not None:
-            ax.plot(10 ** opt.curve[0], opt.curve[1], color="C0", linewidth=1.2, label="fitted curve")
+            ax.plot(10 ** opt.curve.x, opt.curve.value, color="C0", linewidth=1.2, label="fitted curve")
         if np.isfinite(opt.value):
             ax.plot(10 ** opt.x, opt.value, "*", color="C3", markersize=10, markeredgecolor="black",
                     markeredgewidth=0.5, zorder=5, label="coef* (95% interval)")
@@ -149,7 +150,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         low = adjusted.min()
         top = opt.value + 4 * (np.median(adjusted) - opt.value) if np.isfinite(opt.value) else adjusted.max()
         ax.set_ylim(low - 0.05 * (top - low), min(top, adjusted.max()) + 0.02)
-        ax.set(xscale="log", title=f"width {key[1]} ({opt.status})")
+        ax.set(xscale="log", title=f"width {key.width} ({opt.status})")
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax in axes[:, 0]:
@@ -222,7 +223,8 @@ def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.Da
         groups = list(stars.groupby(["setting", *others], sort=True))
         palette = sns.color_palette("viridis", len(groups))
         for colour, (key, group) in zip(palette, groups):
-            setting, values = key[0], dict(zip(others, key[1:]))
+            setting, *at = key
+            values = dict(zip(others, at))
             label = ", ".join(([setting] if settings > 1 else []) + [f"{AXIS_LABEL[a]} = {v}" for a, v in values.items()])
             group = group.sort_values(axis)
             ok = group[group["status"] == "ok"]
@@ -347,7 +349,8 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
         s_runs = runs[mine]
         s_stars = stars[(stars["setting"] == setting) & (stars["n_train"] == n_train) & (stars["batch_size"] == batch)]
         s_exp = exponents[exponents["setting"] == setting] if len(exponents) else exponents
-        s_fits = [f for f in fits if f[0][0] == setting and f[0][2] == n_train and f[0][3] == batch]
+        s_fits = [f for f in fits if f.key.setting == setting and f.key.n_train == n_train
+                  and f.key.batch_size == batch]
         draw = {"lambda_star_vs_width": lambda: lambda_star_vs_width(s_stars, s_exp, metric, out,
                                                                      f"lambda_star_vs_width{suffix}"),
                 "loss_vs_lambda": lambda: loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}", title),

@@ -30,6 +30,7 @@ mostly reaching into such unconstrained ends.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -46,6 +47,12 @@ SCAN = 601  # points at which the fitted curve and the slope test are evaluated
 STATUSES = ("ok", "edge", "open", "too_few", "no_runs")
 
 
+class Curve(NamedTuple):
+    """The fitted curve over the fitted range, for figures."""
+    x: np.ndarray  # log10 coef
+    value: np.ndarray  # the fitted metric, averaged over the seeds
+
+
 @dataclass(frozen=True)
 class Optimum:
     status: str
@@ -59,7 +66,7 @@ class Optimum:
     near_hi: float = np.nan
     sigma: float = np.nan  # residual SD: the noise of a single run
     offsets: dict | None = None  # seed -> a_s − mean(a): what the seed adds to its whole curve
-    curve: tuple | None = None  # (x, fitted metric averaged over the seeds) over the fitted range, for figures
+    curve: Curve | None = None
     n_runs: int = 0
     n_seeds: int = 0
     n_coefs: int = 0
@@ -190,15 +197,15 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     common = dict(x=x_star, value=float(value_basis @ coef),
                   value_se=float(np.sqrt(value_basis @ cov @ value_basis + between_seeds)), sigma=sigma,
                   offsets=dict(zip(seeds.tolist(), offsets.tolist())),
-                  curve=(scan, curve + coef[:ns].mean()), **counts)
+                  curve=Curve(scan, curve + coef[:ns].mean()), **counts)
     if paired.any():  # gain = λ = 0 level − the curve's minimum, both relative to the same seed offsets
         contrast = np.r_[np.zeros(ns), -at_scan[at], 1.0]
         gain, half = float(contrast @ coef), float(stats.t.ppf(0.975, dof) * np.sqrt(contrast @ cov @ contrast))
         common.update(gain=gain, gain_lo=gain - half, gain_hi=gain + half)
     if at in (0, SCAN - 1):
         return Optimum("edge", **common)
-    near = _component(curve - curve[at] <= sigma, at)
-    common.update(near_lo=float(scan[near[0]]), near_hi=float(scan[near[1]]))
+    near_lo, near_hi = _component(curve - curve[at] <= sigma, at)
+    common.update(near_lo=float(scan[near_lo]), near_hi=float(scan[near_hi]))
     curvature = float(curvature_basis[at] @ beta)
     t = stats.t.ppf(0.5 + LEVEL / 2, dof)
     excess_basis = at_scan - at_scan[at]

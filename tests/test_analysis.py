@@ -11,8 +11,8 @@ from scipy import stats
 
 from analysis.__main__ import main as analysis_main
 from analysis.calibrate import coverage
-from analysis.fit import (coef_star_table, consistency_table, exponent_table, joint_lr_table, notes, prediction_table,
-                          setting_fields)
+from analysis.fit import (FittedPoint, PointKey, coef_star_table, consistency_table, exponent_table, joint_lr_table,
+                          notes, prediction_table, setting_fields)
 from analysis.optimum import _component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for, spline_basis
 from analysis.answer import answer_md, answer_rows, answer_tex, near_everywhere
 from analysis.paper import build_paper
@@ -170,7 +170,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, message):
     if case == "missing_dir":
         argv = ["collect", "no/such/dir", "--out", str(tmp_path / "t.csv")]
     else:
-        df = table(**QUIET)[0]
+        df, _ = table(**QUIET)
         df = {"empty": df.iloc[:0], "missing_column": df.drop(columns="lam"),
               "no_config": df[[c for c in df.columns if not c.startswith("config.")]],
               "empty_axis": df.assign(batch_size=[np.nan] + [BATCH] * (len(df) - 1))}[case]
@@ -244,7 +244,8 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
     stars.loc[5] = stars.loc[0].copy()
     stars.loc[5, ["width", "status"]] = [128, "open"]
     fit = {"exponents": exponent_table(stars), "coef_star": stars, "tuned": pd.DataFrame(columns=["setting"]),
-           "fits": [(("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None) for w in stars["width"]]}
+           "fits": [FittedPoint(PointKey("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None)
+                    for w in stars["width"]]}
     markdown = answer_md(answer_rows({"planted": fit}))
     assert "| planted | all | width 4–64 (5 of 6 optima) | 0.30 [" in markdown
     narrow_widths = np.array([10, 16, 24])  # 2.4x: no verdict, however clear the slope
@@ -446,7 +447,7 @@ def test_fit_optimum_equals_a_least_squares_fit_written_out_independently():
     assert opt.value_se == pytest.approx(np.sqrt(value_vector @ cov @ value_vector + np.var(coef[:4], ddof=1) / 4),
                                          rel=1e-6)
     assert [opt.offsets[s] for s in seeds] == pytest.approx(coef[:4] - coef[:4].mean(), abs=1e-12)
-    assert opt.curve[1] == pytest.approx(curve + coef[:4].mean(), abs=1e-9)
+    assert opt.curve.value == pytest.approx(curve + coef[:4].mean(), abs=1e-9)
     half = t * np.sqrt(gain_vector @ cov @ gain_vector)
     assert (opt.gain, opt.gain_lo, opt.gain_hi) == pytest.approx((gain_vector @ coef, gain_vector @ coef - half,
                                                                   gain_vector @ coef + half), rel=1e-9)
