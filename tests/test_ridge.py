@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_train import tiny_run
+from helpers import tiny_run
 from wdbench.data import run_dataset
 from wdbench.train import Pack
 
