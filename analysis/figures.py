@@ -1,18 +1,8 @@
 """``figures``: per setting, the figures of the paper, PDF and PNG, sized for the text width (6.3 in)
-with no text under 8 pt.
-
-1. ``lambda_star_vs_width``: (a) coef* with its 95% interval and the near-optimal range, and the
-   fitted power law; (b) λ* of every normalisation relative to its fit at the middle width, on one
-   shared log axis, with the equivalence wedge (±margin exponent): slopes compare by eye.
-2. ``loss_vs_lambda``: a panel per width (shared coef axis, y zoomed on the basin): runs (seed
-   offsets removed), seed means, the fitted curve, coef* on it with its interval, λ = 0 baseline.
-3. ``loss_heatmap``: the metric over width × coef on one colour scale for every setting, coef* marked.
-4. ``decayed_norm_vs_lambda``: ‖decayed weights‖ at the end against coef, a line per width.
-
-Once per setting: ``coef_star_vs_axes`` (coef* against every axis that varies) and, where N_train or B
-varies, ``lambda_star_vs_n_train`` / ``lambda_star_vs_batch_size``: λ* in each normalisation against
-it, the widths brought onto one line by the fit (the axes where per-step parts from sum).
-"""
+with no text under 8 pt: ``lambda_star_vs_width``, ``loss_vs_lambda``, ``loss_heatmap`` and
+``decayed_norm_vs_lambda`` per setting and (N_train, B); ``coef_star_vs_axes`` once, and
+``lambda_star_vs_n_train`` / ``lambda_star_vs_batch_size`` where that axis varies. What each shows:
+docs/analysis.md#figures."""
 from __future__ import annotations
 
 import re

@@ -1,14 +1,10 @@
 """``fit``: one coef* per setting and width from all of its runs, λ* in every normalisation,
 exponents against the study's axes with equivalence verdicts, and the joint (η, λ) optimum.
 
-A *setting* is every recorded config field (the table's ``config.*`` columns, i.e. what makes a run
-the run it is, per ``wdbench.config.identity``) that varies in the table, except the study's axes
-(width, N_train, B), λ and the normalisation (a run depends on them only through coef = λ·c) and
-the seed. Nothing that varies is averaged over.
-
-Diverged runs count as +inf (a coef that diverges is a bad coef; they are excluded from the curve
-fit and counted); failed and running runs are left out; λ = 0 runs are the baseline.
-"""
+A *setting* is every ``config.*`` field that varies in the table but the study's axes, λ, the
+normalisation and the seed: docs/analysis.md#settings-are-derived-never-assumed. Diverged runs count as
++inf, failed and running runs are left out, λ = 0 runs are the baseline:
+docs/analysis.md#one-coef-per-setting-and-width-from-all-of-its-runs."""
 from __future__ import annotations
 
 import json

@@ -4,29 +4,12 @@ The model, fitted by least squares to the metric y against x = log10 coef over t
 
     y_{s,j} = a_s + f(x_j) + ε_{s,j},   ε ~ N(0, σ²) independent,
 
-a_s one offset per seed (a seed shifts its whole curve), ε the noise *along* the curve (two runs
-of one seed at almost the same coef differ by about σ), and f a cubic regression spline with knots
-at quantiles of the grid, as many as one every ``KNOT_SPACING`` dex. Why these choices (measured
-with ``python -m analysis calibrate``):
-
-- a parabola around the best grid point puts the vertex on the flat side of real, asymmetric
-  curves (flat towards small coef, a cliff towards large coef): coverage 0.2-0.45;
-- any window chosen around the noisy best grid point selects on the noise: a local cubic covered
-  0.81 (0.84 in flat basins even for symmetric curves);
-- a spline over the whole grid chooses nothing from the data except where the collapsed cliff
-  (runs at chance level, which no smooth curve follows) is cut off: beyond the first grid point
-  right of the minimum whose seed-adjusted mean has risen a quarter of the way to the curve's top.
-
-coef* is the minimum of the fitted f. A coef is plausible as the minimum where neither "the slope
-of f is zero" nor "f is no higher there than at coef*" is rejected by a t-test (test inversion, the
-Fieller interval generalised: exact for a correct linear model with Gaussian noise). The 95%
-interval is the stretch of plausible coefs around coef*; when it reaches an end of the grid (a
-basin too flat for the noise) the estimate is reported as ``open``, never as a point. Plausible
-stretches elsewhere are counted (``elsewhere``, in dex) and noted, not hidden: they come from
-where the spline is barely constrained (a wide grid step at the grid's end), and taking them into
-the interval (the hull of the whole set) covered 0.966 with intervals 40% wider on the planted data,
-mostly reaching into such unconstrained ends.
-"""
+a_s one offset per seed, f a cubic regression spline with knots at quantiles of the grid (``knots_for``),
+ε the noise along the curve; the collapsed cliff is cut off first (``cliff_cut``). coef* is the minimum
+of f; its 95% interval is the stretch of coefs around it that a t-test does not reject as the minimum
+(``_plausible``), ``open`` where that reaches an end of the grid. The method and its statuses:
+docs/analysis.md#the-estimator; why a spline over the whole grid, measured by the calibration:
+docs/decisions.md#the-estimator-a-spline-over-the-whole-grid."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
