@@ -1,25 +1,13 @@
 """``bootstrap``: the seed bootstrap of an experiment's exponents, a check on the meta-regression.
 
-The exponent fit (``scaling``) treats the points' optima as independent. They are not when a seed
-draws something several points share: ridge draws β from the run seed, so every N_train at one
-width sees the same β and nested inputs. Resampling the seeds with replacement (one draw for every
-point, so whatever the seeds share stays shared), refitting every coef* and then the exponents,
-gives the exponents' sampling spread with that dependence in it. The SD and percentiles count a
-replicate for a setting only if it bounds the same points as the original (the same design); the
-SD over every replicate is reported beside them, since a point that turns open in a resample is
-part of the spread too.
-
-Each normalisation's exponent is resampled (per-step's differs from coef's along B and N_train, mean's along
-width). The check on a verdict: the same TOST with the exponent's SD raised to the bootstrap's where that is
-larger (``robust_verdict``, on ``robust_lo90``-``robust_hi90``, with the fit's t quantile and margin). It can
-only weaken a verdict, never strengthen one: where the bootstrap's SD is the smaller, the meta-regression's
-between-point variance holds the points' departure from one power law, which resampling seeds cannot see, and a
-fit on few points keeps its wide t quantile. Fewer than ``MIN_KEPT`` replicates with the original design give no
-bootstrap SD worth using, and no robust verdict.
+The exponent fit (``scaling``) treats the points' optima as independent; they are not when a seed draws
+something several points share. Resampling whole seeds with replacement (one draw for every point) and
+refitting every coef* and the exponents gives their spread with that dependence in it. Its check on a
+verdict (``robust_verdict``) raises the exponent's SD to the bootstrap's where that is larger, so it can
+only weaken a verdict. What it computes, which replicates count, and why: docs/analysis.md#the-seed-bootstrap.
 
 The paper quotes it from ``paper/results/bootstrap/NAME.csv``, which records the SHA-256 of the table
-it was drawn from: a table that has changed since stops the paper build instead of being quoted stale.
-"""
+it was drawn from: a table that has changed since stops the paper build instead of being quoted stale."""
 from __future__ import annotations
 
 import hashlib
@@ -99,7 +87,8 @@ def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Gen
         half = stats.t.ppf(0.95, e["dof"]) * np.fmax(meta_sd(e), boot_sd)  # fmax: the meta SD where no boot SD
         lo90, hi90 = e["exponent"] - half, e["exponent"] + half
         span = e["axis_max"] / e["axis_min"]
-        rows.append({"setting": key[0], "norm": key[1], "axis": key[2], "exponent": e["exponent"], "lo": e["lo"],
+        setting, norm, axis = key
+        rows.append({"setting": setting, "norm": norm, "axis": axis, "exponent": e["exponent"], "lo": e["lo"],
                      "hi": e["hi"], "n_points": int(e["n_points"]), "dof": int(e["dof"]), "span": span,
                      "margin": e["margin"], "verdict": e["verdict"], "replicates": replicates, "kept": len(kept),
                      "boot_sd": boot_sd, "boot_lo": lo, "boot_hi": hi,

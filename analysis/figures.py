@@ -1,18 +1,8 @@
 """``figures``: per setting, the figures of the paper, PDF and PNG, sized for the text width (6.3 in)
-with no text under 8 pt.
-
-1. ``lambda_star_vs_width``: (a) coef* with its 95% interval and the near-optimal range, and the
-   fitted power law; (b) λ* of every normalisation relative to its fit at the middle width, on one
-   shared log axis, with the equivalence wedge (±margin exponent): slopes compare by eye.
-2. ``loss_vs_lambda``: a panel per width (shared coef axis, y zoomed on the basin): runs (seed
-   offsets removed), seed means, the fitted curve, coef* on it with its interval, λ = 0 baseline.
-3. ``loss_heatmap``: the metric over width × coef on one colour scale for every setting, coef* marked.
-4. ``decayed_norm_vs_lambda``: ‖decayed weights‖ at the end against coef, a line per width.
-
-Once per setting: ``coef_star_vs_axes`` (coef* against every axis that varies) and, where N_train or B
-varies, ``lambda_star_vs_n_train`` / ``lambda_star_vs_batch_size``: λ* in each normalisation against
-it, the widths brought onto one line by the fit (the axes where per-step parts from sum).
-"""
+with no text under 8 pt: ``lambda_star_vs_width``, ``loss_vs_lambda``, ``loss_heatmap`` and
+``decayed_norm_vs_lambda`` per setting and (N_train, B); ``coef_star_vs_axes`` once, and
+``lambda_star_vs_n_train`` / ``lambda_star_vs_batch_size`` where that axis varies. What each shows:
+docs/analysis.md#figures."""
 from __future__ import annotations
 
 import re
@@ -119,8 +109,9 @@ def lambda_star_vs_width(stars: pd.DataFrame, exponents: pd.DataFrame, metric: s
 
 
 def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name: str, label: str = ""):
-    """A panel per width; ``label`` names the setting and (N_train, B) when the experiment has several."""
-    fits = [f for f in fits if f[2].status != "no_runs"]
+    """A panel per width (``fits``: fit.FittedPoint); ``label`` names the setting and (N_train, B) when the
+    experiment has several."""
+    fits = [f for f in fits if f.optimum.status != "no_runs"]
     n = len(fits)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
@@ -135,7 +126,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         means = adjusted.groupby(finite["coef"]).mean()
         ax.plot(means.index, means.to_numpy(), "o", color="black", markersize=3, label="mean over seeds")
         if opt.curve is not None:
-            ax.plot(10 ** opt.curve[0], opt.curve[1], color="C0", linewidth=1.2, label="fitted curve")
+            ax.plot(10 ** opt.curve.x, opt.curve.value, color="C0", linewidth=1.2, label="fitted curve")
         if np.isfinite(opt.value):
             ax.plot(10 ** opt.x, opt.value, "*", color="C3", markersize=10, markeredgecolor="black",
                     markeredgewidth=0.5, zorder=5, label="coef* (95% interval)")
@@ -149,7 +140,7 @@ def loss_vs_lambda(runs: pd.DataFrame, fits: list, metric: str, out: Path, name:
         low = adjusted.min()
         top = opt.value + 4 * (np.median(adjusted) - opt.value) if np.isfinite(opt.value) else adjusted.max()
         ax.set_ylim(low - 0.05 * (top - low), min(top, adjusted.max()) + 0.02)
-        ax.set(xscale="log", title=f"width {key[1]} ({opt.status})")
+        ax.set(xscale="log", title=f"width {key.width} ({opt.status})")
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax in axes[:, 0]:
@@ -222,7 +213,8 @@ def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.Da
         groups = list(stars.groupby(["setting", *others], sort=True))
         palette = sns.color_palette("viridis", len(groups))
         for colour, (key, group) in zip(palette, groups):
-            setting, values = key[0], dict(zip(others, key[1:]))
+            setting, *at = key
+            values = dict(zip(others, at))
             label = ", ".join(([setting] if settings > 1 else []) + [f"{AXIS_LABEL[a]} = {v}" for a, v in values.items()])
             group = group.sort_values(axis)
             ok = group[group["status"] == "ok"]
@@ -347,7 +339,8 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
         s_runs = runs[mine]
         s_stars = stars[(stars["setting"] == setting) & (stars["n_train"] == n_train) & (stars["batch_size"] == batch)]
         s_exp = exponents[exponents["setting"] == setting] if len(exponents) else exponents
-        s_fits = [f for f in fits if f[0][0] == setting and f[0][2] == n_train and f[0][3] == batch]
+        s_fits = [f for f in fits if f.key.setting == setting and f.key.n_train == n_train
+                  and f.key.batch_size == batch]
         draw = {"lambda_star_vs_width": lambda: lambda_star_vs_width(s_stars, s_exp, metric, out,
                                                                      f"lambda_star_vs_width{suffix}"),
                 "loss_vs_lambda": lambda: loss_vs_lambda(s_runs, s_fits, metric, out, f"loss_vs_lambda{suffix}", title),

@@ -1,23 +1,20 @@
 """``fit``: one coef* per setting and width from all of its runs, λ* in every normalisation,
 exponents against the study's axes with equivalence verdicts, and the joint (η, λ) optimum.
 
-A *setting* is every recorded config field (the table's ``config.*`` columns, i.e. what makes a run
-the run it is, per ``wdbench.config.identity``) that varies in the table, except the study's axes
-(width, N_train, B), λ and the normalisation (a run depends on them only through coef = λ·c) and
-the seed. Nothing that varies is averaged over.
-
-Diverged runs count as +inf (a coef that diverges is a bad coef; they are excluded from the curve
-fit and counted); failed and running runs are left out; λ = 0 runs are the baseline.
-"""
+A *setting* is every ``config.*`` field that varies in the table but the study's axes, λ, the
+normalisation and the seed: docs/analysis.md#settings-are-derived-never-assumed. Diverged runs count as
++inf, failed and running runs are left out, λ = 0 runs are the baseline:
+docs/analysis.md#one-coef-per-setting-and-width-from-all-of-its-runs."""
 from __future__ import annotations
 
 import json
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.optimum import fit_optimum
+from analysis.optimum import Optimum, fit_optimum
 from analysis.scaling import margin, meta_regression, verdict
 from analysis.table import CONFIG, AnalysisError
 from wdbench.config import STUDY_AXES
@@ -31,6 +28,24 @@ MIN_SEEDS = 3
 EXPONENT_COLUMNS = ["setting", "norm", "axis", "exponent", "lo", "hi", "lo90", "hi90", "margin", "verdict",
                     "axis_min", "axis_max", "n_points", "n_left_out", "tau", "dof", "log10_C"]
 N_DRAWS = 4000  # parametric draws for the joint (η, λ) optimum
+
+
+class PointKey(NamedTuple):
+    """A point fitted on its own: its setting's label and its place on the study's axes."""
+    setting: str
+    width: int
+    n_train: int
+    batch_size: int
+
+
+assert PointKey._fields[1:] == tuple(AXES)  # fitted_groups fills a key from a groupby over the axes in this order
+
+
+class FittedPoint(NamedTuple):
+    """One point's usable runs (its λ = 0 runs among them) and the optimum fitted to them."""
+    key: PointKey
+    runs: pd.DataFrame
+    optimum: Optimum
 
 
 def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
@@ -94,25 +109,26 @@ def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: f
     return pd.DataFrame(rows, columns=["setting", *AXES, "coef", "seed", "norms", "spread", "agree"])
 
 
-def fitted_groups(runs: pd.DataFrame, metric: str):
-    """(key, runs, Optimum) per (setting, width, N_train, B); key = (setting label, *axes)."""
+def fitted_groups(runs: pd.DataFrame, metric: str) -> Iterator[FittedPoint]:
+    """A FittedPoint per (setting, width, N_train, B), in that order."""
     ok = usable_runs(runs, metric)
     if ok.empty:
         raise AnalysisError("no completed or diverged runs in the table")
     for key, group in ok.groupby(["setting", *AXES], sort=True):
         curve, baseline = group[group["coef"] > 0], group[group["coef"] == 0]
-        yield key, group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"],
-                                      baseline["value"], baseline["seed"])
+        yield FittedPoint(PointKey(*key), group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"],
+                                                             baseline["value"], baseline["seed"]))
 
 
-def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss", fits: list | None = None) -> pd.DataFrame:
+def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss", fits: list[FittedPoint] | None = None) -> pd.DataFrame:
     """One row per (setting, width, N_train, B): coef* with its interval, λ* in every normalisation.
     ``fits``: ``fitted_groups(runs, metric)`` when the caller already has them (figures reuse them)."""
     fields = setting_fields(runs)
     rows = []
     for key, group, opt in fits if fits is not None else fitted_groups(runs, metric):
-        sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key[3]), "n_train": int(key[2])}
-        row = {**dict(zip(["setting", *AXES], key)), **group.iloc[0][fields].to_dict(),
+        sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key.batch_size),
+                 "n_train": int(key.n_train)}
+        row = {**key._asdict(), **group.iloc[0][fields].to_dict(),
                "n_decayed": sizes["n_decayed"], "n_params": int(group["n_params"].median()),
                "metric": metric, **opt.row()}
         for name in ("x", "lo", "hi", "near_lo", "near_hi"):

@@ -4,32 +4,16 @@ The model, fitted by least squares to the metric y against x = log10 coef over t
 
     y_{s,j} = a_s + f(x_j) + ε_{s,j},   ε ~ N(0, σ²) independent,
 
-a_s one offset per seed (a seed shifts its whole curve), ε the noise *along* the curve (two runs
-of one seed at almost the same coef differ by about σ), and f a cubic regression spline with knots
-at quantiles of the grid, as many as one every ``KNOT_SPACING`` dex. Why these choices (measured
-with ``python -m analysis calibrate``):
-
-- a parabola around the best grid point puts the vertex on the flat side of real, asymmetric
-  curves (flat towards small coef, a cliff towards large coef): coverage 0.2-0.45;
-- any window chosen around the noisy best grid point selects on the noise: a local cubic covered
-  0.81 (0.84 in flat basins even for symmetric curves);
-- a spline over the whole grid chooses nothing from the data except where the collapsed cliff
-  (runs at chance level, which no smooth curve follows) is cut off: beyond the first grid point
-  right of the minimum whose seed-adjusted mean has risen a quarter of the way to the curve's top.
-
-coef* is the minimum of the fitted f. A coef is plausible as the minimum where neither "the slope
-of f is zero" nor "f is no higher there than at coef*" is rejected by a t-test (test inversion, the
-Fieller interval generalised: exact for a correct linear model with Gaussian noise). The 95%
-interval is the stretch of plausible coefs around coef*; when it reaches an end of the grid (a
-basin too flat for the noise) the estimate is reported as ``open``, never as a point. Plausible
-stretches elsewhere are counted (``elsewhere``, in dex) and noted, not hidden: they come from
-where the spline is barely constrained (a wide grid step at the grid's end), and taking them into
-the interval (the hull of the whole set) covered 0.966 with intervals 40% wider on the planted data,
-mostly reaching into such unconstrained ends.
-"""
+a_s one offset per seed, f a cubic regression spline with knots at quantiles of the grid (``knots_for``),
+ε the noise along the curve; the collapsed cliff is cut off first (``cliff_cut``). coef* is the minimum
+of f; its 95% interval is the stretch of coefs around it that a t-test does not reject as the minimum
+(``_plausible``), ``open`` where that reaches an end of the grid. The method and its statuses:
+docs/analysis.md#the-estimator; why a spline over the whole grid, measured by the calibration:
+docs/decisions.md#the-estimator-a-spline-over-the-whole-grid."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -46,6 +30,12 @@ SCAN = 601  # points at which the fitted curve and the slope test are evaluated
 STATUSES = ("ok", "edge", "open", "too_few", "no_runs")
 
 
+class Curve(NamedTuple):
+    """The fitted curve over the fitted range, for figures."""
+    x: np.ndarray  # log10 coef
+    value: np.ndarray  # the fitted metric, averaged over the seeds
+
+
 @dataclass(frozen=True)
 class Optimum:
     status: str
@@ -59,7 +49,7 @@ class Optimum:
     near_hi: float = np.nan
     sigma: float = np.nan  # residual SD: the noise of a single run
     offsets: dict | None = None  # seed -> a_s − mean(a): what the seed adds to its whole curve
-    curve: tuple | None = None  # (x, fitted metric averaged over the seeds) over the fitted range, for figures
+    curve: Curve | None = None
     n_runs: int = 0
     n_seeds: int = 0
     n_coefs: int = 0
@@ -157,58 +147,127 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     counts.update(n_seeds=len(seeds), n_coefs=len(grid), n_fitted=len(y))
     if len(grid) < 4:
         return Optimum("too_few", **counts)
-
     knots = knots_for(grid)
-    design = np.hstack([(seed[:, None] == seeds[None, :]).astype(float), spline_basis(x, knots)])
-    paired = np.isfinite(baseline_y) & np.isin(baseline_seed, seeds)
+    paired = np.isfinite(baseline_y) & np.isin(baseline_seed, seeds)  # a λ = 0 run needs its seed's offset
     counts["n_baseline"] = int(paired.sum())
-    if paired.any():  # a column for the λ = 0 level; its runs keep their seed's offset
-        base_rows = np.hstack([(baseline_seed[paired][:, None] == seeds[None, :]).astype(float),
-                               np.zeros((int(paired.sum()), design.shape[1] - len(seeds)))])
-        design = np.vstack([np.hstack([design, np.zeros((len(y), 1))]),
-                            np.hstack([base_rows, np.ones((int(paired.sum()), 1))])])
-        y = np.r_[y, baseline_y[paired]]
+    fit = _least_squares(_design(x, seed, seeds, knots, baseline_seed[paired]), np.r_[y, baseline_y[paired]],
+                         len(seeds), len(knots) - 5)
+    if fit is None:
+        return Optimum("too_few", **counts)
+
+    scan = _scan(grid, knots, fit)
+    common = dict(x=_zero_crossing(scan.x, scan.slope, scan.at), **_level(fit, scan), sigma=fit.sigma,
+                  offsets=dict(zip(seeds.tolist(), (fit.offsets - fit.offsets.mean()).tolist())),
+                  curve=Curve(scan.x, scan.curve + fit.offsets.mean()), **counts)
+    if paired.any():
+        common.update(_gain(fit, scan))
+    if scan.at in (0, SCAN - 1):
+        return Optimum("edge", **common)
+    near_lo, near_hi = _component(scan.curve - scan.curve[scan.at] <= fit.sigma, scan.at)
+    common.update(near_lo=float(scan.x[near_lo]), near_hi=float(scan.x[near_hi]))
+    t = stats.t.ppf(0.5 + LEVEL / 2, fit.dof)
+    plausible = _plausible(fit, scan, t)
+    lo, hi = _component(plausible, scan.at)
+    common["elsewhere"] = float((plausible.sum() - (hi - lo + 1)) * (scan.x[1] - scan.x[0]))
+    if lo == 0 or hi == SCAN - 1 or scan.curvature <= 0:
+        return Optimum("open", **common)
+    lo_x, hi_x = float(scan.x[lo - 1]), float(scan.x[hi + 1])  # resolved to the scan's step, outwards
+    return Optimum("ok", lo=lo_x, hi=hi_x, se=(hi_x - lo_x) / (2 * t),
+                   n_diverged_near=int(np.sum((diverged_at >= lo_x) & (diverged_at <= hi_x))), **common)
+
+
+def _design(x, seed, seeds, knots, baseline_seed) -> np.ndarray:
+    """The model's design: a column per seed's offset, the spline's basis, and where λ = 0 runs are
+    given (``baseline_seed``: their seeds) one more column for their level, their rows below."""
+    design = np.hstack([(seed[:, None] == seeds[None, :]).astype(float), spline_basis(x, knots)])
+    n_base = len(baseline_seed)
+    if n_base:  # a λ = 0 run keeps its seed's offset and sits on no point of the curve
+        base_rows = np.hstack([(baseline_seed[:, None] == seeds[None, :]).astype(float),
+                               np.zeros((n_base, design.shape[1] - len(seeds)))])
+        design = np.vstack([np.hstack([design, np.zeros((len(x), 1))]),
+                            np.hstack([base_rows, np.ones((n_base, 1))])])
+    return design
+
+
+class _Fit(NamedTuple):
+    """The least-squares fit of the design: coefficients in its column order, their covariance."""
+    coef: np.ndarray  # seed offsets, spline coefficients, then the λ = 0 level where fitted
+    cov: np.ndarray
+    dof: int
+    sigma: float  # residual SD: the noise of a single run
+    n_seeds: int
+    n_spline: int
+
+    @property
+    def offsets(self) -> np.ndarray:  # a_s, each seed's level
+        return self.coef[:self.n_seeds]
+
+    @property
+    def beta(self) -> np.ndarray:  # the spline's coefficients
+        return self.coef[self.n_seeds:self.n_seeds + self.n_spline]
+
+    @property
+    def beta_cov(self) -> np.ndarray:
+        spline = slice(self.n_seeds, self.n_seeds + self.n_spline)
+        return self.cov[spline, spline]
+
+
+def _least_squares(design: np.ndarray, y: np.ndarray, n_seeds: int, n_spline: int) -> _Fit | None:
+    """The fit, or None where the design is rank-deficient or leaves no degree of freedom for the noise."""
     coef, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
     dof = len(y) - rank
     if rank < design.shape[1] or dof < 1:
-        return Optimum("too_few", **counts)
+        return None
     residual = y - design @ coef
     sigma = float(np.sqrt(residual @ residual / dof))
-    cov = sigma ** 2 * np.linalg.inv(design.T @ design)
-    ns, nb = len(seeds), len(knots) - 5  # seed offsets, spline coefficients (then the λ = 0 level)
-    beta, beta_cov = coef[ns:ns + nb], cov[ns:ns + nb, ns:ns + nb]
+    return _Fit(coef, sigma ** 2 * np.linalg.inv(design.T @ design), dof, sigma, n_seeds, n_spline)
 
-    scan = np.linspace(grid[0], grid[-1], SCAN)
-    at_scan, slope_basis, curvature_basis = (spline_basis(scan, knots, d) for d in (0, 1, 2))
-    curve, slope = at_scan @ beta, slope_basis @ beta
-    slope_se = np.sqrt(np.einsum("ij,jk,ik->i", slope_basis, beta_cov, slope_basis))
+
+class _Scan(NamedTuple):
+    """The fitted curve f (seed offsets aside) and its slope on SCAN points spanning the grid."""
+    x: np.ndarray
+    basis: np.ndarray  # the spline's basis at each point
+    curve: np.ndarray
+    slope: np.ndarray
+    slope_se: np.ndarray
+    at: int  # the lowest point
+    curvature: float  # f'' there
+
+
+def _scan(grid: np.ndarray, knots: np.ndarray, fit: _Fit) -> _Scan:
+    x = np.linspace(grid[0], grid[-1], SCAN)
+    basis, slope_basis, curvature_basis = (spline_basis(x, knots, d) for d in (0, 1, 2))
+    curve = basis @ fit.beta
     at = int(np.argmin(curve))
-    x_star = _zero_crossing(scan, slope, at)
-    value_basis = np.r_[np.full(ns, 1 / ns), at_scan[at], np.zeros(len(coef) - ns - nb)]
-    offsets = coef[:ns] - coef[:ns].mean()
-    between_seeds = float(np.var(coef[:ns], ddof=1)) / ns if ns > 1 else 0.0
-    common = dict(x=x_star, value=float(value_basis @ coef),
-                  value_se=float(np.sqrt(value_basis @ cov @ value_basis + between_seeds)), sigma=sigma,
-                  offsets=dict(zip(seeds.tolist(), offsets.tolist())),
-                  curve=(scan, curve + coef[:ns].mean()), **counts)
-    if paired.any():  # gain = λ = 0 level − the curve's minimum, both relative to the same seed offsets
-        contrast = np.r_[np.zeros(ns), -at_scan[at], 1.0]
-        gain, half = float(contrast @ coef), float(stats.t.ppf(0.975, dof) * np.sqrt(contrast @ cov @ contrast))
-        common.update(gain=gain, gain_lo=gain - half, gain_hi=gain + half)
-    if at in (0, SCAN - 1):
-        return Optimum("edge", **common)
-    near = _component(curve - curve[at] <= sigma, at)
-    common.update(near_lo=float(scan[near[0]]), near_hi=float(scan[near[1]]))
-    curvature = float(curvature_basis[at] @ beta)
-    t = stats.t.ppf(0.5 + LEVEL / 2, dof)
-    excess_basis = at_scan - at_scan[at]
-    excess_se = np.sqrt(np.einsum("ij,jk,ik->i", excess_basis, beta_cov, excess_basis))
-    plausible = (np.abs(slope) <= t * slope_se) & (curve - curve[at] <= t * excess_se)
-    plausible[at] = True
-    lo, hi = _component(plausible, at)
-    common["elsewhere"] = float((plausible.sum() - (hi - lo + 1)) * (scan[1] - scan[0]))
-    if lo == 0 or hi == SCAN - 1 or curvature <= 0:
-        return Optimum("open", **common)
-    lo_x, hi_x = float(scan[lo - 1]), float(scan[hi + 1])  # resolved to the scan's step, outwards
-    return Optimum("ok", lo=lo_x, hi=hi_x, se=(hi_x - lo_x) / (2 * t),
-                   n_diverged_near=int(np.sum((diverged_at >= lo_x) & (diverged_at <= hi_x))), **common)
+    return _Scan(x, basis, curve, slope_basis @ fit.beta,
+                 np.sqrt(np.einsum("ij,jk,ik->i", slope_basis, fit.beta_cov, slope_basis)), at,
+                 float(curvature_basis[at] @ fit.beta))
+
+
+def _level(fit: _Fit, scan: _Scan) -> dict:
+    """The fitted metric at the scan's minimum averaged over the seeds, and the SE of the level a new seed
+    would reach there: the fit's error plus the seeds' spread / √S."""
+    ns = fit.n_seeds
+    value_basis = np.r_[np.full(ns, 1 / ns), scan.basis[scan.at], np.zeros(len(fit.coef) - ns - fit.n_spline)]
+    between_seeds = float(np.var(fit.offsets, ddof=1)) / ns if ns > 1 else 0.0
+    return dict(value=float(value_basis @ fit.coef),
+                value_se=float(np.sqrt(value_basis @ fit.cov @ value_basis + between_seeds)))
+
+
+def _gain(fit: _Fit, scan: _Scan) -> dict:
+    """The λ = 0 level minus the curve's minimum, both relative to the same seed offsets, with its 95%
+    t-interval: a contrast of the one fit."""
+    contrast = np.r_[np.zeros(fit.n_seeds), -scan.basis[scan.at], 1.0]
+    gain = float(contrast @ fit.coef)
+    half = float(stats.t.ppf(0.975, fit.dof) * np.sqrt(contrast @ fit.cov @ contrast))
+    return dict(gain=gain, gain_lo=gain - half, gain_hi=gain + half)
+
+
+def _plausible(fit: _Fit, scan: _Scan, t: float) -> np.ndarray:
+    """Per scan point: neither "the slope is zero" nor "f is no higher than at the minimum" is rejected
+    (a t-test at ``t`` each), so it is plausible as the minimum; the minimum itself always is."""
+    excess_basis = scan.basis - scan.basis[scan.at]
+    excess_se = np.sqrt(np.einsum("ij,jk,ik->i", excess_basis, fit.beta_cov, excess_basis))
+    plausible = (np.abs(scan.slope) <= t * scan.slope_se) & (scan.curve - scan.curve[scan.at] <= t * excess_se)
+    plausible[scan.at] = True
+    return plausible

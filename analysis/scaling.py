@@ -1,25 +1,13 @@
 """Exponents of coef* against the study's axes (width, and N_train and B when they vary), λ* in
 each normalisation placed on them, and the equivalence verdict.
 
-log10 coef* = log10 C + a·log10 width (+ b·log10 N_train + g·log10 B) is fitted to the widths'
-estimates as a random-effects meta-regression: each point weighs 1/(se_i² + τ²), se_i its own
-standard error (along-curve noise and seeds, from ``optimum``), τ² the scatter of the true optima
-about the power law (moment estimator, DerSimonian & Laird), and the exponents' intervals use the
-Knapp-Hartung variance with a t distribution on k − p degrees of freedom (better calibrated than
-the normal interval when there are few widths). A normalisation's λ* = coef*/c is the same fit to
-log10 coef* − log10 c, so its exponents are coef*'s minus c's: (0, 0, 0) for sum, (−κ, 0, 0) for
-mean with κ the slope of log N_decayed, (0, −1, +1) for per-step.
-
-The verdict for an axis is a two one-sided test (TOST) at the 5% level against a margin stated
-before looking: λ* moves by less than ``MARGIN``× over the axis's range where its optima were
-measured (the fitted points), i.e. |exponent| < log10(MARGIN)/log10(max/min). A narrower range gives
-a wider margin but also a wider interval (about in proportion, and on fewer degrees of freedom), so
-it does not make "still" easier; it keeps "moves" from resting on a power law extended past its
-points. "still": the 90% interval lies inside ±margin; "moves": it lies outside; "undecided": it
-straddles a bound; "too short": the fitted optima span less than ``MIN_SPAN``× of the axis, where
-the margin is so wide that "still" would say little about scaling (a slope whose interval excludes 0
-could be called still over 2.7×).
-"""
+log10 coef* = log10 C + a·log10 width (+ b·log10 N_train + g·log10 B) is fitted to the points'
+estimates as a random-effects meta-regression (DerSimonian–Laird τ², Knapp–Hartung t-intervals on
+k − p degrees of freedom, better calibrated than the normal interval with few widths); the verdict is a
+TOST against a margin fixed in advance, λ* moving by less than ``MARGIN``× over the range its fitted
+optima span. The method and the verdicts' meanings:
+docs/analysis.md#exponents-and-verdicts; why the fitted range and "too short":
+docs/decisions.md#verdicts-over-the-fitted-range-and-too-short."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +18,8 @@ from scipy import stats
 from analysis.table import AnalysisError
 
 MARGIN = 1.5
-MIN_SPAN = 4.0  # the shortest range of an axis, max/min of the fitted optima, that gets a verdict
+MIN_SPAN = 4.0  # the shortest range of an axis, max/min of the fitted optima, that gets a verdict: below it the
+# margin is so wide that "still" says little (a slope whose interval excludes 0 could be called still over 2.7×)
 VERDICTS = ("still", "moves", "undecided", "too short")
 
 

@@ -1,4 +1,5 @@
-"""``collect``: every ``result.json`` under some sweep directories -> one tidy table, one row per run."""
+"""``collect``: every ``result.json`` under some sweep directories -> one tidy table, one row per run
+(its columns: docs/analysis.md#the-results-table)."""
 from __future__ import annotations
 
 import importlib.util

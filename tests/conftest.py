@@ -1,17 +1,12 @@
 import os
 import pickle
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from wdbench.__main__ import main
-
-TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=false", "device=cpu"]  # cpu: a GPU runner
-# would otherwise train these on CUDA, where exact-equality checks need not hold
-
 
 @pytest.fixture(autouse=True)
 def leaves_the_process_as_found():
@@ -48,10 +43,6 @@ def cli(tmp_path, capsys, monkeypatch):
     os.environ.clear()
     os.environ.update(environ)
     torch.set_num_threads(threads)
-
-
-def results_under(root: Path):
-    return sorted(Path(root).rglob("result.json"))
 
 
 @pytest.fixture

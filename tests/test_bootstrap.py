@@ -64,7 +64,8 @@ def test_a_bootstrap_needs_two_replicates_two_seeds_and_an_exponent(tmp_path, ca
 
 
 def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables_and_an_old_file_is_refused(tmp_path):
-    from analysis.paper import bootstrap_counts, bootstrap_tex
+    from analysis.numbers import bootstrap_counts
+    from analysis.paper_tables import bootstrap_tex
 
     row = dict(setting="all", axis="width", exponent=0.0, lo=-0.1, hi=0.1, dof=4, kept=80, boot_sd=0.06,
                robust_lo90=-0.2, robust_hi90=0.15)

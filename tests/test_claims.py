@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 from wdbench import claims
 from wdbench.claims import CLAIM_FILE, Claim, read_claim, stale_reason
 

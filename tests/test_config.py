@@ -18,7 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from conftest import TINY
+from helpers import TINY
 from wdbench.app import CONF_DIR, run_job
 from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
 from wdbench.checks import checked_run_config
@@ -470,7 +470,7 @@ def test_the_composer_lets_hydra_compose_once_per_group_choice_and_not_per_value
 
 def test_a_run_with_device_cuda_trained_here_without_a_gpu_is_one_line_exit_2_and_nothing_written(cli, tmp_path,
                                                                                                     monkeypatch):
-    from conftest import TINY
+    from helpers import TINY
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for mode in (["-m", "hydra/launcher=basic"], []):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from analysis.table import collect
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 from wdbench.checkpoint import load_checkpoint
 from wdbench.results import DamagedFile, read_result, read_result_or_set_aside, record_runs, read_runs
 from wdbench.status import main as status_main

@@ -4,36 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.equilibrium import COLUMNS, exponents, ratios, read_tensors
+from analysis.equilibrium import exponents, ratios, read_tensors
 from analysis.table import AnalysisError
-
-COEFS = (0.1, 0.18, 0.32, 0.56, 1.0)
-TENSORS = {"conv1.weight": 432, "layer1.0.conv1.weight": 2304, "layer2.0.conv1.weight": 4608}
-
-
-def planted(rng, norm_ratio=0.74, angle_ratio=0.97, norm_exponent=-0.5, angle_exponent=0.5, size_exponent=0.0,
-            seeds=5, run_sd=0.03, tensor_sd=0.05) -> pd.DataFrame:
-    """Measured = predicted × ratio × coef^(e − e_predicted) × (C/432)^size_exponent (the norm only) × a
-    run's noise (shared by its tensors) × a tensor's own noise (log-normal, in dex): the per-run
-    geometric mean is what the intervals see."""
-    rows = []
-    for seed in range(seeds):
-        for coef in COEFS:
-            run = rng.normal(0, run_sd, 2)
-            for tensor, elements in TENSORS.items():
-                norm_p, angle_p = np.sqrt(0.01 * elements / (4 * coef)), np.sqrt(2 * 0.01 * 2 * coef * 0.1 / 1.9)
-                own = rng.normal(0, tensor_sd, 2)
-                rows.append({"seed": seed, "coef": coef, "width": 16, "lr": 0.01, "epochs": 60, "averaged_epochs": 10,
-                             "tensor": tensor, "elements": elements,
-                             "norm_predicted": norm_p, "angle_predicted": angle_p,
-                             "norm": norm_p * norm_ratio * coef ** (norm_exponent + 0.5) * (elements / 432) ** size_exponent
-                             * 10 ** (run[0] + own[0]),
-                             "angle": angle_p * angle_ratio * coef ** (angle_exponent - 0.5) * 10 ** (run[1] + own[1])})
-    return pd.DataFrame(rows)[COLUMNS]
+from helpers import COEFS, TENSORS, planted_tensors
 
 
 def test_noise_free_ratios_and_exponents_are_the_planted_ones():
-    tensors = planted(np.random.default_rng(0), norm_exponent=-0.4, run_sd=0, tensor_sd=0)
+    tensors = planted_tensors(np.random.default_rng(0), norm_exponent=-0.4, run_sd=0, tensor_sd=0)
     r = ratios(tensors).set_index(["coef", "quantity"])
     assert r.loc[(1.0, "norm"), "ratio"] == pytest.approx(0.74) and r.loc[(0.1, "norm"), "ratio"] == \
         pytest.approx(0.74 * 0.1 ** 0.1)
@@ -44,7 +21,7 @@ def test_noise_free_ratios_and_exponents_are_the_planted_ones():
     assert not e.loc[("norm", "coef"), "consistent"] and e.loc[("norm", "coef"), "predicted"] == -0.5
     assert e.loc[("norm", "elements"), "exponent"] == pytest.approx(0.5)  # as predicted: norm ∝ sqrt(C)
     assert e.loc[("angle", "elements"), "exponent"] == pytest.approx(0.0, abs=1e-12)
-    shrinking = planted(np.random.default_rng(0), run_sd=0, tensor_sd=0, size_exponent=-0.2)
+    shrinking = planted_tensors(np.random.default_rng(0), run_sd=0, tensor_sd=0, size_exponent=-0.2)
     assert exponents(shrinking).set_index(["quantity", "variable"]).loc[("norm", "elements"), "exponent"] == \
         pytest.approx(0.3)
 
@@ -54,7 +31,7 @@ def test_intervals_cover_the_planted_ratio_and_exponent_at_their_nominal_rate():
     held = {"ratio": 0, "exponent": 0}
     replicates = 300
     for _ in range(replicates):
-        tensors = planted(rng)
+        tensors = planted_tensors(rng)
         r = ratios(tensors).set_index(["coef", "quantity"]).loc[(0.32, "norm")]
         held["ratio"] += r["lo"] <= 0.74 <= r["hi"]
         held["exponent"] += bool(exponents(tensors).set_index(["quantity", "variable"]).loc[("angle", "coef"),
@@ -65,18 +42,18 @@ def test_intervals_cover_the_planted_ratio_and_exponent_at_their_nominal_rate():
 
 def test_a_kept_table_without_its_columns_or_with_too_few_seeds_is_refused(tmp_path):
     path = tmp_path / "tensors.csv"
-    twice = planted(np.random.default_rng(0))
+    twice = planted_tensors(np.random.default_rng(0))
     pd.concat([twice, twice.iloc[:1]]).to_csv(path, index=False)
     with pytest.raises(AnalysisError, match="seed 0, coef 0.1, tensor conv1.weight appears more than once"):
         read_tensors(path)
     twice.assign(lr=np.where(twice["seed"] == 0, 0.02, 0.01)).to_csv(path, index=False)
     with pytest.raises(AnalysisError, match="lr vary; the table must hold one experiment's runs"):
         read_tensors(path)
-    planted(np.random.default_rng(0)).drop(columns="elements").to_csv(path, index=False)
+    planted_tensors(np.random.default_rng(0)).drop(columns="elements").to_csv(path, index=False)
     with pytest.raises(AnalysisError, match="no column.s. elements"):
         read_tensors(path)
-    planted(np.random.default_rng(0), seeds=2).to_csv(path, index=False)
+    planted_tensors(np.random.default_rng(0), seeds=2).to_csv(path, index=False)
     with pytest.raises(AnalysisError, match="2 seed.s.; the intervals need at least 3"):
         read_tensors(path)
-    planted(np.random.default_rng(0)).to_csv(path, index=False)
+    planted_tensors(np.random.default_rng(0)).to_csv(path, index=False)
     assert len(read_tensors(path)) == 5 * len(COEFS) * len(TENSORS)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 
 
 @pytest.mark.slow

@@ -4,18 +4,9 @@ import copy
 import pytest
 import torch
 
+from helpers import MEMBERS, _roundtrip, runs, tiny_run
 from hydra_plugins.wdbench_plugins.launcher import pack_jobs
-from test_resume import _roundtrip
-from test_train import tiny_run
 from wdbench.train import Interrupted, Pack
-
-MEMBERS = [("-3", 0), ("-1.5", 1), (None, 2)]  # (log10_coef, seed); None: λ = 0
-
-
-def runs(*overrides, members=MEMBERS):
-    return [tiny_run(*overrides, f"seed={seed}", *([f"penalty.log10_coef={c}"] if c else ["penalty.lam=0"]))
-            for c, seed in members]
-
 
 def trained(pack: Pack, steps=None) -> Pack:
     """``pack`` trained to the end, or stopped after ``steps`` steps."""
@@ -300,7 +291,7 @@ def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_compos
 
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-    from conftest import TINY, results_under
+    from helpers import TINY, results_under
 
     log = tmp_path / "compositions"
     compose = ConfigLoaderImpl.load_sweep_config
@@ -324,7 +315,7 @@ def test_a_rerun_skips_finished_members_and_packs_the_rest(cli, tmp_path):
     import json
     import shutil
 
-    from conftest import TINY, results_under
+    from helpers import TINY, results_under
 
     sweep = ["-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2,-1", "seed=0,1",
              "hydra.launcher.n_jobs=1", "name=s"]
@@ -352,7 +343,7 @@ def test_whole_runs_packed_and_alone_agree_within_the_stated_tolerance(cli, tmp_
     0.02, the median 0.001; seeds differ by 0.036 at one coef). Here: width 8, two basin coefs, four seeds."""
     import json
 
-    from conftest import results_under
+    from helpers import results_under
 
     sweep = ["-m", "experiment=quickstart", "model.width=8", "penalty.log10_coef=-2.5,-1.5", "seed=0,1,2,3",
              "hydra.launcher.n_jobs=1", "progress=false"]
@@ -372,7 +363,7 @@ def test_a_worker_killed_mid_pack_costs_only_its_runs_which_report_it_and_a_reru
     import os
     import signal
 
-    from conftest import TINY, results_under
+    from helpers import TINY, results_under
     from wdbench.train import Pack as PackOfRuns
 
     train_epoch = PackOfRuns.train_epoch
@@ -411,7 +402,7 @@ def test_a_stopped_launcher_has_its_workers_checkpoint_their_packs_and_a_rerun_r
     import os
     import signal
 
-    from conftest import TINY, results_under
+    from helpers import TINY, results_under
     from wdbench.train import Pack as PackOfRuns
 
     train_epoch = PackOfRuns.train_epoch
@@ -495,7 +486,7 @@ def test_on_a_gpu_machine_the_local_launcher_starts_one_worker_per_gpu_each_pinn
     import json
     import os
 
-    from conftest import TINY, results_under
+    from helpers import TINY, results_under
 
     launching = os.getpid()  # (Hydra loads its plugins' modules anew: torch is what can be patched)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: os.getpid() == launching)

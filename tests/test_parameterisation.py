@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_train import tiny_run
+from helpers import tiny_run
 from wdbench.models import build_model
 from wdbench.parameterisation import model_scalings, scalings
 from wdbench.penalty import L2Penalty, PackPenalty
@@ -174,7 +174,7 @@ def test_lr_transfer_finds_a_planted_lr_star_and_its_exponent_in_width(tmp_path)
 def test_a_mup_pack_with_diagnostics_resumes_bit_for_bit(without_multipliers):
     """Per-layer learning rates and the diagnostics survive a checkpoint; so does a checkpoint
     written before optimizer groups carried their multiplier (the model's own are used)."""
-    from test_resume import _roundtrip
+    from helpers import _roundtrip
 
     from wdbench.train import Interrupted
 

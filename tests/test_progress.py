@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 from wdbench import progress
 from wdbench.progress import SweepProgress
 

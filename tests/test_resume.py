@@ -1,5 +1,4 @@
 """An interrupted run resumes to exactly the metrics of an uninterrupted one (CPU)."""
-import io
 import json
 import os
 import signal
@@ -11,16 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, results_under
-from test_train import tiny_run
+from helpers import TINY, _roundtrip, results_under, tiny_run
 from wdbench.train import Interrupted, Pack
-
-
-def _roundtrip(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=False)
 
 
 @pytest.mark.parametrize("stop_at", [3, 5, 8])  # mid-epoch, exactly at an epoch boundary, later

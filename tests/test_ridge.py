@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_train import tiny_run
+from helpers import tiny_run
 from wdbench.data import run_dataset
 from wdbench.train import Pack
 
@@ -72,7 +72,7 @@ def test_sweep_collect_and_fit_recover_the_closed_form_optimum(cli, tmp_path):
     """experiment=ridge, smaller (3 widths x 2 n x 12 coefs x 8 problems, d/n from 1/32 to 1/4):
     every (d, n) has a bounded coef* whose interval holds 4·d/n, and the fit finds both closed-form
     exponents inside its intervals and within 0.1 (the full experiment: within 0.05)."""
-    from analysis.__main__ import analyse
+    from analysis.pipeline import analyse
     from analysis.table import collect, write_table
 
     sweep = ["-m", "experiment=ridge", "model.width=128,256,512", "data.n_train=2048,4096",

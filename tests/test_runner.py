@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 import wdbench.runner as runner
-from test_pack import runs
+from helpers import runs
 from wdbench.job import Job
 from wdbench.claims import Claim
 from wdbench.train import Pack

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(
     not (os.environ.get("SLURM_CONF") and shutil.which("sbatch")

@@ -51,7 +51,7 @@ def test_an_array_task_that_asks_for_more_than_one_gpu_is_refused_in_one_line(pa
 
 
 def test_a_sweep_asking_for_two_gpus_per_task_exits_2_before_submitting(cli, tmp_path):
-    from conftest import TINY
+    from helpers import TINY
 
     code, _, err = cli("-m", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=2", *TINY, "seed=0,1", "name=two")
     assert code == 2 and err.strip().splitlines()[-1].startswith(

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 from wdbench.status import main as status_main
 
 

@@ -1,5 +1,4 @@
 """Training runs: reproducibility, every model family, and what a run leaves behind."""
-import functools
 import json
 import math
 from functools import partial
@@ -7,29 +6,13 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 
-from conftest import TINY, results_under
-from wdbench.app import CONF_DIR
-from wdbench.config import parse_run_config
+from helpers import TINY, results_under, tiny_run
 from wdbench.data import load_dataset
 from wdbench.models import build_model
 from wdbench.optim import lr_multiplier
 from wdbench.penalty import split_decayed
 from wdbench.train import Pack, evaluate, l2_norm, resolve_device
-
-
-@functools.lru_cache(maxsize=None)
-def _composed(overrides: tuple):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def tiny_run(*overrides):
-    """A fresh run config of TINY on 320 digits (5 steps an epoch), on the CPU; later overrides of a
-    key win. Each distinct config is composed once (a tenth of a second each) and parsed anew."""
-    by_key = {o.split("=", 1)[0]: o for o in [*TINY, "device=cpu", "data.n_train=320", *overrides]}
-    return parse_run_config(_composed(tuple(by_key.values())))
 
 
 def alone(*overrides) -> Pack:

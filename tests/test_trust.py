@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import torch
 
-from conftest import TINY, results_under
+from helpers import TINY, results_under
 
 
 class Payload:
