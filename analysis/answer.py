@@ -11,6 +11,7 @@ from analysis.fit import AXES, FittedPoint
 from analysis.tex import AXIS_HEADERS, heading, minus, tabular, tex
 from wdbench.normalisation import NORMS
 
+
 def _grid_ends(fits: list[FittedPoint]) -> dict[tuple, tuple[float, float]]:
     """Per fitted point (setting, *axes): the smallest and largest coef > 0 it ran."""
     ends = {}

@@ -17,8 +17,17 @@ from analysis.equilibrium import figure as equilibrium_figure
 from analysis.equilibrium import ratios as equilibrium_ratios
 from analysis.equilibrium import read_tensors
 from analysis.figures import all_figures
-from analysis.numbers import (bootstrap_calibration_numbers, bootstrap_counts, bootstrap_numbers, equilibrium_numbers,
-                              experiment_numbers, global_numbers, kept_experiments, network_numbers, numbers_tex)
+from analysis.numbers import (
+    bootstrap_calibration_numbers,
+    bootstrap_counts,
+    bootstrap_numbers,
+    equilibrium_numbers,
+    experiment_numbers,
+    global_numbers,
+    kept_experiments,
+    network_numbers,
+    numbers_tex,
+)
 from analysis.paper_tables import bootstrap_tex, calibration_tex, equilibrium_tex, experiment_tex, predictions_tex
 from analysis.pipeline import analyse
 from analysis.readme import README, readme_with_answer

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.fit import (closed_form_table, coef_star_table, consistency_table, exponent_table, fitted_groups,
-                          joint_lr_table, notes, prediction_table, tuned_lr_stars)
+from analysis.fit import (
+    closed_form_table,
+    coef_star_table,
+    consistency_table,
+    exponent_table,
+    fitted_groups,
+    joint_lr_table,
+    notes,
+    prediction_table,
+    tuned_lr_stars,
+)
 from analysis.table import read_table
 
 FIT_FILES = ("coef_star", "exponents", "predictions", "closed_form", "consistency", "joint_lr")

@@ -77,7 +77,7 @@ def warn_mixed_devices(df: pd.DataFrame) -> None:
     their float rounding differs, which a fit would treat as seed noise."""
     configs = [c for c in df.columns if c.startswith(CONFIG) and not c.startswith(CONFIG + "penalty.")
                and c != CONFIG + "seed"]
-    for key, runs in df.groupby(configs, dropna=False, sort=True) if configs else []:
+    for _, runs in df.groupby(configs, dropna=False, sort=True) if configs else []:
         devices = sorted(set(runs["device"].dropna()))
         if len(devices) > 1:
             where = runs["run_dir"].iloc[0]

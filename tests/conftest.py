@@ -8,6 +8,7 @@ import torch
 
 from wdbench.__main__ import main
 
+
 @pytest.fixture(autouse=True)
 def leaves_the_process_as_found():
     """Every test restores sys.argv, os.environ, the working directory and torch's default dtype and

@@ -8,6 +8,7 @@ import pytest
 
 from analysis.__main__ import main as analysis_main
 from analysis.planted import BATCH
+
 from helpers import QUIET, planted_table, write_csv
 
 

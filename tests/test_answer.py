@@ -5,6 +5,7 @@ import pandas as pd
 
 from analysis.answer import answer_md, answer_rows, answer_tex, near_everywhere
 from analysis.fit import FittedPoint, PointKey, exponent_table
+
 from helpers import stars_table
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY, results_under
 from wdbench import claims
 from wdbench.claims import CLAIM_FILE, Claim, read_claim, stale_reason
+
+from helpers import TINY, results_under
 
 HOOKS = Path(__file__).parent / "fault_injection"
 

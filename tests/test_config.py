@@ -10,19 +10,17 @@ from types import SimpleNamespace
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-# Hydra's _internal override applier: compose() has no public way to reuse a composed config, and
-# composing each of ~100 cases afresh costs ~12 s. Pinned (hydra-core 1.3.8, requirements.lock);
-# test_quickly_composed_is_what_compose_makes checks it against compose itself.
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from helpers import TINY
+from hydra_plugins.wdbench_plugins.hydra_compat import apply_overrides
 from wdbench.app import CONF_DIR, run_job
-from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
 from wdbench.checks import checked_run_config
 from wdbench.config import ConfigError, parse_run_config
+from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
+
+from helpers import TINY
 
 
 def composed(*overrides):
@@ -45,7 +43,7 @@ def quickly_composed(*overrides):
     choices = tuple(o for o in overrides if o.lstrip("~+").partition("=")[0] in GROUPS)
     cfg = copy.deepcopy(_composed_choices(choices))
     values = OverridesParser.create().parse_overrides([o for o in overrides if o not in choices])
-    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    apply_overrides(values, cfg)  # what Hydra's compose applies them with (hydra_compat: its internals)
     return cfg
 
 

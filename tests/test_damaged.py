@@ -7,10 +7,11 @@ import re
 import pytest
 
 from analysis.table import collect
-from helpers import TINY, results_under
 from wdbench.checkpoint import load_checkpoint
-from wdbench.results import DamagedFile, read_result, read_result_or_set_aside, record_runs, read_runs
+from wdbench.results import DamagedFile, read_result, read_result_or_set_aside, read_runs, record_runs
 from wdbench.status import main as status_main
+
+from helpers import TINY, results_under
 
 FINISHED = {"status": "completed", "seed": 0, "config": {}, "metrics": {"val_loss": 0.5}, "history": []}
 

@@ -6,6 +6,7 @@ import pytest
 
 from analysis.equilibrium import exponents, ratios, read_tensors
 from analysis.table import AnalysisError
+
 from helpers import COEFS, TENSORS, planted_tensors
 
 

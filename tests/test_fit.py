@@ -7,13 +7,25 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.fit import (LR, _split_normal, coef_star_table, consistency_table, exponent_table, fitted_groups,
-                          joint_lr_table, notes, prediction_table, setting_fields, tuned_lr_stars)
+from analysis.fit import (
+    LR,
+    _split_normal,
+    coef_star_table,
+    consistency_table,
+    exponent_table,
+    fitted_groups,
+    joint_lr_table,
+    notes,
+    prediction_table,
+    setting_fields,
+    tuned_lr_stars,
+)
 from analysis.planted import BATCH, N_TRAIN, Scenario, n_decayed
 from analysis.scaling import MARGIN, meta_regression
 from analysis.table import AnalysisError
-from helpers import QUIET, planted_table, stars_table
 from wdbench.penalty import norm_factor
+
+from helpers import QUIET, planted_table, stars_table
 
 
 def test_one_coef_star_per_width_pools_normalisations_run_on_different_grids():

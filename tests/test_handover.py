@@ -28,7 +28,7 @@ def fake_training(cfg: DictConfig):
 @pytest.fixture
 def compositions(monkeypatch):
     """Hydra's own compositions of a job's config, counted."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra_plugins.wdbench_plugins.hydra_compat import ConfigLoaderImpl
 
     calls, compose = [], ConfigLoaderImpl.load_sweep_config
 
@@ -49,7 +49,7 @@ def test_a_foreign_launcher_gets_the_plain_job_list_without_the_skipped_runs(cli
                 for o in job_overrides]
 
     Plugins.instance()  # its scan executes the plugin modules again: the class to patch is the one after it
-    from hydra._internal.core_plugins.basic_launcher import BasicLauncher as HydrasBasicLauncher  # hydra/launcher=basic
+    from hydra_plugins.wdbench_plugins.hydra_compat import BasicLauncher as HydrasBasicLauncher  # hydra/launcher=basic
 
     monkeypatch.setattr(HydrasBasicLauncher, "launch", launch)
     assert not isinstance(HydrasBasicLauncher(), PackingLauncher)

@@ -5,8 +5,15 @@ import pytest
 from scipy import stats
 from scipy.interpolate import BSpline
 
-from analysis.optimum import (_component, _seed_adjusted_means, _zero_crossing, cliff_cut, fit_optimum, knots_for,
-                              spline_basis)
+from analysis.optimum import (
+    _component,
+    _seed_adjusted_means,
+    _zero_crossing,
+    cliff_cut,
+    fit_optimum,
+    knots_for,
+    spline_basis,
+)
 
 
 def _two_seeds(x, y, noise=1e-6):
@@ -52,7 +59,10 @@ def test_component_zero_crossing_and_seed_adjusted_means():
 
 def test_the_cliff_is_cut_where_the_curve_has_risen_a_quarter_of_its_range():
     grid = np.arange(6.0)
-    cut = lambda means: cliff_cut(grid, np.array(means), np.zeros(6))
+
+    def cut(means):
+        return cliff_cut(grid, np.array(means), np.zeros(6))
+
     assert cut([1.0, 0.5, 0.4, 0.6, 0.9, 2.0]) == 4.0  # 0.4 + 0.25·1.6 = 0.8: first above it right of the min
     assert cut([1.0, 0.5, 0.4, 0.8, 0.8, 2.0]) == 5.0  # exactly at the quarter is not above it
     assert cut([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]) == np.inf  # never rises

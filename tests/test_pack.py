@@ -4,9 +4,11 @@ import copy
 import pytest
 import torch
 
-from helpers import MEMBERS, _roundtrip, runs, tiny_run
 from hydra_plugins.wdbench_plugins.launcher import pack_jobs
 from wdbench.train import Interrupted, Pack
+
+from helpers import MEMBERS, _roundtrip, runs, tiny_run
+
 
 def trained(pack: Pack, steps=None) -> Pack:
     """``pack`` trained to the end, or stopped after ``steps`` steps."""
@@ -289,7 +291,7 @@ def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_compos
     import json
     import os
 
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra_plugins.wdbench_plugins.hydra_compat import ConfigLoaderImpl
 
     from helpers import TINY, results_under
 
@@ -363,8 +365,9 @@ def test_a_worker_killed_mid_pack_costs_only_its_runs_which_report_it_and_a_reru
     import os
     import signal
 
-    from helpers import TINY, results_under
     from wdbench.train import Pack as PackOfRuns
+
+    from helpers import TINY, results_under
 
     train_epoch = PackOfRuns.train_epoch
 
@@ -402,8 +405,9 @@ def test_a_stopped_launcher_has_its_workers_checkpoint_their_packs_and_a_rerun_r
     import os
     import signal
 
-    from helpers import TINY, results_under
     from wdbench.train import Pack as PackOfRuns
+
+    from helpers import TINY, results_under
 
     train_epoch = PackOfRuns.train_epoch
 

@@ -10,6 +10,7 @@ from analysis.paper import build_paper
 from analysis.planted import BATCH
 from analysis.readme import README_ANSWER
 from analysis.table import write_table
+
 from helpers import QUIET, planted_table, planted_tensors, write_csv
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import tiny_run
 from wdbench.models import build_model
 from wdbench.parameterisation import model_scalings, scalings
 from wdbench.penalty import L2Penalty, PackPenalty
 from wdbench.train import Interrupted, Pack
+
+from helpers import tiny_run
 
 
 def _scalings(*overrides):
@@ -174,9 +175,9 @@ def test_lr_transfer_finds_a_planted_lr_star_and_its_exponent_in_width(tmp_path)
 def test_a_mup_pack_with_diagnostics_resumes_bit_for_bit(without_multipliers):
     """Per-layer learning rates and the diagnostics survive a checkpoint; so does a checkpoint
     written before optimizer groups carried their multiplier (the model's own are used)."""
-    from helpers import _roundtrip
-
     from wdbench.train import Interrupted
+
+    from helpers import _roundtrip
 
     runs = [tiny_run("model.width=8", "model.param=mup", "model.base_width=4", "optim=adamw", "diagnostics=true",
                      f"penalty.log10_coef={c}") for c in ("-2", "-1")]

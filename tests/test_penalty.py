@@ -9,7 +9,6 @@ from torch import nn
 from wdbench.penalty import L2Penalty, PackPenalty, convert_lam, norm_factor, split_decayed, torch_weight_decay
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     """Equalities below are checked to ~1e-12."""

@@ -3,9 +3,10 @@ import io
 
 import pytest
 
-from helpers import TINY, results_under
 from wdbench import progress
 from wdbench.progress import SweepProgress
+
+from helpers import TINY, results_under
 
 
 def test_the_line_counts_outcomes_and_estimates_what_is_left(monkeypatch):

@@ -6,8 +6,17 @@ from datetime import datetime, timezone
 
 import pytest
 
-from wdbench.results import (RESULT_FILE, RUNS_FILE, atomic_write, atomic_write_text, provenance, read_result,
-                             read_runs, record_runs, write_result)
+from wdbench.results import (
+    RESULT_FILE,
+    RUNS_FILE,
+    atomic_write,
+    atomic_write_text,
+    provenance,
+    read_result,
+    read_runs,
+    record_runs,
+    write_result,
+)
 
 
 @pytest.mark.parametrize("finished", ["completed", "diverged"])

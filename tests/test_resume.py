@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import TINY, _roundtrip, results_under, tiny_run
 from wdbench.train import Interrupted, Pack
+
+from helpers import TINY, _roundtrip, results_under, tiny_run
 
 
 @pytest.mark.parametrize("stop_at", [3, 5, 8])  # mid-epoch, exactly at an epoch boundary, later

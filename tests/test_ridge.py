@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_run
 from wdbench.data import run_dataset
 from wdbench.train import Pack
+
+from helpers import tiny_run
 
 RIDGE = ["model=linear", "data=ridge", "model.width=8", "data.n_train=64", "data.n_val=4096", "optim.momentum=0",
          "optim.lr=0.2", "optim.schedule=constant", "optim.epochs=300", "optim.batch_size=64", "penalty.lam=0"]

@@ -14,10 +14,11 @@ import torch
 from omegaconf import OmegaConf
 
 import wdbench.runner as runner
-from helpers import runs
-from wdbench.job import Job
 from wdbench.claims import Claim
+from wdbench.job import Job
 from wdbench.train import Pack
+
+from helpers import runs
 
 
 def jobs_of(tmp_path, configs):

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from helpers import TINY, results_under
 from wdbench.status import main as status_main
+
+from helpers import TINY, results_under
 
 
 @pytest.mark.slow

@@ -6,8 +6,9 @@ import pytest
 
 from analysis.fit import consistency_table, setting_fields
 from analysis.table import COLUMNS, collect, warn_mixed_devices
-from helpers import TINY
 from wdbench.results import device_type
+
+from helpers import TINY
 
 
 @pytest.mark.slow

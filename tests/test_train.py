@@ -7,12 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import TINY, results_under, tiny_run
 from wdbench.data import load_dataset
 from wdbench.models import build_model
 from wdbench.optim import lr_multiplier
 from wdbench.penalty import split_decayed
 from wdbench.train import Pack, evaluate, l2_norm, resolve_device
+
+from helpers import TINY, results_under, tiny_run
 
 
 def alone(*overrides) -> Pack:

@@ -16,10 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from wdbench.claims import ELSEWHERE, Claim, describe
-from wdbench.job import Job
 from wdbench.checks import checked_run_config
+from wdbench.claims import ELSEWHERE, Claim, describe
 from wdbench.config import ConfigError, dirname_excluded
+from wdbench.job import Job
 from wdbench.results import FINISHED, read_result_or_set_aside
 
 log = logging.getLogger("wdbench")

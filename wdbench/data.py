@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from sklearn.model_selection import train_test_split
+from torch import nn
 
 from wdbench.config import DataConfig, RunConfig
 from wdbench.sources import dataset_shape, read_images, train_size

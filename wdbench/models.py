@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from timm.models.mlp_mixer import MlpMixer
 from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 from wdbench.config import LinearConfig, MixerConfig, ResNetConfig, ViTConfig
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from wdbench.models import build_model
 
+
 @dataclass(frozen=True)
 class Scaling:
     kind: str  # fixed, vector, hidden or output (the table above)

@@ -17,10 +17,10 @@ from typing import Optional, Sequence
 import torch
 from omegaconf import OmegaConf
 
-from wdbench.job import Job
 from wdbench.checkpoint import StopSignal, load_checkpoint, remove_checkpoint, save_checkpoint
 from wdbench.claims import ELSEWHERE
 from wdbench.config import RunConfig, made_by
+from wdbench.job import Job
 from wdbench.loggers import open_logger
 from wdbench.numerics import autocast_reaches_vmap, gpu_versions
 from wdbench.results import SCHEMA_VERSION, DamagedFile, device_type, provenance, set_aside, write_result

@@ -10,7 +10,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 
-__all__ = ["BasicLauncher", "BasicSweeper", "apply_overrides", "get_overrides_dirname", "job_return",
+__all__ = ["BasicLauncher", "BasicSweeper", "ConfigLoaderImpl", "apply_overrides", "get_overrides_dirname", "job_return",
            "job_value", "set_job_value"]
 
 

@@ -14,9 +14,9 @@ from typing import Any, List, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides, setup_globals
+
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-
 from hydra_plugins.wdbench_plugins._handover import PackingLauncher, SweepBatch
 from hydra_plugins.wdbench_plugins.launcher import GPU_PACK, pack_jobs, run_pack
 from wdbench.results import atomic_write_text, submitted_record
