@@ -1,4 +1,5 @@
 """python -m analysis collect|fit|figures|paper|calibrate|bootstrap (see docs/analysis.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,31 +19,56 @@ def parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("collect", help="every result.json under DIR... -> one tidy table (.csv or .parquet)")
     p.add_argument("dirs", nargs="+", metavar="DIR")
     p.add_argument("--out", required=True, metavar="TABLE")
-    for name, text in (("fit", "coef* per setting and width, λ* in every normalisation, exponents and verdicts "
-                               f"-> DIR/{{{','.join(FIT_FILES)}}}.csv"),
-                       ("figures", "the figures, PDF and PNG -> DIR")):
+    for name, text in (
+        (
+            "fit",
+            "coef* per setting and width, λ* in every normalisation, exponents and verdicts "
+            f"-> DIR/{{{','.join(FIT_FILES)}}}.csv",
+        ),
+        ("figures", "the figures, PDF and PNG -> DIR"),
+    ):
         p = verbs.add_parser(name, help=text)
         p.add_argument("table", metavar="TABLE")
         p.add_argument("--out", required=True, metavar="DIR")
         p.add_argument("--metric", default="val_loss", choices=METRICS)
     p = verbs.add_parser("paper", help="regenerate paper/ (figures, tables, numbers) from the kept results tables")
-    p.add_argument("--results", default=str(KEPT_RESULTS),
-                   metavar="DIR", help="one table per experiment, NAME.csv.gz (default: paper/results)")
+    p.add_argument(
+        "--results",
+        default=str(KEPT_RESULTS),
+        metavar="DIR",
+        help="one table per experiment, NAME.csv.gz (default: paper/results)",
+    )
     p.add_argument("--metric", default="val_loss", choices=METRICS)
     p = verbs.add_parser("calibrate", help="coverage of the 95%% intervals on planted tables")
     p.add_argument("--replicates", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=None, help="seeds per point in every planted sweep (default: 2-5)")
-    p.add_argument("--bootstrap", action="store_true", help="instead: the seed bootstrap's check on the exponent, "
-                   "REPLICATES sweeps with independent points and as many with seeds shared across widths")
-    p.add_argument("--out", metavar="CSV", help="also write the table here (the paper keeps the --bootstrap one in "
-                   "paper/results/bootstrap/calibration.csv)")
-    p = verbs.add_parser("bootstrap", help="seed bootstrap of the exponents (seeds resampled jointly across points)"
-                                           " -> CSV; the paper quotes paper/results/bootstrap/NAME.csv")
+    p.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="instead: the seed bootstrap's check on the exponent, "
+        "REPLICATES sweeps with independent points and as many with seeds shared across widths",
+    )
+    p.add_argument(
+        "--out",
+        metavar="CSV",
+        help="also write the table here (the paper keeps the --bootstrap one in "
+        "paper/results/bootstrap/calibration.csv)",
+    )
+    p = verbs.add_parser(
+        "bootstrap",
+        help="seed bootstrap of the exponents (seeds resampled jointly across points)"
+        " -> CSV; the paper quotes paper/results/bootstrap/NAME.csv",
+    )
     p.add_argument("table", metavar="TABLE")
     p.add_argument("--out", required=True, metavar="CSV")
-    p.add_argument("--replicates", type=int, default=None, help="resamples of the seeds (default: "
-                   "analysis.bootstrap.REPLICATES; imported only when this verb runs, as it pulls in torch)")
+    p.add_argument(
+        "--replicates",
+        type=int,
+        default=None,
+        help="resamples of the seeds (default: "
+        "analysis.bootstrap.REPLICATES; imported only when this verb runs, as it pulls in torch)",
+    )
     p.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -95,10 +121,15 @@ def calibrate_verb(args) -> None:
     if args.replicates < 1:
         raise AnalysisError(f"--replicates {args.replicates}: must be >= 1")
     if args.seeds is not None and (args.seeds < 2 or args.bootstrap):
-        raise AnalysisError(f"--seeds {args.seeds}: must be >= 2 (one seed has no seed offsets to tell apart), "
-                            "and is not for --bootstrap (five seeds, as the kept sweeps)")
-    table = (bootstrap_coverage(args.replicates, args.seed) if args.bootstrap
-             else coverage(args.replicates, args.seed, args.seeds))
+        raise AnalysisError(
+            f"--seeds {args.seeds}: must be >= 2 (one seed has no seed offsets to tell apart), "
+            "and is not for --bootstrap (five seeds, as the kept sweeps)"
+        )
+    table = (
+        bootstrap_coverage(args.replicates, args.seed)
+        if args.bootstrap
+        else coverage(args.replicates, args.seed, args.seeds)
+    )
     if args.out:
         _write_csv(table, args.out)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
@@ -112,8 +143,14 @@ def _write_csv(table, path: str) -> None:
     table.to_csv(path, index=False)
 
 
-VERBS = {"collect": collect_verb, "fit": fit_verb, "figures": figures_verb, "paper": paper_verb,
-         "bootstrap": bootstrap_verb, "calibrate": calibrate_verb}
+VERBS = {
+    "collect": collect_verb,
+    "fit": fit_verb,
+    "figures": figures_verb,
+    "paper": paper_verb,
+    "bootstrap": bootstrap_verb,
+    "calibrate": calibrate_verb,
+}
 
 
 def main(argv=None) -> None:

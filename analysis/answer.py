@@ -1,6 +1,7 @@
 """The answer table, every kept experiment at once: per setting and axis, the exponent of λ* in each
 normalisation with its interval and verdict, and the λ_sum near-optimal at every point; as LaTeX for the
 paper and as Markdown for the README (docs/analysis.md#the-paper)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,12 @@ def near_everywhere(points: pd.DataFrame, ends: dict[tuple, tuple[float, float]]
 
     open_lo = at_grid_end(points["coef_near_lo"].to_numpy(), lo, grid[:, 0])
     open_hi = at_grid_end(points["coef_near_hi"].to_numpy(), hi, grid[:, 1])
-    return {(True, True): "whole grid", (True, False): f"≤{hi:.2g}", (False, True): f"≥{lo:.2g}",
-            (False, False): f"{lo:.2g}–{hi:.2g}"}[(open_lo, open_hi)]
+    return {
+        (True, True): "whole grid",
+        (True, False): f"≤{hi:.2g}",
+        (False, True): f"≥{lo:.2g}",
+        (False, False): f"{lo:.2g}–{hi:.2g}",
+    }[(open_lo, open_hi)]
 
 
 def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = None) -> list[dict]:
@@ -51,8 +56,11 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
     rows = []
     for name, fit in fits.items():
         boot = (boots or {}).get(name)
-        changed = set() if boot is None else set(map(tuple, boot.loc[
-            changed_by_check(boot), ["setting", "norm", "axis"]].to_numpy().tolist()))
+        changed = (
+            set()
+            if boot is None
+            else set(map(tuple, boot.loc[changed_by_check(boot), ["setting", "norm", "axis"]].to_numpy().tolist()))
+        )
         e, stars, tuned = fit["exponents"], fit["coef_star"], fit["tuned"]
         e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
         ends = _grid_ends(fit["fits"])
@@ -61,20 +69,31 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
             optima = points if len(points) else tuned[tuned["setting"] == setting]
             common = {"experiment": name, "setting": setting, "near": near_everywhere(points, ends)}
             if mine.empty:
-                rows.append({**common, "axis": None, "cells": None,
-                             "bounded": f"{(optima['status'] == 'ok').sum()} of {len(optima)}"})
+                rows.append(
+                    {
+                        **common,
+                        "axis": None,
+                        "cells": None,
+                        "bounded": f"{(optima['status'] == 'ok').sum()} of {len(optima)}",
+                    }
+                )
             for axis, by_axis in mine.groupby("axis", sort=True):
                 by_norm = by_axis.set_index("norm")
                 first = by_axis.iloc[0]
-                rows.append({**common, "axis": (axis, first["axis_min"], first["axis_max"]),
-                             "fitted": (int(first["n_points"]), int(first["n_points"] + first["n_left_out"])),
-                             "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index},
-                             "bootstrap_changed": {n for n in NORMS if (setting, n, axis) in changed}})
+                rows.append(
+                    {
+                        **common,
+                        "axis": (axis, first["axis_min"], first["axis_max"]),
+                        "fitted": (int(first["n_points"]), int(first["n_points"] + first["n_left_out"])),
+                        "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index},
+                        "bootstrap_changed": {n for n in NORMS if (setting, n, axis) in changed},
+                    }
+                )
     return rows
 
 
 def _fitted_count(fitted: tuple[int, int], unit: str = " optima") -> str:
-    """" (k of n optima)" where some of a setting's n optima were left out of its exponent (open, edge)."""
+    """ " (k of n optima)" where some of a setting's n optima were left out of its exponent (open, edge)."""
     k, n = fitted
     return f" ({k} of {n}{unit})" if k < n else ""
 
@@ -97,15 +116,24 @@ def answer_tex(rows: list[dict]) -> str:
             cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{_fitted_count(row['fitted'], unit='')}"]
             cells += [minus(tex(_cell(row["cells"].get(n), n in row["bootstrap_changed"]))) for n in NORMS]
         lines.append(f"\\quad {tex(row['setting'])} & " + " & ".join(cells) + f" & {minus(tex(row['near']))}")
-    return tabular("ll" + "l" * len(NORMS) + "l", "setting & axis & " + " & ".join(
-        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
-        + r" & near-optimal $\lambda_\mathrm{sum}$, every point", lines)
+    return tabular(
+        "ll" + "l" * len(NORMS) + "l",
+        "setting & axis & "
+        + " & ".join(f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
+        + r" & near-optimal $\lambda_\mathrm{sum}$, every point",
+        lines,
+    )
 
 
 def answer_md(rows: list[dict]) -> str:
     """The answer table in Markdown, for the README (which must hold it verbatim)."""
-    head = ["experiment", "setting", "axis", *(f"λ*_{n}: e [95%], verdict" for n in NORMS),
-            "λ_sum near-optimal at every point"]
+    head = [
+        "experiment",
+        "setting",
+        "axis",
+        *(f"λ*_{n}: e [95%], verdict" for n in NORMS),
+        "λ_sum near-optimal at every point",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         if row["cells"] is None:

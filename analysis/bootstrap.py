@@ -8,6 +8,7 @@ only weaken a verdict. What it computes, which replicates count, and why: docs/a
 
 The paper quotes it from ``paper/results/bootstrap/NAME.csv``, which records the SHA-256 of the table
 it was drawn from: a table that has changed since stops the paper build instead of being quoted stale."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,13 @@ def exponents(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     stars = coef_star_table(runs)
     table = exponent_table(stars).dropna(subset=["exponent"])
     ok = stars[stars["status"] == "ok"]
-    design = pd.Series({setting: frozenset(map(tuple, points[list(AXES)].to_numpy().tolist()))
-                        for setting, points in ok.groupby("setting")}, dtype=object)
+    design = pd.Series(
+        {
+            setting: frozenset(map(tuple, points[list(AXES)].to_numpy().tolist()))
+            for setting, points in ok.groupby("setting")
+        },
+        dtype=object,
+    )
     return table.set_index(["setting", "norm", "axis"]), design
 
 
@@ -88,13 +94,31 @@ def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Gen
         lo90, hi90 = e["exponent"] - half, e["exponent"] + half
         span = e["axis_max"] / e["axis_min"]
         setting, norm, axis = key
-        rows.append({"setting": setting, "norm": norm, "axis": axis, "exponent": e["exponent"], "lo": e["lo"],
-                     "hi": e["hi"], "n_points": int(e["n_points"]), "dof": int(e["dof"]), "span": span,
-                     "margin": e["margin"], "verdict": e["verdict"], "replicates": replicates, "kept": len(kept),
-                     "boot_sd": boot_sd, "boot_lo": lo, "boot_hi": hi,
-                     "robust_lo90": lo90, "robust_hi90": hi90,
-                     "robust_verdict": verdict(lo90, hi90, e["margin"], span) if len(kept) >= MIN_KEPT else "",
-                     "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan, "fitted": len(every)})
+        rows.append(
+            {
+                "setting": setting,
+                "norm": norm,
+                "axis": axis,
+                "exponent": e["exponent"],
+                "lo": e["lo"],
+                "hi": e["hi"],
+                "n_points": int(e["n_points"]),
+                "dof": int(e["dof"]),
+                "span": span,
+                "margin": e["margin"],
+                "verdict": e["verdict"],
+                "replicates": replicates,
+                "kept": len(kept),
+                "boot_sd": boot_sd,
+                "boot_lo": lo,
+                "boot_hi": hi,
+                "robust_lo90": lo90,
+                "robust_hi90": hi90,
+                "robust_verdict": verdict(lo90, hi90, e["margin"], span) if len(kept) >= MIN_KEPT else "",
+                "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan,
+                "fitted": len(every),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -111,9 +135,12 @@ def kept_bootstrap(name: str, table: Path) -> pd.DataFrame | None:
         return None
     boot = pd.read_csv(path)
     if "robust_verdict" not in boot:
-        raise AnalysisError(f"{path}: written by an older bootstrap (no norm or verdict columns); rerun `python -m "
-                            f"analysis bootstrap {table} --out {path}`")
+        raise AnalysisError(
+            f"{path}: written by an older bootstrap (no norm or verdict columns); rerun `python -m "
+            f"analysis bootstrap {table} --out {path}`"
+        )
     if (boot["table_sha256"] != table_digest(table)).any():
-        raise AnalysisError(f"{path}: drawn from another version of {table}; rerun `python -m analysis bootstrap "
-                            f"{table} --out {path}`")
+        raise AnalysisError(
+            f"{path}: drawn from another version of {table}; rerun `python -m analysis bootstrap {table} --out {path}`"
+        )
     return boot.assign(robust_verdict=boot["robust_verdict"].fillna(""))

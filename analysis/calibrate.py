@@ -6,6 +6,7 @@ over λ = 0, and the joint (η, λ) optimum's. ``bootstrap_coverage`` measures t
 the same way, on sweeps whose seeds' optima are independent across widths or share a slope in width
 (``Scenario.seed_slope``). The scenarios and the goal: docs/analysis.md#calibration and
 docs/analysis.md#the-seed-bootstrap."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -33,13 +34,23 @@ def replicate(rng: np.random.Generator, seeds: int | None = None) -> list[dict]:
     for _, s in stars.iterrows():
         key = (scenario.lrs[0], int(s["width"]))
         reported = s["status"] == "ok"
-        out.append({"quantity": "log10 coef* per width", "reported": reported, "width_of_interval":
-                    np.log10(s["coef_hi"] / s["coef_lo"]) if reported else np.nan,
-                    "covered": reported and np.log10(s["coef_lo"]) <= truth["x"][key] <= np.log10(s["coef_hi"])})
+        out.append(
+            {
+                "quantity": "log10 coef* per width",
+                "reported": reported,
+                "width_of_interval": np.log10(s["coef_hi"] / s["coef_lo"]) if reported else np.nan,
+                "covered": reported and np.log10(s["coef_lo"]) <= truth["x"][key] <= np.log10(s["coef_hi"]),
+            }
+        )
         has_gain = np.isfinite(s["gain_lo"])
-        out.append({"quantity": "gain over λ = 0", "reported": has_gain,
-                    "width_of_interval": s["gain_hi"] - s["gain_lo"] if has_gain else np.nan,
-                    "covered": has_gain and s["gain_lo"] <= truth["gain"][key] <= s["gain_hi"]})
+        out.append(
+            {
+                "quantity": "gain over λ = 0",
+                "reported": has_gain,
+                "width_of_interval": s["gain_hi"] - s["gain_lo"] if has_gain else np.nan,
+                "covered": has_gain and s["gain_lo"] <= truth["gain"][key] <= s["gain_hi"],
+            }
+        )
     out.append(_exponent_row("exponent against width", exponent_table(stars), truth["alpha"]))
     return out
 
@@ -48,9 +59,12 @@ def _exponent_row(quantity: str, exponents: pd.DataFrame, alpha: float) -> dict:
     """Whether coef*'s fitted exponent against width was reported and its interval holds ``alpha``."""
     fitted = exponents[(exponents["norm"] == "coef") & (exponents["axis"] == "width")] if len(exponents) else []
     reported = len(fitted) > 0 and np.isfinite(fitted["lo"].iloc[0])
-    return {"quantity": quantity, "reported": reported,
-            "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
-            "covered": reported and fitted["lo"].iloc[0] <= alpha <= fitted["hi"].iloc[0]}
+    return {
+        "quantity": quantity,
+        "reported": reported,
+        "width_of_interval": fitted["hi"].iloc[0] - fitted["lo"].iloc[0] if reported else np.nan,
+        "covered": reported and fitted["lo"].iloc[0] <= alpha <= fitted["hi"].iloc[0],
+    }
 
 
 def joint_replicate(rng: np.random.Generator, seeds: int | None = None) -> list[dict]:
@@ -61,21 +75,34 @@ def joint_replicate(rng: np.random.Generator, seeds: int | None = None) -> list[
     table, truth = planted(scenario, rng)
     stars = coef_star_table(table)
     joint = joint_lr_table(stars)
-    out = [_exponent_row("joint optimum: exponent against width", exponent_table(tuned_lr_stars(stars, joint)),
-                         truth["alpha"])]
+    out = [
+        _exponent_row(
+            "joint optimum: exponent against width", exponent_table(tuned_lr_stars(stars, joint)), truth["alpha"]
+        )
+    ]
     joint = joint.set_index("width") if len(joint) else pd.DataFrame(index=pd.Index([], name="width"))
     for w in scenario.widths:
         best = min(scenario.lrs, key=lambda lr: truth["level"][(lr, int(w))])
         reported = w in joint.index
         row = joint.loc[w] if reported else None
-        out.append({"quantity": "joint optimum: lr*", "reported": reported,
-                    "width_of_interval": np.log10(row["lr_hi"] / row["lr_lo"]) if reported else np.nan,
-                    "covered": reported and row["lr_lo"] <= best * (1 + 1e-9) and best <= row["lr_hi"] * (1 + 1e-9)})
+        out.append(
+            {
+                "quantity": "joint optimum: lr*",
+                "reported": reported,
+                "width_of_interval": np.log10(row["lr_hi"] / row["lr_lo"]) if reported else np.nan,
+                "covered": reported and row["lr_lo"] <= best * (1 + 1e-9) and best <= row["lr_hi"] * (1 + 1e-9),
+            }
+        )
         reported = reported and np.isfinite(row["coef_lo"])
-        out.append({"quantity": "joint optimum: coef*", "reported": reported,
-                    "width_of_interval": np.log10(row["coef_hi"] / row["coef_lo"]) if reported else np.nan,
-                    "covered": reported and np.log10(row["coef_lo"]) <= truth["x"][(best, int(w))]
-                    <= np.log10(row["coef_hi"])})
+        out.append(
+            {
+                "quantity": "joint optimum: coef*",
+                "reported": reported,
+                "width_of_interval": np.log10(row["coef_hi"] / row["coef_lo"]) if reported else np.nan,
+                "covered": reported
+                and np.log10(row["coef_lo"]) <= truth["x"][(best, int(w))] <= np.log10(row["coef_hi"]),
+            }
+        )
     return out
 
 
@@ -84,8 +111,10 @@ def coverage(replicates: int = 200, seed: int = 0, seeds: int | None = None) -> 
     sweeps, three times the runs each, are drawn half as often. ``seeds`` fixes the number of
     seeds per point (default: 2 to 5 at random)."""
     rng = np.random.default_rng(seed)
-    rows = pd.DataFrame([r for _ in range(replicates) for r in replicate(rng, seeds)]
-                        + [r for _ in range(max(replicates // 2, 1)) for r in joint_replicate(rng, seeds)])
+    rows = pd.DataFrame(
+        [r for _ in range(replicates) for r in replicate(rng, seeds)]
+        + [r for _ in range(max(replicates // 2, 1)) for r in joint_replicate(rng, seeds)]
+    )
     return _summary(rows)
 
 
@@ -98,27 +127,47 @@ def bootstrap_replicate(rng: np.random.Generator, shared: bool, boot_replicates:
     label = "shared across widths" if shared else "independent"
     rows = boot[(boot["norm"] == "coef") & (boot["axis"] == "width")] if len(boot) else boot
     if rows.empty:
-        return [{"quantity": f"exponent, seeds {label}: {kind}", "reported": False, "covered": False,
-                 "width_of_interval": np.nan, "sd_ratio": np.nan} for kind in ("meta-regression", "bootstrap check")]
+        return [
+            {
+                "quantity": f"exponent, seeds {label}: {kind}",
+                "reported": False,
+                "covered": False,
+                "width_of_interval": np.nan,
+                "sd_ratio": np.nan,
+            }
+            for kind in ("meta-regression", "bootstrap check")
+        ]
     b = rows.iloc[0]
     half = stats.t.ppf(0.975, b["dof"]) * np.fmax(meta_sd(b), b["boot_sd"])
     checked = b["robust_verdict"] != ""  # enough replicates kept the design for a check
-    return [{"quantity": f"exponent, seeds {label}: meta-regression", "reported": True,
-             "covered": b["lo"] <= truth["alpha"] <= b["hi"], "width_of_interval": b["hi"] - b["lo"],
-             "sd_ratio": b["boot_sd"] / meta_sd(b)},
-            {"quantity": f"exponent, seeds {label}: bootstrap check", "reported": checked,
-             "covered": checked and b["exponent"] - half <= truth["alpha"] <= b["exponent"] + half,
-             "width_of_interval": 2 * half if checked else np.nan, "sd_ratio": b["boot_sd"] / meta_sd(b)}]
+    return [
+        {
+            "quantity": f"exponent, seeds {label}: meta-regression",
+            "reported": True,
+            "covered": b["lo"] <= truth["alpha"] <= b["hi"],
+            "width_of_interval": b["hi"] - b["lo"],
+            "sd_ratio": b["boot_sd"] / meta_sd(b),
+        },
+        {
+            "quantity": f"exponent, seeds {label}: bootstrap check",
+            "reported": checked,
+            "covered": checked and b["exponent"] - half <= truth["alpha"] <= b["exponent"] + half,
+            "width_of_interval": 2 * half if checked else np.nan,
+            "sd_ratio": b["boot_sd"] / meta_sd(b),
+        },
+    ]
 
 
 def bootstrap_coverage(replicates: int = 100, seed: int = 0) -> pd.DataFrame:
     """Coverage of the exponent's 95% interval, the meta-regression's and the bootstrap check's, on
     ``replicates`` planted sweeps with independent points and as many with seeds shared across widths."""
     rng = np.random.default_rng(seed)
-    rows = pd.DataFrame([r for shared in (False, True) for _ in range(replicates)
-                         for r in bootstrap_replicate(rng, shared)])
-    return _summary(rows).assign(median_sd_ratio=[g["sd_ratio"].median() for _, g in rows.groupby("quantity",
-                                                                                                   sort=False)])
+    rows = pd.DataFrame(
+        [r for shared in (False, True) for _ in range(replicates) for r in bootstrap_replicate(rng, shared)]
+    )
+    return _summary(rows).assign(
+        median_sd_ratio=[g["sd_ratio"].median() for _, g in rows.groupby("quantity", sort=False)]
+    )
 
 
 def goal_met(table: pd.DataFrame, bootstrap: bool = False) -> bool:
@@ -135,9 +184,17 @@ def _summary(rows: pd.DataFrame) -> pd.DataFrame:
         shown = g[g["reported"]]
         hits = int(shown["covered"].sum())
         lo, hi = _wilson(hits, len(shown))
-        summary.append({"quantity": quantity, "intervals": len(shown), "withheld": len(g) - len(shown),
-                        "coverage": hits / max(len(shown), 1), "coverage_lo": lo, "coverage_hi": hi,
-                        "median_width": shown["width_of_interval"].median()})
+        summary.append(
+            {
+                "quantity": quantity,
+                "intervals": len(shown),
+                "withheld": len(g) - len(shown),
+                "coverage": hits / max(len(shown), 1),
+                "coverage_lo": lo,
+                "coverage_hi": hi,
+                "median_width": shown["width_of_interval"].median(),
+            }
+        )
     return pd.DataFrame(summary)
 
 
@@ -146,5 +203,8 @@ def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     if n == 0:
         return np.nan, np.nan
     p = hits / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
+    )
     return centre - half, centre + half

@@ -9,6 +9,7 @@ geometric mean over its tensors; per coef the ratio's 95% interval is the t-inte
 seeds are the independent replicates; coefs are never pooled). The exponent of each quantity against
 coef (predicted −1/2 for the norm, +1/2 for the angle) and against the tensor's size C (+1/2, 0) is a
 slope fitted within each seed, its interval the t-interval over the seeds' slopes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,20 @@ QUANTITIES = ("norm", "angle")
 # angle ∝ sqrt(coef), whatever the tensor's size C.
 PREDICTED = {("norm", "coef"): -0.5, ("angle", "coef"): 0.5, ("norm", "elements"): 0.5, ("angle", "elements"): 0.0}
 # a row per (run, tensor); the run's width, lr, epochs and the epochs averaged at its end say what was run
-COLUMNS = ["seed", "coef", "width", "lr", "epochs", "averaged_epochs", "tensor", "elements", "norm_predicted", "norm",
-           "angle_predicted", "angle"]
+COLUMNS = [
+    "seed",
+    "coef",
+    "width",
+    "lr",
+    "epochs",
+    "averaged_epochs",
+    "tensor",
+    "elements",
+    "norm_predicted",
+    "norm",
+    "angle_predicted",
+    "angle",
+]
 ONE_VALUE = ("width", "lr", "epochs", "averaged_epochs")  # one experiment: these may not vary
 
 
@@ -41,8 +54,10 @@ def checked(tensors: pd.DataFrame, source: str) -> pd.DataFrame:
     twice = tensors.duplicated(["seed", "coef", "tensor"])
     if twice.any():
         r = tensors[twice].iloc[0]
-        raise AnalysisError(f"{source}: seed {r['seed']}, coef {r['coef']:g}, tensor {r['tensor']} appears more than "
-                            "once (two sweeps in one directory?)")
+        raise AnalysisError(
+            f"{source}: seed {r['seed']}, coef {r['coef']:g}, tensor {r['tensor']} appears more than "
+            "once (two sweeps in one directory?)"
+        )
     if tensors["seed"].nunique() < 3:
         raise AnalysisError(f"{source}: {tensors['seed'].nunique()} seed(s); the intervals need at least 3")
     return tensors
@@ -65,8 +80,9 @@ def ratios(tensors: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (coef, quantity), values in per_run.melt(["coef", "seed"], var_name="quantity").groupby(["coef", "quantity"]):
         mean, lo, hi = _t_interval(values["value"].to_numpy())
-        rows.append({"coef": coef, "quantity": quantity, "seeds": len(values), "ratio": 10 ** mean,
-                     "lo": 10 ** lo, "hi": 10 ** hi})
+        rows.append(
+            {"coef": coef, "quantity": quantity, "seeds": len(values), "ratio": 10**mean, "lo": 10**lo, "hi": 10**hi}
+        )
     return pd.DataFrame(rows)
 
 
@@ -85,8 +101,18 @@ def exponents(tensors: pd.DataFrame) -> pd.DataFrame:
             x, y = x - x.groupby(seed[level]).transform("mean"), y - y.groupby(seed[level]).transform("mean")
             slopes.append(float((x * y).sum() / (x * x).sum()))
         mean, lo, hi = _t_interval(np.array(slopes))
-        rows.append({"quantity": quantity, "variable": variable, "predicted": predicted, "exponent": mean, "lo": lo,
-                     "hi": hi, "seeds": len(slopes), "consistent": bool(lo <= predicted <= hi)})
+        rows.append(
+            {
+                "quantity": quantity,
+                "variable": variable,
+                "predicted": predicted,
+                "exponent": mean,
+                "lo": lo,
+                "hi": hi,
+                "seeds": len(slopes),
+                "consistent": bool(lo <= predicted <= hi),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -108,8 +134,14 @@ def figure(tensors: pd.DataFrame, out: Path) -> list[Path]:
         both = pd.concat([tensors[key], tensors[f"{key}_predicted"]])
         lo, hi = both.min() / 1.5, both.max() * 1.5
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
-        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel=f"predicted {label}",
-               ylabel=f"measured {label}")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlim=(lo, hi),
+            ylim=(lo, hi),
+            xlabel=f"predicted {label}",
+            ylabel=f"measured {label}",
+        )
         for axis in (ax.xaxis, ax.yaxis):  # 1-2-5 ticks, plainly labelled: the angles span one decade
             axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
             axis.set_major_formatter(FormatStrFormatter("%g"))

@@ -5,6 +5,7 @@ A *setting* is every ``config.*`` field that varies in the table but the study's
 normalisation and the seed: docs/analysis.md#settings-are-derived-never-assumed. Diverged runs count as
 +inf, failed and running runs are left out, λ = 0 runs are the baseline:
 docs/analysis.md#one-coef-per-setting-and-width-from-all-of-its-runs."""
+
 from __future__ import annotations
 
 import json
@@ -25,13 +26,31 @@ AXES = {axis: CONFIG + field for axis, field in STUDY_AXES.items()}
 NOT_SETTING = {CONFIG + f for f in ("penalty.norm", "penalty.lam", "penalty.log10_coef", "seed")} | set(AXES.values())
 LR = CONFIG + "optim.lr"
 MIN_SEEDS = 3
-EXPONENT_COLUMNS = ["setting", "norm", "axis", "exponent", "lo", "hi", "lo90", "hi90", "margin", "verdict",
-                    "axis_min", "axis_max", "n_points", "n_left_out", "tau", "dof", "log10_C"]
+EXPONENT_COLUMNS = [
+    "setting",
+    "norm",
+    "axis",
+    "exponent",
+    "lo",
+    "hi",
+    "lo90",
+    "hi90",
+    "margin",
+    "verdict",
+    "axis_min",
+    "axis_max",
+    "n_points",
+    "n_left_out",
+    "tau",
+    "dof",
+    "log10_C",
+]
 N_DRAWS = 4000  # parametric draws for the joint (η, λ) optimum
 
 
 class PointKey(NamedTuple):
     """A point fitted on its own: its setting's label and its place on the study's axes."""
+
     setting: str
     width: int
     n_train: int
@@ -43,6 +62,7 @@ assert PointKey._fields[1:] == tuple(AXES)  # fitted_groups fills a key from a g
 
 class FittedPoint(NamedTuple):
     """One point's usable runs (its λ = 0 runs among them) and the optimum fitted to them."""
+
     key: PointKey
     runs: pd.DataFrame
     optimum: Optimum
@@ -60,16 +80,20 @@ def setting_fields(runs: pd.DataFrame) -> list[str]:
     """The config fields that vary among the table's usable (completed or diverged) runs and define
     settings; a field that varies only among failed runs does not split anything."""
     used = runs[runs["status"].isin(["completed", "diverged"])]
-    return sorted(c for c in used.columns if c.startswith(CONFIG) and c not in NOT_SETTING
-                  and used[c].astype(str).nunique() > 1)
+    return sorted(
+        c for c in used.columns if c.startswith(CONFIG) and c not in NOT_SETTING and used[c].astype(str).nunique() > 1
+    )
 
 
 def _key(frame: pd.DataFrame, fields: list[str]) -> pd.Series:
     """A readable setting label per row, e.g. 'optim.lr=0.1, model.depth=4' ('all' for one setting)."""
     if not fields:
         return pd.Series("all", index=frame.index)
-    return frame[fields].astype(str).apply(
-        lambda r: ", ".join(f"{f[len(CONFIG):]}={v}" for f, v in zip(fields, r)), axis=1)
+    return (
+        frame[fields]
+        .astype(str)
+        .apply(lambda r: ", ".join(f"{f[len(CONFIG) :]}={v}" for f, v in zip(fields, r)), axis=1)
+    )
 
 
 def _keyed_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -77,8 +101,10 @@ def _keyed_runs(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     ok = runs[runs["status"].isin(["completed", "diverged"])].copy()
     empty = [a for a in AXES if ok[a].isna().any()]
     if empty:
-        raise AnalysisError(f"column {empty[0]}: {int(ok[empty[0]].isna().sum())} usable run(s) have no value; "
-                            "every run needs width, n_train and batch_size")
+        raise AnalysisError(
+            f"column {empty[0]}: {int(ok[empty[0]].isna().sum())} usable run(s) have no value; "
+            "every run needs width, n_train and batch_size"
+        )
     ok["value"] = metric_values(ok, metric)
     ok["setting"] = _key(ok, setting_fields(runs))
     # λ·c computed in two normalisations may differ in the last bit: one coef, compared and fitted alike
@@ -104,8 +130,14 @@ def consistency_table(runs: pd.DataFrame, metric: str = "val_loss", tolerance: f
             continue
         values = g["value"].to_numpy(float)
         spread = 0.0 if np.all(values == values[0]) else float(np.nanmax(values) - np.nanmin(values))
-        rows.append({**dict(zip(["setting", *AXES, "coef", "seed"], key)), "norms": ",".join(sorted(g["norm"])),
-                     "spread": spread, "agree": spread <= tolerance})
+        rows.append(
+            {
+                **dict(zip(["setting", *AXES, "coef", "seed"], key)),
+                "norms": ",".join(sorted(g["norm"])),
+                "spread": spread,
+                "agree": spread <= tolerance,
+            }
+        )
     return pd.DataFrame(rows, columns=["setting", *AXES, "coef", "seed", "norms", "spread", "agree"])
 
 
@@ -116,21 +148,34 @@ def fitted_groups(runs: pd.DataFrame, metric: str) -> Iterator[FittedPoint]:
         raise AnalysisError("no completed or diverged runs in the table")
     for key, group in ok.groupby(["setting", *AXES], sort=True):
         curve, baseline = group[group["coef"] > 0], group[group["coef"] == 0]
-        yield FittedPoint(PointKey(*key), group, fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"],
-                                                             baseline["value"], baseline["seed"]))
+        yield FittedPoint(
+            PointKey(*key),
+            group,
+            fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"], baseline["value"], baseline["seed"]),
+        )
 
 
-def coef_star_table(runs: pd.DataFrame, metric: str = "val_loss", fits: list[FittedPoint] | None = None) -> pd.DataFrame:
+def coef_star_table(
+    runs: pd.DataFrame, metric: str = "val_loss", fits: list[FittedPoint] | None = None
+) -> pd.DataFrame:
     """One row per (setting, width, N_train, B): coef* with its interval, λ* in every normalisation.
     ``fits``: ``fitted_groups(runs, metric)`` when the caller already has them (figures reuse them)."""
     fields = setting_fields(runs)
     rows = []
     for key, group, opt in fits if fits is not None else fitted_groups(runs, metric):
-        sizes = {"n_decayed": int(group["n_decayed"].median()), "batch_size": int(key.batch_size),
-                 "n_train": int(key.n_train)}
-        row = {**key._asdict(), **group.iloc[0][fields].to_dict(),
-               "n_decayed": sizes["n_decayed"], "n_params": int(group["n_params"].median()),
-               "metric": metric, **opt.row()}
+        sizes = {
+            "n_decayed": int(group["n_decayed"].median()),
+            "batch_size": int(key.batch_size),
+            "n_train": int(key.n_train),
+        }
+        row = {
+            **key._asdict(),
+            **group.iloc[0][fields].to_dict(),
+            "n_decayed": sizes["n_decayed"],
+            "n_params": int(group["n_params"].median()),
+            "metric": metric,
+            **opt.row(),
+        }
         for name in ("x", "lo", "hi", "near_lo", "near_hi"):
             row[f"coef_{name}"] = 10.0 ** row.pop(name)
         row["coef_star"] = row.pop("coef_x")
@@ -176,12 +221,25 @@ def exponent_table(stars: pd.DataFrame) -> pd.DataFrame:
                     # the range the fitted optima span: a verdict over the planned range would extend the
                     # power law past its points and call a movement that was never measured
                     bound = margin(points[axis])
-                    rows.append({**base, "norm": norm, "axis": axis, "exponent": fit.estimate[j],
-                                 "lo": lo95[j], "hi": hi95[j], "lo90": lo90[j], "hi90": hi90[j],
-                                 "margin": bound,
-                                 "verdict": verdict(lo90[j], hi90[j], bound, points[axis].max() / points[axis].min()),
-                                 "axis_min": points[axis].min(), "axis_max": points[axis].max(),
-                                 "tau": fit.tau, "dof": fit.dof, "log10_C": fit.estimate[0]})
+                    rows.append(
+                        {
+                            **base,
+                            "norm": norm,
+                            "axis": axis,
+                            "exponent": fit.estimate[j],
+                            "lo": lo95[j],
+                            "hi": hi95[j],
+                            "lo90": lo90[j],
+                            "hi90": hi90[j],
+                            "margin": bound,
+                            "verdict": verdict(lo90[j], hi90[j], bound, points[axis].max() / points[axis].min()),
+                            "axis_min": points[axis].min(),
+                            "axis_max": points[axis].max(),
+                            "tau": fit.tau,
+                            "dof": fit.dof,
+                            "log10_C": fit.estimate[0],
+                        }
+                    )
         except AnalysisError as err:
             rows.append({**base, "norm": "coef", "axis": ",".join(axes), "verdict": f"not fitted: {err}"})
     return pd.DataFrame(rows, columns=EXPONENT_COLUMNS)
@@ -212,9 +270,13 @@ def closed_form_table(runs: pd.DataFrame, stars: pd.DataFrame) -> pd.DataFrame:
             raise AnalysisError(f"{key}: runs of one point differ in data.noise/data.signal; no single truth")
         truth = star["width"] * lo_ratio / star["n_train"]
         bounded = star["status"] == "ok"
-        rows.append({**{k: star[k] for k in ("setting", *AXES, "status", "coef_star", "coef_lo", "coef_hi")},
-                     "coef_true": truth, "holds_truth": bool(star["coef_lo"] <= truth <= star["coef_hi"])
-                     if bounded else None})
+        rows.append(
+            {
+                **{k: star[k] for k in ("setting", *AXES, "status", "coef_star", "coef_lo", "coef_hi")},
+                "coef_true": truth,
+                "holds_truth": bool(star["coef_lo"] <= truth <= star["coef_hi"]) if bounded else None,
+            }
+        )
     return pd.DataFrame(rows, columns=CLOSED_FORM_COLUMNS)
 
 
@@ -230,16 +292,32 @@ def prediction_table(runs: pd.DataFrame, exponents: pd.DataFrame) -> pd.DataFram
     ok = _keyed_runs(runs, "val_loss")
     rows = []
     for setting, group in ok.groupby("setting", sort=True):
-        laws = {json.dumps(law, sort_keys=True) for text in group["predictions"].dropna().unique()
-                for law in json.loads(text)}
+        laws = {
+            json.dumps(law, sort_keys=True)
+            for text in group["predictions"].dropna().unique()
+            for law in json.loads(text)
+        }
         for law in sorted(map(json.loads, laws), key=lambda law: (law["axis"], law["norm"], law["source"])):
-            measured = exponents[(exponents["setting"] == setting) & (exponents["norm"] == law["norm"])
-                                 & (exponents["axis"] == law["axis"])]
+            measured = exponents[
+                (exponents["setting"] == setting)
+                & (exponents["norm"] == law["norm"])
+                & (exponents["axis"] == law["axis"])
+            ]
             e = measured.iloc[0] if len(measured) else pd.Series({"exponent": np.nan, "lo": np.nan, "hi": np.nan})
             fitted = bool(np.isfinite(e["exponent"]))
-            rows.append({"setting": setting, "source": law["source"], "norm": law["norm"], "axis": law["axis"],
-                         "predicted": law["exponent"], "exponent": e["exponent"], "lo": e["lo"], "hi": e["hi"],
-                         "consistent": bool(e["lo"] <= law["exponent"] <= e["hi"]) if fitted else None})
+            rows.append(
+                {
+                    "setting": setting,
+                    "source": law["source"],
+                    "norm": law["norm"],
+                    "axis": law["axis"],
+                    "predicted": law["exponent"],
+                    "exponent": e["exponent"],
+                    "lo": e["lo"],
+                    "hi": e["hi"],
+                    "consistent": bool(e["lo"] <= law["exponent"] <= e["hi"]) if fitted else None,
+                }
+            )
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
@@ -276,12 +354,19 @@ def joint_lr_table(stars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         bounded = (group["status"] == "ok").to_numpy()[win].all()
         x = _split_normal(rng, np.log10(group[["coef_lo", "coef_star", "coef_hi"]].to_numpy(float)))
         x_win = x[np.arange(N_DRAWS), win]
-        rows.append({**dict(zip([*rest, *AXES], key)), "lr_star": group[LR].iloc[best],
-                     "lr_lo": 10 ** np.percentile(log_lr, 2.5), "lr_hi": 10 ** np.percentile(log_lr, 97.5),
-                     "coef_star": group["coef_star"].iloc[best],
-                     "coef_lo": 10 ** np.percentile(x_win, 2.5) if bounded else np.nan,
-                     "coef_hi": 10 ** np.percentile(x_win, 97.5) if bounded else np.nan,
-                     "value": group["value"].iloc[best], "n_lrs": group[LR].nunique()})
+        rows.append(
+            {
+                **dict(zip([*rest, *AXES], key)),
+                "lr_star": group[LR].iloc[best],
+                "lr_lo": 10 ** np.percentile(log_lr, 2.5),
+                "lr_hi": 10 ** np.percentile(log_lr, 97.5),
+                "coef_star": group["coef_star"].iloc[best],
+                "coef_lo": 10 ** np.percentile(x_win, 2.5) if bounded else np.nan,
+                "coef_hi": 10 ** np.percentile(x_win, 97.5) if bounded else np.nan,
+                "value": group["value"].iloc[best],
+                "n_lrs": group[LR].nunique(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -299,13 +384,22 @@ def tuned_lr_stars(stars: pd.DataFrame, joint: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, j in joint.iterrows():
         at = stars[(stars[LR] == j["lr_star"]) & np.logical_and.reduce([stars[a] == j[a] for a in AXES])]
-        sizes = {"n_decayed": int(at["n_decayed"].iloc[0]), "batch_size": int(j["batch_size"]),
-                 "n_train": int(j["n_train"])}
+        sizes = {
+            "n_decayed": int(at["n_decayed"].iloc[0]),
+            "batch_size": int(j["batch_size"]),
+            "n_train": int(j["n_train"]),
+        }
         bounded = bool(np.isfinite(j["coef_lo"]))
-        row = {"setting": ", ".join([f"{LR[len(CONFIG):]}={TUNED}", *(f"{c[len(CONFIG):]}={j[c]}" for c in varying)]),
-               **{a: int(j[a]) for a in AXES}, "n_decayed": sizes["n_decayed"], "status": "ok" if bounded else "open",
-               "coef_star": j["coef_star"], "coef_lo": j["coef_lo"], "coef_hi": j["coef_hi"],
-               "se": np.log10(j["coef_hi"] / j["coef_lo"]) / (2 * 1.96) if bounded else np.nan}
+        row = {
+            "setting": ", ".join([f"{LR[len(CONFIG) :]}={TUNED}", *(f"{c[len(CONFIG) :]}={j[c]}" for c in varying)]),
+            **{a: int(j[a]) for a in AXES},
+            "n_decayed": sizes["n_decayed"],
+            "status": "ok" if bounded else "open",
+            "coef_star": j["coef_star"],
+            "coef_lo": j["coef_lo"],
+            "coef_hi": j["coef_hi"],
+            "se": np.log10(j["coef_hi"] / j["coef_lo"]) / (2 * 1.96) if bounded else np.nan,
+        }
         for norm in NORMS:
             row[f"lam_star_{norm}"] = j["coef_star"] / norm_factor(norm, **sizes)
         rows.append(row)
@@ -317,40 +411,50 @@ def notes(runs: pd.DataFrame, stars: pd.DataFrame) -> list[str]:
     out = []
     fields = setting_fields(runs)
     if fields:
-        out.append(f"{stars['setting'].nunique()} settings, told apart by: "
-                   f"{', '.join(f[len(CONFIG):] for f in fields)}")
+        out.append(
+            f"{stars['setting'].nunique()} settings, told apart by: {', '.join(f[len(CONFIG) :] for f in fields)}"
+        )
     for setting, series in stars.groupby("setting"):
         if series["width"].nunique() < 2 and runs["width"].nunique() > 1:
-            out.append(f"setting '{setting}' has a single width ({series['width'].iloc[0]}): a field that varies "
-                       "with the width cannot be a setting; no exponent for it")
+            out.append(
+                f"setting '{setting}' has a single width ({series['width'].iloc[0]}): a field that varies "
+                "with the width cannot be a setting; no exponent for it"
+            )
     few = stars[stars["n_seeds"] < MIN_SEEDS]
     if len(few):
-        out.append(f"fewer than {MIN_SEEDS} seeds at {len(few)} point(s) (e.g. width {few['width'].iloc[0]}: "
-                   f"{few['n_seeds'].iloc[0]}): intervals are wide and rest on the model")
-    for status, text in (("edge", "the minimum is at the end of the grid (or next to diverged coefs): widen "
-                                  "or refine the grid there"),
-                         ("open", "the interval reaches the end of the grid (a flat basin): not fitted"),
-                         ("too_few", "too few runs to fit the curve"),
-                         ("no_runs", "no finite run at coef > 0 (only λ = 0, or every run diverged)")):
+        out.append(
+            f"fewer than {MIN_SEEDS} seeds at {len(few)} point(s) (e.g. width {few['width'].iloc[0]}: "
+            f"{few['n_seeds'].iloc[0]}): intervals are wide and rest on the model"
+        )
+    for status, text in (
+        ("edge", "the minimum is at the end of the grid (or next to diverged coefs): widen or refine the grid there"),
+        ("open", "the interval reaches the end of the grid (a flat basin): not fitted"),
+        ("too_few", "too few runs to fit the curve"),
+        ("no_runs", "no finite run at coef > 0 (only λ = 0, or every run diverged)"),
+    ):
         hit = stars[stars["status"] == status]
         if len(hit):
-            out.append(f"{status}: {len(hit)} point(s), e.g. {hit['setting'].iloc[0]} width {hit['width'].iloc[0]}: "
-                       f"{text}")
+            out.append(
+                f"{status}: {len(hit)} point(s), e.g. {hit['setting'].iloc[0]} width {hit['width'].iloc[0]}: {text}"
+            )
     for setting, series in stars.groupby("setting"):
         if series["width"].nunique() > 1:
             counts = series.drop_duplicates("width")
             kappa = np.polyfit(np.log10(counts["width"]), np.log10(counts["n_decayed"]), 1)[0]
-            out.append(f"κ = d log N_decayed / d log width = {kappa:.3f} ({setting}): λ*_mean's exponent is "
-                       "coef*'s plus κ")
+            out.append(
+                f"κ = d log N_decayed / d log width = {kappa:.3f} ({setting}): λ*_mean's exponent is coef*'s plus κ"
+            )
     far = stars[stars["elsewhere"] > 0]
     if len(far):
-        out.append(f"{len(far)} point(s) have coefs away from their interval that are also plausible as the minimum "
-                   f"(e.g. width {far['width'].iloc[0]}: {far['elsewhere'].iloc[0]:.2f} dex; elsewhere column): "
-                   "usually a barely constrained end of the grid; a denser grid there settles it")
+        out.append(
+            f"{len(far)} point(s) have coefs away from their interval that are also plausible as the minimum "
+            f"(e.g. width {far['width'].iloc[0]}: {far['elsewhere'].iloc[0]:.2f} dex; elsewhere column): "
+            "usually a barely constrained end of the grid; a denser grid there settles it"
+        )
     near = stars[stars["n_diverged_near"] > 0]
     if len(near):
-        out.append(f"{int(near['n_diverged_near'].sum())} run(s) diverged inside a λ* interval "
-                   f"(e.g. width {near['width'].iloc[0]})")
+        out.append(
+            f"{int(near['n_diverged_near'].sum())} run(s) diverged inside a λ* interval "
+            f"(e.g. width {near['width'].iloc[0]})"
+        )
     return out
-
-

@@ -1,6 +1,7 @@
 """The numbers the paper's text quotes, written to tables/numbers.tex: the method's as ``\\newcommand``
 macros, each experiment's as ``\\result{NAME:key}``, which stops the LaTeX build on a key the kept
 results lack (docs/analysis.md#the-paper)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,34 +27,53 @@ def numbers_tex(macros: dict[str, str], experiments: dict[str, dict[str, str]]) 
         for key in numbers:
             if not set(f"{name}:{key}") <= KEY_CHARACTERS:
                 bad = "".join(sorted(set(f"{name}:{key}") - KEY_CHARACTERS))
-                raise AnalysisError(f"number key {name}:{key!r}: {bad!r} cannot be in a LaTeX name; experiment "
-                                    "names and setting labels may use letters, digits, space and _.,=:+-/()")
+                raise AnalysisError(
+                    f"number key {name}:{key!r}: {bad!r} cannot be in a LaTeX name; experiment "
+                    "names and setting labels may use letters, digits, space and _.,=:+-/()"
+                )
     lines = [f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()]
-    lines.append(r"\newcommand{\result}[1]{\ifcsname result:#1\endcsname\csname result:#1\endcsname"
-                 r"\else\errmessage{no number result:#1 in paper/results}\fi}")
-    lines += [f"\\expandafter\\def\\csname result:{name}:{key}\\endcsname{{{minus(tex(value))}}}"
-              for name, numbers in experiments.items() for key, value in numbers.items()]
+    lines.append(
+        r"\newcommand{\result}[1]{\ifcsname result:#1\endcsname\csname result:#1\endcsname"
+        r"\else\errmessage{no number result:#1 in paper/results}\fi}"
+    )
+    lines += [
+        f"\\expandafter\\def\\csname result:{name}:{key}\\endcsname{{{minus(tex(value))}}}"
+        for name, numbers in experiments.items()
+        for key, value in numbers.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
 def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]:
     """The numbers of the method (margin, calibration) the text quotes, as \\newcommand names."""
-    macros = {"Margin": f"{MARGIN:g}", "CalibrationReplicates": f"{replicates}", "GoalLo": f"{GOAL[0]:.2f}",
-              "GoalHi": f"{GOAL[1]:.2f}", "BootstrapMinKept": f"{MIN_KEPT}",
-              "BootstrapReplicates": f"{REPLICATES}", "SeedSlopeMax": f"{SEED_SLOPE[1]:g}"}
+    macros = {
+        "Margin": f"{MARGIN:g}",
+        "CalibrationReplicates": f"{replicates}",
+        "GoalLo": f"{GOAL[0]:.2f}",
+        "GoalHi": f"{GOAL[1]:.2f}",
+        "BootstrapMinKept": f"{MIN_KEPT}",
+        "BootstrapReplicates": f"{REPLICATES}",
+        "SeedSlopeMax": f"{SEED_SLOPE[1]:g}",
+    }
     for _, r in calibration.iterrows():
-        name = {"log10 coef* per width": "CoverageCoef", "exponent against width": "CoverageExponent",
-                "gain over λ = 0": "CoverageGain", "joint optimum: lr*": "CoverageJointLr",
-                "joint optimum: coef*": "CoverageJointCoef",
-                "joint optimum: exponent against width": "CoverageJointExponent"}[r["quantity"]]
+        name = {
+            "log10 coef* per width": "CoverageCoef",
+            "exponent against width": "CoverageExponent",
+            "gain over λ = 0": "CoverageGain",
+            "joint optimum: lr*": "CoverageJointLr",
+            "joint optimum: coef*": "CoverageJointCoef",
+            "joint optimum: exponent against width": "CoverageJointExponent",
+        }[r["quantity"]]
         macros[name] = f"{r['coverage']:.3f}"
     return macros
 
 
-BOOTSTRAP_CALIBRATION = {"exponent, seeds independent: meta-regression": "BootCalIndependentMeta",
-                         "exponent, seeds independent: bootstrap check": "BootCalIndependentCheck",
-                         "exponent, seeds shared across widths: meta-regression": "BootCalSharedMeta",
-                         "exponent, seeds shared across widths: bootstrap check": "BootCalSharedCheck"}
+BOOTSTRAP_CALIBRATION = {
+    "exponent, seeds independent: meta-regression": "BootCalIndependentMeta",
+    "exponent, seeds independent: bootstrap check": "BootCalIndependentCheck",
+    "exponent, seeds shared across widths: meta-regression": "BootCalSharedMeta",
+    "exponent, seeds shared across widths: bootstrap check": "BootCalSharedCheck",
+}
 
 
 def bootstrap_calibration_numbers(table: pd.DataFrame) -> dict[str, str]:
@@ -76,8 +96,10 @@ def network_numbers(fits: dict[str, dict], equilibrium: dict[str, str] | None) -
     epochs = {int(e) for e in nets["epochs"].dropna()} | ({int(equilibrium["epochs"])} if equilibrium else set())
     if nets.empty or not epochs:
         return {}
-    return {"NetworkEpochs": f"{min(epochs)}" if len(epochs) == 1 else f"{min(epochs)}--{max(epochs)}",
-            "NetworkParamsMax": f"{nets['n_params'].max() / 1e6:.1f} million"}
+    return {
+        "NetworkEpochs": f"{min(epochs)}" if len(epochs) == 1 else f"{min(epochs)}--{max(epochs)}",
+        "NetworkParamsMax": f"{nets['n_params'].max() / 1e6:.1f} million",
+    }
 
 
 def experiment_numbers(fit: dict) -> dict[str, str]:
@@ -85,12 +107,17 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
     counts, grid, and per setting, normalisation and axis the exponent and verdict."""
     runs, stars, exponents, truth = fit["runs"], fit["coef_star"], fit["exponents"], fit["closed_form"]
     seeds = stars["n_seeds"]
-    numbers = {"runs": f"{len(runs):,}", "completed": f"{(runs['status'] == 'completed').sum():,}",
-               "diverged": f"{(runs['status'] == 'diverged').sum():,}", "failed": f"{(runs['status'] == 'failed').sum():,}",
-               "settings": f"{stars['setting'].nunique()}", "points": f"{len(stars)}",
-               "bounded": f"{(stars['status'] == 'ok').sum()}",
-               "seeds": f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}--{seeds.max()}",
-               "coefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}"}
+    numbers = {
+        "runs": f"{len(runs):,}",
+        "completed": f"{(runs['status'] == 'completed').sum():,}",
+        "diverged": f"{(runs['status'] == 'diverged').sum():,}",
+        "failed": f"{(runs['status'] == 'failed').sum():,}",
+        "settings": f"{stars['setting'].nunique()}",
+        "points": f"{len(stars)}",
+        "bounded": f"{(stars['status'] == 'ok').sum()}",
+        "seeds": f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}--{seeds.max()}",
+        "coefs": f"{runs.loc[runs['coef'] > 0, 'coef'].round(12).nunique()}",
+    }
     for axis in AXES:
         numbers[f"{axis}s"] = ", ".join(str(v) for v in sorted(stars[axis].unique()))
         numbers[f"{axis}:range"] = f"{stars[axis].max() / stars[axis].min():g}"  # as in "widened 16×"
@@ -99,7 +126,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
         values = runs[column].dropna().unique()
         if len(values) == 1:
             value = values[0]
-            numbers[f"config:{column[len(CONFIG):]}"] = f"{value:g}" if isinstance(value, float) else f"{value}"
+            numbers[f"config:{column[len(CONFIG) :]}"] = f"{value:g}" if isinstance(value, float) else f"{value}"
     for setting, s in stars.groupby("setting"):
         numbers[f"bounded:{setting}"] = f"{(s['status'] == 'ok').sum()} of {len(s)}"
     joint = fit["joint_lr"]
@@ -138,16 +165,22 @@ def bootstrap_counts(boots: dict[str, pd.DataFrame]) -> dict[str, str]:
     """How many verdicts (in sum, mean, per-step) the seed bootstrap's check could test, and how many it changed."""
     rows = pd.concat(boots.values()) if boots else pd.DataFrame(columns=["norm", "verdict", "robust_verdict"])
     in_norms = rows["norm"].isin(NORMS)
-    return {"BootstrapVerdictsChecked": f"{(in_norms & (rows['robust_verdict'] != '')).sum()}",
-            "BootstrapVerdictsChanged": f"{(in_norms & changed_by_check(rows)).sum()}"}
+    return {
+        "BootstrapVerdictsChecked": f"{(in_norms & (rows['robust_verdict'] != '')).sum()}",
+        "BootstrapVerdictsChanged": f"{(in_norms & changed_by_check(rows)).sum()}",
+    }
 
 
 def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: pd.DataFrame) -> dict[str, str]:
     """The equilibrium check's numbers (``\\result{equilibrium:key}``): what was run, each quantity's range
     of ratios over the coefs, its exponents against coef and C, and the sizes of the tensors."""
-    numbers = {"runs": f"{tensors.groupby(['coef', 'seed']).ngroups}", "seeds": f"{tensors['seed'].nunique()}",
-               "coefs": f"{tensors['coef'].nunique()}", "tensors": f"{tensors['tensor'].nunique()}",
-               "elements": f"{tensors['elements'].min():,}--{tensors['elements'].max():,}"}
+    numbers = {
+        "runs": f"{tensors.groupby(['coef', 'seed']).ngroups}",
+        "seeds": f"{tensors['seed'].nunique()}",
+        "coefs": f"{tensors['coef'].nunique()}",
+        "tensors": f"{tensors['tensor'].nunique()}",
+        "elements": f"{tensors['elements'].min():,}--{tensors['elements'].max():,}",
+    }
     for field in ("width", "lr", "epochs", "averaged_epochs"):  # one value each (checked on reading)
         numbers[field] = f"{tensors[field].iloc[0]:g}"
     for q, rows in ratios.groupby("quantity"):
@@ -162,5 +195,7 @@ def equilibrium_numbers(tensors: pd.DataFrame, ratios: pd.DataFrame, exponents: 
 def kept_experiments(kept, experiment_files: Path) -> dict[str, str]:
     """Which experiments the paper quotes (``kept``, in order) and which of conf/experiment/ it does not."""
     every = sorted(path.stem for path in experiment_files.glob("*.yaml"))
-    return {"KeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in kept),
-            "UnkeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in every if n not in kept)}
+    return {
+        "KeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in kept),
+        "UnkeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in every if n not in kept),
+    }

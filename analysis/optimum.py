@@ -10,6 +10,7 @@ of f; its 95% interval is the stretch of coefs around it that a t-test does not 
 (``_plausible``), ``open`` where that reaches an end of the grid. The method and its statuses:
 docs/analysis.md#the-estimator; why a spline over the whole grid, measured by the calibration:
 docs/decisions.md#the-estimator-a-spline-over-the-whole-grid."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -32,6 +33,7 @@ STATUSES = ("ok", "edge", "open", "too_few", "no_runs")
 
 class Curve(NamedTuple):
     """The fitted curve over the fitted range, for figures."""
+
     x: np.ndarray  # log10 coef
     value: np.ndarray  # the fitted metric, averaged over the seeds
 
@@ -150,15 +152,21 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     knots = knots_for(grid)
     paired = np.isfinite(baseline_y) & np.isin(baseline_seed, seeds)  # a λ = 0 run needs its seed's offset
     counts["n_baseline"] = int(paired.sum())
-    fit = _least_squares(_design(x, seed, seeds, knots, baseline_seed[paired]), np.r_[y, baseline_y[paired]],
-                         len(seeds), len(knots) - 5)
+    fit = _least_squares(
+        _design(x, seed, seeds, knots, baseline_seed[paired]), np.r_[y, baseline_y[paired]], len(seeds), len(knots) - 5
+    )
     if fit is None:
         return Optimum("too_few", **counts)
 
     scan = _scan(grid, knots, fit)
-    common = dict(x=_zero_crossing(scan.x, scan.slope, scan.at), **_level(fit, scan), sigma=fit.sigma,
-                  offsets=dict(zip(seeds.tolist(), (fit.offsets - fit.offsets.mean()).tolist())),
-                  curve=Curve(scan.x, scan.curve + fit.offsets.mean()), **counts)
+    common = dict(
+        x=_zero_crossing(scan.x, scan.slope, scan.at),
+        **_level(fit, scan),
+        sigma=fit.sigma,
+        offsets=dict(zip(seeds.tolist(), (fit.offsets - fit.offsets.mean()).tolist())),
+        curve=Curve(scan.x, scan.curve + fit.offsets.mean()),
+        **counts,
+    )
     if paired.any():
         common.update(_gain(fit, scan))
     if scan.at in (0, SCAN - 1):
@@ -172,8 +180,14 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     if lo == 0 or hi == SCAN - 1 or scan.curvature <= 0:
         return Optimum("open", **common)
     lo_x, hi_x = float(scan.x[lo - 1]), float(scan.x[hi + 1])  # resolved to the scan's step, outwards
-    return Optimum("ok", lo=lo_x, hi=hi_x, se=(hi_x - lo_x) / (2 * t),
-                   n_diverged_near=int(np.sum((diverged_at >= lo_x) & (diverged_at <= hi_x))), **common)
+    return Optimum(
+        "ok",
+        lo=lo_x,
+        hi=hi_x,
+        se=(hi_x - lo_x) / (2 * t),
+        n_diverged_near=int(np.sum((diverged_at >= lo_x) & (diverged_at <= hi_x))),
+        **common,
+    )
 
 
 def _design(x, seed, seeds, knots, baseline_seed) -> np.ndarray:
@@ -182,15 +196,16 @@ def _design(x, seed, seeds, knots, baseline_seed) -> np.ndarray:
     design = np.hstack([(seed[:, None] == seeds[None, :]).astype(float), spline_basis(x, knots)])
     n_base = len(baseline_seed)
     if n_base:  # a λ = 0 run keeps its seed's offset and sits on no point of the curve
-        base_rows = np.hstack([(baseline_seed[:, None] == seeds[None, :]).astype(float),
-                               np.zeros((n_base, design.shape[1] - len(seeds)))])
-        design = np.vstack([np.hstack([design, np.zeros((len(x), 1))]),
-                            np.hstack([base_rows, np.ones((n_base, 1))])])
+        base_rows = np.hstack(
+            [(baseline_seed[:, None] == seeds[None, :]).astype(float), np.zeros((n_base, design.shape[1] - len(seeds)))]
+        )
+        design = np.vstack([np.hstack([design, np.zeros((len(x), 1))]), np.hstack([base_rows, np.ones((n_base, 1))])])
     return design
 
 
 class _Fit(NamedTuple):
     """The least-squares fit of the design: coefficients in its column order, their covariance."""
+
     coef: np.ndarray  # seed offsets, spline coefficients, then the λ = 0 level where fitted
     cov: np.ndarray
     dof: int
@@ -200,11 +215,11 @@ class _Fit(NamedTuple):
 
     @property
     def offsets(self) -> np.ndarray:  # a_s, each seed's level
-        return self.coef[:self.n_seeds]
+        return self.coef[: self.n_seeds]
 
     @property
     def beta(self) -> np.ndarray:  # the spline's coefficients
-        return self.coef[self.n_seeds:self.n_seeds + self.n_spline]
+        return self.coef[self.n_seeds : self.n_seeds + self.n_spline]
 
     @property
     def beta_cov(self) -> np.ndarray:
@@ -220,11 +235,12 @@ def _least_squares(design: np.ndarray, y: np.ndarray, n_seeds: int, n_spline: in
         return None
     residual = y - design @ coef
     sigma = float(np.sqrt(residual @ residual / dof))
-    return _Fit(coef, sigma ** 2 * np.linalg.inv(design.T @ design), dof, sigma, n_seeds, n_spline)
+    return _Fit(coef, sigma**2 * np.linalg.inv(design.T @ design), dof, sigma, n_seeds, n_spline)
 
 
 class _Scan(NamedTuple):
     """The fitted curve f (seed offsets aside) and its slope on SCAN points spanning the grid."""
+
     x: np.ndarray
     basis: np.ndarray  # the spline's basis at each point
     curve: np.ndarray
@@ -239,9 +255,15 @@ def _scan(grid: np.ndarray, knots: np.ndarray, fit: _Fit) -> _Scan:
     basis, slope_basis, curvature_basis = (spline_basis(x, knots, d) for d in (0, 1, 2))
     curve = basis @ fit.beta
     at = int(np.argmin(curve))
-    return _Scan(x, basis, curve, slope_basis @ fit.beta,
-                 np.sqrt(np.einsum("ij,jk,ik->i", slope_basis, fit.beta_cov, slope_basis)), at,
-                 float(curvature_basis[at] @ fit.beta))
+    return _Scan(
+        x,
+        basis,
+        curve,
+        slope_basis @ fit.beta,
+        np.sqrt(np.einsum("ij,jk,ik->i", slope_basis, fit.beta_cov, slope_basis)),
+        at,
+        float(curvature_basis[at] @ fit.beta),
+    )
 
 
 def _level(fit: _Fit, scan: _Scan) -> dict:
@@ -250,8 +272,10 @@ def _level(fit: _Fit, scan: _Scan) -> dict:
     ns = fit.n_seeds
     value_basis = np.r_[np.full(ns, 1 / ns), scan.basis[scan.at], np.zeros(len(fit.coef) - ns - fit.n_spline)]
     between_seeds = float(np.var(fit.offsets, ddof=1)) / ns if ns > 1 else 0.0
-    return dict(value=float(value_basis @ fit.coef),
-                value_se=float(np.sqrt(value_basis @ fit.cov @ value_basis + between_seeds)))
+    return dict(
+        value=float(value_basis @ fit.coef),
+        value_se=float(np.sqrt(value_basis @ fit.cov @ value_basis + between_seeds)),
+    )
 
 
 def _gain(fit: _Fit, scan: _Scan) -> dict:

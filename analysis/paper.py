@@ -1,6 +1,7 @@
 """``paper``: regenerate everything under paper/ (figures, LaTeX tables, number macros, the measured
 calibration) from the results tables kept in paper/results/, one per experiment; nothing is trained and
 no number in the paper is typed by hand. What each file holds: docs/analysis.md#the-paper."""
+
 from __future__ import annotations
 
 import shutil
@@ -54,10 +55,11 @@ def kept_tables(results: Path) -> dict[str, Path]:
         suffix = next((s for s in (".csv.gz", ".csv", ".parquet") if path.name.endswith(s)), None)
         if suffix is None or not path.is_file():
             continue
-        name = path.name[:-len(suffix)]
+        name = path.name[: -len(suffix)]
         if name in tables:
-            raise AnalysisError(f"{results}: two tables for experiment {name} ({tables[name].name}, {path.name}); "
-                                "keep one")
+            raise AnalysisError(
+                f"{results}: two tables for experiment {name} ({tables[name].name}, {path.name}); keep one"
+            )
         tables[name] = path
     if not tables:
         raise AnalysisError(f"{results}: no results tables (NAME.csv.gz from `python -m analysis collect`)")
@@ -67,6 +69,7 @@ def kept_tables(results: Path) -> dict[str, Path]:
 @dataclass
 class Experiment:
     """One kept experiment, fitted and drawn: what the paper's shared tables and numbers take from it."""
+
     fit: dict  # pipeline.analyse's tables
     numbers: dict[str, str]  # quoted as \result{NAME:key}
     boot: pd.DataFrame | None  # its seed bootstrap, where one is kept (results/bootstrap/NAME.csv)
@@ -84,8 +87,9 @@ def build_experiment(name: str, table: Path, metric: str, out: Path) -> Experime
     figures = out / "figures" / name
     shutil.rmtree(figures, ignore_errors=True)  # an experiment's figures are exactly this build's
     written = all_figures(fit, metric, figures, kinds=EXPERIMENT_FIGURES)
-    evidence = [p.relative_to(out).as_posix() for p in written
-                if p.suffix == ".pdf" and p.stem.startswith("loss_vs_lambda")]
+    evidence = [
+        p.relative_to(out).as_posix() for p in written if p.suffix == ".pdf" and p.stem.startswith("loss_vs_lambda")
+    ]
     appendix = experiment_tex(name, fit, evidence)
     for part in EXPERIMENT_CSVS:
         path = out / "tables" / name / f"{part}.csv"
@@ -95,8 +99,13 @@ def build_experiment(name: str, table: Path, metric: str, out: Path) -> Experime
     return Experiment(fit, numbers, boot, appendix, written)
 
 
-def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: str = "val_loss",
-                replicates: int = CALIBRATION_REPLICATES, readme: Path | None = None) -> list[Path]:
+def build_paper(
+    results: Path = PAPER / "results",
+    out: Path = PAPER,
+    metric: str = "val_loss",
+    replicates: int = CALIBRATION_REPLICATES,
+    readme: Path | None = None,
+) -> list[Path]:
     """Every table, number and figure of the paper from the kept results tables (one per
     experiment); an experiment's own under tables/NAME/ and figures/NAME/; and, given ``readme``, the
     answer table in that README."""
@@ -108,8 +117,10 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     boots = {name: e.boot for name, e in experiments.items() if e.boot is not None}
     numbers = {name: e.numbers for name, e in experiments.items()}
     written = [path for e in experiments.values() for path in e.written]
-    texts = {"calibration.tex": calibration_tex(calibration),
-             **{f"{name}/appendix.tex": e.appendix for name, e in experiments.items()}}
+    texts = {
+        "calibration.tex": calibration_tex(calibration),
+        **{f"{name}/appendix.tex": e.appendix for name, e in experiments.items()},
+    }
 
     kept_equilibrium = results / "equilibrium" / "tensors.csv"
     if kept_equilibrium.exists():  # not a λ sweep: its own table, figure and numbers
@@ -132,8 +143,13 @@ def build_paper(results: Path = PAPER / "results", out: Path = PAPER, metric: st
     texts["predictions.tex"] = predictions_tex({name: fit["predictions"] for name, fit in fits.items()})
     texts["bootstrap.tex"] = bootstrap_tex(boots)
     texts["appendix.tex"] = "\n".join(f"\\input{{tables/{name}/appendix.tex}}" for name in experiments) + "\n"
-    macros = (global_numbers(calibration, replicates) | network_numbers(fits, numbers.get("equilibrium"))
-              | bootstrap_counts(boots) | boot_calibration_numbers | kept_experiments(numbers, EXPERIMENT_FILES))
+    macros = (
+        global_numbers(calibration, replicates)
+        | network_numbers(fits, numbers.get("equilibrium"))
+        | bootstrap_counts(boots)
+        | boot_calibration_numbers
+        | kept_experiments(numbers, EXPERIMENT_FILES)
+    )
     texts["numbers.tex"] = numbers_tex(macros, numbers)
     written += write_tables(out / "tables", texts, calibration)
     if readme is not None:

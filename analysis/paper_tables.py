@@ -1,6 +1,7 @@
 """The paper's LaTeX tables other than the answer (``answer``): each experiment's appendix (what was run,
 coef* and λ* per point, the fits' evidence), the predictions, the calibration, the seed bootstrap and the
 equilibrium check (docs/analysis.md#the-paper)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,25 +13,35 @@ from analysis.table import CONFIG
 from analysis.tex import AXIS_HEADERS, fixed, heading, interval, law_tex, minus, sci, signed, tabular, tex, within_page
 from wdbench.normalisation import NORMS
 
-EVIDENCE_CAPTION = ("the metric against coef, a panel per width: runs with their seed offset removed, the seed "
-                    "means, the fitted spline, coef$^*$ on it with its 95\\% interval, and the $\\lambda=0$ baseline.")
+EVIDENCE_CAPTION = (
+    "the metric against coef, a panel per width: runs with their seed offset removed, the seed "
+    "means, the fitted spline, coef$^*$ on it with its 95\\% interval, and the $\\lambda=0$ baseline."
+)
 
 
 def experiment_tex(name: str, fit: dict, figures: list[str]) -> str:
     """An experiment's appendix: what was run (every config field of its runs), coef* and λ* per
     point, and the evidence for each fit (the metric against coef)."""
     stars = fit["coef_star"]
-    parts = [f"\\subsection{{Experiment \\texttt{{{tex(name)}}}}}\\label{{app:{name}}}",
-             "\\begin{center}\\small", setup_tex(fit["runs"]), "\\end{center}", "\\begin{center}\\scriptsize",
-             "\\setlength{\\tabcolsep}{4pt}"]
+    parts = [
+        f"\\subsection{{Experiment \\texttt{{{tex(name)}}}}}\\label{{app:{name}}}",
+        "\\begin{center}\\small",
+        setup_tex(fit["runs"]),
+        "\\end{center}",
+        "\\begin{center}\\scriptsize",
+        "\\setlength{\\tabcolsep}{4pt}",
+    ]
     for setting, s in stars.groupby("setting", sort=True):
         if stars["setting"].nunique() > 1:
             # a caption line, not \paragraph: LaTeX refuses that inside center
             parts.append(f"\\par\\medskip\\textit{{Setting {tex(setting)}}}\\par\\smallskip")
         parts.append(coef_star_tex(s))
     parts.append("\\end{center}")
-    parts += [f"\\begin{{figure}}[tbp]\\centering\\includegraphics{{{path}}}\\caption{{Experiment "
-              f"\\texttt{{{tex(name)}}}: {EVIDENCE_CAPTION}}}\\end{{figure}}" for path in figures]
+    parts += [
+        f"\\begin{{figure}}[tbp]\\centering\\includegraphics{{{path}}}\\caption{{Experiment "
+        f"\\texttt{{{tex(name)}}}: {EVIDENCE_CAPTION}}}\\end{{figure}}"
+        for path in figures
+    ]
     return "\n".join(parts) + "\n\\clearpage\n"
 
 
@@ -42,7 +53,7 @@ def setup_tex(runs: pd.DataFrame) -> str:
         numeric = pd.to_numeric(pd.Series(values), errors="coerce")
         ordered = values[np.argsort(numeric.to_numpy())] if numeric.notna().all() else sorted(values)
         shown = ", ".join(ordered[:8]) + (f" … ({len(values)} values)" if len(values) > 8 else "")
-        lines.append(f"\\texttt{{{tex(column[len(CONFIG):])}}} & {tex(shown) if len(values) else 'null'}")
+        lines.append(f"\\texttt{{{tex(column[len(CONFIG) :])}}} & {tex(shown) if len(values) else 'null'}")
     return tabular("ll", r"config field & value(s) in the kept runs", lines)
 
 
@@ -52,18 +63,35 @@ def coef_star_tex(stars: pd.DataFrame) -> str:
     lines, lams = [], []
     for _, s in stars.sort_values(axes).iterrows():
         point = " & ".join(f"{s[a]}" for a in axes)
-        lines.append(f"{point} & {s['n_decayed']:,} & {s['n_seeds']} & "
-                     f"{interval(s['coef_star'], s['coef_lo'], s['coef_hi'])} & "
-                     f"{sci(s['coef_near_lo'])}--{sci(s['coef_near_hi'])} & "
-                     f"{interval(s['gain'], s['gain_lo'], s['gain_hi'], fixed)} & {tex(s['status'])}")
-        lams.append(f"{point} & " + " & ".join(
-            interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS))
+        lines.append(
+            f"{point} & {s['n_decayed']:,} & {s['n_seeds']} & "
+            f"{interval(s['coef_star'], s['coef_lo'], s['coef_hi'])} & "
+            f"{sci(s['coef_near_lo'])}--{sci(s['coef_near_hi'])} & "
+            f"{interval(s['gain'], s['gain_lo'], s['gain_hi'], fixed)} & {tex(s['status'])}"
+        )
+        lams.append(
+            f"{point} & " + " & ".join(interval(s[f"lam_star_{n}"], s[f"lam_lo_{n}"], s[f"lam_hi_{n}"]) for n in NORMS)
+        )
     header = " & ".join(AXIS_HEADERS[a] for a in axes)
-    return (within_page(tabular("r" * len(axes) + "rrlllr", header + r" & $N_\mathrm{decayed}$ & seeds & "
-                                r"coef$^*$ [95\%] & near-optimal coef & gain over $\lambda=0$ [95\%] & status",
-                                lines)) + "\n\\medskip\n"
-            + within_page(tabular("r" * len(axes) + "lll", header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
-                         r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]", lams)))
+    return (
+        within_page(
+            tabular(
+                "r" * len(axes) + "rrlllr",
+                header + r" & $N_\mathrm{decayed}$ & seeds & "
+                r"coef$^*$ [95\%] & near-optimal coef & gain over $\lambda=0$ [95\%] & status",
+                lines,
+            )
+        )
+        + "\n\\medskip\n"
+        + within_page(
+            tabular(
+                "r" * len(axes) + "lll",
+                header + r" & $\lambda^*_\mathrm{sum}$ [95\%] & "
+                r"$\lambda^*_\mathrm{mean}$ [95\%] & $\lambda^*_\text{per-step}$ [95\%]",
+                lams,
+            )
+        )
+    )
 
 
 def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
@@ -73,17 +101,22 @@ def predictions_tex(predictions: dict[str, pd.DataFrame]) -> str:
     for name, table in predictions.items():
         if len(table):
             lines.append(heading(name, 5))
-        lines += [f"\\quad {law_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], tex(r['axis']))} & "
-                  f"{minus(format(r['predicted'], 'g'))} & "
-                  f"{fixed(r['exponent'], 3)} [{fixed(r['lo'], 3)}, {fixed(r['hi'], 3)}] & "
-                  f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted')}" for _, r in table.iterrows()]
+        lines += [
+            f"\\quad {law_tex(r['source'])} & {AXIS_HEADERS.get(r['axis'], tex(r['axis']))} & "
+            f"{minus(format(r['predicted'], 'g'))} & "
+            f"{fixed(r['exponent'], 3)} [{fixed(r['lo'], 3)}, {fixed(r['hi'], 3)}] & "
+            f"{ {True: 'yes', False: 'no'}.get(r['consistent'], 'not fitted') }"
+            for _, r in table.iterrows()
+        ]
     return tabular("llrll", r"prediction & axis & predicted & measured [95\%] & inside", lines)
 
 
 def calibration_tex(table: pd.DataFrame) -> str:
-    lines = [f"{tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
-             f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}] & {r['median_width']:.2f}"
-             for _, r in table.iterrows()]
+    lines = [
+        f"{tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
+        f"{r['coverage']:.3f} [{r['coverage_lo']:.3f}, {r['coverage_hi']:.3f}] & {r['median_width']:.2f}"
+        for _, r in table.iterrows()
+    ]
     return tabular("lrrlr", r"nominal 95\% interval of & intervals & withheld & coverage [95\%] & median width", lines)
 
 
@@ -106,23 +139,42 @@ def bootstrap_tex(boots: dict[str, pd.DataFrame]) -> str:
                 mark = r"$^\dagger$" if changed_by_check(b) else ""
                 cells.append(f"[{fixed(b['robust_lo90'])}, {fixed(b['robust_hi90'])}] {b['robust_verdict']}{mark}")
             ratio = fixed(coef["boot_sd"] / meta_sd(coef))
-            lines.append(f"\\quad {tex(setting)} & {AXIS_HEADERS.get(axis, tex(axis))} & {coef['kept']} & {ratio} & "
-                         + " & ".join(cells))
-    return tabular("llrr" + "l" * len(NORMS), "setting & axis & kept & SD ratio & " + " & ".join(
-        f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: 90\\% interval, verdict" for n in NORMS), lines)
+            lines.append(
+                f"\\quad {tex(setting)} & {AXIS_HEADERS.get(axis, tex(axis))} & {coef['kept']} & {ratio} & "
+                + " & ".join(cells)
+            )
+    return tabular(
+        "llrr" + "l" * len(NORMS),
+        "setting & axis & kept & SD ratio & "
+        + " & ".join(f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: 90\\% interval, verdict" for n in NORMS),
+        lines,
+    )
 
 
 def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
     """Measured/predicted per coef (95% over seeds), then each quantity's exponents against coef and C."""
     by = ratios.set_index(["coef", "quantity"])
-    lines = [f"{sci(coef)} & " + " & ".join(
-        f"{by.loc[(coef, q), 'ratio']:.2f} [{by.loc[(coef, q), 'lo']:.2f}, {by.loc[(coef, q), 'hi']:.2f}]"
-        for q in ("norm", "angle")) for coef in sorted(ratios["coef"].unique())]
+    lines = [
+        f"{sci(coef)} & "
+        + " & ".join(
+            f"{by.loc[(coef, q), 'ratio']:.2f} [{by.loc[(coef, q), 'lo']:.2f}, {by.loc[(coef, q), 'hi']:.2f}]"
+            for q in ("norm", "angle")
+        )
+        for coef in sorted(ratios["coef"].unique())
+    ]
     e = exponents.set_index(["quantity", "variable"])
     for i, (variable, label) in enumerate((("coef", "coef"), ("elements", "size $C$"))):
-        lines.append((r"\midrule " if i == 0 else "") + f"exponent in {label}: measured & " + " & ".join(
-            f"{fixed(e.loc[(q, variable), 'exponent'])} [{fixed(e.loc[(q, variable), 'lo'])}, "
-            f"{fixed(e.loc[(q, variable), 'hi'])}]" for q in ("norm", "angle")))
-        lines.append(f"\\phantom{{exponent in {label}:}} predicted & " + " & ".join(
-            minus(signed(e.loc[(q, variable), "predicted"])) for q in ("norm", "angle")))
+        lines.append(
+            (r"\midrule " if i == 0 else "")
+            + f"exponent in {label}: measured & "
+            + " & ".join(
+                f"{fixed(e.loc[(q, variable), 'exponent'])} [{fixed(e.loc[(q, variable), 'lo'])}, "
+                f"{fixed(e.loc[(q, variable), 'hi'])}]"
+                for q in ("norm", "angle")
+            )
+        )
+        lines.append(
+            f"\\phantom{{exponent in {label}:}} predicted & "
+            + " & ".join(minus(signed(e.loc[(q, variable), "predicted"])) for q in ("norm", "angle"))
+        )
     return tabular("lll", r"coef & norm [95\%] & angular update [95\%]", lines)

@@ -1,5 +1,6 @@
 """Every table the ``fit`` verb writes, fitted from one results table; ``figures`` and ``paper`` draw
 from the same fits. The method is in docs/analysis.md."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,9 +33,18 @@ def analyse(table: str, metric: str) -> dict:
     exponents = exponent_table(stars)
     if len(tuned):  # λ* at the learning rate tuned per point: a setting of its own
         exponents = pd.concat([exponents, exponent_table(tuned)], ignore_index=True)
-    return {"runs": runs, "fits": fits, "coef_star": stars, "tuned": tuned, "exponents": exponents,
-            "predictions": prediction_table(runs, exponents), "closed_form": closed_form_table(runs, stars),
-            "consistency": consistency_table(runs, metric), "joint_lr": joint, "notes": notes(runs, stars)}
+    return {
+        "runs": runs,
+        "fits": fits,
+        "coef_star": stars,
+        "tuned": tuned,
+        "exponents": exponents,
+        "predictions": prediction_table(runs, exponents),
+        "closed_form": closed_form_table(runs, stars),
+        "consistency": consistency_table(runs, metric),
+        "joint_lr": joint,
+        "notes": notes(runs, stars),
+    }
 
 
 def write_fit_tables(fit: dict, out: Path) -> None:

@@ -11,6 +11,7 @@ the curve that grows on the cliff; a few runs diverge or are missing. The true c
 minimum of the seed-averaged curve: with a jitter d ~ N(0, τ²), E f(u − d) is minimal at u = −k·τ²/2
 (exactly, below the cap).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -25,12 +26,13 @@ BATCH, N_TRAIN = 128, 1437
 
 
 def n_decayed(width: int) -> int:
-    return 1200 * width ** 2  # about a ResNet's decayed count: κ = 2
+    return 1200 * width**2  # about a ResNet's decayed count: κ = 2
 
 
 @dataclass
 class Scenario:
     """Everything that shapes one planted sweep."""
+
     alpha: float = 0.0  # planted exponent of coef* against width
     log10_c0: float = -1.5  # log10 coef* at width 1
     widths: tuple = (4, 8, 16, 32, 64, 128)
@@ -63,13 +65,21 @@ def random_scenario(rng: np.random.Generator) -> Scenario:
     n_widths = int(rng.integers(4, 7))
     first = int(rng.choice([2, 4, 8]))
     return Scenario(
-        alpha=float(rng.uniform(-1, 2)), log10_c0=float(rng.uniform(-4, -1)),
-        widths=tuple(first * 2 ** np.arange(n_widths)), seeds=int(rng.integers(2, 6)),
-        step=float(rng.choice([0.2, 0.25, 1 / 3, 0.5])), jitter=float(rng.choice([0.0, 0.3])),
-        missing=float(rng.choice([0.0, 0.1])), curvature=(0.1, 1.0), asymmetry=(0.0, 5.0),
-        sigma=float(rng.uniform(0.01, 0.05)), seed_sd=float(rng.uniform(0.0, 0.06)),
-        seed_jitter=float(rng.uniform(0.0, 0.05)), misfit=float(rng.uniform(0.0, 0.05)),
-        diverge=float(rng.choice([0.0, 0.02])))
+        alpha=float(rng.uniform(-1, 2)),
+        log10_c0=float(rng.uniform(-4, -1)),
+        widths=tuple(first * 2 ** np.arange(n_widths)),
+        seeds=int(rng.integers(2, 6)),
+        step=float(rng.choice([0.2, 0.25, 1 / 3, 0.5])),
+        jitter=float(rng.choice([0.0, 0.3])),
+        missing=float(rng.choice([0.0, 0.1])),
+        curvature=(0.1, 1.0),
+        asymmetry=(0.0, 5.0),
+        sigma=float(rng.uniform(0.01, 0.05)),
+        seed_sd=float(rng.uniform(0.0, 0.06)),
+        seed_jitter=float(rng.uniform(0.0, 0.05)),
+        misfit=float(rng.uniform(0.0, 0.05)),
+        diverge=float(rng.choice([0.0, 0.02])),
+    )
 
 
 def random_joint_scenario(rng: np.random.Generator) -> Scenario:
@@ -77,13 +87,18 @@ def random_joint_scenario(rng: np.random.Generator) -> Scenario:
     loss level that prefers one lr (anywhere between, so that the best grid lr is sometimes clear
     and sometimes nearly tied)."""
     lrs = (0.01, 0.0316, 0.1)
-    return replace(random_scenario(rng), lrs=lrs, lr_shift=float(rng.uniform(-1, 1)),
-                   lr_best=float(10 ** rng.uniform(-2, -1)), lr_cost=float(rng.uniform(0.02, 0.3)))
+    return replace(
+        random_scenario(rng),
+        lrs=lrs,
+        lr_shift=float(rng.uniform(-1, 1)),
+        lr_best=float(10 ** rng.uniform(-2, -1)),
+        lr_cost=float(rng.uniform(0.02, 0.3)),
+    )
 
 
 def curve(u, base, curvature, k):
     u = np.asarray(u, float)
-    rise = curvature * u ** 2 / 2 if k < 1e-6 else curvature * (np.expm1(k * u) - k * u) / k ** 2
+    rise = curvature * u**2 / 2 if k < 1e-6 else curvature * (np.expm1(k * u) - k * u) / k**2
     return np.minimum(base + rise, CHANCE)
 
 
@@ -102,7 +117,7 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
             a = np.exp(rng.uniform(*np.log(s.curvature)))
             base = 0.15 + 1.0 / w + s.lr_cost * np.log10(lr / s.lr_best) ** 2
             x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
-            spread = s.seed_jitter ** 2 + (s.seed_slope * (np.log10(w) - centre)) ** 2  # of a seed's optimum
+            spread = s.seed_jitter**2 + (s.seed_slope * (np.log10(w) - centre)) ** 2  # of a seed's optimum
             truth["x"][(lr, int(w))] = x_star - k * spread / 2
             lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)
             grid = np.arange(lo, hi + 1e-9, s.step)
@@ -128,15 +143,39 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
 def _row(s: Scenario, lr: float, width: int, x, seed: int, value: float, diverged: bool, rng) -> dict:
     norm = str(rng.choice(s.norms))
     c = norm_factor(norm, n_decayed=n_decayed(width), batch_size=BATCH, n_train=N_TRAIN)
-    coef = 0.0 if x is None else 10.0 ** x
-    config = {"config.model.name": "resnet", "config.model.width": width, "config.optim.lr": lr,
-              "config.optim.batch_size": BATCH, "config.data.n_train": None, "config.penalty.norm": norm,
-              "config.penalty.lam": coef / c, "config.penalty.apply": "coupled", "config.seed": seed}
-    return {"model": "resnet", "width": width, "n_params": 1300 * width ** 2, "n_decayed": n_decayed(width),
-            "norm": norm, "apply": "coupled", "lam": coef / c, "coef": coef, "optimizer": "sgd", "lr": lr,
-            "batch_size": BATCH, "n_train": N_TRAIN, "epochs": 10, "seed": seed,
-            "status": "diverged" if diverged else "completed", "val_loss": np.nan if diverged else value,
-            "val_acc": np.nan if diverged else 1 - value / 3, "train_loss": value,
-            "decayed_norm": 10 / (1 + coef), "run_dir": f"w{width}_x{x}_s{seed}_lr{lr}",
-            "dataset": "digits", **config}
-
+    coef = 0.0 if x is None else 10.0**x
+    config = {
+        "config.model.name": "resnet",
+        "config.model.width": width,
+        "config.optim.lr": lr,
+        "config.optim.batch_size": BATCH,
+        "config.data.n_train": None,
+        "config.penalty.norm": norm,
+        "config.penalty.lam": coef / c,
+        "config.penalty.apply": "coupled",
+        "config.seed": seed,
+    }
+    return {
+        "model": "resnet",
+        "width": width,
+        "n_params": 1300 * width**2,
+        "n_decayed": n_decayed(width),
+        "norm": norm,
+        "apply": "coupled",
+        "lam": coef / c,
+        "coef": coef,
+        "optimizer": "sgd",
+        "lr": lr,
+        "batch_size": BATCH,
+        "n_train": N_TRAIN,
+        "epochs": 10,
+        "seed": seed,
+        "status": "diverged" if diverged else "completed",
+        "val_loss": np.nan if diverged else value,
+        "val_acc": np.nan if diverged else 1 - value / 3,
+        "train_loss": value,
+        "decayed_norm": 10 / (1 + coef),
+        "run_dir": f"w{width}_x{x}_s{seed}_lr{lr}",
+        "dataset": "digits",
+        **config,
+    }

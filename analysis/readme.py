@@ -1,5 +1,6 @@
 """The README's copy of the paper's answer table, kept between two markers (a test checks that it is
 the paper's, docs/analysis.md#the-paper)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +8,10 @@ from pathlib import Path
 from analysis.table import AnalysisError
 
 README = Path(__file__).resolve().parents[1] / "README.md"  # holds the answer table verbatim, between these markers
-README_ANSWER = ("<!-- answer table: paper/tables/answer.md, written by `python -m analysis paper` -->\n",
-                 "<!-- end of answer table -->\n")
+README_ANSWER = (
+    "<!-- answer table: paper/tables/answer.md, written by `python -m analysis paper` -->\n",
+    "<!-- end of answer table -->\n",
+)
 
 
 def readme_with_answer(readme: str, answer: str, name: str = "README.md") -> str:

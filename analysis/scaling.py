@@ -8,6 +8,7 @@ TOST against a margin fixed in advance, λ* moving by less than ``MARGIN``× ove
 optima span. The method and the verdicts' meanings:
 docs/analysis.md#exponents-and-verdicts; why the fitted range and "too short":
 docs/decisions.md#verdicts-over-the-fitted-range-and-too-short."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,13 +40,13 @@ def meta_regression(design: np.ndarray, y: np.ndarray, se: np.ndarray) -> MetaFi
     k, p = design.shape
     if k <= p or np.linalg.matrix_rank(design) < p:
         raise AnalysisError(f"an exponent fit needs more points ({k}) than parameters ({p}) and distinct axis values")
-    w = 1 / se ** 2
+    w = 1 / se**2
     xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
     fixed = xtwx_inv @ design.T @ (w * y)
     q = float(np.sum(w * (y - design @ fixed) ** 2))
-    trace = np.sum(w) - np.trace(xtwx_inv @ design.T @ ((w ** 2)[:, None] * design))
+    trace = np.sum(w) - np.trace(xtwx_inv @ design.T @ ((w**2)[:, None] * design))
     tau2 = max(0.0, (q - (k - p)) / trace)  # trace = tr(P) > 0 whenever k > p
-    w = 1 / (se ** 2 + tau2)
+    w = 1 / (se**2 + tau2)
     xtwx_inv = np.linalg.inv(design.T @ (w[:, None] * design))
     estimate = xtwx_inv @ design.T @ (w * y)
     scale = float(np.sum(w * (y - design @ estimate) ** 2)) / (k - p)  # Knapp-Hartung

@@ -1,17 +1,42 @@
 """Text as LaTeX for the paper's generated tables and numbers: plain text escaped, a prediction's law
 typeset as math, numbers in scientific or fixed notation with true minus signs, and the tabular layout
 every generated table shares (docs/analysis.md#the-paper)."""
+
 from __future__ import annotations
 
 import re
 
 import numpy as np
 
-UNICODE_TEX = {"λ": r"$\lambda$", "η": r"$\eta$", "σ": r"$\sigma$", "τ": r"$\tau$", "μ": r"$\mu$", "·": r"$\cdot$",
-               "²": r"$^2$", "∝": r"$\propto$", "√": r"$\surd$", "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$",
-               "†": r"$^\dagger$", "–": "--", "—": "---"}
-TEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
-               "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+UNICODE_TEX = {
+    "λ": r"$\lambda$",
+    "η": r"$\eta$",
+    "σ": r"$\sigma$",
+    "τ": r"$\tau$",
+    "μ": r"$\mu$",
+    "·": r"$\cdot$",
+    "²": r"$^2$",
+    "∝": r"$\propto$",
+    "√": r"$\surd$",
+    "×": r"$\times$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "†": r"$^\dagger$",
+    "–": "--",
+    "—": "---",
+}
+TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex(text: str) -> str:
@@ -21,7 +46,9 @@ def tex(text: str) -> str:
 
 LAW_SYMBOLS = {"λ": r"\lambda ", "η": r"\eta ", "σ": r"\sigma ", "∝": r"\propto ", "·": r"\cdot ", "²": "^2"}
 LAW_OPERATORS = set("∝·=/()")
-LAW_CHARACTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_*. ") | LAW_OPERATORS | set(LAW_SYMBOLS)
+LAW_CHARACTERS = (
+    set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_*. ") | LAW_OPERATORS | set(LAW_SYMBOLS)
+)
 LAW_TOKEN = re.compile(r"sqrt\(|[A-Za-zλησ]+(?:_[A-Za-z]+)?\*?|\S")
 
 
@@ -35,7 +62,11 @@ def law_tex(source: str) -> str:
     math, closers, previous = [], [], None
     for match in LAW_TOKEN.finditer(law):
         token = match.group()
-        if previous is not None and match.start() > previous.end() and not {previous.group()[-1], token[0]} & LAW_OPERATORS:
+        if (
+            previous is not None
+            and match.start() > previous.end()
+            and not {previous.group()[-1], token[0]} & LAW_OPERATORS
+        ):
             math.append(r"\ ")  # a space between two words ("η_layer·λ_t constant") stays a space
         previous = match
         if token == "sqrt(":
@@ -84,8 +115,18 @@ def signed(x: float) -> str:
 
 
 def tabular(columns: str, header: str, lines: list[str]) -> str:
-    return "\n".join([rf"\begin{{tabular}}{{{columns}}}", r"\toprule", header + r" \\", r"\midrule",
-                      *[line + r" \\" for line in lines], r"\bottomrule", r"\end{tabular}", ""])
+    return "\n".join(
+        [
+            rf"\begin{{tabular}}{{{columns}}}",
+            r"\toprule",
+            header + r" \\",
+            r"\midrule",
+            *[line + r" \\" for line in lines],
+            r"\bottomrule",
+            r"\end{tabular}",
+            "",
+        ]
+    )
 
 
 def within_page(table: str) -> str:

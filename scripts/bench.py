@@ -20,6 +20,7 @@
 Step times are medians over repeats of one epoch each, on one thread, the variants interleaved in
 a random order so that they see the same machine state.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def minimal_epoch(model, opt, x_train, y_train, batch_size, generator):
     model.train()
     order = torch.randperm(len(y_train), generator=generator)
     for i in range(len(y_train) // batch_size):
-        idx = order[i * batch_size:(i + 1) * batch_size]
+        idx = order[i * batch_size : (i + 1) * batch_size]
         loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,10 +67,11 @@ def loss_term_epoch(pack):
     t.module.train()
     order = torch.randperm(t.n_train, generator=member.rng)
     for i in range(t.steps_per_epoch):
-        idx = order[i * B:(i + 1) * B]
+        idx = order[i * B : (i + 1) * B]
         decayed = [p[0] for p in t.decayed]
-        loss = F.cross_entropy(t.logits(t.data.x_train[idx][None])[0], t.data.y_train[idx]) + \
-            member.penalty.loss(decayed)
+        loss = F.cross_entropy(t.logits(t.data.x_train[idx][None])[0], t.data.y_train[idx]) + member.penalty.loss(
+            decayed
+        )
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t.optimizer.step()
@@ -99,8 +101,10 @@ def harness_and_penalty(width: int, repeats: int) -> dict:
     model, optim = copy.deepcopy(base.members[0].model), base.members[0].run.optim
     opt = torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum)
     gen = torch.Generator().manual_seed(0)
-    variants = {"minimal loop": lambda: minimal_epoch(model, opt, base.data.x_train, base.data.y_train, 128, gen),
-                "harness, no penalty": base.train_epoch}
+    variants = {
+        "minimal loop": lambda: minimal_epoch(model, opt, base.data.x_train, base.data.y_train, 128, gen),
+        "harness, no penalty": base.train_epoch,
+    }
     for norm in NORMS:
         for apply in APPLIES:
             t = Pack([run_config(*common, f"penalty={norm}", f"penalty.apply={apply}", "penalty.lam=1e-3")])
@@ -108,12 +112,18 @@ def harness_and_penalty(width: int, repeats: int) -> dict:
     loss_term = Pack([run_config(*common, "penalty.lam=1e-3")])
     variants["explicit loss term, sum"] = lambda: loss_term_epoch(loss_term)
     times = step_times(variants, base.steps_per_epoch, repeats)
-    return {"width": width, "n_params": base.members[0].n_params, "steps_per_epoch": base.steps_per_epoch,
-            "step_s": times,
-            "harness_vs_minimal": times["harness, no penalty"] / times["minimal loop"],
-            "penalty_vs_none": {k.split(", ")[1] if k.startswith("harness, ") else k:
-                                v / times["harness, no penalty"] for k, v in times.items()
-                                if k not in ("minimal loop", "harness, no penalty")}}
+    return {
+        "width": width,
+        "n_params": base.members[0].n_params,
+        "steps_per_epoch": base.steps_per_epoch,
+        "step_s": times,
+        "harness_vs_minimal": times["harness, no penalty"] / times["minimal loop"],
+        "penalty_vs_none": {
+            k.split(", ")[1] if k.startswith("harness, ") else k: v / times["harness, no penalty"]
+            for k, v in times.items()
+            if k not in ("minimal loop", "harness, no penalty")
+        },
+    }
 
 
 def diagnostics_overhead(width: int, repeats: int) -> float:
@@ -131,14 +141,25 @@ def multirun_throughput() -> dict:
     slice of the main job (4 widths x 4 lambdas), and of rerunning it when every run is finished
     (start-up, validation and exit alone), so the steady-state ratio can be given too."""
     sweep = ["model.width=4,8,16,32", "penalty.log10_lam=-2,-1.5,-1,-0.5"]
-    launchers = {"sequential, torch default threads": ["hydra/launcher=basic"],
-                 "sequential, 1 thread": ["hydra/launcher=basic", "threads=1"],
-                 "all cores (local launcher)": ["hydra/launcher=local", "hydra.launcher.pack=1"]}
+    launchers = {
+        "sequential, torch default threads": ["hydra/launcher=basic"],
+        "sequential, 1 thread": ["hydra/launcher=basic", "threads=1"],
+        "all cores (local launcher)": ["hydra/launcher=local", "hydra.launcher.pack=1"],
+    }
     out = {"runs": 16, "cores": os.cpu_count(), "wall_s": {}}
     for label, launcher in launchers.items():
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "wdbench", "-m", *launcher, *sweep, "progress=false", f"out_dir={tmp}",
-                   "name=bench"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "wdbench",
+                "-m",
+                *launcher,
+                *sweep,
+                "progress=false",
+                f"out_dir={tmp}",
+                "name=bench",
+            ]
             for key in (label, f"{label}, rerun (all finished)"):
                 start = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True)
@@ -146,15 +167,23 @@ def multirun_throughput() -> dict:
     parallel = "all cores (local launcher)"
     overhead = statistics.mean(t for label, t in out["wall_s"].items() if label.endswith("(all finished)"))
     out["fixed_overhead_s"] = overhead
-    out["speedup"] = {label: out["wall_s"][label] / out["wall_s"][parallel] for label in launchers
-                      if label != parallel}
-    out["speedup_steady_state"] = {label: (out["wall_s"][label] - overhead) / (out["wall_s"][parallel] - overhead)
-                                   for label in out["speedup"]}
+    out["speedup"] = {label: out["wall_s"][label] / out["wall_s"][parallel] for label in launchers if label != parallel}
+    out["speedup_steady_state"] = {
+        label: (out["wall_s"][label] - overhead) / (out["wall_s"][parallel] - overhead) for label in out["speedup"]
+    }
     return out
 
 
-PACK_SETTINGS = [("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("resnet", 64), ("vit", 16),
-                 ("vit", 32), ("vit", 64)]
+PACK_SETTINGS = [
+    ("resnet", 4),
+    ("resnet", 8),
+    ("resnet", 16),
+    ("resnet", 32),
+    ("resnet", 64),
+    ("vit", 16),
+    ("vit", 32),
+    ("vit", 64),
+]
 
 
 def pack_step_ratios(settings, sizes, repeats: int) -> list[dict]:
@@ -164,14 +193,23 @@ def pack_step_ratios(settings, sizes, repeats: int) -> list[dict]:
     for model, width in settings:
         common = [f"model={model}", f"model.width={width}", "optim.batch_size=128"]
         alone = Pack([run_config(*common, "seed=0", "penalty.log10_coef=-2")])
-        packs = {k: Pack([run_config(*common, f"seed={s % 4}", f"penalty.log10_coef={-3 + s / k}") for s in range(k)])
-                 for k in sizes}
+        packs = {
+            k: Pack([run_config(*common, f"seed={s % 4}", f"penalty.log10_coef={-3 + s / k}") for s in range(k)])
+            for k in sizes
+        }
         variants = {"alone": alone.train_epoch, **{f"pack of {k}": p.train_epoch for k, p in packs.items()}}
         times = step_times(variants, alone.steps_per_epoch, repeats)
         for k in sizes:
-            rows.append({"model": model, "width": width, "K": k, "alone_ms": times["alone"] * 1e3,
-                         "pack_ms": times[f"pack of {k}"] * 1e3,
-                         "ratio": k * times["alone"] / times[f"pack of {k}"]})
+            rows.append(
+                {
+                    "model": model,
+                    "width": width,
+                    "K": k,
+                    "alone_ms": times["alone"] * 1e3,
+                    "pack_ms": times[f"pack of {k}"] * 1e3,
+                    "ratio": k * times["alone"] / times[f"pack of {k}"],
+                }
+            )
     return rows
 
 
@@ -190,8 +228,18 @@ def packed_sweep_throughput(settings, pack: int) -> list[dict]:
     fixed_import = statistics.median(_timed([sys.executable, "-c", "import wdbench.runner"]) for _ in range(3))
     rows = []
     for model, width in settings:
-        sweep = [sys.executable, "-m", "wdbench", "-m", f"model={model}", f"model.width={width}",
-                 "penalty.log10_coef=range(-3.5,0.5,0.25)", "seed=0,1,2,3", "progress=false", "name=bench"]
+        sweep = [
+            sys.executable,
+            "-m",
+            "wdbench",
+            "-m",
+            f"model={model}",
+            f"model.width={width}",
+            "penalty.log10_coef=range(-3.5,0.5,0.25)",
+            "seed=0,1,2,3",
+            "progress=false",
+            "name=bench",
+        ]
         row = {"model": model, "width": width, "runs": 64}
         for k in (1, pack):
             with tempfile.TemporaryDirectory() as tmp:
@@ -201,7 +249,9 @@ def packed_sweep_throughput(settings, pack: int) -> list[dict]:
             row[f"runs_per_min_pack{k}"] = 64 / row[f"wall_s_pack{k}"] * 60
         row["ratio"] = row[f"runs_per_min_pack{pack}"] / row["runs_per_min_pack1"]
         row["fixed_s"] = statistics.mean([row["rerun_s_pack1"], row[f"rerun_s_pack{pack}"]]) + fixed_import
-        row["ratio_fixed_cost_out"] = (row["wall_s_pack1"] - row["fixed_s"]) / (row[f"wall_s_pack{pack}"] - row["fixed_s"])
+        row["ratio_fixed_cost_out"] = (row["wall_s_pack1"] - row["fixed_s"]) / (
+            row[f"wall_s_pack{pack}"] - row["fixed_s"]
+        )
         rows.append(row)
     return rows
 
@@ -213,11 +263,25 @@ def quickstart_wall(keep: str | None = None) -> dict:
         raise SystemExit(f"--keep {keep}: not empty (a rerun would skip the finished runs and time nothing)")
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, name, launcher in (("pack=1", "pack1", ["hydra.launcher.pack=1"]),
-                                      ("packed (default)", "packed", [])):
+        for label, name, launcher in (
+            ("pack=1", "pack1", ["hydra.launcher.pack=1"]),
+            ("packed (default)", "packed", []),
+        ):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "wdbench", "-m", "experiment=quickstart", *launcher, "progress=false",
-                            f"out_dir={os.path.join(keep or tmp, name)}"], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "wdbench",
+                    "-m",
+                    "experiment=quickstart",
+                    *launcher,
+                    "progress=false",
+                    f"out_dir={os.path.join(keep or tmp, name)}",
+                ],
+                check=True,
+                capture_output=True,
+            )
             out[label] = time.perf_counter() - start
     out["ratio"] = out["pack=1"] / out["packed (default)"]
     return out
@@ -226,8 +290,17 @@ def quickstart_wall(keep: str | None = None) -> dict:
 def sweep24_wall(width: int) -> dict:
     """The whole command of a 24-run sweep on every core: default packing / hydra.launcher.pack=1."""
     out = {}
-    sweep = [sys.executable, "-m", "wdbench", "-m", f"model.width={width}", "penalty.log10_coef=-3,-2.5,-2,-1.5,-1,null",
-             "seed=0,1,2,3", "progress=false", "name=bench24"]
+    sweep = [
+        sys.executable,
+        "-m",
+        "wdbench",
+        "-m",
+        f"model.width={width}",
+        "penalty.log10_coef=-3,-2.5,-2,-1.5,-1,null",
+        "seed=0,1,2,3",
+        "progress=false",
+        "name=bench24",
+    ]
     for label, launcher in (("pack=1", ["hydra.launcher.pack=1"]), ("packed (default)", [])):
         with tempfile.TemporaryDirectory() as tmp:
             out[label] = _timed([*sweep, *launcher, f"out_dir={tmp}"])
@@ -266,10 +339,19 @@ def host_work_per_step(sizes=(1, 8, 32)) -> list[dict]:
             torch.randperm(pack.n_train, generator=g)
             for _ in range(pack.steps_per_epoch):
                 crop_flip_offsets(pack.batch_size, g)
-        same = all(torch.equal(drawn[i, :, j], torch.stack(crop_flip_offsets(pack.batch_size, g)).to(torch.uint8))
-                   for i in range(pack.steps_per_epoch) for j, g in enumerate(rng))
-        rows.append({"K": k, "host_calls_within_steps": polls[-1] - polls[0], "draw_share_of_epoch": draw_s / epoch_s,
-                     "same_as_step_by_step": same})
+        same = all(
+            torch.equal(drawn[i, :, j], torch.stack(crop_flip_offsets(pack.batch_size, g)).to(torch.uint8))
+            for i in range(pack.steps_per_epoch)
+            for j, g in enumerate(rng)
+        )
+        rows.append(
+            {
+                "K": k,
+                "host_calls_within_steps": polls[-1] - polls[0],
+                "draw_share_of_epoch": draw_s / epoch_s,
+                "same_as_step_by_step": same,
+            }
+        )
     return rows
 
 
@@ -280,9 +362,12 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--sections", default="123456789", help="which of the numbered measurements to run")
     parser.add_argument("--pack", type=int, default=16, help="K of the whole-command packing measurement")
-    parser.add_argument("--sweep-settings", type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
-                        default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
-                        help="model:width,... of the whole-command packing measurement")
+    parser.add_argument(
+        "--sweep-settings",
+        type=lambda s: [(m, int(w)) for m, w in (x.split(":") for x in s.split(","))],
+        default=[("resnet", 4), ("resnet", 8), ("resnet", 16), ("resnet", 32), ("vit", 16)],
+        help="model:width,... of the whole-command packing measurement",
+    )
     parser.add_argument("--keep", help="section 6: keep both quickstart sweeps' results under this directory")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -290,58 +375,79 @@ def main() -> None:
     figures = {}
     if "1" in args.sections or "2" in args.sections:
         steps = harness_and_penalty(args.width, args.repeats)
-        print(f"resnet width {steps['width']} ({steps['n_params']} params) on digits, batch 128, "
-              f"{steps['steps_per_epoch']} steps/epoch, 1 thread, median of {args.repeats}")
+        print(
+            f"resnet width {steps['width']} ({steps['n_params']} params) on digits, batch 128, "
+            f"{steps['steps_per_epoch']} steps/epoch, 1 thread, median of {args.repeats}"
+        )
         for name, seconds in steps["step_s"].items():
             print(f"  {name:32s} {seconds * 1e3:7.2f} ms/step")
         print(f"harness / minimal loop: {steps['harness_vs_minimal']:.3f}   (goal <= 1.05)")
-        print("penalty / no penalty:   " + "  ".join(f"{k} {v:.3f}" for k, v in steps["penalty_vs_none"].items())
-              + "   (goal <= 1.03)")
+        print(
+            "penalty / no penalty:   "
+            + "  ".join(f"{k} {v:.3f}" for k, v in steps["penalty_vs_none"].items())
+            + "   (goal <= 1.03)"
+        )
         figures["steps"] = steps
     if "3" in args.sections:
         multi = multirun_throughput()
-        print(f"multirun of {multi['runs']} runs, whole command: " + ", ".join(
-            f"{label} {t:.1f} s" for label, t in multi["wall_s"].items() if "rerun" not in label))
+        print(
+            f"multirun of {multi['runs']} runs, whole command: "
+            + ", ".join(f"{label} {t:.1f} s" for label, t in multi["wall_s"].items() if "rerun" not in label)
+        )
         print(f"  fixed cost of a command (rerun with every run finished): {multi['fixed_overhead_s']:.1f} s")
-        print("all cores / sequential, whole command:  " + "  ".join(
-            f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())
-            + f"   (goal >= 1.7x on {multi['cores']} cores)")
-        print("all cores / sequential, fixed cost out: " + "  ".join(
-            f"vs {label}: {x:.2f}x" for label, x in multi["speedup_steady_state"].items()))
+        print(
+            "all cores / sequential, whole command:  "
+            + "  ".join(f"vs {label}: {x:.2f}x" for label, x in multi["speedup"].items())
+            + f"   (goal >= 1.7x on {multi['cores']} cores)"
+        )
+        print(
+            "all cores / sequential, fixed cost out: "
+            + "  ".join(f"vs {label}: {x:.2f}x" for label, x in multi["speedup_steady_state"].items())
+        )
         figures["multirun"] = multi
     if "4" in args.sections:
         packing = pack_step_ratios(PACK_SETTINGS, (8, 16, 32), max(3, args.repeats // 3))
         print("pack of K / K runs alone, training steps, 1 thread (runs per unit time):")
         for r in packing:
-            print(f"  {r['model']:6s} width {r['width']:3d} K={r['K']:2d}: {r['ratio']:.2f}x  "
-                  f"({r['alone_ms']:.1f} ms/step alone, {r['pack_ms']:.1f} ms/step packed)")
+            print(
+                f"  {r['model']:6s} width {r['width']:3d} K={r['K']:2d}: {r['ratio']:.2f}x  "
+                f"({r['alone_ms']:.1f} ms/step alone, {r['pack_ms']:.1f} ms/step packed)"
+            )
         figures["packing"] = packing
     if "5" in args.sections:
         sweeps = packed_sweep_throughput(args.sweep_settings, args.pack)
         print(f"64-run slice, whole command on all cores, pack={args.pack} / pack=1 (runs per minute):")
         for r in sweeps:
-            print(f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
-                  f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min); the command's fixed {r['fixed_s']:.1f} s out "
-                  f"of both: {r['ratio_fixed_cost_out']:.2f}x")
+            print(
+                f"  {r['model']:6s} width {r['width']:3d}: {r['ratio']:.2f}x  ({r['runs_per_min_pack1']:.1f} -> "
+                f"{r[f'runs_per_min_pack{args.pack}']:.1f} runs/min); the command's fixed {r['fixed_s']:.1f} s out "
+                f"of both: {r['ratio_fixed_cost_out']:.2f}x"
+            )
         figures["sweeps"] = sweeps
     if "6" in args.sections:
         study = quickstart_wall(args.keep)
-        print(f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
-              f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x")
+        print(
+            f"quickstart sweep (300 runs), whole command: pack=1 {study['pack=1']:.0f} s, packed "
+            f"{study['packed (default)']:.0f} s: {study['ratio']:.2f}x"
+        )
         figures["quickstart"] = study
     if "7" in args.sections:
         figures["diagnostics_vs_none"] = diagnostics_overhead(args.width, args.repeats)
         print(f"epoch with diagnostics / without: {figures['diagnostics_vs_none']:.3f}   (goal <= 1.03)")
     if "8" in args.sections:
         figures["sweep24"] = sweep24_wall(args.width)
-        print(f"24-run sweep, width {args.width}, whole command: pack=1 {figures['sweep24']['pack=1']:.1f} s, packed "
-              f"{figures['sweep24']['packed (default)']:.1f} s: {figures['sweep24']['ratio']:.2f}x")
+        print(
+            f"24-run sweep, width {args.width}, whole command: pack=1 {figures['sweep24']['pack=1']:.1f} s, packed "
+            f"{figures['sweep24']['packed (default)']:.1f} s: {figures['sweep24']['ratio']:.2f}x"
+        )
     if "9" in args.sections:
         figures["host_work"] = host_work_per_step()
         for r in figures["host_work"]:
-            print(f"  K={r['K']:2d}: host draws within an epoch's steps {r['host_calls_within_steps']}, the epoch's "
-                  f"draw {100 * r['draw_share_of_epoch']:.1f}% of it, same offsets as step by step: "
-                  f"{r['same_as_step_by_step']}")
+            print(
+                f"  K={r['K']:2d}: host draws within an epoch's steps {r['host_calls_within_steps']}, the epoch's "
+                f"draw {100 * r['draw_share_of_epoch']:.1f}% of it, same offsets as step by step: "
+                f"{r['same_as_step_by_step']}"
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)

@@ -8,6 +8,7 @@ Runs are trained by the harness itself (a pack of one, model.param=sp|mup, digit
 lr 0.01 so that SP's blow-up shows within 3 steps); the scale is mean |x| of each named module's
 output on a fixed batch of 64 validation images (in training mode: BatchNorm normalises by the
 batch, as in a training step), after every step."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +26,27 @@ from wdbench.app import CONF_DIR  # noqa: E402
 from wdbench.config import parse_run_config  # noqa: E402
 from wdbench.train import Interrupted, Pack  # noqa: E402
 
-LAYERS = {"resnet": ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"],
-          "vit": ["patch_embed", "blocks.0", "blocks.1", "head"]}
+LAYERS = {
+    "resnet": ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"],
+    "vit": ["patch_embed", "blocks.0", "blocks.1", "head"],
+}
 WIDTHS = {"resnet": [8, 16, 32, 64, 128], "vit": [16, 32, 64, 128, 256]}
 
 
 def activation_scales(model: str, width: int, param: str, steps: int = 3, lr: float = 0.01) -> dict:
     """{layer: [mean |output| after step 1, ..., after ``steps``]} for one run (seed 0)."""
-    overrides = ["device=cpu", "progress=false", f"model={model}", f"model.width={width}", f"model.param={param}",
-                 "optim=adam", f"optim.lr={lr}", "optim.schedule=constant", "penalty.lam=0", "optim.batch_size=64"]
+    overrides = [
+        "device=cpu",
+        "progress=false",
+        f"model={model}",
+        f"model.width={width}",
+        f"model.param={param}",
+        "optim=adam",
+        f"optim.lr={lr}",
+        "optim.schedule=constant",
+        "penalty.lam=0",
+        "optim.batch_size=64",
+    ]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         pack = Pack([parse_run_config(compose("config", overrides=overrides))])
     net, batch = pack.members[0].model, pack.data.x_val[:64]
@@ -46,8 +59,10 @@ def activation_scales(model: str, width: int, param: str, steps: int = 3, lr: fl
         except Interrupted:
             pass
         outputs = {}
-        hooks = [modules[name].register_forward_hook(lambda m, a, out, name=name: outputs.__setitem__(name, out))
-                 for name in scales]
+        hooks = [
+            modules[name].register_forward_hook(lambda m, a, out, name=name: outputs.__setitem__(name, out))
+            for name in scales
+        ]
         kept = {name: b.clone() for name, b in net.named_buffers()}  # BatchNorm in training mode, as trained
         with torch.no_grad():
             net.train()(batch)
@@ -70,7 +85,12 @@ def figure(model: str, table: dict, out: Path) -> None:
     for ax, param in zip(axes, ("sp", "mup")):
         for name in LAYERS[model]:
             ax.plot(widths, [table[param, w][name][-1] for w in widths], marker="o", ms=3, label=name)
-        ax.set(xscale="log", yscale="log", xlabel="width", title=f"{model}, {'SP' if param == 'sp' else 'μP'}: after 3 Adam steps")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="width",
+            title=f"{model}, {'SP' if param == 'sp' else 'μP'}: after 3 Adam steps",
+        )
         ax.set_xticks(widths, [str(w) for w in widths])
         ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))

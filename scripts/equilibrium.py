@@ -11,6 +11,7 @@ step sqrt(2·η·λ_t·(1 − β₁)/(1 + β₁)). Measured: each run's per-epoc
 (sampled at the epoch's last step), averaged over the last ``--last`` epochs: a row per (run, tensor),
 kept for the paper (``python -m analysis paper`` draws the figure and the ratios from it;
 analysis/equilibrium.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,24 +48,41 @@ def points(sweep: Path, last: int) -> list[dict]:
         if result.get("status") != "completed" or not history or "tensor_norm" not in history[-1]:
             continue
         run = parse_run_config(result["config"])
-        if run.penalty.apply != "decoupled" or run.optim.name not in ("adam", "adamw") \
-                or run.optim.schedule != "constant":  # the laws are for a constant η
+        if (
+            run.penalty.apply != "decoupled"
+            or run.optim.name not in ("adam", "adamw")
+            or run.optim.schedule != "constant"
+        ):  # the laws are for a constant η
             continue
         side, channels, outputs = input_shape(run)
         with torch.device("meta"):
-            sizes = {n: p.numel() for n, p in build_model(run.model, channels, outputs, side).named_parameters()
-                     if p.dim() == 4}  # convolutions: each followed by BatchNorm
+            sizes = {
+                n: p.numel()
+                for n, p in build_model(run.model, channels, outputs, side).named_parameters()
+                if p.dim() == 4
+            }  # convolutions: each followed by BatchNorm
         coef = result["penalty"]["coef"]
         tail = history[-last:]
         for name, elements in sizes.items():
             if name not in tail[-1]["tensor_norm"]:
                 continue
             norm, angle = predicted(run.optim.lr, coef, run.optim.betas[0], elements)
-            rows.append({"seed": result["seed"], "coef": coef, "width": run.model.width, "lr": run.optim.lr,
-                         "epochs": run.optim.epochs, "averaged_epochs": len(tail), "tensor": name, "elements": elements,
-                         "norm_predicted": norm,
-                         "norm": sum(h["tensor_norm"][name] for h in tail) / len(tail), "angle_predicted": angle,
-                         "angle": sum(h["angular_update"][name] for h in tail) / len(tail)})
+            rows.append(
+                {
+                    "seed": result["seed"],
+                    "coef": coef,
+                    "width": run.model.width,
+                    "lr": run.optim.lr,
+                    "epochs": run.optim.epochs,
+                    "averaged_epochs": len(tail),
+                    "tensor": name,
+                    "elements": elements,
+                    "norm_predicted": norm,
+                    "norm": sum(h["tensor_norm"][name] for h in tail) / len(tail),
+                    "angle_predicted": angle,
+                    "angle": sum(h["angular_update"][name] for h in tail) / len(tail),
+                }
+            )
     return rows
 
 
@@ -76,8 +94,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = points(args.sweep, args.last)
     if not rows:
-        print(f"equilibrium: sweep {args.sweep}: no completed AdamW run (decoupled, constant lr) with diagnostics=true",
-              file=sys.stderr)
+        print(
+            f"equilibrium: sweep {args.sweep}: no completed AdamW run (decoupled, constant lr) with diagnostics=true",
+            file=sys.stderr,
+        )
         sys.exit(2)
     try:
         tensors = checked(pd.DataFrame(rows)[COLUMNS], str(args.sweep))

@@ -16,6 +16,7 @@ Writes OUT/gpu_check.json and OUT/gpu_check.md (a table per part):
    member_bytes' estimate; a pack that does not fit is recorded as such. Goals on one H100: >= 10x
    the runs per hour of K = 1 at widths <= 64, the estimate within 25% of the peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,13 @@ def _weights(pack: Pack, k: int = 0) -> dict:
 def pack_vs_alone(device: str, base: list) -> list[dict]:
     rows = []
     for model in (["model=resnet"], ["model=vit", "model.width=16", "model.head_dim=8"]):
-        runs = lambda: [run_config(device, *base, *model, f"seed={s}", f"penalty.log10_coef={c}")  # noqa: E731
-                        for s, c in ((0, -3), (1, -2), (2, -1))]
+
+        def runs(model=model):
+            return [
+                run_config(device, *base, *model, f"seed={s}", f"penalty.log10_coef={c}")
+                for s, c in ((0, -3), (1, -2), (2, -1))
+            ]
+
         together, alone = Pack(runs()), [Pack([r]) for r in runs()]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -83,8 +89,16 @@ def pack_vs_alone(device: str, base: list) -> list[dict]:
                 _steps(pack, 2)
         fallback = any("performance drop" in str(w.message) for w in caught)  # vmap looping over a missing rule
         gap = max(_gap(_weights(together, k), _weights(single)) for k, single in enumerate(alone))
-        rows.append({"check": "pack vs alone", "device": device, "model": model[0].split("=")[1],
-                     "gap_over_tolerance": gap, "vmap_fallback": fallback, "ok": gap <= 1 and not fallback})
+        rows.append(
+            {
+                "check": "pack vs alone",
+                "device": device,
+                "model": model[0].split("=")[1],
+                "gap_over_tolerance": gap,
+                "vmap_fallback": fallback,
+                "ok": gap <= 1 and not fallback,
+            }
+        )
     return rows
 
 
@@ -115,8 +129,14 @@ def checkpoints(devices: list[str], base: list) -> list[dict]:
             ours, theirs = _weights(resumed), _weights(straight)
             exact = all(torch.equal(ours[n], theirs[n]) for n in ours)
             gap = _gap(ours, theirs)
-            rows.append({"check": f"checkpoint {first}->{then}", "exact": exact, "gap_over_tolerance": gap,
-                         "ok": exact if first == then == "cpu" else gap <= 1})
+            rows.append(
+                {
+                    "check": f"checkpoint {first}->{then}",
+                    "exact": exact,
+                    "gap_over_tolerance": gap,
+                    "ok": exact if first == then == "cpu" else gap <= 1,
+                }
+            )
     return rows
 
 
@@ -124,20 +144,45 @@ def forked_workers(device: str, base: list, out: Path) -> list[dict]:
     """Two local workers forked by the launcher, both on ``device`` (one GPU: they share it)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "wdbench", "-m", *base, f"device={device}", "seed=0,1", "penalty.log10_coef=-3,-2",
-         "optim.epochs=1", "hydra.launcher.n_jobs=2", "hydra.launcher.pack=2", "name=forked", f"out_dir={out}",
-         "progress=false"], capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "0"}
-        if device == "cuda" else None)
+        [
+            sys.executable,
+            "-m",
+            "wdbench",
+            "-m",
+            *base,
+            f"device={device}",
+            "seed=0,1",
+            "penalty.log10_coef=-3,-2",
+            "optim.epochs=1",
+            "hydra.launcher.n_jobs=2",
+            "hydra.launcher.pack=2",
+            "name=forked",
+            f"out_dir={out}",
+            "progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": "0"} if device == "cuda" else None,
+    )
     results = [json.loads(p.read_text()) for p in out.rglob("result.json")]
     workers = {r["provenance"]["host"] + str(r["provenance"]["pack"]["members"]) for r in results}
     completed = sum(r["status"] == "completed" for r in results)
-    return [{"check": "two forked workers", "device": device, "runs_completed": completed, "packs": len(workers),
-             "wall_s": time.perf_counter() - start, "ok": proc.returncode == 0 and completed == 4 and len(workers) == 2,
-             "stderr_tail": proc.stderr[-300:] if proc.returncode else ""}]
+    return [
+        {
+            "check": "two forked workers",
+            "device": device,
+            "runs_completed": completed,
+            "packs": len(workers),
+            "wall_s": time.perf_counter() - start,
+            "ok": proc.returncode == 0 and completed == 4 and len(workers) == 2,
+            "stderr_tail": proc.stderr[-300:] if proc.returncode else "",
+        }
+    ]
 
 
-def throughput(device: str, models: list, widths: list, sizes: list, precisions: list, base: list,
-               steps: int, deadline: float) -> list[dict]:
+def throughput(
+    device: str, models: list, widths: list, sizes: list, precisions: list, base: list, steps: int, deadline: float
+) -> list[dict]:
     rows = []
     for model in models:
         for width in widths:
@@ -152,8 +197,9 @@ def throughput(device: str, models: list, widths: list, sizes: list, precisions:
                     if precision == "bf16" and k > 1 and not autocast_reaches_vmap(device):
                         row["status"] = "runs alone: autocast misses packed convolutions here"
                         continue
-                    row.update(_timed_pack(device, [*base, *model, f"model.width={width}", f"precision={precision}"],
-                                           k, steps))
+                    row.update(
+                        _timed_pack(device, [*base, *model, f"model.width={width}", f"precision={precision}"], k, steps)
+                    )
                     if row["status"] == "ok":
                         alone_rate = alone_rate or (row["runs_per_hour"] if k == 1 else None)
                         row["vs_K1"] = row["runs_per_hour"] / alone_rate if alone_rate else None
@@ -172,7 +218,9 @@ def _timed_pack(device: str, overrides: list, k: int, steps: int) -> dict:
         base = torch.cuda.memory_allocated() if cuda else 0
         pack = Pack(runs, data)
         if cuda:
-            base = torch.cuda.memory_allocated() - sum(t.nbytes for t in (*pack.params.values(), *pack.buffers.values()))
+            base = torch.cuda.memory_allocated() - sum(
+                t.nbytes for t in (*pack.params.values(), *pack.buffers.values())
+            )
         _steps(pack, 2)  # warm: cuDNN's plans, the allocator's pool
         if cuda:
             torch.cuda.synchronize()
@@ -188,9 +236,15 @@ def _timed_pack(device: str, overrides: list, k: int, steps: int) -> dict:
     side, chans, classes = runs[0].data.image_size or 8, 3, 10
     estimate = member_bytes(runs[0], chans, classes, side, packed=k > 1)
     peak = (torch.cuda.max_memory_allocated() - base) / k if cuda else None
-    return {"status": "ok", "step_ms": 1000 * step_s, "member_steps_per_s": k / step_s,
-            "runs_per_hour": 3600 * k / (step_s * REFERENCE_STEPS), "peak_mib_per_member": peak and peak / 2**20,
-            "estimate_mib_per_member": estimate / 2**20, "estimate_over_peak": peak and estimate / peak}
+    return {
+        "status": "ok",
+        "step_ms": 1000 * step_s,
+        "member_steps_per_s": k / step_s,
+        "runs_per_hour": 3600 * k / (step_s * REFERENCE_STEPS),
+        "peak_mib_per_member": peak and peak / 2**20,
+        "estimate_mib_per_member": estimate / 2**20,
+        "estimate_over_peak": peak and estimate / peak,
+    }
 
 
 def table(rows: list[dict]) -> str:
@@ -210,28 +264,69 @@ def main(argv=None) -> int:
     toy = args.toy or not gpu
     device = "cuda" if gpu else "cpu"
     deadline = time.monotonic() + args.budget_s
-    base = ["data=teacher", "data.augment=true", "data.n_train=512", "data.n_val=256", "optim.batch_size=64",
-            "model.width=4"] if toy else ["data=teacher", "data.augment=true", "data.image_size=32",
-                                          "data.n_train=4096", "data.n_val=1024", "optim.batch_size=128", "model.width=16"]
+    base = (
+        [
+            "data=teacher",
+            "data.augment=true",
+            "data.n_train=512",
+            "data.n_val=256",
+            "optim.batch_size=64",
+            "model.width=4",
+        ]
+        if toy
+        else [
+            "data=teacher",
+            "data.augment=true",
+            "data.image_size=32",
+            "data.n_train=4096",
+            "data.n_val=1024",
+            "optim.batch_size=128",
+            "model.width=16",
+        ]
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"device": torch.cuda.get_device_name() if gpu else "cpu", "torch": torch.__version__,
-              "date": time.strftime("%Y-%m-%d"), "toy": toy}
+    report = {
+        "device": torch.cuda.get_device_name() if gpu else "cpu",
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "toy": toy,
+    }
     report["correctness"] = pack_vs_alone(device, base) + (cpu_vs_gpu(base) if gpu else [])
-    report["correctness"].append({"check": "bf16 autocast in packs", "device": device,  # else bf16 runs train alone
-                                  "reaches_vmap": autocast_reaches_vmap(device), "ok": True})
+    report["correctness"].append(
+        {
+            "check": "bf16 autocast in packs",
+            "device": device,  # else bf16 runs train alone
+            "reaches_vmap": autocast_reaches_vmap(device),
+            "ok": True,
+        }
+    )
     report["correctness"] += checkpoints(["cpu", "cuda"] if gpu else ["cpu"], base)
     with tempfile.TemporaryDirectory() as tmp:
         report["correctness"] += forked_workers(device, base, Path(tmp))
-    grid = dict(models=[["model=resnet"], ["model=vit", "model.head_dim=8"]], widths=[16, 64, 256],
-                sizes=[1, 8, 32, 128], precisions=["fp32", "tf32", "bf16"], steps=10) if not toy else \
-        dict(models=[["model=resnet"], ["model=vit", "model.head_dim=4"]], widths=[4], sizes=[1, 4],
-             precisions=["fp32", "bf16"], steps=3)
+    grid = (
+        dict(
+            models=[["model=resnet"], ["model=vit", "model.head_dim=8"]],
+            widths=[16, 64, 256],
+            sizes=[1, 8, 32, 128],
+            precisions=["fp32", "tf32", "bf16"],
+            steps=10,
+        )
+        if not toy
+        else dict(
+            models=[["model=resnet"], ["model=vit", "model.head_dim=4"]],
+            widths=[4],
+            sizes=[1, 4],
+            precisions=["fp32", "bf16"],
+            steps=3,
+        )
+    )
     report["throughput"] = throughput(device, base=base, deadline=deadline, **grid)
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
     header = f"# gpu_check: {report['device']}, torch {report['torch']}, {report['date']}{' (toy)' if toy else ''}\n"
-    (out / "gpu_check.md").write_text(header + "\n" + table(report["correctness"]) + "\n\n"
-                                      + table(report["throughput"]) + "\n")
+    (out / "gpu_check.md").write_text(
+        header + "\n" + table(report["correctness"]) + "\n\n" + table(report["throughput"]) + "\n"
+    )
     print((out / "gpu_check.md").read_text())
     failed = [row["check"] for row in report["correctness"] if not row["ok"]]
     if failed:

@@ -6,6 +6,7 @@
 
 μP transfers the learning rate when lr*'s exponent in width is near 0; under SP with Adam it is
 expected to fall (about width^-1 for the hidden layers)."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,17 @@ def lr_stars(table: str, metric: str) -> list[dict]:
     rows = []
     for (param, width), group in runs.groupby(["config.model.param", "width"], sort=True):
         opt = fit_optimum(np.log10(group["lr"].astype(float)), group["value"], group["seed"])
-        rows.append({"param": param, "width": int(width), "status": opt.status, "lr": 10 ** opt.x,
-                     "lo": 10 ** opt.lo, "hi": 10 ** opt.hi, "se": opt.se})
+        rows.append(
+            {
+                "param": param,
+                "width": int(width),
+                "status": opt.status,
+                "lr": 10**opt.x,
+                "lo": 10**opt.lo,
+                "hi": 10**opt.hi,
+                "se": opt.se,
+            }
+        )
     return rows
 
 

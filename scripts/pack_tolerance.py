@@ -7,6 +7,7 @@ Both arguments are sweep directories of the same runs (e.g. ``scripts/bench.py -
 DIR`` leaves DIR/pack1/multirun/quickstart and DIR/packed/multirun/quickstart). Runs are matched by
 (width, coef, seed): sweeps that vary anything else are refused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,21 @@ def main() -> None:
     seed_sd = alone.groupby(["width", "coef"])[args.metric].std()
     diff = both["diff"].abs()
     print(f"{len(both)} runs matched by (width, coef, seed); {args.metric}, packed - alone:")
-    print(f"  |diff|: median {diff.median():.2g}, 95% {diff.quantile(0.95):.2g}, max {diff.max():.2g}; "
-          f"bitwise equal: {(both['diff'] == 0).mean():.0%}")
-    print(f"  seed-to-seed SD at one (width, coef): median {seed_sd.median():.2g} "
-          f"(range {seed_sd.min():.2g}-{seed_sd.max():.2g})")
+    print(
+        f"  |diff|: median {diff.median():.2g}, 95% {diff.quantile(0.95):.2g}, max {diff.max():.2g}; "
+        f"bitwise equal: {(both['diff'] == 0).mean():.0%}"
+    )
+    print(
+        f"  seed-to-seed SD at one (width, coef): median {seed_sd.median():.2g} "
+        f"(range {seed_sd.min():.2g}-{seed_sd.max():.2g})"
+    )
     print(f"  SD of the diff / seed SD: {both['diff'].std() / seed_sd.median():.2f}")
     by_width = both.groupby("width")["diff"].agg(lambda d: np.abs(d).median())
     print("  median |diff| by width: " + ", ".join(f"{w}: {v:.2g}" for w, v in by_width.items()))
-    stars = {label: coef_star_table(table, args.metric).set_index("width")
-             for label, table in (("alone", alone), ("packed", packed))}
+    stars = {
+        label: coef_star_table(table, args.metric).set_index("width")
+        for label, table in (("alone", alone), ("packed", packed))
+    }
     print("coef* per width [95%], alone vs packed; the shift in units of the alone interval's half-width (dex):")
     for width in stars["alone"].index:
         a, b = stars["alone"].loc[width], stars["packed"].loc[width]
@@ -54,8 +61,11 @@ def main() -> None:
             continue
         half = (np.log10(a["coef_hi"]) - np.log10(a["coef_lo"])) / 2
         shift = abs(np.log10(b["coef_star"]) - np.log10(a["coef_star"])) / half
-        print(f"  {width:>4}: alone {a['coef_star']:.3g} [{a['coef_lo']:.3g}, {a['coef_hi']:.3g}]   packed "
-              f"{b['coef_star']:.3g} [{b['coef_lo']:.3g}, {b['coef_hi']:.3g}]   shift {shift:.2f}")
+        print(
+            f"  {width:>4}: alone {a['coef_star']:.3g} [{a['coef_lo']:.3g}, {a['coef_hi']:.3g}]   packed "
+            f"{b['coef_star']:.3g} [{b['coef_lo']:.3g}, {b['coef_hi']:.3g}]   shift {shift:.2f}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ solution (what full-batch descent converges to), its val_loss the held-out mean 
 
 prints the fit (coef* per (d, n), which cells are open, the exponents beside the predictions);
 the truth is coef* = d·noise²/(n·signal²)."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ N_VAL = 16384
 
 def simulated_table(widths, ns, log10_coefs, seeds: int, signal: float, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    laws = ('[{"axis": "width", "exponent": 1, "norm": "coef", "source": "closed form"}, '
-            '{"axis": "n_train", "exponent": -1, "norm": "coef", "source": "closed form"}]')
+    laws = (
+        '[{"axis": "width", "exponent": 1, "norm": "coef", "source": "closed form"}, '
+        '{"axis": "n_train", "exponent": -1, "norm": "coef", "source": "closed form"}]'
+    )
     for d in widths:
         for n in ns:
             for seed in range(seeds):
@@ -37,17 +40,38 @@ def simulated_table(widths, ns, log10_coefs, seeds: int, signal: float, rng: np.
                 x, x_val = rng.standard_normal((n, d)), rng.standard_normal((N_VAL, d))
                 y, y_val = x @ beta + rng.standard_normal(n), x_val @ beta + rng.standard_normal(N_VAL)
                 eigenvalues, vectors = np.linalg.eigh(x.T @ x / n)  # (XᵀX/n + coef·I) w = Xᵀy/n, every coef
-                weights = vectors @ ((vectors.T @ (x.T @ y / n))[:, None] / (eigenvalues[:, None] + 10.0 ** log10_coefs))
+                weights = vectors @ ((vectors.T @ (x.T @ y / n))[:, None] / (eigenvalues[:, None] + 10.0**log10_coefs))
                 risks = ((y_val[:, None] - x_val @ weights) ** 2).mean(0)
                 for log10_coef, risk in zip(log10_coefs, risks):
-                    coef = 10.0 ** log10_coef
-                    rows.append({**{c: np.nan for c in COLUMNS}, "model": "linear", "width": d, "n_params": d,
-                                 "n_decayed": d, "norm": "sum", "apply": "coupled", "lam": coef, "coef": coef,
-                                 "optimizer": "sgd", "batch_size": n, "n_train": n, "seed": seed,
-                                 "status": "completed", "val_loss": risk, "run_dir": f"d{d}-n{n}-c{log10_coef}-s{seed}",
-                                 "predictions": laws, "config.model.width": d, "config.data.n_train": n,
-                                 "config.optim.batch_size": n, "config.penalty.log10_coef": log10_coef,
-                                 "config.penalty.norm": "sum", "config.penalty.lam": None, "config.seed": seed})
+                    coef = 10.0**log10_coef
+                    rows.append(
+                        {
+                            **{c: np.nan for c in COLUMNS},
+                            "model": "linear",
+                            "width": d,
+                            "n_params": d,
+                            "n_decayed": d,
+                            "norm": "sum",
+                            "apply": "coupled",
+                            "lam": coef,
+                            "coef": coef,
+                            "optimizer": "sgd",
+                            "batch_size": n,
+                            "n_train": n,
+                            "seed": seed,
+                            "status": "completed",
+                            "val_loss": risk,
+                            "run_dir": f"d{d}-n{n}-c{log10_coef}-s{seed}",
+                            "predictions": laws,
+                            "config.model.width": d,
+                            "config.data.n_train": n,
+                            "config.optim.batch_size": n,
+                            "config.penalty.log10_coef": log10_coef,
+                            "config.penalty.norm": "sum",
+                            "config.penalty.lam": None,
+                            "config.seed": seed,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -63,12 +87,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("ridge_sizing"))
     args = parser.parse_args()
     first, last, step = map(float, args.coefs.split(","))
-    table = simulated_table(args.widths, args.n, np.arange(first, last + step / 2, step), args.seeds, args.signal,
-                            np.random.default_rng(args.rng))
+    table = simulated_table(
+        args.widths,
+        args.n,
+        np.arange(first, last + step / 2, step),
+        args.seeds,
+        args.signal,
+        np.random.default_rng(args.rng),
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "table.csv", index=False)
-    subprocess.run([sys.executable, "-m", "analysis", "fit", str(args.out / "table.csv"), "--out",
-                    str(args.out / "fit")], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "analysis", "fit", str(args.out / "table.csv"), "--out", str(args.out / "fit")],
+        check=True,
+        cwd=ROOT,
+    )
     print(f"truth: coef* = d/(n·{args.signal}²)")
 
 

@@ -13,6 +13,7 @@ from wdbench.__main__ import main
 def leaves_the_process_as_found():
     """Every test restores sys.argv, os.environ, the working directory and torch's default dtype and
     threads: a leak would change what later tests run."""
+
     def environ():  # set by pytest (the current test's name) and by torch for itself on first use
         return {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")}
 
@@ -53,7 +54,6 @@ def fake_cifar(tmp_path):
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(1, 6):
-        batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8),
-                 b"labels": [j % 10 for j in range(40)]}
+        batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8), b"labels": [j % 10 for j in range(40)]}
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
     return tmp_path / "cifar"

@@ -1,5 +1,6 @@
 """What several test files share: tiny run configs for the trainer's tests and planted tables for the
 analysis's. Fixtures stay in conftest.py; test files import helpers from here only."""
+
 import functools
 import io
 from pathlib import Path
@@ -42,8 +43,10 @@ MEMBERS = [("-3", 0), ("-1.5", 1), (None, 2)]  # (log10_coef, seed); None: λ = 
 
 def runs(*overrides, members=MEMBERS):
     """tiny_run configs that can share a pack: one per (log10_coef, seed) in ``members``."""
-    return [tiny_run(*overrides, f"seed={seed}", *([f"penalty.log10_coef={c}"] if c else ["penalty.lam=0"]))
-            for c, seed in members]
+    return [
+        tiny_run(*overrides, f"seed={seed}", *([f"penalty.log10_coef={c}"] if c else ["penalty.lam=0"]))
+        for c, seed in members
+    ]
 
 
 def _roundtrip(state):
@@ -56,8 +59,9 @@ def _roundtrip(state):
 
 # --- Planted tables for the analysis --------------------------------------------------------------
 
-QUIET = dict(sigma=0.01, seed_sd=0.02, seed_jitter=0.0, misfit=0.0, diverge=0.0, curvature=(0.8, 0.8),
-             asymmetry=(3.0, 3.0))
+QUIET = dict(
+    sigma=0.01, seed_sd=0.02, seed_jitter=0.0, misfit=0.0, diverge=0.0, curvature=(0.8, 0.8), asymmetry=(3.0, 3.0)
+)
 
 
 def planted_table(rng=0, **scenario):
@@ -73,9 +77,22 @@ def write_csv(df, path):
 def stars_table(widths, coef_star, se=0.05, **columns):
     """A hand-written coef* table (one setting, N_train 1437, B 64) as coef_star_table writes it."""
     n_decayed = 1000 * np.asarray(widths) ** 2
-    stars = pd.DataFrame({"setting": "all", "width": widths, "n_train": 1437, "batch_size": 64, "status": "ok",
-                          "coef_star": coef_star, "se": se, "n_seeds": 5, "n_decayed": n_decayed,
-                          "elsewhere": 0.0, "n_diverged_near": 0, **columns})
+    stars = pd.DataFrame(
+        {
+            "setting": "all",
+            "width": widths,
+            "n_train": 1437,
+            "batch_size": 64,
+            "status": "ok",
+            "coef_star": coef_star,
+            "se": se,
+            "n_seeds": 5,
+            "n_decayed": n_decayed,
+            "elsewhere": 0.0,
+            "n_diverged_near": 0,
+            **columns,
+        }
+    )
     stars["lam_star_sum"] = stars["coef_star"]
     stars["lam_star_mean"] = stars["coef_star"] * n_decayed
     stars["lam_star_per_step"] = stars["coef_star"] * 1437 / 64
@@ -86,8 +103,17 @@ COEFS = (0.1, 0.18, 0.32, 0.56, 1.0)
 TENSORS = {"conv1.weight": 432, "layer1.0.conv1.weight": 2304, "layer2.0.conv1.weight": 4608}
 
 
-def planted_tensors(rng, norm_ratio=0.74, angle_ratio=0.97, norm_exponent=-0.5, angle_exponent=0.5,
-                    size_exponent=0.0, seeds=5, run_sd=0.03, tensor_sd=0.05) -> pd.DataFrame:
+def planted_tensors(
+    rng,
+    norm_ratio=0.74,
+    angle_ratio=0.97,
+    norm_exponent=-0.5,
+    angle_exponent=0.5,
+    size_exponent=0.0,
+    seeds=5,
+    run_sd=0.03,
+    tensor_sd=0.05,
+) -> pd.DataFrame:
     """A per-tensor equilibrium table (analysis.equilibrium): measured = predicted × ratio ×
     coef^(e − e_predicted) × (C/432)^size_exponent (the norm only) × a run's noise (shared by its
     tensors) × a tensor's own noise (log-normal, in dex): the per-run geometric mean is what the
@@ -99,10 +125,24 @@ def planted_tensors(rng, norm_ratio=0.74, angle_ratio=0.97, norm_exponent=-0.5, 
             for tensor, elements in TENSORS.items():
                 norm_p, angle_p = np.sqrt(0.01 * elements / (4 * coef)), np.sqrt(2 * 0.01 * 2 * coef * 0.1 / 1.9)
                 own = rng.normal(0, tensor_sd, 2)
-                rows.append({"seed": seed, "coef": coef, "width": 16, "lr": 0.01, "epochs": 60, "averaged_epochs": 10,
-                             "tensor": tensor, "elements": elements,
-                             "norm_predicted": norm_p, "angle_predicted": angle_p,
-                             "norm": norm_p * norm_ratio * coef ** (norm_exponent + 0.5) * (elements / 432) ** size_exponent
-                             * 10 ** (run[0] + own[0]),
-                             "angle": angle_p * angle_ratio * coef ** (angle_exponent - 0.5) * 10 ** (run[1] + own[1])})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "coef": coef,
+                        "width": 16,
+                        "lr": 0.01,
+                        "epochs": 60,
+                        "averaged_epochs": 10,
+                        "tensor": tensor,
+                        "elements": elements,
+                        "norm_predicted": norm_p,
+                        "angle_predicted": angle_p,
+                        "norm": norm_p
+                        * norm_ratio
+                        * coef ** (norm_exponent + 0.5)
+                        * (elements / 432) ** size_exponent
+                        * 10 ** (run[0] + own[0]),
+                        "angle": angle_p * angle_ratio * coef ** (angle_exponent - 0.5) * 10 ** (run[1] + own[1]),
+                    }
+                )
     return pd.DataFrame(rows)[TENSOR_COLUMNS]

@@ -1,5 +1,6 @@
 """The answer table (analysis/answer.py): the range a verdict speaks for, the optima left out, the bootstrap's
 mark, and the coefs near-optimal at every point."""
+
 import numpy as np
 import pandas as pd
 
@@ -14,9 +15,14 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
     stars = stars_table(widths, 10 ** (-2 + 0.3 * np.log10(widths)), coef_near_lo=1e-3, coef_near_hi=1e-1)
     stars.loc[5] = stars.loc[0].copy()
     stars.loc[5, ["width", "status"]] = [128, "open"]
-    fit = {"exponents": exponent_table(stars), "coef_star": stars, "tuned": pd.DataFrame(columns=["setting"]),
-           "fits": [FittedPoint(PointKey("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None)
-                    for w in stars["width"]]}
+    fit = {
+        "exponents": exponent_table(stars),
+        "coef_star": stars,
+        "tuned": pd.DataFrame(columns=["setting"]),
+        "fits": [
+            FittedPoint(PointKey("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None) for w in stars["width"]
+        ],
+    }
     markdown = answer_md(answer_rows({"planted": fit}))
     assert "| planted | all | width 4–64 (5 of 6 optima) | 0.30 [" in markdown
     narrow_widths = np.array([10, 16, 24])  # 2.4x: no verdict, however clear the slope
@@ -28,9 +34,18 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
     # a verdict the seed bootstrap's check changes is marked, in that normalisation only
     e = fit["exponents"].set_index("norm")
     other = next(v for v in ("still", "moves") if v != e.loc["sum", "verdict"])
-    boot = pd.DataFrame([{"setting": "all", "norm": n, "axis": "width", "verdict": e.loc[n, "verdict"],
-                          "robust_verdict": {"sum": other, "mean": e.loc[n, "verdict"], "per_step": ""}[n]}
-                         for n in ("sum", "mean", "per_step")])
+    boot = pd.DataFrame(
+        [
+            {
+                "setting": "all",
+                "norm": n,
+                "axis": "width",
+                "verdict": e.loc[n, "verdict"],
+                "robust_verdict": {"sum": other, "mean": e.loc[n, "verdict"], "per_step": ""}[n],
+            }
+            for n in ("sum", "mean", "per_step")
+        ]
+    )
     marked = answer_md(answer_rows({"planted": fit}, {"planted": boot})).splitlines()[-1].split(" | ")
     assert marked[3].endswith(f"{e.loc['sum', 'verdict']}†") and "†" not in marked[4] + marked[5]
     assert e.loc["sum", "verdict"] + r"$^\dagger$" in answer_tex(answer_rows({"planted": fit}, {"planted": boot}))
@@ -38,8 +53,13 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
 
 def test_near_optimal_at_every_point_is_the_intersection_and_says_where_a_grid_end_binds():
     def points(*ranges):
-        return pd.DataFrame([{"setting": "all", "width": w, "n_train": 100, "batch_size": 10, "coef_near_lo": lo,
-                              "coef_near_hi": hi} for w, (lo, hi) in enumerate(ranges)])
+        return pd.DataFrame(
+            [
+                {"setting": "all", "width": w, "n_train": 100, "batch_size": 10, "coef_near_lo": lo, "coef_near_hi": hi}
+                for w, (lo, hi) in enumerate(ranges)
+            ]
+        )
+
     ends = {("all", w, 100, 10): (1e-4, 1.0) for w in range(3)}
     assert near_everywhere(points((1e-3, 0.1), (3e-3, 0.05), (2e-3, 0.2)), ends) == "0.003–0.05"
     assert near_everywhere(points((1e-4, 0.1), (1e-4, 0.05)), ends) == "≤0.05"  # both run off the low end

@@ -22,7 +22,8 @@ def test_a_resample_is_whole_seeds_drawn_with_replacement_each_draw_its_own_seed
 
 
 def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_the_paper_refuses_a_stale_one(
-        tmp_path, capsys):
+    tmp_path, capsys
+):
     df, _ = planted(Scenario(alpha=1.0, seeds=10, misfit=0.0, seed_jitter=0.05), np.random.default_rng(0))
     (tmp_path / "results").mkdir()
     table = tmp_path / "results" / "planted.csv.gz"
@@ -54,8 +55,11 @@ def test_a_bootstrap_needs_two_replicates_two_seeds_and_an_exponent(tmp_path, ca
     path, one_width = tmp_path / "t.csv", tmp_path / "w.csv"
     write_table(df, str(path))
     write_table(planted(Scenario(widths=(8,)), np.random.default_rng(0))[0], str(one_width))
-    for table, argv, message in ((path, ["--replicates", "1"], "--replicates 1: must be >= 2"),
-                                 (path, [], "one seed"), (one_width, [], "no exponent fitted")):
+    for table, argv, message in (
+        (path, ["--replicates", "1"], "--replicates 1: must be >= 2"),
+        (path, [], "one seed"),
+        (one_width, [], "no exponent fitted"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             analysis_main(["bootstrap", str(table), "--out", str(tmp_path / "b.csv"), *argv])
         err = capsys.readouterr().err
@@ -67,12 +71,26 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
     from analysis.numbers import bootstrap_counts
     from analysis.paper_tables import bootstrap_tex
 
-    row = dict(setting="all", axis="width", exponent=0.0, lo=-0.1, hi=0.1, dof=4, kept=80, boot_sd=0.06,
-               robust_lo90=-0.2, robust_hi90=0.15)
-    boot = pd.DataFrame([{**row, "norm": "coef", "verdict": "still", "robust_verdict": "undecided"},
-                         {**row, "norm": "sum", "verdict": "still", "robust_verdict": "undecided"},
-                         {**row, "norm": "mean", "verdict": "moves", "robust_verdict": "moves"},
-                         {**row, "norm": "per_step", "verdict": "still", "robust_verdict": ""}])
+    row = dict(
+        setting="all",
+        axis="width",
+        exponent=0.0,
+        lo=-0.1,
+        hi=0.1,
+        dof=4,
+        kept=80,
+        boot_sd=0.06,
+        robust_lo90=-0.2,
+        robust_hi90=0.15,
+    )
+    boot = pd.DataFrame(
+        [
+            {**row, "norm": "coef", "verdict": "still", "robust_verdict": "undecided"},
+            {**row, "norm": "sum", "verdict": "still", "robust_verdict": "undecided"},
+            {**row, "norm": "mean", "verdict": "moves", "robust_verdict": "moves"},
+            {**row, "norm": "per_step", "verdict": "still", "robust_verdict": ""},
+        ]
+    )
     tex = bootstrap_tex({"x": boot})
     # the SD ratio is 0.06 over the meta-regression's 0.1 / t(0.975, 4)
     assert f"& 80 & {0.06 / (0.1 / stats.t.ppf(0.975, 4)):.2f} &" in tex
@@ -90,8 +108,20 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
 
 
 def test_a_planted_seed_slope_tilts_each_seeds_optima_across_its_widths_and_none_leaves_them_on_the_law():
-    quiet = dict(alpha=0.5, widths=(4, 8, 16, 32, 64, 128), seeds=5, step=0.05, sigma=0.0, seed_sd=0.0,
-                 seed_jitter=0.0, misfit=0.0, diverge=0.0, missing=0.0, baseline=False, asymmetry=(0.0, 0.0))
+    quiet = dict(
+        alpha=0.5,
+        widths=(4, 8, 16, 32, 64, 128),
+        seeds=5,
+        step=0.05,
+        sigma=0.0,
+        seed_sd=0.0,
+        seed_jitter=0.0,
+        misfit=0.0,
+        diverge=0.0,
+        missing=0.0,
+        baseline=False,
+        asymmetry=(0.0, 0.0),
+    )
 
     def seed_slopes(seed_slope):
         df, _ = planted(Scenario(**quiet, seed_slope=seed_slope), np.random.default_rng(0))
@@ -109,8 +139,11 @@ def test_the_bootstrap_calibration_writes_both_intervals_for_both_kinds_of_seed_
     with pytest.raises(SystemExit):  # two sweeps cannot meet a coverage goal; the table is written all the same
         analysis_main(["calibrate", "--bootstrap", "--replicates", "1", "--out", str(out)])
     table = pd.read_csv(out).set_index("quantity")
-    assert list(table.index) == [f"exponent, seeds {kind}: {interval}" for kind in ("independent", "shared across widths")
-                                 for interval in ("meta-regression", "bootstrap check")]
+    assert list(table.index) == [
+        f"exponent, seeds {kind}: {interval}"
+        for kind in ("independent", "shared across widths")
+        for interval in ("meta-regression", "bootstrap check")
+    ]
     assert (table["intervals"] + table["withheld"] == 1).all() and "median_sd_ratio" in table
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_:

@@ -1,4 +1,5 @@
 """The coverage of the intervals measured on planted tables (analysis/calibrate.py), a fast version."""
+
 from analysis.calibrate import coverage
 
 

@@ -1,4 +1,5 @@
 """Bad input: one line naming the field and what is allowed, exit code 2, no result touched."""
+
 import copy
 import functools
 import importlib.util
@@ -61,30 +62,50 @@ BAD = [
     (["penalty.log10_lam=400"], "penalty.log10_lam=400.0: must be in [-30, 30] or null"),
     (["penalty.log10_coef=-301"], "penalty.log10_coef=-301.0: must be in [-30, 30] or null"),
     (["penalty.exclude=bias"], "penalty.exclude=bias: expected a list, e.g. penalty.exclude=[bias,norm]"),
-    (["penalty.exclude=[bais,norm]"], "penalty.exclude: 'bais' matches no parameter of this model; allowed: bias, "
-                                      "norm, or a name pattern that matches one (here e.g. conv1.0.weight, fc.bias)"),
-    (["optim=adam", "optim.betas=[2,0.9]"],
-     "optim.betas=[2.0, 0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
-    (["optim=adam", "optim.betas=[0.9]"], "optim.betas=[0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (
+        ["penalty.exclude=[bais,norm]"],
+        "penalty.exclude: 'bais' matches no parameter of this model; allowed: bias, "
+        "norm, or a name pattern that matches one (here e.g. conv1.0.weight, fc.bias)",
+    ),
+    (
+        ["optim=adam", "optim.betas=[2,0.9]"],
+        "optim.betas=[2.0, 0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    ),
+    (
+        ["optim=adam", "optim.betas=[0.9]"],
+        "optim.betas=[0.9]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    ),
     (["optim.betas=0.9"], "optim.betas=0.9: expected a list, e.g. optim.betas=[0.9,0.999]"),
     (["optim=adam", "optim.eps=0"], "optim.eps=0.0: must be in (0, 1]"),
     (["optim.lr=1e308"], "optim.lr=1e+308: must be in (0, 1e+30]"),
-    (["seed=100000000000000000000000"], "seed=100000000000000000000000: must be an integer in [0, 9223372036854775807]"),
+    (
+        ["seed=100000000000000000000000"],
+        "seed=100000000000000000000000: must be an integer in [0, 9223372036854775807]",
+    ),
     (["data.split_seed=-5"], "data.split_seed=-5: must be an integer in [0, 4294967295]"),
     (["data.image_size=100000"], "data.image_size=100000: must be in [1, 1024] or null"),
-    (["model=vit", "model.mlp_ratio=0"],
-     "model.mlp_ratio=0.0: must be > 0 and leave at least one hidden unit at width 32"),
-    (["model=mixer", "model.tokens_mlp_ratio=-1"],
-     "model.tokens_mlp_ratio=-1.0: must be > 0 and leave at least one hidden unit at width 32"),
+    (
+        ["model=vit", "model.mlp_ratio=0"],
+        "model.mlp_ratio=0.0: must be > 0 and leave at least one hidden unit at width 32",
+    ),
+    (
+        ["model=mixer", "model.tokens_mlp_ratio=-1"],
+        "model.tokens_mlp_ratio=-1.0: must be > 0 and leave at least one hidden unit at width 32",
+    ),
     (["threads=100000"], "threads=100000: must be in [0, 1024] (0 = automatic)"),
-    (["penalty.log10_lam=-2", "penalty.log10_coef=-2"],
-     "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)"),
+    (
+        ["penalty.log10_lam=-2", "penalty.log10_coef=-2"],
+        "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)",
+    ),
     (["model.width=0"], "model.width=0: must be an integer >= 1"),
     # a value of the wrong type: refused by the typed schema (Hydra's ConfigStore) while Hydra composes
     (["model.width=8.5"], "model.width: Value '8.5' of type 'float' could not be converted to Integer"),
     (["seed=1.5"], "seed: Value '1.5' of type 'float' could not be converted to Integer"),
-    (["~optim.nesterov"], "~optim.nesterov: a field of the schema cannot be removed; set it instead, e.g. "
-                          "optim.nesterov=null where it may be null"),
+    (
+        ["~optim.nesterov"],
+        "~optim.nesterov: a field of the schema cannot be removed; set it instead, e.g. "
+        "optim.nesterov=null where it may be null",
+    ),
     (["optim.epochs=1e9"], "optim.epochs: Value '1000000000.0' of type 'float' could not be converted to Integer"),
     (["data.augment=maybe"], "data.augment: Value 'maybe' is not a valid bool (type str)"),
     (["model=vit", "model.width=20"], "model.width=20: must be a multiple of model.head_dim=8"),
@@ -94,20 +115,31 @@ BAD = [
     (["data=cifar10"], "data.root: required for data=cifar10 (a local directory; nothing is downloaded)"),
     (["data=cifar10", "data.root=/no/such/dir"], "data.root=/no/such/dir: directory not found"),
     (["model.widht=8"], "model.widht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
-    (["sed=1"], "sed: unknown key; allowed: hydra, model, data, optim, penalty, logger, seed, device, "
-              "precision, cudnn_benchmark, deterministic, threads, name, "
-              "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
+    (
+        ["sed=1"],
+        "sed: unknown key; allowed: hydra, model, data, optim, penalty, logger, seed, device, "
+        "precision, cudnn_benchmark, deterministic, threads, name, "
+        "out_dir, progress, checkpoint_every_s, predictions, diagnostics",
+    ),
     (["-m", "model.width=8,-2"], "model.width=-2: must be an integer >= 1"),
     (["-m", "penalty=sum,meen"], "penalty=meen: unknown choice; allowed: mean, per_step, sum"),
-    (["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
-     "hydra.launcher.signal_delay_s=90: must be in (0, 60], at most half of hydra.launcher.timeout_min=2 minutes"),
+    (
+        ["-m", "hydra/launcher=slurm_cpu", "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90"],
+        "hydra.launcher.signal_delay_s=90: must be in (0, 60], at most half of hydra.launcher.timeout_min=2 minutes",
+    ),
     # the sweeper's own check: the planted result was not made by this config ({out}: this test's out_dir)
-    (["-m", "model.width=64"], "{out}/multirun/default/model.width=64: holds a completed result of a different "
-                               "config (the experiment changed?); choose a new name=... for this sweep"),
+    (
+        ["-m", "model.width=64"],
+        "{out}/multirun/default/model.width=64: holds a completed result of a different "
+        "config (the experiment changed?); choose a new name=... for this sweep",
+    ),
     # what Hydra rejects before any config exists: a group force-added, an override it cannot parse
     (["++data=5"], "force-add of config groups is not supported: '++data=5'"),
-    (["penalty.exclude=[bias"], "no viable alternative at input '[bias'; "
-                                "See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details"),
+    (
+        ["penalty.exclude=[bias"],
+        "no viable alternative at input '[bias'; "
+        "See https://hydra.cc/docs/1.2/advanced/override_grammar/basic for details",
+    ),
 ]
 
 
@@ -130,9 +162,12 @@ def test_bad_input_is_one_line_exit_2_and_touches_no_result(cli, tmp_path, args,
 CHECKS = [
     # _typed: a key no schema has (+ adds what Hydra's struct mode would refuse), a value of the wrong type
     (["+model.depht=3"], "model.depht: unknown key; allowed: name, width, blocks, small_input, param, base_width"),
-    (["+seeds=1"], "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, "
-              "precision, cudnn_benchmark, deterministic, threads, name, "
-                   "out_dir, progress, checkpoint_every_s, predictions, diagnostics"),
+    (
+        ["+seeds=1"],
+        "seeds: unknown key; allowed: model, data, optim, penalty, logger, seed, device, "
+        "precision, cudnn_benchmark, deterministic, threads, name, "
+        "out_dir, progress, checkpoint_every_s, predictions, diagnostics",
+    ),
     # parse_run_config: a model name set by hand
     (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer, linear"),
     # model
@@ -140,40 +175,58 @@ CHECKS = [
     (["model=mixer", "model.depth=-1"], "model.depth=-1: must be an integer >= 1"),
     (["model.blocks=0"], "model.blocks=0: must be an integer >= 1"),
     # the ridge check: its model and data go together, and its problem's sizes and scales
-    (["model=linear"], "model=linear, data=digits: model=linear and data=ridge go together (the closed-form ridge check)"),
+    (
+        ["model=linear"],
+        "model=linear, data=digits: model=linear and data=ridge go together (the closed-form ridge check)",
+    ),
     (["data=ridge"], "model=resnet, data=ridge: model=linear and data=ridge go together (the closed-form ridge check)"),
     (["model=linear", "data=ridge", "data.n_train=null"], "data.n_train=None: data=ridge needs an integer >= 1"),
     (["model=linear", "data=ridge", "data.n_val=0"], "data.n_val=0: data=ridge needs an integer >= 1"),
     (["model=linear", "data=ridge", "data.noise=-1"], "data.noise=-1.0: must be finite and >= 0"),
     (["model=linear", "data=ridge", "data.signal=0"], "data.signal=0.0: must be finite and > 0"),
-    (["model=linear", "data=ridge", "data.augment=true"],
-     "data.augment, data.image_size: data=ridge has no images to crop, flip or resize"),
-    (["data.n_val=100"],
-     "data.n_val=100: data=ridge and data=teacher only; data=digits holds out data.val_fraction"),
+    (
+        ["model=linear", "data=ridge", "data.augment=true"],
+        "data.augment, data.image_size: data=ridge has no images to crop, flip or resize",
+    ),
+    (["data.n_val=100"], "data.n_val=100: data=ridge and data=teacher only; data=digits holds out data.val_fraction"),
     # the teacher task: drawn sizes, a label-noise fraction, a data seed torch can take
     (["data=teacher", "data.n_val=null"], "data.n_val=None: data=teacher needs an integer >= 1"),
     # an experiment file's laws: who, which λ*, which axis
-    (["predictions=[{source:x,norm:l1,axis:width,exponent:1}]"],
-     "predictions[0].norm='l1': unknown choice; allowed: coef, sum, mean, per_step"),
-    (["predictions=[{source:x,axis:depth}]"],
-     "predictions[0].axis='depth': unknown choice; allowed: width, n_train, batch_size"),
+    (
+        ["predictions=[{source:x,norm:l1,axis:width,exponent:1}]"],
+        "predictions[0].norm='l1': unknown choice; allowed: coef, sum, mean, per_step",
+    ),
+    (
+        ["predictions=[{source:x,axis:depth}]"],
+        "predictions[0].axis='depth': unknown choice; allowed: width, n_train, batch_size",
+    ),
     (["predictions=[{source:' ',axis:width}]"], "predictions[0].source: empty; name who predicts it"),
     (["data=teacher", "data.n_train=0"], "data.n_train=0: data=teacher needs an integer >= 1"),
     (["data=teacher", "data.label_noise=1"], "data.label_noise=1.0: must be in [0, 1)"),
     (["data=teacher", "data.label_noise=-0.1"], "data.label_noise=-0.1: must be in [0, 1)"),
     (["data=teacher", "data.seed=-1"], "data.seed=-1: must be an integer in [0, 9223372036854775807]"),
-    (["model=vit", "data=teacher", "data.image_size=12", "model.patch_size=8"],
-     "model.patch_size=8: must divide the image size 12"),
+    (
+        ["model=vit", "data=teacher", "data.image_size=12", "model.patch_size=8"],
+        "model.patch_size=8: must divide the image size 12",
+    ),
     (["model=vit", "model.patch_size=0"], "model.patch_size=0: must be an integer >= 1"),
     (["model=vit", "model.head_dim=0"], "model.head_dim=0: must be an integer >= 1"),
-    (["model=vit", "model.mlp_ratio=inf"],
-     "model.mlp_ratio=inf: must be > 0 and leave at least one hidden unit at width 32"),
-    (["model=vit", "model.mlp_ratio=0.01"],
-     "model.mlp_ratio=0.01: must be > 0 and leave at least one hidden unit at width 32"),
-    (["model=vit", "model.mlp_ratio=0.02"],  # 0.64 units: timm's int() gives 0, then silently the width
-     "model.mlp_ratio=0.02: must be > 0 and leave at least one hidden unit at width 32"),
-    (["model=mixer", "model.channels_mlp_ratio=nan"],
-     "model.channels_mlp_ratio=nan: must be > 0 and leave at least one hidden unit at width 32"),
+    (
+        ["model=vit", "model.mlp_ratio=inf"],
+        "model.mlp_ratio=inf: must be > 0 and leave at least one hidden unit at width 32",
+    ),
+    (
+        ["model=vit", "model.mlp_ratio=0.01"],
+        "model.mlp_ratio=0.01: must be > 0 and leave at least one hidden unit at width 32",
+    ),
+    (
+        ["model=vit", "model.mlp_ratio=0.02"],  # 0.64 units: timm's int() gives 0, then silently the width
+        "model.mlp_ratio=0.02: must be > 0 and leave at least one hidden unit at width 32",
+    ),
+    (
+        ["model=mixer", "model.channels_mlp_ratio=nan"],
+        "model.channels_mlp_ratio=nan: must be > 0 and leave at least one hidden unit at width 32",
+    ),
     (["model=vit", "model.head_dim=12"], "model.width=32: must be a multiple of model.head_dim=12"),
     (["model.width=7"], "model.width=7: must be even for resnet (stem width w/2)"),
     (["model.param=ntk"], "model.param='ntk': unknown choice; allowed: sp, mup"),
@@ -192,12 +245,19 @@ CHECKS = [
     (["data.n_train=5"], "data.n_train=5: must be in [10, 1427], 1437 (all) or null"),
     (["data.n_train=1438"], "data.n_train=1438: must be in [10, 1427], 1437 (all) or null"),
     (["data.n_train=1430"], "data.n_train=1430: must be in [10, 1427], 1437 (all) or null"),  # 7 left: < 1/class
-    (["data.val_fraction=0.001"], "data.val_fraction=0.001: holds out 2 of 1797 images; each side of the split "
-                                  "needs at least one per class (10)"),
-    (["data.val_fraction=0.999", "optim.batch_size=1"], "data.val_fraction=0.999: holds out 1796 of 1797 images; "
-                                                        "each side of the split needs at least one per class (10)"),
-    (["penalty=mean", "penalty.exclude=[*]"],
-     "penalty.exclude=['*']: excludes every parameter of this model; nothing would be decayed"),
+    (
+        ["data.val_fraction=0.001"],
+        "data.val_fraction=0.001: holds out 2 of 1797 images; each side of the split needs at least one per class (10)",
+    ),
+    (
+        ["data.val_fraction=0.999", "optim.batch_size=1"],
+        "data.val_fraction=0.999: holds out 1796 of 1797 images; "
+        "each side of the split needs at least one per class (10)",
+    ),
+    (
+        ["penalty=mean", "penalty.exclude=[*]"],
+        "penalty.exclude=['*']: excludes every parameter of this model; nothing would be decayed",
+    ),
     # optim
     (["optim.name=lbfgs"], "optim.name='lbfgs': unknown choice; allowed: sgd, adam, adamw"),
     (["optim.schedule=step"], "optim.schedule='step': unknown choice; allowed: constant, cosine"),
@@ -205,13 +265,19 @@ CHECKS = [
     (["optim.lr=-0.1"], "optim.lr=-0.1: must be in (0, 1e+30]"),
     (["optim.lr=nan"], "optim.lr=nan: must be in (0, 1e+30]"),
     (["optim.lr=inf"], "optim.lr=inf: must be in (0, 1e+30]"),
-    (["optim=adam", "optim.betas=[0.9,0.999,0.5]"],
-     "optim.betas=[0.9, 0.999, 0.5]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (
+        ["optim=adam", "optim.betas=[0.9,0.999,0.5]"],
+        "optim.betas=[0.9, 0.999, 0.5]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    ),
     (["optim=adam", "optim.betas=[]"], "optim.betas=[]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
-    (["optim=adam", "optim.betas=[0.9,1]"],
-     "optim.betas=[0.9, 1.0]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
-    (["optim=adam", "optim.betas=[0.9,nan]"],
-     "optim.betas=[0.9, nan]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"),
+    (
+        ["optim=adam", "optim.betas=[0.9,1]"],
+        "optim.betas=[0.9, 1.0]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    ),
+    (
+        ["optim=adam", "optim.betas=[0.9,nan]"],
+        "optim.betas=[0.9, nan]: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    ),
     (["optim=adam", "optim.eps=2"], "optim.eps=2.0: must be in (0, 1]"),
     (["optim=adam", "optim.eps=-1e-8"], "optim.eps=-1e-08: must be in (0, 1]"),
     (["optim.epochs=-3"], "optim.epochs=-3: must be an integer >= 1"),
@@ -231,9 +297,11 @@ CHECKS = [
     (["penalty.log10_coef=nan"], "penalty.log10_coef=nan: must be in [-30, 30] or null"),
     (["penalty.lam=nan"], "penalty.lam=nan: must be in [0, 1e+30]"),
     (["penalty.lam=1.1e30"], "penalty.lam=1.1e+30: must be in [0, 1e+30]"),
-    (["model=vit", "penalty.exclude=[bias,norm,pos_embd]"],
-     "penalty.exclude: 'pos_embd' matches no parameter of this model; allowed: bias, norm, or a name pattern that "
-     "matches one (here e.g. pos_embed, head.bias)"),
+    (
+        ["model=vit", "penalty.exclude=[bias,norm,pos_embd]"],
+        "penalty.exclude: 'pos_embd' matches no parameter of this model; allowed: bias, norm, or a name pattern that "
+        "matches one (here e.g. pos_embed, head.bias)",
+    ),
     # where and how it runs
     (["logger.name=wandb"], "logger.name='wandb': unknown choice; allowed: none, tensorboard, mlflow"),
     (["device=tpu"], "device='tpu': unknown choice; allowed: auto, cpu, cuda"),
@@ -267,8 +335,11 @@ def job(tmp_path, monkeypatch, capsys):
         with pytest.raises(SystemExit) as exit_:
             run_job(cfg)
         assert json.loads((finished / "result.json").read_text()) == {"status": "completed"}
-        return exit_.value.code, capsys.readouterr().err.splitlines(), sorted(
-            str(p.relative_to(out)) for p in out.rglob("*"))
+        return (
+            exit_.value.code,
+            capsys.readouterr().err.splitlines(),
+            sorted(str(p.relative_to(out)) for p in out.rglob("*")),
+        )
 
     return call
 
@@ -285,23 +356,36 @@ def test_a_cifar_root_without_readable_batches_is_refused(job, tmp_path):
     root = tmp_path / "cifar"
     root.mkdir()
     assert job(quickly_composed("data=cifar10", f"data.root={root}")) == (
-        2, [f"wdbench: error: data.root={root}: no CIFAR python-pickle files "
-            "(cifar-10-batches-py/data_batch_1 missing)"], UNTOUCHED)
+        2,
+        [f"wdbench: error: data.root={root}: no CIFAR python-pickle files (cifar-10-batches-py/data_batch_1 missing)"],
+        UNTOUCHED,
+    )
     (root / "cifar-10-batches-py").mkdir()
     for i in range(1, 6):  # all there, none a pickle: a download that saved the server's error page
         (root / "cifar-10-batches-py" / f"data_batch_{i}").write_text("<!DOCTYPE html><title>Not Found</title>")
     assert job(quickly_composed("data=cifar10", f"data.root={root}")) == (
-        2, [f"wdbench: error: data.root={root}: cannot read cifar-10-batches-py/data_batch_1: "
-            "invalid load key, '<'."], UNTOUCHED)
+        2,
+        [f"wdbench: error: data.root={root}: cannot read cifar-10-batches-py/data_batch_1: invalid load key, '<'."],
+        UNTOUCHED,
+    )
 
 
 def test_a_choice_this_machine_cannot_run_is_refused(job, monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args, **kwargs: None if name == "mlflow"
-                        else real_find_spec(name, *args, **kwargs))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args, **kwargs: None if name == "mlflow" else real_find_spec(name, *args, **kwargs),
+    )
     assert job(quickly_composed("logger=mlflow")) == (
-        2, ["wdbench: error: logger=mlflow: needs the mlflow package (pip install -e '.[loggers]'); allowed "
-            "without it: none"], UNTOUCHED)
+        2,
+        [
+            "wdbench: error: logger=mlflow: needs the mlflow package (pip install -e '.[loggers]'); allowed "
+            "without it: none"
+        ],
+        UNTOUCHED,
+    )
+
 
 def test_device_cuda_is_checked_where_the_run_trains_not_where_it_is_launched(monkeypatch):
     """A login node without a GPU launches device=cuda runs (SLURM's GPU nodes train them); a node
@@ -325,8 +409,18 @@ def test_a_recorded_config_whose_group_is_not_a_mapping_is_one_error():
 
 
 def test_quickly_composed_is_what_compose_makes():
-    overrides = ["optim=adamw", "model.mlp_ratio=inf", "model=vit", "+model.depht=3", "optim.betas=[0.9,1]", "~seed",
-                 "++threads=2", "penalty.exclude=[bias]", "penalty.log10_coef=-301", "data.image_size=null"]
+    overrides = [
+        "optim=adamw",
+        "model.mlp_ratio=inf",
+        "model=vit",
+        "+model.depht=3",
+        "optim.betas=[0.9,1]",
+        "~seed",
+        "++threads=2",
+        "penalty.exclude=[bias]",
+        "penalty.log10_coef=-301",
+        "data.image_size=null",
+    ]
     fast, slow = quickly_composed(*overrides), composed(*overrides)
     assert OmegaConf.to_yaml(fast) == OmegaConf.to_yaml(slow)
     assert OmegaConf.is_struct(fast) and OmegaConf.is_struct(slow)
@@ -346,8 +440,8 @@ def test_lam_is_resolved_in_one_place_and_adamw_means_decoupled():
     from wdbench.config import configured_lam, run_identity
 
     run = parse_run_config(composed("penalty.log10_lam=-2"))
-    assert run.penalty.lam == 1e-4 and configured_lam(run.penalty) == 10 ** -2  # the config stays as composed
-    assert run_identity(run) == run_identity(parse_run_config(composed(f"penalty.lam={10 ** -2}")))
+    assert run.penalty.lam == 1e-4 and configured_lam(run.penalty) == 10**-2  # the config stays as composed
+    assert run_identity(run) == run_identity(parse_run_config(composed(f"penalty.lam={10**-2}")))
     assert configured_lam(parse_run_config(composed("penalty.log10_coef=-2")).penalty) is None  # from the sizes
     assert parse_run_config(composed("optim=adamw")).penalty.apply == "decoupled"
     assert parse_run_config(composed("optim=adamw", "penalty.apply=coupled")).penalty.apply == "coupled"
@@ -368,8 +462,12 @@ def test_every_experiment_files_sweep_validates_at_both_ends_of_every_axis(exper
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         params = compose("config", [f"experiment={experiment}"], return_hydra_config=True).hydra.sweeper.params
     parser = OverridesParser.create()
-    ends = [[f"{key}={'null' if v is None else v}" for v in (values[0], values[-1])] for key, values in (
-        (key, list(parser.parse_override(f"{key}={value}").sweep_iterator())) for key, value in params.items())]
+    ends = [
+        [f"{key}={'null' if v is None else v}" for v in (values[0], values[-1])]
+        for key, values in (
+            (key, list(parser.parse_override(f"{key}={value}").sweep_iterator())) for key, value in params.items()
+        )
+    ]
     for end in range(2):
         run = checked_run_config(quickly_composed(f"experiment={experiment}", *(pair[end] for pair in ends)))
         assert run.name == experiment
@@ -394,8 +492,12 @@ def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
     assert code == 0 and "norm: mean" in out and "width: 4" in out
     code, out, _ = cli("--help")
     assert code == 0
-    for group in ("model: linear, mixer, resnet, vit", "penalty: mean, per_step, sum", "optim: adam, adamw, sgd",
-                  "data: cifar10, cifar100, digits, ridge"):
+    for group in (
+        "model: linear, mixer, resnet, vit",
+        "penalty: mean, per_step, sum",
+        "optim: adam, adamw, sgd",
+        "data: cifar10, cifar100, digits, ridge",
+    ):
         assert group in out
 
 
@@ -428,7 +530,10 @@ SWEEP_JOBS = [  # (the command's overrides, one job's overrides): jobs of every 
     ([], ["model=vit", "model.width=64", "penalty=mean", "penalty.log10_lam=-2.5", "seed=1"]),
     ([], ["optim=adamw", "model=mixer", "penalty.exclude=[bias]", "data.n_train=400", "progress=false"]),
     ([], ["+model.tag=x", "seed=2", "+hydra.job.env_set.A=1", "~hydra.job.env_set.A"]),
-    ([], ["seed=5", "++seed=7", "optim.nesterov=true", "++optim.nesterov=false", "optim.momentum=0.5"]),  # kept in order
+    (
+        [],
+        ["seed=5", "++seed=7", "optim.nesterov=true", "++optim.nesterov=false", "optim.momentum=0.5"],
+    ),  # kept in order
     (["hydra.launcher.pack=2"], ["hydra.launcher.n_jobs=1", "name=s", "out_dir=/tmp/x", "penalty.lam=0.5"]),
 ]
 
@@ -466,8 +571,9 @@ def test_the_composer_lets_hydra_compose_once_per_group_choice_and_not_per_value
     assert sorted(composer.bases) == [("model=mixer", "+model.tag=x"), ("model=vit", "+model.tag=x")]
 
 
-def test_a_run_with_device_cuda_trained_here_without_a_gpu_is_one_line_exit_2_and_nothing_written(cli, tmp_path,
-                                                                                                    monkeypatch):
+def test_a_run_with_device_cuda_trained_here_without_a_gpu_is_one_line_exit_2_and_nothing_written(
+    cli, tmp_path, monkeypatch
+):
     from helpers import TINY
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -485,8 +591,14 @@ def test_what_names_a_run_directory_is_its_identity_from_one_list():
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         hydra_cfg = compose("config", return_hydra_config=True)
     excluded = list(hydra_cfg.hydra.job.config.override_dirname.exclude_keys)
-    assert set(excluded) == {*NOT_IDENTITY, "logger.name", "logger.tracking_uri", "logger.experiment", "data.root",
-                             "hydra/launcher"} - {"hydra"}
+    assert set(excluded) == {
+        *NOT_IDENTITY,
+        "logger.name",
+        "logger.tracking_uri",
+        "logger.experiment",
+        "data.root",
+        "hydra/launcher",
+    } - {"hydra"}
 
 
 def test_each_default_is_written_once_in_the_schema_and_no_option_restates_one():
@@ -501,11 +613,16 @@ def test_each_default_is_written_once_in_the_schema_and_no_option_restates_one()
     for group in schemas:
         for path in sorted((CONF_DIR / group).glob("*.yaml")):
             node = OmegaConf.to_container(OmegaConf.load(path)) or {}
-            sections = {k: v for k, v in node.items() if k in schemas} if group == "optim" and "optim" in node \
+            sections = (
+                {k: v for k, v in node.items() if k in schemas}
+                if group == "optim" and "optim" in node
                 else {group: node}
+            )
             for section, values in sections.items():
                 default = asdict(schemas[section]())
-                restated += [f"{path.name}: {section}.{k}" for k, v in values.items() if k in default and default[k] == v]
+                restated += [
+                    f"{path.name}: {section}.{k}" for k, v in values.items() if k in default and default[k] == v
+                ]
     top = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))
     restated += [f"config.yaml: {k}" for k in top if k in asdict(RunConfig())]
     assert not restated

@@ -1,4 +1,5 @@
 """A damaged result.json, checkpoint.pt or runs.json: one line naming it, kept aside, never a crash."""
+
 import json
 import logging
 import os
@@ -33,8 +34,10 @@ def test_a_truncated_result_is_named_and_kept_aside_by_whoever_retrains(tmp_path
         assert read_result_or_set_aside(sweep / "b") is None
     kept = list((sweep / "b").glob("result.json.damaged-*"))
     assert len(kept) == 1 and not (sweep / "b" / "result.json").exists()
-    assert [r.message for r in caplog.records] == [f"{sweep / 'b' / 'result.json'}: damaged (not valid JSON: "
-                                                   f"{caplog.records[0].message.split('not valid JSON: ')[1]}"]
+    assert [r.message for r in caplog.records] == [
+        f"{sweep / 'b' / 'result.json'}: damaged (not valid JSON: "
+        f"{caplog.records[0].message.split('not valid JSON: ')[1]}"
+    ]
     assert "kept as result.json.damaged-" in caplog.records[0].message
     assert read_result_or_set_aside(sweep / "a")["status"] == "completed"
 
@@ -104,14 +107,26 @@ def test_a_long_run_name_keeps_a_readable_prefix_and_a_hash_within_the_limit():
 
 @pytest.mark.slow
 def test_a_sweep_with_long_overrides_gets_short_directories_mapped_in_runs_json(cli, tmp_path):
-    spelled_out = ["model.blocks=1", "model.small_input=true", "data.val_fraction=0.2", "data.split_seed=0",
-                   "optim.momentum=0.9", "optim.nesterov=false", "optim.schedule=cosine", "optim.warmup_epochs=0",
-                   "penalty.apply=coupled", "penalty.exclude=[bias,norm]", "penalty.log10_lam=-3.5", "optim.lr=0.05"]
+    spelled_out = [
+        "model.blocks=1",
+        "model.small_input=true",
+        "data.val_fraction=0.2",
+        "data.split_seed=0",
+        "optim.momentum=0.9",
+        "optim.nesterov=false",
+        "optim.schedule=cosine",
+        "optim.warmup_epochs=0",
+        "penalty.apply=coupled",
+        "penalty.exclude=[bias,norm]",
+        "penalty.log10_lam=-3.5",
+        "optim.lr=0.05",
+    ]
     assert cli("-m", *TINY, "optim.epochs=1", *spelled_out, "seed=0,1", "name=s")[0] == 0
     sweep = tmp_path / "out" / "multirun" / "s"
     runs = read_runs(sweep)
-    assert len(runs) == 2 and all(len(name.encode()) <= 200 and (sweep / name / "result.json").is_file()
-                                  for name in runs)
+    assert len(runs) == 2 and all(
+        len(name.encode()) <= 200 and (sweep / name / "result.json").is_file() for name in runs
+    )
     assert all({"penalty.apply=coupled", "optim.schedule=cosine"} <= set(overrides) for overrides in runs.values())
     assert all(re.fullmatch(r"data\.split_seed=0,.*_[0-9a-f]{16}", name) for name in runs)  # prefix + hash
 
@@ -144,8 +159,9 @@ def test_status_shows_a_requeued_run_as_queued(tmp_path, capsys, monkeypatch):
     import wdbench.status as status
 
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "result.json").write_text(json.dumps(
-        {**FINISHED, "status": "running", "updated_at": "2026-01-01T00:00:00+00:00"}))
+    (tmp_path / "r" / "result.json").write_text(
+        json.dumps({**FINISHED, "status": "running", "updated_at": "2026-01-01T00:00:00+00:00"})
+    )
     monkeypatch.setattr(status, "queued_runs", lambda sweep_dir, manifest: {"r": "55_1"})
     assert status.main([str(tmp_path)]) == 0
     line = [text for text in capsys.readouterr().out.splitlines() if text.strip().startswith("queued")][0]

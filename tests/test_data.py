@@ -45,8 +45,11 @@ def test_cifar100_and_missing_files(tmp_path):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    (folder / "train").write_bytes(pickle.dumps({b"data": rng.integers(0, 256, (400, 3072), dtype=np.uint8),
-                                                 b"fine_labels": [j % 100 for j in range(400)]}))
+    (folder / "train").write_bytes(
+        pickle.dumps(
+            {b"data": rng.integers(0, 256, (400, 3072), dtype=np.uint8), b"fine_labels": [j % 100 for j in range(400)]}
+        )
+    )
     data = load_dataset(DataConfig(name="cifar100", root=str(tmp_path), val_fraction=0.25), CPU)
     assert data.n_classes == 100 and len(data.y_train) == 300
     with pytest.raises(ConfigError, match="data.root=.*no CIFAR python-pickle files"):
@@ -69,7 +72,7 @@ def test_crop_flip_matches_a_per_sample_loop(pad):
     assert len(set(flip.tolist())) == 2 and len(set(dy.tolist())) > 2 and len(set(dx.tolist())) > 2  # all kinds
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     for i in range(8):
-        crop = padded[i, :, dy[i]:dy[i] + 5, dx[i]:dx[i] + 5]
+        crop = padded[i, :, dy[i] : dy[i] + 5, dx[i] : dx[i] + 5]
         assert torch.equal(out[i], crop.flip(2) if flip[i] else crop)
 
 
@@ -82,10 +85,12 @@ def test_cifar_pixels_keep_their_label_channel_and_row_through_the_split(tmp_pat
     labels = [[(7 * i + 3 * b) % 10 for i in range(40)] for b in range(5)]
     rows = np.arange(32)[None, :, None]
     for b, batch_labels in enumerate(labels, start=1):
-        pixels = np.stack([np.broadcast_to(2 * y + (np.arange(3)[:, None, None] + 1) * rows, (3, 32, 32))
-                           for y in batch_labels]).astype(np.uint8)
-        (folder / f"data_batch_{b}").write_bytes(pickle.dumps({b"data": pixels.reshape(40, 3072),
-                                                               b"labels": batch_labels}))
+        pixels = np.stack(
+            [np.broadcast_to(2 * y + (np.arange(3)[:, None, None] + 1) * rows, (3, 32, 32)) for y in batch_labels]
+        ).astype(np.uint8)
+        (folder / f"data_batch_{b}").write_bytes(
+            pickle.dumps({b"data": pixels.reshape(40, 3072), b"labels": batch_labels})
+        )
     data = load_dataset(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.25), CPU)
     assert data.x_train.shape == (150, 3, 32, 32) and data.x_val.shape == (50, 3, 32, 32)
     for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val)):

@@ -1,5 +1,6 @@
 """The README is a front door (at most 200 lines) and every relative link in it and in docs/ leads
 to a file that exists, and to a heading that exists where it names one."""
+
 import re
 from pathlib import Path
 
@@ -36,8 +37,11 @@ def test_every_relative_link_in_the_readme_and_docs_resolves():
 
 def test_every_python_block_in_the_readme_and_docs_runs():
     """So an example cannot go stale (the README's once called methods that no longer existed)."""
-    blocks = [(page.name, block) for page in PAGES
-              for block in re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)]
+    blocks = [
+        (page.name, block)
+        for page in PAGES
+        for block in re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)
+    ]
     assert blocks
     for name, block in blocks:
         exec(compile(block, name, "exec"), {"__name__": "docs_example"})
@@ -63,8 +67,11 @@ def _sweep_ends(overrides: list[str]) -> list[list[str]]:
     parser = OverridesParser.create()
     ends = []
     for override in overrides:
-        values = [o for o in parser.parse_override(override).sweep_string_iterator()] \
-            if parser.parse_override(override).is_sweep_override() else [override.partition("=")[2]]
+        values = (
+            [o for o in parser.parse_override(override).sweep_string_iterator()]
+            if parser.parse_override(override).is_sweep_override()
+            else [override.partition("=")[2]]
+        )
         key = override.partition("=")[0]
         ends.append([f"{key}={values[0]}", f"{key}={values[-1]}"])
     return [[pair[end] for pair in ends] for end in range(2)]
@@ -99,7 +106,8 @@ def test_every_documented_command_names_what_exists_and_its_overrides_validate()
             assert program[-1] in ("wdbench", "wdbench.status", "pytest"), f"{page}: unknown command {' '.join(argv)}"
     assert checked >= 10 and {"collect", "fit", "figures", "paper", "calibrate", "bootstrap"} <= set(verbs)
     for verb, flags in verbs.items():
-        shown = subprocess.run([sys.executable, "-m", "analysis", verb, "--help"], cwd=ROOT, capture_output=True,
-                               text=True)
+        shown = subprocess.run(
+            [sys.executable, "-m", "analysis", verb, "--help"], cwd=ROOT, capture_output=True, text=True
+        )
         assert shown.returncode == 0, f"analysis {verb}: {shown.stderr[-500:]}"
         assert all(flag in shown.stdout for flag in flags), (verb, flags)

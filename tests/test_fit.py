@@ -1,5 +1,6 @@
 """Settings, pooled coef*, λ* per normalisation, exponents, the joint (η, λ) optimum, predictions and notes
 (analysis/fit.py), on planted tables with a known answer and hand-written coef* tables."""
+
 import json
 
 import numpy as np
@@ -33,8 +34,9 @@ def test_one_coef_star_per_width_pools_normalisations_run_on_different_grids():
     # each normalisation on its own grid (every third coef), λ in that normalisation
     position = df.groupby(["width", "seed"]).cumcount()
     df["norm"] = position.map(lambda i: ("sum", "mean", "per_step")[i % 3])
-    df["lam"] = df["coef"] / df.apply(lambda r: norm_factor(r["norm"], n_decayed=r["n_decayed"], batch_size=BATCH,
-                                                            n_train=N_TRAIN), axis=1)
+    df["lam"] = df["coef"] / df.apply(
+        lambda r: norm_factor(r["norm"], n_decayed=r["n_decayed"], batch_size=BATCH, n_train=N_TRAIN), axis=1
+    )
     assert df.groupby("norm")["coef"].apply(set).pipe(lambda g: not (g["sum"] & g["mean"] - {0.0}))
     stars = coef_star_table(df)
     assert len(stars) == len(Scenario().widths) and (stars["status"] == "ok").all()
@@ -115,7 +117,9 @@ def test_batch_size_as_a_second_axis_places_per_step_on_it():
     e = exponent_table(stars).set_index(["norm", "axis"])
     assert e.loc[("coef", "batch_size"), "lo"] <= 1.0 <= e.loc[("coef", "batch_size"), "hi"]
     assert e.loc[("per_step", "batch_size"), "exponent"] == pytest.approx(e.loc[("coef", "batch_size"), "exponent"] - 1)
-    assert e.loc[("per_step", "batch_size"), "verdict"] == "still" and e.loc[("sum", "batch_size"), "verdict"] == "moves"
+    assert (
+        e.loc[("per_step", "batch_size"), "verdict"] == "still" and e.loc[("sum", "batch_size"), "verdict"] == "moves"
+    )
     assert e.loc[("sum", "width"), "verdict"] == "still"
 
 
@@ -127,12 +131,18 @@ def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
     stars.loc[5, ["width", "status"]] = [128, "open"]  # not fitted: outside the range the verdict speaks for
     table = exponent_table(stars).set_index("norm")
     slope = np.polyfit(np.log10(widths), -2 + 0.3 * np.log10(widths) + wobble, 1)[0]  # equal se: plain LS
-    assert table.loc["coef", "exponent"] == pytest.approx(slope) and table.loc["sum", "exponent"] == pytest.approx(slope)
-    assert table.loc["mean", "exponent"] == pytest.approx(slope + 2) and table.loc["per_step", "exponent"] == \
-        pytest.approx(slope)
+    assert table.loc["coef", "exponent"] == pytest.approx(slope) and table.loc["sum", "exponent"] == pytest.approx(
+        slope
+    )
+    assert table.loc["mean", "exponent"] == pytest.approx(slope + 2) and table.loc[
+        "per_step", "exponent"
+    ] == pytest.approx(slope)
     row = table.loc["coef"]
     assert (row["n_points"], row["n_left_out"], row["axis"], row["dof"]) == (5, 1, "width", 3)
-    assert row["margin"] == pytest.approx(np.log10(1.5) / np.log10(16)) and (row["axis_min"], row["axis_max"]) == (4, 64)
+    assert row["margin"] == pytest.approx(np.log10(1.5) / np.log10(16)) and (row["axis_min"], row["axis_max"]) == (
+        4,
+        64,
+    )
     assert row["lo"] < row["lo90"] < row["exponent"] < row["hi90"] < row["hi"] and row["verdict"] == "moves"
     assert table.loc["mean", "log10_C"] == pytest.approx(table.loc["coef", "log10_C"] + np.log10(1000))
     flat = exponent_table(stars_table(widths, 10 ** (-2 + wobble / 10), se=0.01)).set_index("norm")
@@ -140,8 +150,11 @@ def test_exponent_table_fits_each_normalisation_and_places_mean_by_kappa():
     two = exponent_table(stars_table(widths[:2], [0.01, 0.02]))
     assert two["verdict"].iloc[0].startswith("not fitted: an exponent fit needs more points (2)")
     assert two.iloc[0][["setting", "norm", "axis", "n_points"]].tolist() == ["all", "coef", "width", 2]
-    fit = meta_regression(np.column_stack([np.ones(5), np.log10(widths)]),
-                          np.log10(stars["coef_star"].iloc[:5].to_numpy()), np.full(5, 0.05))
+    fit = meta_regression(
+        np.column_stack([np.ones(5), np.log10(widths)]),
+        np.log10(stars["coef_star"].iloc[:5].to_numpy()),
+        np.full(5, 0.05),
+    )
     assert row["tau"] == pytest.approx(fit.tau) and row["exponent"] == pytest.approx(fit.estimate[1])
     assert exponent_table(stars_table([8], [0.01])).empty  # one width: nothing to fit
 
@@ -168,8 +181,13 @@ def test_joint_lr_picks_the_lowest_level_and_reads_its_interval_from_the_draws()
 
 def test_notes_say_what_a_reader_must_know_one_line_each():
     widths = np.array([4, 8, 16, 32, 64])
-    stars = stars_table(widths, [1e-2] * 5, n_seeds=[5, 2, 3, 5, 5], elsewhere=[0.0, 0.25, 0.0, 0.0, 0.0],
-                   n_diverged_near=[0, 0, 1, 0, 0])
+    stars = stars_table(
+        widths,
+        [1e-2] * 5,
+        n_seeds=[5, 2, 3, 5, 5],
+        elsewhere=[0.0, 0.25, 0.0, 0.0, 0.0],
+        n_diverged_near=[0, 0, 1, 0, 0],
+    )
     stars["status"] = ["ok", "edge", "open", "too_few", "no_runs"]
     runs = pd.DataFrame({"width": widths, "status": "completed", "config.model.width": widths})
     assert notes(runs, stars) == [
@@ -182,20 +200,33 @@ def test_notes_say_what_a_reader_must_know_one_line_each():
         "κ = d log N_decayed / d log width = 2.000 (all): λ*_mean's exponent is coef*'s plus κ",
         "1 point(s) have coefs away from their interval that are also plausible as the minimum (e.g. width 8: "
         "0.25 dex; elsewhere column): usually a barely constrained end of the grid; a denser grid there settles it",
-        "1 run(s) diverged inside a λ* interval (e.g. width 16)"]
-    two = pd.DataFrame({"width": [4, 8, 8], "status": "completed", "config.optim.lr": [0.1, 0.1, 0.2],
-                        "config.optim.epochs": [5, 5, 10]})
-    settings = pd.concat([stars_table([4, 8], [1e-2, 1e-2]).assign(setting="optim.lr=0.1, optim.epochs=5"),
-                          stars_table([8], [1e-2]).assign(setting="optim.lr=0.2, optim.epochs=10")])
+        "1 run(s) diverged inside a λ* interval (e.g. width 16)",
+    ]
+    two = pd.DataFrame(
+        {
+            "width": [4, 8, 8],
+            "status": "completed",
+            "config.optim.lr": [0.1, 0.1, 0.2],
+            "config.optim.epochs": [5, 5, 10],
+        }
+    )
+    settings = pd.concat(
+        [
+            stars_table([4, 8], [1e-2, 1e-2]).assign(setting="optim.lr=0.1, optim.epochs=5"),
+            stars_table([8], [1e-2]).assign(setting="optim.lr=0.2, optim.epochs=10"),
+        ]
+    )
     assert notes(two, settings) == [
         "2 settings, told apart by: optim.epochs, optim.lr",
         "setting 'optim.lr=0.2, optim.epochs=10' has a single width (8): a field that varies with the width cannot be "
         "a setting; no exponent for it",
         "κ = d log N_decayed / d log width = 2.000 (optim.lr=0.1, optim.epochs=5): λ*_mean's exponent is coef*'s "
-        "plus κ"]
+        "plus κ",
+    ]
     one_width = pd.DataFrame({"width": [8, 8], "status": "completed", "config.optim.lr": [0.1, 0.2]})
-    assert notes(one_width, pd.concat([stars_table([8], [1e-2]).assign(setting=f"optim.lr={lr}") for lr in (0.1, 0.2)])) == [
-        "2 settings, told apart by: optim.lr"]  # every setting has the one width: nothing to say about it
+    assert notes(
+        one_width, pd.concat([stars_table([8], [1e-2]).assign(setting=f"optim.lr={lr}") for lr in (0.1, 0.2)])
+    ) == ["2 settings, told apart by: optim.lr"]  # every setting has the one width: nothing to say about it
 
 
 def test_consistency_table_names_each_experiment_and_agrees_up_to_its_tolerance():
@@ -204,11 +235,24 @@ def test_consistency_table_names_each_experiment_and_agrees_up_to_its_tolerance(
     diverged = df.iloc[[9, 9]].assign(status="diverged", norm=["sum", "per_step"])  # both +inf: they agree
     base = df.drop(index=df.index[9])
     result = consistency_table(pd.concat([base, twin, diverged]), tolerance=0.0)
-    assert list(result.columns) == ["setting", "width", "n_train", "batch_size", "coef", "seed", "norms", "spread",
-                                    "agree"]
+    assert list(result.columns) == [
+        "setting",
+        "width",
+        "n_train",
+        "batch_size",
+        "coef",
+        "seed",
+        "norms",
+        "spread",
+        "agree",
+    ]
     first = result.iloc[0]
     assert (first["setting"], first["width"], first["coef"], first["seed"]) == (
-        "all", df["width"].iloc[5], float(f"{df['coef'].iloc[5]:.10g}"), df["seed"].iloc[5])
+        "all",
+        df["width"].iloc[5],
+        float(f"{df['coef'].iloc[5]:.10g}"),
+        df["seed"].iloc[5],
+    )
     assert first["norms"] == "mean,sum" and result["spread"].tolist() == [0.0, 0.0] and result["agree"].all()
     at_tolerance = consistency_table(pd.concat([df, twin.assign(val_loss=twin["val_loss"] + 0.25)]), tolerance=0.25)
     assert at_tolerance["agree"].all()  # a spread equal to the tolerance agrees
@@ -230,15 +274,20 @@ def test_split_normal_draws_reproduce_each_side_of_an_asymmetric_interval():
 
 def test_joint_lr_table_is_drawn_with_seed_0_unless_asked():
     stars = stars_table([8, 8], [1e-3, 1e-2], **{"config.optim.lr": [0.01, 0.1]})
-    stars = stars.assign(value=[0.2, 0.21], value_se=0.02, coef_lo=stars["coef_star"] / 2, coef_hi=stars["coef_star"] * 2)
+    stars = stars.assign(
+        value=[0.2, 0.21], value_se=0.02, coef_lo=stars["coef_star"] / 2, coef_hi=stars["coef_star"] * 2
+    )
     assert joint_lr_table(stars).equals(joint_lr_table(stars, seed=0))
     assert not joint_lr_table(stars).equals(joint_lr_table(stars, seed=1))
 
 
 def test_joint_lr_rows_cover_every_width_in_order_and_only_fitted_optima_compete():
     lr = "config.optim.lr"
-    stars = stars_table([16, 16, 16, 8, 4, 4], [1e-3, 1e-2, 1e-1, 1e-2, 1e-3, 1e-2],
-                   **{lr: [0.01, 0.1, 1.0, 0.1, 0.01, 0.1], "config.penalty.log10_coef": np.nan})
+    stars = stars_table(
+        [16, 16, 16, 8, 4, 4],
+        [1e-3, 1e-2, 1e-1, 1e-2, 1e-3, 1e-2],
+        **{lr: [0.01, 0.1, 1.0, 0.1, 0.01, 0.1], "config.penalty.log10_coef": np.nan},
+    )
     stars["value"], stars["value_se"] = [0.5, 0.2, 0.05, 0.3, 0.4, 0.3], 1e-4
     stars["status"] = ["ok", "ok", "edge", "ok", "ok", "ok"]  # an edge optimum is no optimum: it cannot win
     stars["coef_lo"], stars["coef_hi"] = stars["coef_star"] / 10, stars["coef_star"] * 10
@@ -250,9 +299,15 @@ def test_joint_lr_rows_cover_every_width_in_order_and_only_fitted_optima_compete
     assert table["coef_hi"].tolist() == pytest.approx([1e-1, 1e-1], rel=0.12)
 
 
-@pytest.mark.parametrize("loser_lr,z,bound,expected", [
-    (0.01, 1.88, "lr_lo", 0.01), (1.0, 1.88, "lr_hi", 1.0),  # the loser wins 3% of the draws: inside 95%
-    (0.01, 2.05, "lr_lo", 0.1), (1.0, 2.05, "lr_hi", 0.1)])  # 2%: outside the central 95%
+@pytest.mark.parametrize(
+    "loser_lr,z,bound,expected",
+    [
+        (0.01, 1.88, "lr_lo", 0.01),
+        (1.0, 1.88, "lr_hi", 1.0),  # the loser wins 3% of the draws: inside 95%
+        (0.01, 2.05, "lr_lo", 0.1),
+        (1.0, 2.05, "lr_hi", 0.1),
+    ],
+)  # 2%: outside the central 95%
 def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, z, bound, expected):
     lr = "config.optim.lr"
     stars = stars_table([8, 8], [1e-2, 1e-2], **{lr: [0.1, loser_lr]})
@@ -264,8 +319,13 @@ def test_the_joint_lr_interval_is_the_central_95_percent_of_the_draws(loser_lr, 
 
 def test_exponent_rows_come_in_setting_order():
     widths = np.array([4, 8, 16, 32])
-    stars = pd.concat([stars_table(widths, 10 ** (-2 + 0.1 * np.log10(widths) + [0.01, -0.01, 0.02, 0])).assign(setting=s)
-                       for s in ("optim.lr=0.2", "optim.lr=0.1")] + [stars_table([8], [0.01]).assign(setting="optim.lr=0.05")])
+    stars = pd.concat(
+        [
+            stars_table(widths, 10 ** (-2 + 0.1 * np.log10(widths) + [0.01, -0.01, 0.02, 0])).assign(setting=s)
+            for s in ("optim.lr=0.2", "optim.lr=0.1")
+        ]
+        + [stars_table([8], [0.01]).assign(setting="optim.lr=0.05")]
+    )
     # the one-width setting first in order has no exponent; the others still do, in order
     assert exponent_table(stars)["setting"].drop_duplicates().tolist() == ["optim.lr=0.1", "optim.lr=0.2"]
 
@@ -275,7 +335,8 @@ def test_coef_star_table_fits_the_metric_it_is_asked_for_and_reports_sizes():
     by_loss, by_error = coef_star_table(df), coef_star_table(df, "val_err")
     # planted: val_acc = 1 − val_loss/3, so the error is the loss over 3 and its optimum the same coef
     assert (by_error["metric"] == "val_err").all() and by_error["value"].tolist() == pytest.approx(
-        (by_loss["value"] / 3).tolist(), rel=1e-6)
+        (by_loss["value"] / 3).tolist(), rel=1e-6
+    )
     assert by_error["coef_star"].tolist() == pytest.approx(by_loss["coef_star"].tolist(), rel=1e-6)
     assert (by_loss["n_params"] >= by_loss["n_decayed"]).all() and (by_loss["n_decayed"] > 0).all()
 
@@ -296,9 +357,11 @@ def test_each_predicted_exponent_is_printed_beside_the_measured_and_judged_by_it
     """Planted coef* ∝ width¹: the law that says 1 is consistent, the one that says ½ is not, and a
     law about an axis that does not vary is reported as not fitted; runs without laws give none."""
     moving, _ = planted_table(alpha=1.0, **QUIET)
-    laws = [{"source": "right", "norm": "coef", "axis": "width", "exponent": 1.0},
-            {"source": "square root", "norm": "sum", "axis": "width", "exponent": 0.5},
-            {"source": "data size", "norm": "coef", "axis": "n_train", "exponent": -1.0}]
+    laws = [
+        {"source": "right", "norm": "coef", "axis": "width", "exponent": 1.0},
+        {"source": "square root", "norm": "sum", "axis": "width", "exponent": 0.5},
+        {"source": "data size", "norm": "coef", "axis": "n_train", "exponent": -1.0},
+    ]
     moving["predictions"] = json.dumps(laws[:2])
     moving.loc[moving.index[::2], "predictions"] = json.dumps(laws[1:])  # a setting's runs pool their laws
     got = prediction_table(moving, exponent_table(coef_star_table(moving))).set_index("source")

@@ -1,4 +1,5 @@
 """scripts/gpu_check.py at toy size on the CPU: the command a GPU machine runs first never rots."""
+
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ def test_gpu_check_runs_on_the_cpu_and_reports_every_part(tmp_path, capsys):
     assert all(row["ok"] for row in report["correctness"])
     rows = report["throughput"]
     assert {(r["model"], r["precision"], r["K"]) for r in rows} == {
-        (m, p, k) for m in ("resnet", "vit") for p in ("fp32", "bf16") for k in (1, 4)}
+        (m, p, k) for m in ("resnet", "vit") for p in ("fp32", "bf16") for k in (1, 4)
+    }
     ran = [r for r in rows if not (r["precision"] == "bf16" and r["K"] > 1)]  # those run alone on a CPU
     assert all(r["status"] == "ok" and r["member_steps_per_s"] > 0 and r["estimate_mib_per_member"] > 0 for r in ran)
     assert all(r["status"].startswith("runs alone") for r in rows if r not in ran)

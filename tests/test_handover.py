@@ -1,6 +1,7 @@
 """The sweeper's hand-over to launchers (hydra_plugins/wdbench_plugins/_handover.py): a wdbench
 launcher gets the planned SweepBatch, any other Hydra launcher the plain job list. Training is
 faked here (a result file written from the job's config): what is tested is who gets what."""
+
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +20,11 @@ SWEEP = ["-m", "model.width=4", "optim.epochs=1", "progress=false", "device=cpu"
 def fake_training(cfg: DictConfig):
     """A completed result of the job's config, as a run that trained would leave it."""
     run_dir = Path(cfg.hydra.sweep.dir) / cfg.hydra.sweep.subdir
-    config = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-              for k in cfg if k != "hydra"}
+    config = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in cfg
+        if k != "hydra"
+    }
     write_result(run_dir, {"status": "completed", "config": config})
     return job_return(list(cfg.hydra.overrides.task), JobStatus.COMPLETED, "completed")
 
@@ -45,8 +49,10 @@ def test_a_foreign_launcher_gets_the_plain_job_list_without_the_skipped_runs(cli
 
     def launch(self, job_overrides, initial_job_idx):  # Hydra's basic launcher, training faked
         received.append(([list(o) for o in job_overrides], initial_job_idx))
-        return [fake_training(self.hydra_context.config_loader.load_sweep_config(self.config, list(o)))
-                for o in job_overrides]
+        return [
+            fake_training(self.hydra_context.config_loader.load_sweep_config(self.config, list(o)))
+            for o in job_overrides
+        ]
 
     Plugins.instance()  # its scan executes the plugin modules again: the class to patch is the one after it
     from hydra_plugins.wdbench_plugins.hydra_compat import BasicLauncher as HydrasBasicLauncher  # hydra/launcher=basic
@@ -60,8 +66,9 @@ def test_a_foreign_launcher_gets_the_plain_job_list_without_the_skipped_runs(cli
     assert [[o for o in jobs[0] if o.startswith("seed=")] for jobs, _ in received] == [["seed=0"], ["seed=1"]]
 
 
-def test_the_local_launcher_gets_the_batch_the_sweeper_composed_without_the_skipped_runs(cli, monkeypatch,
-                                                                                        compositions):
+def test_the_local_launcher_gets_the_batch_the_sweeper_composed_without_the_skipped_runs(
+    cli, monkeypatch, compositions
+):
     Plugins.instance()  # its scan executes the plugin modules again: the class to patch is the one after it
     from hydra_plugins.wdbench_plugins import launcher
 
@@ -101,8 +108,9 @@ def test_a_wdbench_launcher_called_by_another_sweeper_composes_its_batch_itself(
         loader = GlobalHydra.instance().config_loader()
         launcher = Recording()
         launcher.hydra_context = SimpleNamespace(config_loader=loader)
-        launcher.config = loader.load_configuration("config", overrides=[f"out_dir={tmp_path}"],
-                                                    run_mode=RunMode.MULTIRUN)
+        launcher.config = loader.load_configuration(
+            "config", overrides=[f"out_dir={tmp_path}"], run_mode=RunMode.MULTIRUN
+        )
         launcher.launch(jobs, initial_job_idx=5)
     batch, first = launcher.got
     assert first == 5 and batch.overrides == jobs and batch.skipped == 0

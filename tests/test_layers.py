@@ -1,4 +1,5 @@
 """The layers point one way (pyproject.toml's [tool.importlinter] contracts; docs/decisions.md)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,12 @@ def test_hydras_internals_are_imported_by_hydra_compat_only():
         if path.parts[len(ROOT.parts)] in (".venv", "mutants") or path.name == "hydra_compat.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
             users += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("hydra._internal")]
     assert not users

@@ -1,4 +1,5 @@
 """logger=tensorboard|mlflow: each run's config and per-epoch metrics, read back through the libraries."""
+
 import json
 
 import pytest
@@ -47,9 +48,10 @@ def test_a_logger_whose_package_is_missing_is_a_one_line_error(cli, monkeypatch)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
     code, _, err = cli(*TINY, "logger=mlflow")
-    assert code == 2 and err.strip() == ("wdbench: error: logger=mlflow: needs the mlflow package (pip install -e "
-                                         "'.[loggers]'); allowed without it: none")
-
+    assert code == 2 and err.strip() == (
+        "wdbench: error: logger=mlflow: needs the mlflow package (pip install -e "
+        "'.[loggers]'); allowed without it: none"
+    )
 
 
 def _ask_for_experiment(store, barrier, queue):

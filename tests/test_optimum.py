@@ -1,5 +1,6 @@
 """coef* of one point (analysis/optimum.py): the spline fit, its interval and its statuses, against closed forms and
 fits written out independently."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -24,7 +25,7 @@ def _two_seeds(x, y, noise=1e-6):
 def test_exact_minimum_of_a_curve_the_model_represents_and_close_on_an_asymmetric_one():
     x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
     u = x + 1.6  # minimum at -1.6, between grid points
-    cubic = _two_seeds(x, 0.3 + 0.1 * u ** 2 * (1 + 0.2 * u))
+    cubic = _two_seeds(x, 0.3 + 0.1 * u**2 * (1 + 0.2 * u))
     assert cubic.status == "ok" and cubic.x == pytest.approx(-1.6, abs=1e-4) and cubic.lo < -1.6 < cubic.hi
     assert cubic.hi - cubic.lo < 0.02 and cubic.offsets[1] - cubic.offsets[0] == pytest.approx(0.05, abs=1e-4)
     asymmetric = _two_seeds(x, 0.3 + 0.5 * (np.expm1(3 * u) - 3 * u) / 9)  # flat left, cliff right
@@ -108,13 +109,17 @@ def test_fit_optimum_equals_a_least_squares_fit_written_out_independently():
 
     knots = knots_for(grid)
     dummies = (seed[:, None] == seeds).astype(float)
-    design = np.vstack([np.column_stack([dummies, BSpline.design_matrix(x, knots, 3).toarray()[:, 1:], np.zeros(len(x))]),
-                        np.column_stack([np.eye(4), np.zeros((4, len(knots) - 5)), np.ones(4)])])
+    design = np.vstack(
+        [
+            np.column_stack([dummies, BSpline.design_matrix(x, knots, 3).toarray()[:, 1:], np.zeros(len(x))]),
+            np.column_stack([np.eye(4), np.zeros((4, len(knots) - 5)), np.ones(4)]),
+        ]
+    )
     target = np.r_[y, base_y[:4]]
     coef = np.linalg.lstsq(design, target, rcond=None)[0]
     dof = len(target) - design.shape[1]
     sigma = np.sqrt(np.sum((target - design @ coef) ** 2) / dof)
-    cov = sigma ** 2 * np.linalg.inv(design.T @ design)
+    cov = sigma**2 * np.linalg.inv(design.T @ design)
     beta, beta_cov = coef[4:-1], cov[4:-1, 4:-1]
     scan = np.linspace(-3, -1, 601)
     basis = BSpline.design_matrix(scan, knots, 3).toarray()[:, 1:]
@@ -127,13 +132,15 @@ def test_fit_optimum_equals_a_least_squares_fit_written_out_independently():
     assert (opt.status, opt.n_runs, opt.n_seeds, opt.n_coefs, opt.n_fitted, opt.n_baseline) == ("ok", 36, 4, 9, 36, 4)
     assert opt.sigma == pytest.approx(sigma, rel=1e-9)
     assert opt.value == pytest.approx(value_vector @ coef, rel=1e-9)
-    assert opt.value_se == pytest.approx(np.sqrt(value_vector @ cov @ value_vector + np.var(coef[:4], ddof=1) / 4),
-                                         rel=1e-6)
+    assert opt.value_se == pytest.approx(
+        np.sqrt(value_vector @ cov @ value_vector + np.var(coef[:4], ddof=1) / 4), rel=1e-6
+    )
     assert [opt.offsets[s] for s in seeds] == pytest.approx(coef[:4] - coef[:4].mean(), abs=1e-12)
     assert opt.curve.value == pytest.approx(curve + coef[:4].mean(), abs=1e-9)
     half = t * np.sqrt(gain_vector @ cov @ gain_vector)
-    assert (opt.gain, opt.gain_lo, opt.gain_hi) == pytest.approx((gain_vector @ coef, gain_vector @ coef - half,
-                                                                  gain_vector @ coef + half), rel=1e-9)
+    assert (opt.gain, opt.gain_lo, opt.gain_hi) == pytest.approx(
+        (gain_vector @ coef, gain_vector @ coef - half, gain_vector @ coef + half), rel=1e-9
+    )
     near = np.nonzero(curve - curve[at] <= sigma)[0]
     assert (opt.near_lo, opt.near_hi) == pytest.approx((scan[near.min()], scan[near.max()]))  # one stretch here
     excess = basis - basis[at]
@@ -163,13 +170,19 @@ def test_fit_optimum_says_when_it_has_nothing_or_too_little_to_fit():
     grid = np.array([-3.0, -2.5, -2.0, -1.5])
     nothing = fit_optimum(np.r_[grid, grid], np.full(8, np.inf), np.repeat([0, 1], 4))
     assert (nothing.status, nothing.n_runs, nothing.n_diverged) == ("no_runs", 0, 8)
-    three = fit_optimum(np.tile(grid[:3], 3), np.tile([0.5, 0.4, 0.45], 3) + np.repeat([0, 0.01, 0.02], 3),
-                        np.repeat([0, 1, 2], 3))
+    three = fit_optimum(
+        np.tile(grid[:3], 3), np.tile([0.5, 0.4, 0.45], 3) + np.repeat([0, 0.01, 0.02], 3), np.repeat([0, 1, 2], 3)
+    )
     assert (three.status, three.n_runs, three.n_seeds, three.n_coefs, three.n_fitted) == ("too_few", 9, 3, 3, 9)
     one_seed = fit_optimum(grid, [0.5, 0.4, 0.42, 0.47], [0, 0, 0, 0])  # 4 parameters, 4 runs: no noise left
     assert (one_seed.status, one_seed.n_coefs) == ("too_few", 4)
-    four = fit_optimum(np.tile(grid, 3), np.tile([0.5, 0.4, 0.42, 0.47], 3) + np.repeat([0, 0.01, 0.02], 4)
-                       + np.random.default_rng(0).normal(0, 0.005, 12), np.repeat([0, 1, 2], 4))
+    four = fit_optimum(
+        np.tile(grid, 3),
+        np.tile([0.5, 0.4, 0.42, 0.47], 3)
+        + np.repeat([0, 0.01, 0.02], 4)
+        + np.random.default_rng(0).normal(0, 0.005, 12),
+        np.repeat([0, 1, 2], 4),
+    )
     assert four.status != "too_few" and four.n_coefs == 4  # four coefs are enough for a cubic
 
 
@@ -193,7 +206,7 @@ def test_one_degree_of_freedom_fits_and_the_seeds_spread_enters_the_level_s_erro
 def test_the_curvature_test_reads_the_second_derivative_not_the_third():
     x = np.round(np.arange(-3.0, -0.49, 0.25), 6)
     u = x + 1.6
-    opt = _two_seeds(x, 0.3 + 0.1 * (u ** 2 - 0.5 * u ** 3))  # convex at its minimum, third derivative < 0
+    opt = _two_seeds(x, 0.3 + 0.1 * (u**2 - 0.5 * u**3))  # convex at its minimum, third derivative < 0
     assert opt.status == "ok" and opt.x == pytest.approx(-1.6, abs=1e-3)
 
 
@@ -212,7 +225,7 @@ def _reference_interval(x, y, seed):
     coef = np.linalg.lstsq(design, y, rcond=None)[0]
     dof = len(y) - design.shape[1]
     cov = np.sum((y - design @ coef) ** 2) / dof * np.linalg.inv(design.T @ design)
-    beta, beta_cov = coef[len(seeds):], cov[len(seeds):, len(seeds):]
+    beta, beta_cov = coef[len(seeds) :], cov[len(seeds) :, len(seeds) :]
     scan = np.linspace(grid[0], grid[-1], 601)
     at_scan, h = basis(scan), 1e-5
     slope_basis = (basis(scan + h) - basis(scan - h)) / (2 * h)
@@ -240,7 +253,7 @@ def test_the_interval_and_the_plausible_elsewhere_follow_their_definitions(shape
     x, seed = np.tile(grid, 4), np.repeat(np.arange(4), len(grid))
     u = x + 2.5
     # W: two shallow wells 1.8 dex apart behind a steep wall on the left, so nothing is cut as a cliff
-    curve = 0.3 + 0.05 * u ** 2 if shape == "U" else 0.3 + 0.02 * (u ** 2 - 0.8) ** 2 + 0.3 * np.exp(-6 * (u + 1.5))
+    curve = 0.3 + 0.05 * u**2 if shape == "U" else 0.3 + 0.02 * (u**2 - 0.8) ** 2 + 0.3 * np.exp(-6 * (u + 1.5))
     y = curve + 0.02 * seed + rng.normal(0, 0.01, len(x))
     lo, hi, elsewhere = _reference_interval(x, y, seed)
     inside, outside = grid[(grid > lo) & (grid < hi)][0], grid[grid > hi][0]
@@ -257,6 +270,7 @@ def test_a_minimum_at_either_end_of_the_grid_is_an_edge_and_a_flat_basin_is_open
     for opt, end in ((falling, -1.0), (rising, -3.0)):
         assert opt.status == "edge" and opt.x == pytest.approx(end) and opt.n_runs == 2 * len(x)
     rng = np.random.default_rng(1)
-    flat = fit_optimum(np.tile(x, 3), 0.3 + 0.001 * np.tile(x, 3) + rng.normal(0, 0.02, 3 * len(x)),
-                       np.repeat([0, 1, 2], len(x)))
+    flat = fit_optimum(
+        np.tile(x, 3), 0.3 + 0.001 * np.tile(x, 3) + rng.normal(0, 0.02, 3 * len(x)), np.repeat([0, 1, 2], len(x))
+    )
     assert flat.status == "open" and flat.n_runs == 3 * len(x) and flat.near_lo < flat.near_hi

@@ -1,4 +1,5 @@
 """Packed training: K runs as one stacked model, each member still the run it would be alone."""
+
 import copy
 
 import pytest
@@ -25,13 +26,18 @@ def states(pack: Pack, k: int) -> dict:
     return pack.members[k].model.state_dict()
 
 
-FAMILIES = [["model.width=8"], ["model.width=8", "optim=adamw", "data.augment=true"],
-            ["model.width=8", "optim.batch_size=320"],  # full batch: one shared batch, no gather
-            ["model=vit", "model.width=16"], ["model=mixer", "model.width=16", "optim=adam"]]
+FAMILIES = [
+    ["model.width=8"],
+    ["model.width=8", "optim=adamw", "data.augment=true"],
+    ["model.width=8", "optim.batch_size=320"],  # full batch: one shared batch, no gather
+    ["model=vit", "model.width=16"],
+    ["model=mixer", "model.width=16", "optim=adam"],
+]
 
 
-@pytest.mark.parametrize("overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit",
-                                                     "mixer"])
+@pytest.mark.parametrize(
+    "overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit", "mixer"]
+)
 def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(overrides):
     """Same init bit for bit; after 2 steps equal up to float32 rounding: vmap's grouped kernels sum
     in another order (measured: at most ~2e-5 of a tensor's largest entry, and a few 1e-6 absolute
@@ -45,8 +51,7 @@ def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(ov
     for k, single in enumerate(alone):
         for (name, ours), theirs in zip(states(together, k).items(), states(single, 0).values()):
             if ours.is_floating_point():
-                torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * theirs.abs().max().item() + 1e-5,
-                                           msg=name)
+                torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * theirs.abs().max().item() + 1e-5, msg=name)
             else:
                 assert torch.equal(ours, theirs), name  # BatchNorm's step counts
 
@@ -58,8 +63,10 @@ def test_on_a_cpu_packs_hold_at_most_cpu_pack_bytes_and_each_run_s_log_says_so(m
     import wdbench.runner as runner
     from wdbench.train import member_bytes
 
-    jobs = [SimpleNamespace(run=run, log=logging.getLogger(f"wdbench.run.{k}"))
-            for k, run in enumerate(runs(members=[("-3", s) for s in range(7)]))]
+    jobs = [
+        SimpleNamespace(run=run, log=logging.getLogger(f"wdbench.run.{k}"))
+        for k, run in enumerate(runs(members=[("-3", s) for s in range(7)]))
+    ]
     assert runner._packs_that_fit(jobs, list(range(7)), data_loaded=False) == [list(range(7))]  # tiny: all fit
     monkeypatch.setattr(runner, "CPU_PACK_BYTES", int(3.5 * member_bytes(jobs[0].run, 1, 10, 8)))
     with caplog.at_level("INFO", logger="wdbench"):
@@ -134,10 +141,23 @@ def test_runs_differing_in_norm_lambda_and_seed_share_a_pack_key_and_nothing_els
     from wdbench.config import pack_key
 
     base = pack_key(tiny_run())
-    for same in (["seed=3"], ["penalty=mean", "penalty.lam=3"], ["penalty.log10_coef=-2"], ["name=x"], ["progress=true"]):
+    for same in (
+        ["seed=3"],
+        ["penalty=mean", "penalty.lam=3"],
+        ["penalty.log10_coef=-2"],
+        ["name=x"],
+        ["progress=true"],
+    ):
         assert pack_key(tiny_run(*same)) == base, same
-    for other in (["optim.lr=0.1"], ["model.width=6"], ["penalty.apply=decoupled"], ["optim.epochs=3"],
-                  ["data.augment=true"], ["penalty.exclude=[bias]"], ["device=auto"]):
+    for other in (
+        ["optim.lr=0.1"],
+        ["model.width=6"],
+        ["penalty.apply=decoupled"],
+        ["optim.epochs=3"],
+        ["data.augment=true"],
+        ["penalty.exclude=[bias]"],
+        ["device=auto"],
+    ):
         assert pack_key(tiny_run(*other)) != base, other
 
 
@@ -196,8 +216,11 @@ def test_a_pack_shares_the_data_it_is_given_unfuses_attention_and_keeps_each_run
     assert [h["lr"] for h in constant.members[0].history] == [0.05, 0.05]
 
 
-@pytest.mark.parametrize("overrides", [[], ["model=vit", "model.width=16"], ["model=mixer", "model.width=16"]],
-                         ids=["resnet", "vit", "mixer"])
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["model=vit", "model.width=16"], ["model=mixer", "model.width=16"]],
+    ids=["resnet", "vit", "mixer"],
+)
 def test_a_members_memory_is_its_state_plus_the_larger_step(overrides, monkeypatch):
     """member_bytes = 4·P·(2 + optimizer slots) + max(training step, evaluation step): the training
     step's tensors grow linearly in the batch (its only batch-free part, BatchNorm's per-channel
@@ -222,8 +245,11 @@ def test_a_members_memory_is_its_state_plus_the_larger_step(overrides, monkeypat
     assert evaluation[1] == 2 * evaluation[0] > 0
 
 
-@pytest.mark.parametrize("overrides", [["model.width=8"], ["model=vit", "model.width=16"],
-                                       ["model=mixer", "model.width=16"]], ids=["resnet", "vit", "mixer"])
+@pytest.mark.parametrize(
+    "overrides",
+    [["model.width=8"], ["model=vit", "model.width=16"], ["model=mixer", "model.width=16"]],
+    ids=["resnet", "vit", "mixer"],
+)
 def test_the_estimate_counts_what_a_real_packed_step_saves_for_backward(overrides, monkeypatch):
     """Bytes saved for backward by a real training step of a pack of 3, counted on the CPU with
     autograd's hooks, against member_bytes' count (a meta-device forward of a vmapped pair): equal
@@ -250,8 +276,9 @@ def test_the_estimate_counts_what_a_real_packed_step_saves_for_backward(override
     if overrides[0] == "model.width=8":
         assert saved > 1.2 * alone  # vmap's BatchNorm: one more activation per layer
     monkeypatch.setattr(train, "EVAL_BATCH", 1)  # the training step is the larger
-    assert (train.member_bytes(run, *shape) - train.member_bytes(run, *shape, packed=False) == saved - alone) \
-        == (saved > alone)
+    assert (train.member_bytes(run, *shape) - train.member_bytes(run, *shape, packed=False) == saved - alone) == (
+        saved > alone
+    )
 
 
 def test_a_pack_too_big_for_the_device_trains_as_even_packs_that_fit_and_says_so(monkeypatch, caplog):
@@ -304,13 +331,25 @@ def test_forked_workers_train_the_configs_the_sweeper_composed_instead_of_compos
         return compose(self, master_config, sweep_overrides)
 
     monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", counted)
-    assert cli("-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2", "seed=0,1",
-               "hydra.launcher.n_jobs=2", "name=s")[0] == 0
+    assert (
+        cli(
+            "-m",
+            *TINY,
+            "optim.epochs=1",
+            "data.n_train=320",
+            "penalty.log10_coef=-3,-2",
+            "seed=0,1",
+            "hydra.launcher.n_jobs=2",
+            "name=s",
+        )[0]
+        == 0
+    )
     # the sweeper's one Hydra composition (the four jobs differ in plain values only), none in a worker
     assert log.read_text().split() == [str(os.getpid())]
     results = [json.loads(path.read_text()) for path in results_under(tmp_path / "out" / "multirun" / "s")]
-    assert len(results) == 4 and all(r["status"] == "completed" and r["provenance"]["pack"]["size"] == 2
-                                     for r in results)
+    assert len(results) == 4 and all(
+        r["status"] == "completed" and r["provenance"]["pack"]["size"] == 2 for r in results
+    )
 
 
 def test_a_rerun_skips_finished_members_and_packs_the_rest(cli, tmp_path):
@@ -319,8 +358,16 @@ def test_a_rerun_skips_finished_members_and_packs_the_rest(cli, tmp_path):
 
     from helpers import TINY, results_under
 
-    sweep = ["-m", *TINY, "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2,-1", "seed=0,1",
-             "hydra.launcher.n_jobs=1", "name=s"]
+    sweep = [
+        "-m",
+        *TINY,
+        "optim.epochs=1",
+        "data.n_train=320",
+        "penalty.log10_coef=-3,-2,-1",
+        "seed=0,1",
+        "hydra.launcher.n_jobs=1",
+        "name=s",
+    ]
     assert cli(*sweep)[0] == 0
     paths = results_under(tmp_path / "out" / "multirun" / "s")
     assert [json.loads(p.read_text())["provenance"]["pack"]["size"] for p in paths] == [6] * 6
@@ -347,8 +394,15 @@ def test_whole_runs_packed_and_alone_agree_within_the_stated_tolerance(cli, tmp_
 
     from helpers import results_under
 
-    sweep = ["-m", "experiment=quickstart", "model.width=8", "penalty.log10_coef=-2.5,-1.5", "seed=0,1,2,3",
-             "hydra.launcher.n_jobs=1", "progress=false"]
+    sweep = [
+        "-m",
+        "experiment=quickstart",
+        "model.width=8",
+        "penalty.log10_coef=-2.5,-1.5",
+        "seed=0,1,2,3",
+        "hydra.launcher.n_jobs=1",
+        "progress=false",
+    ]
     losses = {}
     for pack in (1, 8):
         assert cli(*sweep, f"hydra.launcher.pack={pack}", f"name=p{pack}")[0] == 0
@@ -378,18 +432,34 @@ def test_a_worker_killed_mid_pack_costs_only_its_runs_which_report_it_and_a_reru
 
     monkeypatch.setattr(PackOfRuns, "train_epoch", killed_in_width_8s_second_epoch)
     # three packs on two workers: width 8's dies, width 4's trains beside it, a fresh worker takes width 6's
-    sweep = ["-m", *TINY, "data.n_train=320", "checkpoint_every_s=0", "model.width=8,4,6", "seed=0,1",
-             "hydra.launcher.n_jobs=2", "name=k"]
+    sweep = [
+        "-m",
+        *TINY,
+        "data.n_train=320",
+        "checkpoint_every_s=0",
+        "model.width=8,4,6",
+        "seed=0,1",
+        "hydra.launcher.n_jobs=2",
+        "name=k",
+    ]
     code, out, err = cli(*sweep)
-    assert code == 1 and err.splitlines()[-1].startswith('wdbench: error: 2 of 6 runs failed (first: WorkerDied("worker '
-                                                         'process ')
+    assert code == 1 and err.splitlines()[-1].startswith(
+        'wdbench: error: 2 of 6 runs failed (first: WorkerDied("worker process '
+    )
     assert "died (SIGKILL: killed from outside, e.g. by the out-of-memory killer) while training this run's pack" in err
-    assert "died (SIGKILL: killed from outside, e.g. by the out-of-memory killer) while training 2 runs; a fresh " \
-           "worker takes the next pack" in out
+    assert (
+        "died (SIGKILL: killed from outside, e.g. by the out-of-memory killer) while training 2 runs; a fresh "
+        "worker takes the next pack" in out
+    )
     results = {p: json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "k")}
     assert sorted((r["model"]["width"], r["status"], len(r["history"])) for r in results.values()) == [
-        (4, "completed", 2), (4, "completed", 2), (6, "completed", 2), (6, "completed", 2),
-        (8, "running", 1), (8, "running", 1)]
+        (4, "completed", 2),
+        (4, "completed", 2),
+        (6, "completed", 2),
+        (6, "completed", 2),
+        (8, "running", 1),
+        (8, "running", 1),
+    ]
     assert all((p.parent / "checkpoint.pt").is_file() for p, r in results.items() if r["status"] == "running")
 
     monkeypatch.setattr(PackOfRuns, "train_epoch", train_epoch)
@@ -417,27 +487,45 @@ def test_a_stopped_launcher_has_its_workers_checkpoint_their_packs_and_a_rerun_r
         return train_epoch(self)
 
     monkeypatch.setattr(PackOfRuns, "train_epoch", launcher_stopped_in_width_8s_second_epoch)
-    sweep = ["-m", *TINY, "data.n_train=320", "optim.epochs=3", "checkpoint_every_s=0", "model.width=8,4,6",
-             "seed=0,1", "hydra.launcher.n_jobs=2", "name=t"]
+    sweep = [
+        "-m",
+        *TINY,
+        "data.n_train=320",
+        "optim.epochs=3",
+        "checkpoint_every_s=0",
+        "model.width=8,4,6",
+        "seed=0,1",
+        "hydra.launcher.n_jobs=2",
+        "name=t",
+    ]
     code, out, err = cli(*sweep)
     assert code == 128 + signal.SIGTERM and err.splitlines()[-1] == (
         "wdbench: error: stopped by SIGTERM: the runs in training were checkpointed at their next step; rerun the "
-        "same command to resume them")
+        "same command to resume them"
+    )
     results = {p: json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "t")}
     stopped = {p: r for p, r in results.items() if r["status"] == "running"}
     assert sorted(r["model"]["width"] for r in stopped.values())[-2:] == [8, 8]  # its pack had not finished
-    assert all((p.parent / "checkpoint.pt").is_file() and r["preemptions"][0]["signal"] == "SIGTERM"
-               for p, r in stopped.items())
+    assert all(
+        (p.parent / "checkpoint.pt").is_file() and r["preemptions"][0]["signal"] == "SIGTERM"
+        for p, r in stopped.items()
+    )
 
     monkeypatch.setattr(PackOfRuns, "train_epoch", train_epoch)
     code, out, err = cli(*sweep)
     assert code == 0
     finished = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "t")]
     assert sorted((r["model"]["width"], r["status"], len(r["history"])) for r in finished) == [
-        (4, "completed", 3), (4, "completed", 3), (6, "completed", 3), (6, "completed", 3),
-        (8, "completed", 3), (8, "completed", 3)]
-    assert all(r["resumes"] == 1 for p, r in zip(results_under(tmp_path / "out" / "multirun" / "t"), finished)
-               if p in stopped)
+        (4, "completed", 3),
+        (4, "completed", 3),
+        (6, "completed", 3),
+        (6, "completed", 3),
+        (8, "completed", 3),
+        (8, "completed", 3),
+    ]
+    assert all(
+        r["resumes"] == 1 for p, r in zip(results_under(tmp_path / "out" / "multirun" / "t"), finished) if p in stopped
+    )
 
 
 def test_an_epochs_augmentation_is_drawn_at_its_start_as_step_by_step_and_steps_do_no_host_work(monkeypatch):
@@ -459,6 +547,7 @@ def test_an_epochs_augmentation_is_drawn_at_its_start_as_step_by_step_and_steps_
         def call(*args, **kwargs):
             calls[name] += name != "to" or "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args)
             return real(*args, **kwargs)
+
         return call
 
     monkeypatch.setattr(train, "crop_flip", crop)
@@ -470,7 +559,7 @@ def test_an_epochs_augmentation_is_drawn_at_its_start_as_step_by_step_and_steps_
         pack.fit()
         steps = pack.steps_per_epoch
         for epoch in range(pack.epochs):  # the polls before steps 1.. of an epoch: nothing happened between them
-            within = per_step[epoch * steps:(epoch + 1) * steps]
+            within = per_step[epoch * steps : (epoch + 1) * steps]
             assert all(poll == within[0] for poll in within), (size, epoch)
         per_step.clear()
         for k, member in enumerate(pack.members):
@@ -495,8 +584,15 @@ def test_on_a_gpu_machine_the_local_launcher_starts_one_worker_per_gpu_each_pinn
     launching = os.getpid()  # (Hydra loads its plugins' modules anew: torch is what can be patched)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: os.getpid() == launching)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    sweep = ["-m", *TINY, "device=auto", "optim.epochs=1", "data.n_train=320", "penalty.log10_coef=-3,-2,-1",
-             "seed=0,1"]
+    sweep = [
+        "-m",
+        *TINY,
+        "device=auto",
+        "optim.epochs=1",
+        "data.n_train=320",
+        "penalty.log10_coef=-3,-2,-1",
+        "seed=0,1",
+    ]
     assert cli(*sweep, "name=g")[0] == 0
     results = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "g")]
     assert sorted(r["provenance"]["cuda_visible_devices"] for r in results) == ["3"] * 3 + ["5"] * 3

@@ -1,4 +1,5 @@
 """The paper build (analysis/paper.py) end to end, after ``fit`` and ``figures`` on the same planted table."""
+
 import re
 
 import numpy as np
@@ -27,7 +28,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     for name in ("loss_vs_lambda", "lambda_star_vs_width", "loss_heatmap", "decayed_norm_vs_lambda"):
         for lr in ("0.01", "0.1"):
             assert (tmp_path / "fig" / f"{name}_optim.lr={lr}.png").stat().st_size > 5000
-    analysis_main(["figures", write_csv(df[df["width"] == 16], tmp_path / "one_width.csv"), "--out", str(tmp_path / "one")])
+    analysis_main(
+        ["figures", write_csv(df[df["width"] == 16], tmp_path / "one_width.csv"), "--out", str(tmp_path / "one")]
+    )
     assert not list((tmp_path / "one").glob("lambda_star_vs_width*"))  # one width: no figure against width
     assert len(list((tmp_path / "one").glob("loss_vs_lambda*.png"))) == 2
     (tmp_path / "results" / "equilibrium").mkdir(parents=True)
@@ -47,7 +50,8 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     span = fitted.loc[("optim.lr=0.01", "sum", "width")]
     assert numbers["span:optim.lr=0.01:width"] == f"{span['axis_min']:g}--{span['axis_max']:g}"
     assert numbers["e:optim.lr=0.01:sum:width"].startswith(
-        f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [".replace("-", "$-$"))
+        f"{fitted.loc[('optim.lr=0.01', 'sum', 'width'), 'exponent']:.3f} [".replace("-", "$-$")
+    )
     params = df.loc[df["model"] != "linear", "n_params"].max()
     assert f"\\newcommand{{\\NetworkParamsMax}}{{{params / 1e6:.1f} million}}" in tex
     assert "\\newcommand{\\CoverageCoef}" in tex and "\\errmessage{no number result:#1" in tex

@@ -1,5 +1,6 @@
 """μP (model.param=mup): which parameters scale how, the learning rate each layer gets, the decay
 each application gives it, and μP = SP at the base width."""
+
 import sys
 from pathlib import Path
 
@@ -26,8 +27,11 @@ def test_kinds_and_width_multipliers_are_read_off_the_shapes():
     assert (resnet["conv1.0.weight"].kind, resnet["conv1.0.weight"].fan_out_mult) == ("vector", 4.0)  # stem: input
     assert (resnet["layer2.0.conv1.weight"].kind, resnet["layer2.0.conv1.weight"].fan_in_mult) == ("hidden", 4.0)
     assert resnet["bn1.weight"].kind == "vector" and resnet["fc.bias"].kind == "fixed"
-    assert (resnet["fc.weight"].kind, resnet["fc.weight"].fan_in_mult, resnet["fc.weight"].fan_out_mult) == \
-        ("output", 4.0, 1.0)
+    assert (resnet["fc.weight"].kind, resnet["fc.weight"].fan_in_mult, resnet["fc.weight"].fan_out_mult) == (
+        "output",
+        4.0,
+        1.0,
+    )
     vit = _scalings("model=vit", "model.width=64", "model.param=mup", "model.base_width=16")
     assert vit["patch_embed.proj.weight"].kind == "vector" and vit["pos_embed"].kind == "vector"
     assert vit["blocks.0.attn.qkv.weight"].kind == "hidden" and vit["blocks.0.mlp.fc2.weight"].fan_in_mult == 4.0
@@ -37,10 +41,14 @@ def test_kinds_and_width_multipliers_are_read_off_the_shapes():
     assert mixer["blocks.0.mlp_tokens.fc2.weight"].kind == "output"  # 0.5·width -> tokens: a readout inside
 
 
-@pytest.mark.parametrize("optim, expected", [
-    ("adam", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
-    ("adamw", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
-    ("sgd", {"conv1.0.weight": 4.0, "layer2.0.conv1.weight": 1.0, "fc.weight": 4.0, "fc.bias": 1.0})])
+@pytest.mark.parametrize(
+    "optim, expected",
+    [
+        ("adam", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
+        ("adamw", {"conv1.0.weight": 1.0, "layer2.0.conv1.weight": 0.25, "fc.weight": 1.0, "fc.bias": 1.0}),
+        ("sgd", {"conv1.0.weight": 4.0, "layer2.0.conv1.weight": 1.0, "fc.weight": 4.0, "fc.bias": 1.0}),
+    ],
+)
 def test_each_layer_gets_mups_learning_rate(optim, expected):
     """Adam: hidden η/m; SGD: vector-like and output η·m, square hidden η (mup's MuAdam and MuSGD)."""
     pack = Pack([tiny_run("model.width=64", "model.param=mup", "model.base_width=16", f"optim={optim}")])
@@ -53,14 +61,29 @@ def test_adams_first_step_moves_each_layer_by_its_own_learning_rate():
     """Adam's first step is lr·g/(|g| + eps) per element: at most η/m for hidden weights, η elsewhere
     (the stem's and a shortcut's convolutions: timm zeroes each block's last BatchNorm, so its
     convolutions have no gradient yet)."""
-    pack = Pack([tiny_run("model.width=32", "model.param=mup", "model.base_width=16", "optim=adam", "penalty.lam=0",
-                          "optim.schedule=constant")])
+    pack = Pack(
+        [
+            tiny_run(
+                "model.width=32",
+                "model.param=mup",
+                "model.base_width=16",
+                "optim=adam",
+                "penalty.lam=0",
+                "optim.schedule=constant",
+            )
+        ]
+    )
     before = {n: t.detach().clone() for n, t in pack.params.items()}
     pack.interrupt = lambda: pack.step == 1
     with pytest.raises(Interrupted):
         pack.fit()
     lr = pack.base_lr
-    for name, limit in (("conv1.3.weight", lr / 2), ("layer2.0.downsample.0.weight", lr / 2), ("conv1.0.weight", lr), ("fc.weight", lr)):
+    for name, limit in (
+        ("conv1.3.weight", lr / 2),
+        ("layer2.0.downsample.0.weight", lr / 2),
+        ("conv1.0.weight", lr),
+        ("fc.weight", lr),
+    ):
         moved = (pack.params[name].detach() - before[name]).abs().max().item()
         assert moved == pytest.approx(limit, rel=1e-3), name
 
@@ -78,15 +101,18 @@ def test_the_output_layer_sees_its_input_over_m_with_weights_grown_by_root_m():
 def test_a_mixers_token_mixing_readout_is_scaled_like_the_classifier():
     """Inside each Mixer block, mlp_tokens.fc2 reads the 0.5·width hidden units out to the fixed
     number of tokens: its weights grow by √m and its input is divided by m (m = 4), like the head's."""
-    sp, mup = (Pack([tiny_run("model=mixer", "model.width=64", f"model.param={p}", "model.base_width=16")])
-               for p in ("sp", "mup"))
+    sp, mup = (
+        Pack([tiny_run("model=mixer", "model.width=64", f"model.param={p}", "model.base_width=16")])
+        for p in ("sp", "mup")
+    )
     for block in range(len(sp.members[0].model.blocks)):
         fc2_sp, fc2_mup = (pack.members[0].model.blocks[block].mlp_tokens.fc2 for pack in (sp, mup))
         assert torch.equal(fc2_mup.weight, 2.0 * fc2_sp.weight) and torch.equal(fc2_mup.bias, 2.0 * fc2_sp.bias)
         x = torch.randn(3, 8, fc2_sp.in_features)
         torch.testing.assert_close(fc2_mup(x), torch.nn.functional.linear(x / 4.0, fc2_mup.weight, fc2_mup.bias))
-    assert torch.equal(sp.members[0].model.blocks[0].mlp_channels.fc2.weight,
-                       mup.members[0].model.blocks[0].mlp_channels.fc2.weight)  # hidden: as built
+    assert torch.equal(
+        sp.members[0].model.blocks[0].mlp_channels.fc2.weight, mup.members[0].model.blocks[0].mlp_channels.fc2.weight
+    )  # hidden: as built
 
 
 def test_a_scalar_parameter_is_fixed_with_multipliers_one():
@@ -103,8 +129,10 @@ def test_a_scalar_parameter_is_fixed_with_multipliers_one():
 
 @pytest.mark.parametrize("optim", ["sgd", "adamw"])
 def test_at_the_base_width_mup_is_sp_bit_for_bit(optim):
-    runs = [tiny_run("model.width=16", f"model.param={p}", "model.base_width=16", f"optim={optim}", "penalty.lam=1e-3")
-            for p in ("sp", "mup")]
+    runs = [
+        tiny_run("model.width=16", f"model.param={p}", "model.base_width=16", f"optim={optim}", "penalty.lam=1e-3")
+        for p in ("sp", "mup")
+    ]
     packs = [Pack([run]) for run in runs]
     for pack in packs:
         pack.interrupt = lambda pack=pack: pack.step == 3
@@ -117,8 +145,10 @@ def test_at_the_base_width_mup_is_sp_bit_for_bit(optim):
 def test_decoupled_decay_uses_each_layers_learning_rate_and_independent_decay_does_not():
     """Hand-computed: w·(1 − lr·m·2·coef) decoupled, w·(1 − s·2·coef) independent, for m = 1/4 and 4."""
     coef, lr, s = 0.1, 0.2, 0.5
-    for apply, factors in (("decoupled", [1 - lr * m * 2 * coef for m in (0.25, 4.0)]),
-                           ("independent", [1 - s * 2 * coef] * 2)):
+    for apply, factors in (
+        ("decoupled", [1 - lr * m * 2 * coef for m in (0.25, 4.0)]),
+        ("independent", [1 - s * 2 * coef] * 2),
+    ):
         penalty = PackPenalty([L2Penalty.from_coef(coef, apply=apply)])
         params = [torch.ones(1, 3, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)]
         penalty.before_step(params, [None, None], lr=lr, lr_multiplier=s, layer_lr_multipliers=[0.25, 4.0])
@@ -159,9 +189,17 @@ def test_lr_transfer_finds_a_planted_lr_star_and_its_exponent_in_width(tmp_path)
             for seed in range(4):
                 offset = rng.normal(0, 0.02)
                 for x in np.arange(-4.0, 0.01, 0.25):
-                    rows.append({**{c: np.nan for c in COLUMNS}, "width": width, "lr": 10 ** x, "seed": seed,
-                                 "status": "completed", "config.model.param": param,
-                                 "val_loss": 0.1 + (x - best) ** 2 + offset + rng.normal(0, 0.01)})
+                    rows.append(
+                        {
+                            **{c: np.nan for c in COLUMNS},
+                            "width": width,
+                            "lr": 10**x,
+                            "seed": seed,
+                            "status": "completed",
+                            "config.model.param": param,
+                            "val_loss": 0.1 + (x - best) ** 2 + offset + rng.normal(0, 0.01),
+                        }
+                    )
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
     stars = lr_stars(str(tmp_path / "t.csv"), "val_loss")
     covered = [r["lo"] <= 0.01 * (16 / r["width"] if r["param"] == "sp" else 1) <= r["hi"] for r in stars]
@@ -179,8 +217,17 @@ def test_a_mup_pack_with_diagnostics_resumes_bit_for_bit(without_multipliers):
 
     from helpers import _roundtrip
 
-    runs = [tiny_run("model.width=8", "model.param=mup", "model.base_width=4", "optim=adamw", "diagnostics=true",
-                     f"penalty.log10_coef={c}") for c in ("-2", "-1")]
+    runs = [
+        tiny_run(
+            "model.width=8",
+            "model.param=mup",
+            "model.base_width=4",
+            "optim=adamw",
+            "diagnostics=true",
+            f"penalty.log10_coef={c}",
+        )
+        for c in ("-2", "-1")
+    ]
     reference = Pack(runs)
     reference.fit()
     first = Pack(runs)

@@ -1,4 +1,5 @@
 """scripts/partial.sh: a sweep's finished runs kept in the repository and put back, never over a run."""
+
 import json
 import os
 import subprocess
@@ -40,9 +41,14 @@ def test_save_keeps_finished_runs_only_and_restore_never_overwrites(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path):
-    for args, message in ((("save",), "usage:"), (("keep", "s"), "usage:"), (("save", "../x"), "NAME=../x"),
-                          (("save", ".."), "may not start with ."), (("save", "s"), "no such sweep directory"),
-                          (("restore", "s"), "no such archive")):
+    for args, message in (
+        (("save",), "usage:"),
+        (("keep", "s"), "usage:"),
+        (("save", "../x"), "NAME=../x"),
+        (("save", ".."), "may not start with ."),
+        (("save", "s"), "no such sweep directory"),
+        (("restore", "s"), "no such archive"),
+    ):
         done = _partial(tmp_path, *args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     assert not (tmp_path / "kept").exists() and not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """The penalty's math against closed forms and against torch's own weight decay."""
+
 import copy
 
 import pytest
@@ -30,9 +31,12 @@ def _batches(n=4, seed=1):
 
 def _apply(penalty, params, lr, lr_multiplier=1.0, pack=None):
     """The penalty on one run's tensors: a pack of one (each tensor given a member axis of 1)."""
-    (pack or PackPenalty([penalty])).before_step([p[None] for p in params],
-                                                 [None if p.grad is None else p.grad[None] for p in params],
-                                                 lr=lr, lr_multiplier=lr_multiplier)
+    (pack or PackPenalty([penalty])).before_step(
+        [p[None] for p in params],
+        [None if p.grad is None else p.grad[None] for p in params],
+        lr=lr,
+        lr_multiplier=lr_multiplier,
+    )
 
 
 def _train(model, opt, penalty=None, params=None, lrs=None, via_loss=False):
@@ -98,10 +102,16 @@ def test_loss_is_lambda_c_times_sum_of_squares():
 def test_coupled_sum_equals_sgd_weight_decay_2lam(momentum, nesterov):
     lam, model = 3e-2, _model()
     reference = copy.deepcopy(model)
-    ours = _train(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum, nesterov=nesterov),
-                  L2Penalty(lam, "sum"), _all(model))
-    theirs = _train(reference, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=momentum,
-                                               nesterov=nesterov, weight_decay=2 * lam))
+    ours = _train(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum, nesterov=nesterov),
+        L2Penalty(lam, "sum"),
+        _all(model),
+    )
+    theirs = _train(
+        reference,
+        torch.optim.SGD(reference.parameters(), lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=2 * lam),
+    )
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
 
 
@@ -118,12 +128,10 @@ def test_decoupled_equals_adamw_weight_decay_2lam_c(norm):
     model = _model()
     reference = copy.deepcopy(model)
     n = sum(p.numel() for p in model.parameters())
-    pen = L2Penalty(5e-2 if norm != "mean" else 5e-2 * n, norm, "decoupled", n_decayed=n,
-                    batch_size=8, n_train=32)
+    pen = L2Penalty(5e-2 if norm != "mean" else 5e-2 * n, norm, "decoupled", n_decayed=n, batch_size=8, n_train=32)
     lrs = [1e-2, 8e-3, 5e-3, 1e-3]  # a schedule: decay must follow lr_t
     ours = _train(model, torch.optim.Adam(model.parameters(), lr=lrs[0]), pen, _all(model), lrs=lrs)
-    theirs = _train(reference, torch.optim.AdamW(reference.parameters(), lr=lrs[0], weight_decay=2 * pen.coef),
-                    lrs=lrs)
+    theirs = _train(reference, torch.optim.AdamW(reference.parameters(), lr=lrs[0], weight_decay=2 * pen.coef), lrs=lrs)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
 
 
@@ -147,10 +155,14 @@ def test_independent_decay_follows_the_schedule_not_the_base_lr():
 def test_loss_and_add_grad_give_the_same_step():
     lam, model = 3e-2, _model()
     reference = copy.deepcopy(model)
-    via_grad = _train(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), L2Penalty(lam),
-                      _all(model))
-    via_loss = _train(reference, torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9), L2Penalty(lam),
-                      _all(reference), via_loss=True)
+    via_grad = _train(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), L2Penalty(lam), _all(model))
+    via_loss = _train(
+        reference,
+        torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9),
+        L2Penalty(lam),
+        _all(reference),
+        via_loss=True,
+    )
     torch.testing.assert_close(via_grad, via_loss, rtol=0, atol=1e-12)
 
 
@@ -182,8 +194,7 @@ def test_excluded_parameters_are_untouched(apply):
 
 
 def test_every_size_of_a_normalisation_is_checked_and_lam_must_be_finite():
-    for sizes in ({"n_decayed": 0}, {"batch_size": 0, "n_train": 10}, {"batch_size": 8, "n_train": 0},
-                  {"n_train": 10}):
+    for sizes in ({"n_decayed": 0}, {"batch_size": 0, "n_train": 10}, {"batch_size": 8, "n_train": 0}, {"n_train": 10}):
         with pytest.raises(ValueError):
             norm_factor("mean" if "n_decayed" in sizes else "per_step", **sizes)
     assert norm_factor("per_step", batch_size=1, n_train=1) == 1.0 and norm_factor("mean", n_decayed=1) == 1.0
@@ -200,8 +211,9 @@ def test_from_coef_gives_exactly_that_coefficient_in_every_normalisation():
         assert penalty.coef == 1e-3 and penalty.lam == pytest.approx(lam, rel=1e-12)
         assert (penalty.norm, penalty.apply) == (norm, "decoupled")
     assert (L2Penalty.from_coef(2e-3).norm, L2Penalty.from_coef(2e-3).apply) == ("sum", "coupled")
-    assert repr(L2Penalty.from_coef(1e-3, "mean", **sizes)) == \
-        "L2Penalty(lam=3, norm='mean', apply='coupled', coef=0.001)"
+    assert (
+        repr(L2Penalty.from_coef(1e-3, "mean", **sizes)) == "L2Penalty(lam=3, norm='mean', apply='coupled', coef=0.001)"
+    )
 
 
 def test_a_zero_penalty_touches_nothing_and_skips_parameters_without_a_gradient():
@@ -250,9 +262,15 @@ def test_a_pack_shares_one_way_of_applying_the_penalty():
         PackPenalty([L2Penalty(1e-3), L2Penalty(1e-3, apply="decoupled")])
 
 
-@pytest.mark.parametrize("torch_optim, own_optim, apply, norm", [
-    ("SGD", "SGD", "coupled", "sum"), ("Adam", "Adam", "coupled", "mean"), ("AdamW", "Adam", "decoupled", "mean"),
-    ("AdamW", "Adam", "decoupled", "per_step")])
+@pytest.mark.parametrize(
+    "torch_optim, own_optim, apply, norm",
+    [
+        ("SGD", "SGD", "coupled", "sum"),
+        ("Adam", "Adam", "coupled", "mean"),
+        ("AdamW", "Adam", "decoupled", "mean"),
+        ("AdamW", "Adam", "decoupled", "per_step"),
+    ],
+)
 def test_the_own_loop_api_equals_torchs_optimizers_bit_for_bit(torch_optim, own_optim, apply, norm):
     """decay_groups hands torch its own weight decay for λ in a normalisation (biases and norms at 0);
     L2Penalty.apply_ in a loop whose optimizer has none gives the very same weights."""
@@ -294,9 +312,11 @@ def test_a_runs_penalty_resolves_lam_from_lam_log10_lam_or_coef():
     from wdbench.penalty import penalty_for
 
     sizes = dict(n_decayed=3000, batch_size=64, n_train=1437)
-    for config, lam, coef in ((PenaltyConfig(norm="mean", lam=3.0), 3.0, 1e-3),
-                              (PenaltyConfig(norm="mean", log10_lam=1.0), 10.0, 10.0 / 3000),
-                              (PenaltyConfig(norm="per_step", log10_coef=-3.0, apply="decoupled"), 1e-3 * 1437 / 64, 1e-3)):
+    for config, lam, coef in (
+        (PenaltyConfig(norm="mean", lam=3.0), 3.0, 1e-3),
+        (PenaltyConfig(norm="mean", log10_lam=1.0), 10.0, 10.0 / 3000),
+        (PenaltyConfig(norm="per_step", log10_coef=-3.0, apply="decoupled"), 1e-3 * 1437 / 64, 1e-3),
+    ):
         penalty = penalty_for(config, **sizes)
         assert penalty.lam == pytest.approx(lam, rel=1e-12) and penalty.coef == pytest.approx(coef, rel=1e-12)
         assert (penalty.norm, penalty.apply) == (config.norm, config.apply)

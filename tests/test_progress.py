@@ -1,4 +1,5 @@
 """One progress display per sweep instead of a line per run."""
+
 import io
 
 import pytest
@@ -15,8 +16,9 @@ def test_the_line_counts_outcomes_and_estimates_what_is_left(monkeypatch):
     bar = SweepProgress(total=10, skipped=4, stream=io.StringIO(), live=False)
     now[0] = 10.0
     bar.update("completed")  # 1 of the 6 launched runs ended in 10 s: 5 left, 10 s each
-    assert bar.line() == ("sweep: 5/10 runs done (1 completed, 0 diverged, 0 failed, 4 skipped) | elapsed 0m10s | "
-                          "ETA 0m50s")
+    assert bar.line() == (
+        "sweep: 5/10 runs done (1 completed, 0 diverged, 0 failed, 4 skipped) | elapsed 0m10s | ETA 0m50s"
+    )
     now[0] = 4000.0
     assert bar.line().endswith("elapsed 1h06m | ETA 5h33m")
 

@@ -1,4 +1,5 @@
 """The README's copy of the answer table (analysis/readme.py)."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """The result writer: atomic, never replaces a finished result, stamps and records what it should."""
+
 import json
 import platform
 import socket
@@ -68,10 +69,22 @@ def test_provenance_names_the_code_libraries_and_machine(monkeypatch, tmp_path):
     p = provenance("cpu")
     assert isinstance(p["git_commit"], str) and len(p["git_commit"]) == 40 and isinstance(p["git_dirty"], bool)
     assert p["packages"]["torch"] == metadata.version("torch") and p["packages"]["python"] == platform.python_version()
-    assert set(p["packages"]) == {"python", "torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn",
-                                  "submitit"} and all(p["packages"].values())
-    assert (p["host"], p["device"], p["slurm_job_id"], p["platform"]) == (socket.gethostname(), "cpu", "77_3",
-                                                                          platform.platform())
+    assert set(p["packages"]) == {
+        "python",
+        "torch",
+        "timm",
+        "hydra-core",
+        "omegaconf",
+        "numpy",
+        "scikit-learn",
+        "submitit",
+    } and all(p["packages"].values())
+    assert (p["host"], p["device"], p["slurm_job_id"], p["platform"]) == (
+        socket.gethostname(),
+        "cpu",
+        "77_3",
+        platform.platform(),
+    )
 
 
 def test_a_damaged_file_is_kept_aside_under_a_utc_timestamp_and_unreadable_text_is_damage(tmp_path):
@@ -111,8 +124,11 @@ def test_provenance_reads_dirtiness_from_porcelain_status_and_marks_missing_pack
 
     asked = []
     for status, dirty in (("", False), (" M wdbench/train.py", True), (None, None)):
-        monkeypatch.setattr(results, "_git", lambda *args, status=status: asked.append(args) or (
-            status if args[0] == "status" else "c" * 40))
+        monkeypatch.setattr(
+            results,
+            "_git",
+            lambda *args, status=status: asked.append(args) or (status if args[0] == "status" else "c" * 40),
+        )
         assert results.provenance("cpu")["git_dirty"] is dirty
     assert ("status", "--porcelain", "--untracked-files=no") in asked and ("rev-parse", "HEAD") in asked
     real = metadata.version

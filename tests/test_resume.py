@@ -1,4 +1,5 @@
 """An interrupted run resumes to exactly the metrics of an uninterrupted one (CPU)."""
+
 import json
 import os
 import signal
@@ -34,13 +35,31 @@ def test_interrupt_and_resume_is_bit_for_bit(stop_at, overrides):
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_a_rerun_resumes_to_the_same_metrics(tmp_path):
-    sweep = [sys.executable, "-m", "wdbench", "-m", "hydra/launcher=basic", *TINY, "optim.epochs=6",
-             "model.width=8", "checkpoint_every_s=0", "name=r"]
+    sweep = [
+        sys.executable,
+        "-m",
+        "wdbench",
+        "-m",
+        "hydra/launcher=basic",
+        *TINY,
+        "optim.epochs=6",
+        "model.width=8",
+        "checkpoint_every_s=0",
+        "name=r",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     paused = tmp_path / "paused"  # the run pauses after epoch 2 (checkpointed) until it is signalled
-    proc = subprocess.Popen([*sweep, f"out_dir={tmp_path / 'a'}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**env, "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
-                                 "WDBENCH_PAUSE_AT_EPOCH": "2", "WDBENCH_PAUSED_FILE": str(paused)})
+    proc = subprocess.Popen(
+        [*sweep, f"out_dir={tmp_path / 'a'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={
+            **env,
+            "PYTHONPATH": str(Path(__file__).parent / "fault_injection"),
+            "WDBENCH_PAUSE_AT_EPOCH": "2",
+            "WDBENCH_PAUSED_FILE": str(paused),
+        },
+    )
     try:
         deadline = time.monotonic() + 300  # a hang guard only: the pause, not a duration, is what is awaited
         while not paused.exists():

@@ -1,4 +1,5 @@
 """The closed-form check: ridge regression through the real trainer and the real analysis."""
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +9,19 @@ from wdbench.train import Pack
 
 from helpers import tiny_run
 
-RIDGE = ["model=linear", "data=ridge", "model.width=8", "data.n_train=64", "data.n_val=4096", "optim.momentum=0",
-         "optim.lr=0.2", "optim.schedule=constant", "optim.epochs=300", "optim.batch_size=64", "penalty.lam=0"]
+RIDGE = [
+    "model=linear",
+    "data=ridge",
+    "model.width=8",
+    "data.n_train=64",
+    "data.n_val=4096",
+    "optim.momentum=0",
+    "optim.lr=0.2",
+    "optim.schedule=constant",
+    "optim.epochs=300",
+    "optim.batch_size=64",
+    "penalty.lam=0",
+]
 
 
 def test_ridge_problems_are_drawn_from_the_run_seed_as_documented():
@@ -31,12 +43,15 @@ def test_full_batch_training_converges_to_the_normal_equations(log10_coef):
     x = pack.data.x_train.flatten(1).double()
     y = pack.data.y_train.double()
     coef = pack.members[0].penalty.coef
-    expected = torch.linalg.solve(x.T @ x / len(y) + coef * torch.eye(x.shape[1], dtype=torch.float64), x.T @ y / len(y))
+    expected = torch.linalg.solve(
+        x.T @ x / len(y) + coef * torch.eye(x.shape[1], dtype=torch.float64), x.T @ y / len(y)
+    )
     weight = pack.members[0].model.weight.detach().double()[0]
     torch.testing.assert_close(weight, expected, rtol=0, atol=1e-5)
     risk = pack.members[0].history[-1]["val_loss"]
     assert pack.members[0].history[-1]["val_acc"] is None and risk == pytest.approx(
-        ((pack.data.x_val.flatten(1).double() @ weight - pack.data.y_val.double()) ** 2).mean().item(), rel=1e-5)
+        ((pack.data.x_val.flatten(1).double() @ weight - pack.data.y_val.double()) ** 2).mean().item(), rel=1e-5
+    )
 
 
 def test_a_linear_members_memory_is_its_weight_state_and_the_input_it_evaluates():
@@ -64,8 +79,9 @@ def test_a_pack_of_coefs_on_one_problem_trains_each_as_alone():
         single = Pack([tiny_run(*RIDGE, f"penalty.log10_coef={c}")])
         single.fit()
         torch.testing.assert_close(together.members[k].model.weight, single.members[0].model.weight, rtol=0, atol=1e-6)
-        assert together.members[k].history[-1]["val_loss"] == pytest.approx(single.members[0].history[-1]["val_loss"],
-                                                                            rel=1e-6)
+        assert together.members[k].history[-1]["val_loss"] == pytest.approx(
+            single.members[0].history[-1]["val_loss"], rel=1e-6
+        )
 
 
 @pytest.mark.slow
@@ -76,8 +92,17 @@ def test_sweep_collect_and_fit_recover_the_closed_form_optimum(cli, tmp_path):
     from analysis.pipeline import analyse
     from analysis.table import collect, write_table
 
-    sweep = ["-m", "experiment=ridge", "model.width=128,256,512", "data.n_train=2048,4096",
-             "penalty.log10_coef=range(-2,1,0.25)", "seed=range(0,8)", "optim.epochs=200", "progress=false", "name=r"]
+    sweep = [
+        "-m",
+        "experiment=ridge",
+        "model.width=128,256,512",
+        "data.n_train=2048,4096",
+        "penalty.log10_coef=range(-2,1,0.25)",
+        "seed=range(0,8)",
+        "optim.epochs=200",
+        "progress=false",
+        "name=r",
+    ]
     assert cli(*sweep)[0] == 0
     write_table(collect([tmp_path / "out" / "multirun" / "r"]), tmp_path / "r.csv")
     fit = analyse(str(tmp_path / "r.csv"), "val_loss")

@@ -1,6 +1,7 @@
 """The runner on a device with little memory: checkpoint state on the host and dropped once
 written, a failed pack's tensors freed, a pack that runs out of GPU memory split and trained on,
 and a stop signal handed over to SLURM whatever saving the checkpoints did."""
+
 import gc
 import json
 import os
@@ -25,8 +26,19 @@ def jobs_of(tmp_path, configs):
     jobs = []
     for k, run in enumerate(configs):
         run_dir = tmp_path / f"run{k}"
-        jobs.append(Job(OmegaConf.create(asdict(run)), run, run_dir, [], f"run{k}", False,
-                        Claim.acquire(run_dir, queued=None), None, None))
+        jobs.append(
+            Job(
+                OmegaConf.create(asdict(run)),
+                run,
+                run_dir,
+                [],
+                f"run{k}",
+                False,
+                Claim.acquire(run_dir, queued=None),
+                None,
+                None,
+            )
+        )
     return jobs
 
 
@@ -86,8 +98,10 @@ def test_a_pack_that_runs_out_of_gpu_memory_is_split_and_trained_on(tmp_path, mo
     jobs = jobs_of(tmp_path, configs)
     with caplog.at_level("WARNING", logger="wdbench"):
         assert runner.train_jobs(jobs) == ["completed"] * 4
-    assert "a pack of 4 runs ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB); training " \
-           "it as two packs of about 2" in caplog.text
+    assert (
+        "a pack of 4 runs ran out of memory on cpu (CUDA out of memory. Tried to allocate 2.00 GiB); training "
+        "it as two packs of about 2" in caplog.text
+    )
     for job in jobs:
         assert result(job)["resumes"] == 1 and len(result(job)["history"]) == 3
     alone = jobs_of(tmp_path / "alone", configs[:1])
@@ -171,8 +185,9 @@ def test_bf16_runs_train_alone_where_autocast_does_not_reach_a_packs_convolution
     assert [result(job)["provenance"]["pack"]["size"] for job in jobs] == [1, 1]
 
 
-def test_a_run_that_cannot_be_built_keeps_its_traceback_and_out_of_memory_is_read_from_any_library(tmp_path,
-                                                                                                monkeypatch):
+def test_a_run_that_cannot_be_built_keeps_its_traceback_and_out_of_memory_is_read_from_any_library(
+    tmp_path, monkeypatch
+):
     def no_data(runs, data=None):
         raise RuntimeError("no data here")
 
@@ -186,8 +201,7 @@ def test_a_run_that_cannot_be_built_keeps_its_traceback_and_out_of_memory_is_rea
     assert not runner.out_of_memory(RuntimeError("shape mismatch"))
 
 
-def test_a_pack_sent_to_a_node_without_the_gpu_it_asks_for_is_recorded_failed_naming_the_node(tmp_path,
-                                                                                              monkeypatch):
+def test_a_pack_sent_to_a_node_without_the_gpu_it_asks_for_is_recorded_failed_naming_the_node(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     jobs = jobs_of(tmp_path, runs("device=cuda", members=[("-3", 0), ("-2", 1)]))
     outcomes = runner.train_jobs(jobs)

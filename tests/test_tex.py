@@ -1,4 +1,5 @@
 """Text as LaTeX (analysis/tex.py) and the names the paper's numbers may have (analysis/numbers.py)."""
+
 import pytest
 import yaml
 
@@ -10,12 +11,21 @@ from wdbench.app import CONF_DIR
 
 
 def test_a_predictions_law_is_typeset_as_math_and_one_it_cannot_set_stays_plain_text():
-    assert law_tex("W & A 2025: λ_t* ∝ B/(η·N_train)") == (r"W \& A 2025: $\lambda _t^*\propto B/(\eta \cdot "
-                                                           r"N_\text{train})$")
-    assert law_tex("L & H 2019: λ ∝ sqrt(B/(N_train·T))") == (r"L \& H 2019: $\lambda \propto "
-                                                              r"\sqrt{B/(N_\text{train}\cdot T)}$")
-    assert law_tex("F (μP): η_layer·λ_t constant") == r"F ($\mu$P): $\eta _\text{layer}\cdot \lambda _t\ \mathrm{constant}$"
-    assert law_tex("closed form: coef* = d·σ²/(n·r²)") == r"closed form: $\mathrm{coef}^*=d\cdot \sigma ^2/(n\cdot r^2)$"
+    assert law_tex("W & A 2025: λ_t* ∝ B/(η·N_train)") == (
+        r"W \& A 2025: $\lambda _t^*\propto B/(\eta \cdot "
+        r"N_\text{train})$"
+    )
+    assert law_tex("L & H 2019: λ ∝ sqrt(B/(N_train·T))") == (
+        r"L \& H 2019: $\lambda \propto "
+        r"\sqrt{B/(N_\text{train}\cdot T)}$"
+    )
+    assert (
+        law_tex("F (μP): η_layer·λ_t constant")
+        == r"F ($\mu$P): $\eta _\text{layer}\cdot \lambda _t\ \mathrm{constant}$"
+    )
+    assert (
+        law_tex("closed form: coef* = d·σ²/(n·r²)") == r"closed form: $\mathrm{coef}^*=d\cdot \sigma ^2/(n\cdot r^2)$"
+    )
     for plain in ("no law here", "x: a & b%", "x: sqrt(width", "x: μ ∝ width"):
         assert law_tex(plain) == tex(plain)  # no colon, TeX specials, an open bracket, a symbol it lacks
     for experiment in sorted((CONF_DIR / "experiment").glob("*.yaml")):  # every law an experiment tests is typeset
@@ -24,10 +34,13 @@ def test_a_predictions_law_is_typeset_as_math_and_one_it_cannot_set_stays_plain_
 
 
 def test_tex_escapes_every_special_character_once_and_number_keys_must_be_latex_names(tmp_path):
-    assert tex(r"a_b%c&d#e{f}g$h~i^j\k λ²") == (r"a\_b\%c\&d\#e\{f\}g\$h\textasciitilde{}i\textasciicircum{}j"
-                                                r"\textbackslash{}k $\lambda$$^2$")
+    assert tex(r"a_b%c&d#e{f}g$h~i^j\k λ²") == (
+        r"a\_b\%c\&d\#e\{f\}g\$h\textasciitilde{}i\textasciicircum{}j"
+        r"\textbackslash{}k $\lambda$$^2$"
+    )
     assert r"\csname result:x:e:model.param=μp:sum:width\endcsname{0.1}" in numbers_tex(
-        {}, {"x": {"e:model.param=μp:sum:width": "0.1"}})
+        {}, {"x": {"e:model.param=μp:sum:width": "0.1"}}
+    )
     with pytest.raises(AnalysisError, match=r"number key x:'e:a~b': '~' cannot be in a LaTeX name"):
         numbers_tex({}, {"x": {"e:a~b": "1"}})
     for name in ("x.csv", "x.csv.bak", "y.v2.csv.gz"):

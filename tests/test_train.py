@@ -1,4 +1,5 @@
 """Training runs: reproducibility, every model family, and what a run leaves behind."""
+
 import json
 import math
 from functools import partial
@@ -49,8 +50,9 @@ def test_penalty_shrinks_the_decayed_norm_and_uses_the_right_sizes():
     assert per_step.penalty.coef == 0.5 * (64 / 320)
     (mean,) = alone("penalty=mean", "penalty.lam=0.5").members
     assert mean.penalty.coef == 0.5 / mean.n_decayed
-    assert mean.n_decayed == sum(p.numel() for n, p in mean.model.named_parameters()
-                                 if n.endswith("weight") and "bn" not in n and p.dim() > 1)
+    assert mean.n_decayed == sum(
+        p.numel() for n, p in mean.model.named_parameters() if n.endswith("weight") and "bn" not in n and p.dim() > 1
+    )
 
 
 @pytest.mark.slow
@@ -62,8 +64,13 @@ def test_single_run_writes_a_complete_result(cli, tmp_path):
     assert r["status"] == "completed" and r["seed"] == 0
     assert r["model"]["name"] == "resnet" and r["model"]["width"] == 4
     assert r["model"]["n_decayed"] < r["model"]["n_params"]
-    assert r["penalty"] == {"norm": "mean", "apply": "coupled", "lam": pytest.approx(0.1),
-                            "coef": pytest.approx(0.1 / r["model"]["n_decayed"]), "exclude": ["bias", "norm"]}
+    assert r["penalty"] == {
+        "norm": "mean",
+        "apply": "coupled",
+        "lam": pytest.approx(0.1),
+        "coef": pytest.approx(0.1 / r["model"]["n_decayed"]),
+        "exclude": ["bias", "norm"],
+    }
     assert r["data"]["n_train"] == 1437 and r["data"]["batch_size"] == 64
     assert r["config"]["penalty"]["log10_lam"] == -1 and r["config"]["model"]["width"] == 4  # as composed
     assert len(r["history"]) == 2 and r["metrics"]["val_loss"] == r["history"][-1]["val_loss"]
@@ -85,6 +92,7 @@ def test_a_diverged_run_is_recorded_not_dropped(cli, tmp_path):
 def test_a_crashing_run_is_recorded_as_failed(cli, tmp_path, monkeypatch):
     def explode(self):
         raise RuntimeError("out of cheese")
+
     monkeypatch.setattr(Pack, "train_epoch", explode)
     with pytest.raises(RuntimeError, match="out of cheese"):
         cli(*TINY)
@@ -97,6 +105,7 @@ def test_a_crashing_run_is_recorded_as_failed(cli, tmp_path, monkeypatch):
 def test_a_run_that_fails_before_training_still_leaves_a_failed_result(cli, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise MemoryError("model too large")
+
     monkeypatch.setattr("wdbench.train.build_model", broken)
     code, _, err = cli("-m", "hydra/launcher=basic", *TINY, "name=broken")
     assert code == 1 and "1 of 1 runs failed (first: MemoryError('model too large'))" in err
@@ -104,14 +113,14 @@ def test_a_run_that_fails_before_training_still_leaves_a_failed_result(cli, tmp_
     r = json.loads(path.read_text())
     assert r["status"] == "failed" and r["error"] == "MemoryError: model too large"
     from analysis.table import collect
+
     (row,) = collect([str(tmp_path / "out")]).to_dict("records")
     assert row["status"] == "failed" and row["width"] == 4 and row["norm"] == "sum"
 
 
 @pytest.mark.slow
 def test_multirun_runs_the_cross_product_then_skips_finished_and_reruns_failed(cli, tmp_path):
-    sweep = ["-m", *TINY, "optim.epochs=1", "model.width=4,8", "penalty=sum,mean", "penalty.log10_lam=-3",
-             "name=grid"]
+    sweep = ["-m", *TINY, "optim.epochs=1", "model.width=4,8", "penalty=sum,mean", "penalty.log10_lam=-3", "name=grid"]
     code, _, _ = cli(*sweep)
     assert code == 0
     paths = results_under(tmp_path / "out" / "multirun" / "grid")
@@ -149,8 +158,14 @@ def test_a_sweep_refuses_to_skip_runs_whose_config_changed(cli, tmp_path):
 
 # --- The trainer's wiring against torch's own optimizers and hand-computed values -------------------
 
-WIRING = ["data.n_train=256", "optim.batch_size=64", "optim.epochs=3", "optim.warmup_epochs=1",
-          "optim.schedule=cosine", "penalty.lam=0.02"]  # 4 steps an epoch: 4 of warmup, then 8 of cosine
+WIRING = [
+    "data.n_train=256",
+    "optim.batch_size=64",
+    "optim.epochs=3",
+    "optim.warmup_epochs=1",
+    "optim.schedule=cosine",
+    "penalty.lam=0.02",
+]  # 4 steps an epoch: 4 of warmup, then 8 of cosine
 
 
 def reference_schedule(step: int, total: int, warmup: int) -> float:
@@ -167,8 +182,9 @@ def train_with_torch_decay(run, make_optimizer):
     data = load_dataset(run.data, torch.device("cpu"))
     model = build_model(run.model, data.in_chans, data.n_classes, data.image_size)
     decayed, kept = split_decayed(model, run.penalty.exclude)
-    optimizer = make_optimizer([{"params": [p for _, p in decayed]},
-                                {"params": [p for _, p in kept], "weight_decay": 0.0}])
+    optimizer = make_optimizer(
+        [{"params": [p for _, p in decayed]}, {"params": [p for _, p in kept], "weight_decay": 0.0}]
+    )
     rng, batch = torch.Generator().manual_seed(run.seed), run.optim.batch_size
     steps = len(data.y_train) // batch
     total, warmup = run.optim.epochs * steps, round(run.optim.warmup_epochs * steps)
@@ -180,7 +196,7 @@ def train_with_torch_decay(run, make_optimizer):
         for i in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = run.optim.lr * reference_schedule(epoch * steps + i, total, warmup)
-            idx = order[i * batch:(i + 1) * batch]
+            idx = order[i * batch : (i + 1) * batch]
             loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -190,12 +206,15 @@ def train_with_torch_decay(run, make_optimizer):
     return model, epoch_losses
 
 
-@pytest.mark.parametrize("optim,apply,torch_optimizer", [
-    ("sgd", "coupled", lambda lr, wd: partial(torch.optim.SGD, lr=lr, momentum=0.9, weight_decay=wd)),
-    ("adam", "coupled", lambda lr, wd: partial(torch.optim.Adam, lr=lr, weight_decay=wd)),
-    ("adam", "decoupled", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd)),
-    ("adam", "independent", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd / lr)),
-])
+@pytest.mark.parametrize(
+    "optim,apply,torch_optimizer",
+    [
+        ("sgd", "coupled", lambda lr, wd: partial(torch.optim.SGD, lr=lr, momentum=0.9, weight_decay=wd)),
+        ("adam", "coupled", lambda lr, wd: partial(torch.optim.Adam, lr=lr, weight_decay=wd)),
+        ("adam", "decoupled", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd)),
+        ("adam", "independent", lambda lr, wd: partial(torch.optim.AdamW, lr=lr, weight_decay=wd / lr)),
+    ],
+)
 @pytest.mark.parametrize("norm", ["sum", "mean"])
 def test_trainer_equals_torch_weight_decay_of_2_coef(optim, apply, torch_optimizer, norm):
     """coupled = SGD/Adam(weight_decay=2·coef); decoupled = AdamW(weight_decay=2·coef); independent =
@@ -229,7 +248,8 @@ def test_the_lr_a_trainer_records_is_the_schedule_at_its_last_step():
     pack = alone(*WIRING)
     pack.fit()
     assert [h["lr"] for h in pack.members[0].history] == pytest.approx(
-        [0.05 * reference_schedule(t, 12, 4) for t in (3, 7, 11)])
+        [0.05 * reference_schedule(t, 12, 4) for t in (3, 7, 11)]
+    )
 
 
 def test_evaluate_uses_the_running_statistics_and_leaves_them_alone():
@@ -252,21 +272,34 @@ def test_device_auto_is_the_gpu_when_there_is_one_and_a_named_device_is_kept():
 def test_evaluate_averages_over_samples_when_the_batch_does_not_divide_n():
     logits = torch.tensor([[4.0, 0.0], [0.0, 1.0], [3.0, 2.5], [0.0, 0.0], [9.0, -9.0], [1.0, 5.0], [2.0, 0.0]])
     labels = torch.tensor([0, 1, 1, 0, 1, 1, 0])
+
     def members(x):  # the second member's logits swap the classes
         return torch.stack([x, x.flip(1)])
+
     loss, acc = evaluate(members, logits, labels, batch=3)  # batches of 3, 3 and 1
-    assert loss == pytest.approx([F.cross_entropy(logits, labels).item(),
-                                  F.cross_entropy(logits.flip(1), labels).item()], rel=1e-6)
+    assert loss == pytest.approx(
+        [F.cross_entropy(logits, labels).item(), F.cross_entropy(logits.flip(1), labels).item()], rel=1e-6
+    )
     assert acc == pytest.approx([5 / 7, 3 / 7])  # rows 2, 4 wrong, then 2, 3, 4 right; a tie goes to class 0
 
 
 def test_metrics_report_the_final_epoch_and_the_best_by_val_loss():
     (trainer,) = alone("optim.epochs=1").members
-    rows = [(1, 2.0, 1.5, 0.4, 10.0), (2, 1.0, 0.7, 0.8, 11.0), (3, 0.5, 0.9, 0.75, 12.0), (4, 0.4, float("nan"), 0.1, 13.0)]
+    rows = [
+        (1, 2.0, 1.5, 0.4, 10.0),
+        (2, 1.0, 0.7, 0.8, 11.0),
+        (3, 0.5, 0.9, 0.75, 12.0),
+        (4, 0.4, float("nan"), 0.1, 13.0),
+    ]
     trainer.history = [dict(zip(("epoch", "train_loss", "val_loss", "val_acc", "decayed_norm"), r)) for r in rows]
     m = trainer.metrics()
-    assert (m["best_epoch"], m["best_val_loss"], m["best_val_acc"], m["best_train_loss"], m["best_decayed_norm"]) \
-        == (2, 0.7, 0.8, 1.0, 11.0)  # the NaN epoch is never "best"
+    assert (m["best_epoch"], m["best_val_loss"], m["best_val_acc"], m["best_train_loss"], m["best_decayed_norm"]) == (
+        2,
+        0.7,
+        0.8,
+        1.0,
+        11.0,
+    )  # the NaN epoch is never "best"
     assert math.isnan(m["val_loss"]) and (m["val_acc"], m["train_loss"], m["decayed_norm"]) == (0.1, 0.4, 13.0)
     trainer.history = [dict(trainer.history[-1])]
     assert trainer.metrics()["best_epoch"] == 4  # nothing finite: the final epoch stands in
@@ -366,9 +399,12 @@ def test_diagnostics_record_each_tensors_norm_and_its_last_step_rotation_without
     assert list(record["angular_update"]) == names and list(record["tensor_norm"]) == names
     assert [record["angular_update"][n] for n in names] == pytest.approx(expected, rel=1e-6)
     assert [record["tensor_norm"][n] for n in names] == pytest.approx(
-        [p.detach()[0].norm().item() for p in watched.decayed], rel=1e-6)
-    assert record["val_loss"] == plain.members[0].history[0]["val_loss"] and "tensor_norm" not in \
-        plain.members[0].history[0]
+        [p.detach()[0].norm().item() for p in watched.decayed], rel=1e-6
+    )
+    assert (
+        record["val_loss"] == plain.members[0].history[0]["val_loss"]
+        and "tensor_norm" not in plain.members[0].history[0]
+    )
 
 
 def test_rotational_equilibrium_predictions_follow_kosson_et_al_with_torchs_decay_twice_coef():
@@ -394,8 +430,14 @@ def test_precision_is_part_of_a_run_and_bf16_autocasts_its_forward_pass_on_the_c
         pack.fit()
     assert fp32.members[0].history[0]["val_loss"] != bf16.members[0].history[0]["val_loss"]
     assert math.isfinite(bf16.members[0].history[0]["val_loss"])
-    assert bf16.numerics == {"precision": "bf16", "gpu_tf32_matmul": True, "gpu_tf32_conv": True,
-                             "autocast": "bfloat16", "cudnn_benchmark": False, "deterministic": False}
+    assert bf16.numerics == {
+        "precision": "bf16",
+        "gpu_tf32_matmul": True,
+        "gpu_tf32_conv": True,
+        "autocast": "bfloat16",
+        "cudnn_benchmark": False,
+        "deterministic": False,
+    }
     again = alone("optim.epochs=1")
     assert torch.backends.cudnn.allow_tf32 is False and again.numerics["autocast"] is None
     again.fit()
@@ -425,5 +467,9 @@ def test_numerics_switches_and_the_gpu_versions_recorded(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: device == gpu and "NVIDIA H100 80GB HBM3")
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: device == gpu and (9, 0))
     monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
-    assert gpu_versions(gpu) == {"gpu": "NVIDIA H100 80GB HBM3", "capability": [9, 0],
-                                                  "cuda": torch.version.cuda, "cudnn": 91002}
+    assert gpu_versions(gpu) == {
+        "gpu": "NVIDIA H100 80GB HBM3",
+        "capability": [9, 0],
+        "cuda": torch.version.cuda,
+        "cudnn": 91002,
+    }

@@ -1,6 +1,7 @@
 """Nothing the harness reads can run code (docs/trust.md): a planted checkpoint, CIFAR batch or
 submitit record whose unpickling would create a marker file never creates it; the user gets one
 line, and nothing is lost (submitit's records: tests/test_status.py)."""
+
 import json
 import pickle
 
@@ -50,15 +51,27 @@ def _cifar(root, batch_1):
 def test_a_planted_cifar_batch_is_one_line_exit_2_and_nothing_written(cli, tmp_path):
     marker = tmp_path / "pwned"
     for name, batch, reason in (
-            ("payload", {b"data": Payload(marker), b"labels": []}, "holds a io.open, which a CIFAR file does not; not loaded"),
-            ("shape", {b"data": np.zeros((40, 100), dtype=np.uint8), b"labels": [0] * 40},
-             "b'data' must hold 3072 integer pixels per image"),
-            ("labels", {b"data": np.zeros((40, 3072), dtype=np.uint8), b"labels": [0] * 39},
-             "b'labels' must be a list of 40 integer labels, one per image")):
+        (
+            "payload",
+            {b"data": Payload(marker), b"labels": []},
+            "holds a io.open, which a CIFAR file does not; not loaded",
+        ),
+        (
+            "shape",
+            {b"data": np.zeros((40, 100), dtype=np.uint8), b"labels": [0] * 40},
+            "b'data' must hold 3072 integer pixels per image",
+        ),
+        (
+            "labels",
+            {b"data": np.zeros((40, 3072), dtype=np.uint8), b"labels": [0] * 39},
+            "b'labels' must be a list of 40 integer labels, one per image",
+        ),
+    ):
         root = _cifar(tmp_path / name, batch)
         code, out, err = cli("-m", *TINY, "data=cifar10", f"data.root={root}", "name=c")
         assert code == 2 and err.strip().splitlines() == [
-            f"wdbench: error: data.root={root}: cannot read cifar-10-batches-py/data_batch_1: {reason}"], name
+            f"wdbench: error: data.root={root}: cannot read cifar-10-batches-py/data_batch_1: {reason}"
+        ], name
         assert not marker.exists() and not (tmp_path / "out").exists()
 
 

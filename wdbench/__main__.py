@@ -1,4 +1,5 @@
 """``python -m wdbench [overrides]``: one run; ``-m`` for a sweep. Errors in the config are one line."""
+
 import logging
 import os
 import sys

@@ -1,6 +1,7 @@
 """The Hydra entry point: validate the config, claim the run, skip a finished one, then train it
 (wdbench.runner). Nothing here imports torch: ``--help``, ``--cfg``, a sweep with nothing left to
 train and every config error answer without paying its import."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,7 +35,7 @@ def run_dirname(overrides: str) -> str:
     if len(name.encode()) <= MAX_DIRNAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return name.encode()[:MAX_DIRNAME - len(digest) - 1].decode(errors="ignore") + "_" + digest
+    return name.encode()[: MAX_DIRNAME - len(digest) - 1].decode(errors="ignore") + "_" + digest
 
 
 OmegaConf.register_new_resolver("wdbench.dirname", run_dirname, replace=True)
@@ -43,9 +44,8 @@ OmegaConf.register_new_resolver("wdbench.not_identity", dirname_excluded, replac
 
 def _in_local_sweep(hc) -> bool:
     return hc.mode == RunMode.MULTIRUN and str(hc.launcher.get("_target_", "")).endswith(
-        "wdbench_plugins.launcher.LocalLauncher")
-
-
+        "wdbench_plugins.launcher.LocalLauncher"
+    )
 
 
 def prepare_job(cfg: DictConfig) -> "Job | str":
@@ -67,8 +67,10 @@ def prepare_job(cfg: DictConfig) -> "Job | str":
         raise SystemExit(2) from None
     claim = Claim.acquire(run_dir)
     if not isinstance(claim, Claim):
-        log.info(f"{run_dir}: being trained by {describe(claim)} (heartbeat {claim['heartbeat_age_s']:.0f} s ago), "
-                 "skipped here")
+        log.info(
+            f"{run_dir}: being trained by {describe(claim)} (heartbeat {claim['heartbeat_age_s']:.0f} s ago), "
+            "skipped here"
+        )
         return ELSEWHERE
     try:
         previous = read_result_or_set_aside(run_dir)  # read under the claim: nobody else writes it now
@@ -80,11 +82,21 @@ def prepare_job(cfg: DictConfig) -> "Job | str":
         claim.release()
         return ELSEWHERE
     if claim.taken_over:
-        log.warning(f"{run_dir}: took over the claim of {describe(claim.taken_over['from'])}: "
-                    f"{claim.taken_over['reason']}")
+        log.warning(
+            f"{run_dir}: took over the claim of {describe(claim.taken_over['from'])}: {claim.taken_over['reason']}"
+        )
     log_file = next((h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
-    return Job(cfg, run, run_dir, list(hc.overrides.task), hc.job.override_dirname or run_dir.name, local, claim,
-               previous, log_file)
+    return Job(
+        cfg,
+        run,
+        run_dir,
+        list(hc.overrides.task),
+        hc.job.override_dirname or run_dir.name,
+        local,
+        claim,
+        previous,
+        log_file,
+    )
 
 
 def run_job(cfg: DictConfig) -> str:

@@ -1,5 +1,6 @@
 """Preemption-safe runs: atomic checkpoints in the run directory, and the stop signal turned into
 a clean stop at the next step boundary (a signal can arrive in the middle of an optimizer step)."""
+
 from __future__ import annotations
 
 import os

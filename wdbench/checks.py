@@ -2,6 +2,7 @@
 (wdbench.config): what a run to be trained is checked with, before anything is written. Building the
 model (on the meta device) is paid only for an exclude pattern: validating a sweep needs neither
 torch nor timm otherwise."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -36,8 +37,10 @@ def _check_patches(run: RunConfig) -> None:
 
 def _check_batch_size(run: RunConfig) -> None:
     n_train = train_size(run.data)
-    _check(1 <= run.optim.batch_size <= n_train,
-           f"optim.batch_size={run.optim.batch_size}: must be in [1, n_train={n_train}]")
+    _check(
+        1 <= run.optim.batch_size <= n_train,
+        f"optim.batch_size={run.optim.batch_size}: must be in [1, n_train={n_train}]",
+    )
 
 
 _META_MODELS: dict[tuple, Any] = {}
@@ -66,11 +69,15 @@ def _check_exclude(run: RunConfig) -> None:
     from wdbench.penalty import split_decayed
 
     model = _meta_model(run)
-    _check(bool(split_decayed(model, run.penalty.exclude)[0]),
-           f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
-           "be decayed")
+    _check(
+        bool(split_decayed(model, run.penalty.exclude)[0]),
+        f"penalty.exclude={list(run.penalty.exclude)}: excludes every parameter of this model; nothing would "
+        "be decayed",
+    )
     names = [name for name, _ in model.named_parameters()]
     for entry in patterns:
-        _check(any(fnmatch.fnmatchcase(n, entry) for n in names),
-               f"penalty.exclude: {entry!r} matches no parameter of this model; allowed: "
-               f"{', '.join(EXCLUDE_KINDS)}, or a name pattern that matches one (here e.g. {names[0]}, {names[-1]})")
+        _check(
+            any(fnmatch.fnmatchcase(n, entry) for n in names),
+            f"penalty.exclude: {entry!r} matches no parameter of this model; allowed: "
+            f"{', '.join(EXCLUDE_KINDS)}, or a name pattern that matches one (here e.g. {names[0]}, {names[-1]})",
+        )

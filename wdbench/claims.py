@@ -10,6 +10,7 @@ one makes the run be skipped here, which is not a failure. The claim is removed 
 for any reason a process can see (finished, failed, preempted); a killed process leaves a claim
 that goes stale.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,12 @@ def queued_slurm_jobs() -> Optional[set[str]]:
 
 
 def this_holder() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def describe(holder: dict) -> str:
@@ -155,8 +160,14 @@ class Claim:
             current = read_claim(run_dir)
             if current is not None and stale_reason(current, queued) is None:
                 return None  # someone else took it over first
-            claim = cls(run_dir, taken_over={"from": {k: v for k, v in stale.items() if k != "heartbeat_age_s"},
-                                             "reason": reason, "at": this_holder()["claimed_at"]})
+            claim = cls(
+                run_dir,
+                taken_over={
+                    "from": {k: v for k, v in stale.items() if k != "heartbeat_age_s"},
+                    "reason": reason,
+                    "at": this_holder()["claimed_at"],
+                },
+            )
             atomic_write_text(claim.path, json.dumps(claim.holder) + "\n")
             return claim
         finally:

@@ -1,6 +1,7 @@
 """Typed run configuration: dataclass schemas for every config group, and the checks that turn a
 composed Hydra config into a ``RunConfig`` or one clear ``ConfigError`` line. The bottom layer: it
 imports nothing of wdbench; the checks that need the data's sizes or a model are wdbench.checks'."""
+
 from __future__ import annotations
 
 import functools
@@ -74,8 +75,8 @@ LARGEST = 1e30
 LOG10_RANGE = (-30, 30)  # 10**x: at most LARGEST, and a factor float32 does not round to 0
 MAX_IMAGE_SIZE = 1024
 MAX_THREADS = 1024
-SEED_RANGE = (0, 2 ** 63 - 1)  # torch's generators
-SPLIT_SEED_RANGE = (0, 2 ** 32 - 1)  # scikit-learn's random_state
+SEED_RANGE = (0, 2**63 - 1)  # torch's generators
+SPLIT_SEED_RANGE = (0, 2**32 - 1)  # scikit-learn's random_state
 LIST_FIELDS = {"penalty.exclude": "[bias,norm]", "optim.betas": "[0.9,0.999]"}
 # The study's axes (the analysis fits λ*'s exponent in each) and the config field each one is
 STUDY_AXES = {"width": "model.width", "n_train": "data.n_train", "batch_size": "optim.batch_size"}
@@ -140,6 +141,7 @@ class LoggerConfig:
 class PredictionConfig:
     """A published or closed-form law λ* ∝ axis^exponent that ``analysis fit`` prints beside the
     measured exponent (an experiment file's, not a run's: not part of what a run computes)."""
+
     source: str = ""  # who predicts it, e.g. "Wang & Aitchison 2025"
     norm: str = "coef"  # the λ* it is about: coef (= λ_sum, torch's AdamW weight_decay / 2), sum, mean, per_step
     axis: str = "width"  # width, n_train or batch_size
@@ -204,19 +206,22 @@ def _choice(key: str, value: str, allowed: tuple) -> None:
 def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
     """Parse and check a composed config (the Hydra job config, without its ``hydra`` node), or a
     recorded one; what also needs the data or the model: wdbench.checks.checked_run_config."""
-    raw = {key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-           for key, value in cfg.items() if key != "hydra"}  # cfg[key] access resolves interpolations
+    raw = {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
+        if key != "hydra"
+    }  # cfg[key] access resolves interpolations
     for section in ("model", "data", "optim", "penalty"):
         _check(section in raw, f"{section}: missing; choose one with {section}=<name>")
     model_name = raw["model"].get("name") if isinstance(raw["model"], dict) else None
     _choice("model.name", model_name, tuple(MODEL_SCHEMAS))
-    sections = {"model": MODEL_SCHEMAS[model_name], "data": DataConfig, "optim": OptimConfig,
-                "penalty": PenaltyConfig}
+    sections = {"model": MODEL_SCHEMAS[model_name], "data": DataConfig, "optim": OptimConfig, "penalty": PenaltyConfig}
     for key, example in LIST_FIELDS.items():  # a scalar where a list belongs: say so, with an example
         section, name = key.split(".")
         value = raw[section].get(name) if isinstance(raw[section], dict) else None
-        _check(value is None or isinstance(value, (list, tuple)),
-               f"{key}={value}: expected a list, e.g. {key}={example}")
+        _check(
+            value is None or isinstance(value, (list, tuple)), f"{key}={value}: expected a list, e.g. {key}={example}"
+        )
     run = _typed("config", RunConfig, {k: v for k, v in raw.items() if k not in sections and k != "logger"})
     if "logger" in raw:  # absent from results recorded before the logger group existed
         run.logger = _typed("logger", LoggerConfig, raw["logger"])
@@ -227,8 +232,20 @@ def parse_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 # Fields that say where or how fast a run runs, or how its λ was written, not what it computes.
-NOT_IDENTITY = ("device", "cudnn_benchmark", "deterministic", "threads", "name", "out_dir", "progress",
-                "checkpoint_every_s", "logger", "hydra", "predictions", "diagnostics")
+NOT_IDENTITY = (
+    "device",
+    "cudnn_benchmark",
+    "deterministic",
+    "threads",
+    "name",
+    "out_dir",
+    "progress",
+    "checkpoint_every_s",
+    "logger",
+    "hydra",
+    "predictions",
+    "diagnostics",
+)
 
 
 def dirname_excluded() -> list[str]:
@@ -276,8 +293,9 @@ def pack_key(run: RunConfig) -> str:
 
 def made_by(result: dict, run: RunConfig) -> bool:
     """Whether a recorded result (or checkpointed run) is of this very run."""
-    return isinstance(result.get("config"), dict) and run_identity(parse_run_config(result["config"])) == \
-        run_identity(run)
+    return isinstance(result.get("config"), dict) and run_identity(parse_run_config(result["config"])) == run_identity(
+        run
+    )
 
 
 def _validate(run: RunConfig) -> None:
@@ -299,8 +317,10 @@ def _validate_model(m: Any) -> None:
         if hasattr(m, key):
             value = getattr(m, key)
             # timm sizes the hidden layer int(ratio·width) and silently uses the width itself for 0
-            _check(math.isfinite(value) and value > 0 and int(value * m.width) >= 1,
-                   f"model.{key}={value}: must be > 0 and leave at least one hidden unit at width {m.width}")
+            _check(
+                math.isfinite(value) and value > 0 and int(value * m.width) >= 1,
+                f"model.{key}={value}: must be > 0 and leave at least one hidden unit at width {m.width}",
+            )
     if hasattr(m, "param"):  # the image models: μP or SP
         _choice("model.param", m.param, PARAMS)
         _check(m.base_width >= 1, f"model.base_width={m.base_width}: must be an integer >= 1")
@@ -315,30 +335,39 @@ def _validate_model(m: Any) -> None:
 def _validate_data(run: RunConfig) -> None:
     m, d = run.model, run.data
     _choice("data.name", d.name, DATASETS)
-    _check((d.name == "ridge") == isinstance(m, LinearConfig),
-           f"model={m.name}, data={d.name}: model=linear and data=ridge go together (the closed-form ridge check)")
+    _check(
+        (d.name == "ridge") == isinstance(m, LinearConfig),
+        f"model={m.name}, data={d.name}: model=linear and data=ridge go together (the closed-form ridge check)",
+    )
     if d.name in DRAWN:
-        _check(d.n_train is not None and d.n_train >= 1, f"data.n_train={d.n_train}: data={d.name} needs an integer >= 1")
+        _check(
+            d.n_train is not None and d.n_train >= 1, f"data.n_train={d.n_train}: data={d.name} needs an integer >= 1"
+        )
         _check(d.n_val is not None and d.n_val >= 1, f"data.n_val={d.n_val}: data={d.name} needs an integer >= 1")
     else:
-        _check(d.n_val is None, f"data.n_val={d.n_val}: data=ridge and data=teacher only; data={d.name} holds out "
-               "data.val_fraction")
+        _check(
+            d.n_val is None,
+            f"data.n_val={d.n_val}: data=ridge and data=teacher only; data={d.name} holds out data.val_fraction",
+        )
     if d.name == "teacher":
         _check(0.0 <= d.label_noise < 1.0, f"data.label_noise={d.label_noise}: must be in [0, 1)")
         _in_range("data.seed", d.seed, SEED_RANGE)
     if d.name == "ridge":
         _check(math.isfinite(d.noise) and d.noise >= 0, f"data.noise={d.noise}: must be finite and >= 0")
         _check(math.isfinite(d.signal) and d.signal > 0, f"data.signal={d.signal}: must be finite and > 0")
-        _check(not d.augment and d.image_size is None,
-               "data.augment, data.image_size: data=ridge has no images to crop, flip or resize")
+        _check(
+            not d.augment and d.image_size is None,
+            "data.augment, data.image_size: data=ridge has no images to crop, flip or resize",
+        )
     _check(0.0 < d.val_fraction < 1.0, f"data.val_fraction={d.val_fraction}: must be in (0, 1)")
     if d.image_size is not None:
-        _check(1 <= d.image_size <= MAX_IMAGE_SIZE,
-               f"data.image_size={d.image_size}: must be in [1, {MAX_IMAGE_SIZE}] or null")
+        _check(
+            1 <= d.image_size <= MAX_IMAGE_SIZE,
+            f"data.image_size={d.image_size}: must be in [1, {MAX_IMAGE_SIZE}] or null",
+        )
     _in_range("data.split_seed", d.split_seed, SPLIT_SEED_RANGE)
     if d.name.startswith("cifar"):
-        _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; "
-               "nothing is downloaded)")
+        _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; nothing is downloaded)")
         _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
 
 
@@ -347,24 +376,29 @@ def _validate_optim(run: RunConfig) -> None:
     _choice("optim.name", o.name, OPTIMIZERS)
     _choice("optim.schedule", o.schedule, SCHEDULES)
     _check(0 < o.lr <= LARGEST, f"optim.lr={o.lr}: must be in (0, {LARGEST:g}]")
-    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
-           f"optim.betas={list(o.betas)}: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]")
+    _check(
+        len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+        f"optim.betas={list(o.betas)}: must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]",
+    )
     _check(0 < o.eps <= 1, f"optim.eps={o.eps}: must be in (0, 1]")
     _check(o.epochs >= 1, f"optim.epochs={o.epochs}: must be an integer >= 1")
-    _check(0 <= o.warmup_epochs < o.epochs,
-           f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
+    _check(0 <= o.warmup_epochs < o.epochs, f"optim.warmup_epochs={o.warmup_epochs}: must be in [0, optim.epochs)")
     _check(0 <= o.momentum < 1, f"optim.momentum={o.momentum}: must be in [0, 1)")
 
 
 def _validate_penalty(p: PenaltyConfig) -> None:
     _choice("penalty.norm", p.norm, NORMS)
     _choice("penalty.apply", p.apply, APPLIES)
-    _check(p.log10_lam is None or p.log10_coef is None,
-           "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)")
+    _check(
+        p.log10_lam is None or p.log10_coef is None,
+        "penalty.log10_lam, penalty.log10_coef: set at most one (a grid in λ or in coef = λ·c)",
+    )
     for key in ("log10_lam", "log10_coef"):
         value = getattr(p, key)
-        _check(value is None or LOG10_RANGE[0] <= value <= LOG10_RANGE[1],
-               f"penalty.{key}={value}: must be in [{LOG10_RANGE[0]}, {LOG10_RANGE[1]}] or null")
+        _check(
+            value is None or LOG10_RANGE[0] <= value <= LOG10_RANGE[1],
+            f"penalty.{key}={value}: must be in [{LOG10_RANGE[0]}, {LOG10_RANGE[1]}] or null",
+        )
     _check(0 <= p.lam <= LARGEST, f"penalty.lam={p.lam}: must be in [0, {LARGEST:g}]")
 
 
@@ -379,9 +413,11 @@ def _validate_run(run: RunConfig) -> None:
     if module:
         import importlib.util
 
-        _check(importlib.util.find_spec(module) is not None,
-               f"logger={run.logger.name}: needs the {module} package (pip install -e '.[loggers]'); allowed without "
-               "it: none")
+        _check(
+            importlib.util.find_spec(module) is not None,
+            f"logger={run.logger.name}: needs the {module} package (pip install -e '.[loggers]'); allowed without "
+            "it: none",
+        )
     _choice("device", run.device, DEVICES)  # whether the node that trains has a GPU is checked there (runner)
     _choice("precision", run.precision, PRECISIONS)
     _check(0 <= run.threads <= MAX_THREADS, f"threads={run.threads}: must be in [0, {MAX_THREADS}] (0 = automatic)")

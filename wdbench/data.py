@@ -2,6 +2,7 @@
 scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded), a teacher
 task of any size (drawn from data.seed), and the ridge regression problem whose optimal penalty is
 known in closed form (drawn from the run seed)."""
+
 from __future__ import annotations
 
 import functools
@@ -39,11 +40,13 @@ class Dataset:
 
 def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
     x, y = read_images(cfg.name, cfg.root)
-    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=cfg.val_fraction, stratify=y,
-                                                random_state=cfg.split_seed)
+    x_tr, x_val, y_tr, y_val = train_test_split(
+        x, y, test_size=cfg.val_fraction, stratify=y, random_state=cfg.split_seed
+    )
     if cfg.n_train is not None and cfg.n_train < len(y_tr):
-        x_tr, _, y_tr, _ = train_test_split(x_tr, y_tr, train_size=cfg.n_train, stratify=y_tr,
-                                            random_state=cfg.split_seed)
+        x_tr, _, y_tr, _ = train_test_split(
+            x_tr, y_tr, train_size=cfg.n_train, stratify=y_tr, random_state=cfg.split_seed
+        )
     assert len(y_tr) == train_size(cfg), "train_size() disagrees with the split"
     mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
     std = x_tr.std(axis=(0, 2, 3), keepdims=True)
@@ -54,8 +57,14 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
             t = F.interpolate(t, size=(cfg.image_size, cfg.image_size), mode="bilinear", align_corners=False)
         return t.contiguous()
 
-    return Dataset(to_tensor(x_tr), torch.from_numpy(y_tr).to(device), to_tensor(x_val),
-                   torch.from_numpy(y_val).to(device), n_classes=dataset_shape(cfg.name)[2], augment=cfg.augment)
+    return Dataset(
+        to_tensor(x_tr),
+        torch.from_numpy(y_tr).to(device),
+        to_tensor(x_val),
+        torch.from_numpy(y_val).to(device),
+        n_classes=dataset_shape(cfg.name)[2],
+        augment=cfg.augment,
+    )
 
 
 def run_dataset(run: RunConfig, device: torch.device) -> Dataset:
@@ -84,8 +93,10 @@ def teacher_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
     (sets of growing n_train are nested) and the validation set does not move with n_train."""
     side, channels, classes = dataset_shape("teacher")
     side = cfg.image_size or side
-    stream = {part: torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0]))
-              for k, part in enumerate(("teacher", "calibration", "train", "val", "noise"))}
+    stream = {
+        part: torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0]))
+        for k, part in enumerate(("teacher", "calibration", "train", "val", "noise"))
+    }
     teacher = _random_teacher(channels, classes, side, stream["teacher"])
     draw = functools.partial(_smooth_images, channels=channels, side=side)
     with torch.no_grad():
@@ -95,8 +106,14 @@ def teacher_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         y_train, y_val = (((teacher(x) - centre) / scale).argmax(1) for x in (x_train, x_val))
     noisy = torch.rand(cfg.n_train, generator=stream["noise"]) < cfg.label_noise
     y_train = torch.where(noisy, torch.randint(classes, (cfg.n_train,), generator=stream["noise"]), y_train)
-    return Dataset(x_train.to(device), y_train.to(device), x_val.to(device), y_val.to(device), n_classes=classes,
-                   augment=cfg.augment)
+    return Dataset(
+        x_train.to(device),
+        y_train.to(device),
+        x_val.to(device),
+        y_val.to(device),
+        n_classes=classes,
+        augment=cfg.augment,
+    )
 
 
 def _smooth_images(n: int, generator: torch.Generator, channels: int, side: int) -> torch.Tensor:
@@ -111,9 +128,15 @@ def _smooth_images(n: int, generator: torch.Generator, channels: int, side: int)
 
 def _random_teacher(channels: int, classes: int, side: int, generator: torch.Generator) -> nn.Module:
     pooled = 2 if side >= 2 else 1
-    teacher = nn.Sequential(nn.Conv2d(channels, TEACHER_HIDDEN, 3, padding=1), nn.ReLU(),
-                            nn.Conv2d(TEACHER_HIDDEN, TEACHER_HIDDEN, 3, padding=1), nn.ReLU(),
-                            nn.AdaptiveAvgPool2d(pooled), nn.Flatten(), nn.Linear(TEACHER_HIDDEN * pooled ** 2, classes))
+    teacher = nn.Sequential(
+        nn.Conv2d(channels, TEACHER_HIDDEN, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(TEACHER_HIDDEN, TEACHER_HIDDEN, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(pooled),
+        nn.Flatten(),
+        nn.Linear(TEACHER_HIDDEN * pooled**2, classes),
+    )
     for p in teacher.parameters():
         fan_in = p[0].numel() if p.dim() > 1 else 1
         with torch.no_grad():

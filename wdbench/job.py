@@ -1,6 +1,7 @@
 """A run ready to train: what the app prepared (its validated config, claim, directory and log) and
 the runner trains. Its own module, so the app (which prepares it) and the runner (which trains it)
 import it from below rather than from each other."""
+
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,7 @@ from wdbench.config import RunConfig
 @dataclass
 class Job:
     """A validated, claimed run about to train (alone or in a pack), with what it needs of its Hydra job."""
+
     cfg: DictConfig
     run: RunConfig
     run_dir: Path

@@ -1,6 +1,7 @@
 """Optional experiment loggers (``logger=tensorboard|mlflow``): each run's config and per-epoch
 metrics through the library's own API. result.json stays the one thing the analysis reads; a
 logger is a window on the runs, never their record."""
+
 from __future__ import annotations
 
 import fcntl
@@ -73,8 +74,9 @@ class MLflowLogger:
     """One MLflow run per wdbench run: its config as params, a metric per epoch. The MLflow run id
     is kept in result.json, so a resumed run goes on logging into the same MLflow run."""
 
-    def __init__(self, cfg: LoggerConfig, config: dict, run_name: str, out_dir: str, sweep: str,
-                 run_id: Optional[str] = None):
+    def __init__(
+        self, cfg: LoggerConfig, config: dict, run_name: str, out_dir: str, sweep: str, run_id: Optional[str] = None
+    ):
         from mlflow import MlflowClient
         from mlflow.entities import Param
 
@@ -91,23 +93,32 @@ class MLflowLogger:
             run_id = self.client.create_run(experiment_id, run_name=run_name[:250]).info.run_id
             params = [Param(k[:250], v[:6000]) for k, v in _flat(config).items()]
             for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-                self.client.log_batch(run_id, params=params[i:i + 100])
+                self.client.log_batch(run_id, params=params[i : i + 100])
         self.run_id = run_id
 
     def log(self, record: dict) -> None:
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(name, float(record[name]), stamp, record["epoch"])
-                                                    for name in METRICS])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(name, float(record[name]), stamp, record["epoch"]) for name in METRICS]
+        )
 
     def close(self, status: str) -> None:
-        self.client.set_terminated(self.run_id, {"completed": "FINISHED", "diverged": "FINISHED",
-                                                 "failed": "FAILED"}.get(status, "KILLED"))
+        self.client.set_terminated(
+            self.run_id, {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
+        )
 
 
-def open_logger(cfg: LoggerConfig, run_dir: Path, config: dict, run_name: str, out_dir: str, sweep: str,
-                mlflow_run_id: Optional[str] = None):
+def open_logger(
+    cfg: LoggerConfig,
+    run_dir: Path,
+    config: dict,
+    run_name: str,
+    out_dir: str,
+    sweep: str,
+    mlflow_run_id: Optional[str] = None,
+):
     """The run's experiment logger, or None for ``logger=none``."""
     if cfg.name == "tensorboard":
         return TensorBoardLogger(run_dir, config)

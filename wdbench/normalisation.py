@@ -1,6 +1,7 @@
 """The three normalisations' factor c and the conversions between them: pure arithmetic without
 torch, so the analysis reads λ in every normalisation without importing the trainer (the
 conventions: docs/running.md, "The penalty: exact conventions")."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -8,8 +9,9 @@ from typing import Optional
 from wdbench.config import NORMS
 
 
-def norm_factor(norm: str, n_decayed: Optional[int] = None, batch_size: Optional[int] = None,
-                n_train: Optional[int] = None) -> float:
+def norm_factor(
+    norm: str, n_decayed: Optional[int] = None, batch_size: Optional[int] = None, n_train: Optional[int] = None
+) -> float:
     """The factor c of a normalisation: 1 (sum), 1/N (mean) or B/N_train (per_step)."""
     if norm == "sum":
         return 1.0

@@ -1,6 +1,7 @@
 """How a run's arithmetic is done: float precision, and cuDNN's algorithm choice. Torch's switches are
 process-wide, so every pack sets all of them before it trains and records what it used
 (docs/gpu.md: what each precision means on a CPU and on a GPU)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -24,9 +25,14 @@ def set_numerics(run: RunConfig) -> dict:
     torch.backends.cudnn.benchmark = run.cudnn_benchmark
     torch.backends.cudnn.deterministic = run.deterministic
     torch.use_deterministic_algorithms(run.deterministic, warn_only=True)
-    return {"precision": run.precision, "gpu_tf32_matmul": tf32, "gpu_tf32_conv": tf32,
-            "autocast": "bfloat16" if run.precision == "bf16" else None,
-            "cudnn_benchmark": run.cudnn_benchmark, "deterministic": run.deterministic}
+    return {
+        "precision": run.precision,
+        "gpu_tf32_matmul": tf32,
+        "gpu_tf32_conv": tf32,
+        "autocast": "bfloat16" if run.precision == "bf16" else None,
+        "cudnn_benchmark": run.cudnn_benchmark,
+        "deterministic": run.deterministic,
+    }
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -51,5 +57,9 @@ def gpu_versions(device: torch.device) -> dict:
     """The GPU, its compute capability, and the CUDA and cuDNN torch was built with (None on a CPU)."""
     if device.type != "cuda":
         return {}
-    return {"gpu": torch.cuda.get_device_name(device), "capability": list(torch.cuda.get_device_capability(device)),
-            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    return {
+        "gpu": torch.cuda.get_device_name(device),
+        "capability": list(torch.cuda.get_device_capability(device)),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+    }

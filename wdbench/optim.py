@@ -1,4 +1,5 @@
 """Optimizers (with no weight decay of their own: the penalty does that) and the lr schedule."""
+
 from __future__ import annotations
 
 import math

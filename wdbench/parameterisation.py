@@ -20,6 +20,7 @@ fan-in/fan-out multiplier ratio, and ``MuReadout`` scales its input by 1/m and i
 by √m. Attention's 1/√d_head stays: d_head is fixed here (heads grow with width). At width =
 base_width every multiplier is 1 and μP is SP.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,6 +84,8 @@ def model_scalings(cfg, model: nn.Module, in_chans: int, n_classes: int, image_s
     """``scalings`` of ``model`` (built from the model config ``cfg``) against its own kind at
     cfg.base_width and twice that."""
     with torch.device("meta"):
-        base, doubled = (build_model(replace(cfg, width=w), in_chans, n_classes, image_size)
-                         for w in (cfg.base_width, 2 * cfg.base_width))
+        base, doubled = (
+            build_model(replace(cfg, width=w), in_chans, n_classes, image_size)
+            for w in (cfg.base_width, 2 * cfg.base_width)
+        )
     return scalings(model, base, doubled)

@@ -2,6 +2,7 @@
 applications, as exact pure math; checked against torch's optimizers in tests/test_penalty.py.
 The conventions (what c, coef and each application are, and torch's weight_decay = 2·coef) are
 stated once, in docs/running.md, "The penalty: exact conventions"."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -17,9 +18,15 @@ from wdbench.normalisation import convert_lam, norm_factor, torch_weight_decay  
 class L2Penalty:
     """λ·c·Σw² over the decayed parameters, applied as a loss, a gradient or a multiplicative decay."""
 
-    def __init__(self, lam: float, norm: str = "sum", apply: str = "coupled",
-                 n_decayed: Optional[int] = None, batch_size: Optional[int] = None,
-                 n_train: Optional[int] = None):
+    def __init__(
+        self,
+        lam: float,
+        norm: str = "sum",
+        apply: str = "coupled",
+        n_decayed: Optional[int] = None,
+        batch_size: Optional[int] = None,
+        n_train: Optional[int] = None,
+    ):
         if apply not in APPLIES:
             raise ValueError(f"penalty apply {apply!r}: unknown; allowed: {', '.join(APPLIES)}")
         if not lam >= 0 or lam == float("inf"):
@@ -49,19 +56,28 @@ class L2Penalty:
         schedule's peak (independent only). The packed trainer's own arithmetic (PackPenalty, K = 1)."""
         params = list(params)
         PackPenalty([self], params[0].device if params else "cpu").before_step(
-            params, [p.grad for p in params], lr=lr, lr_multiplier=lr / (lr_max or lr) if lr else 0.0)
+            params, [p.grad for p in params], lr=lr, lr_multiplier=lr / (lr_max or lr) if lr else 0.0
+        )
 
 
-def decay_groups(model: nn.Module, lam: float, norm: str = "sum", exclude: Iterable[str] = ("bias", "norm"),
-                 batch_size: Optional[int] = None, n_train: Optional[int] = None) -> List[dict]:
+def decay_groups(
+    model: nn.Module,
+    lam: float,
+    norm: str = "sum",
+    exclude: Iterable[str] = ("bias", "norm"),
+    batch_size: Optional[int] = None,
+    n_train: Optional[int] = None,
+) -> List[dict]:
     """Parameter groups for torch's own decay: ``torch.optim.SGD/Adam(decay_groups(...))`` is the
     coupled penalty λ·c·Σw² over the decayed parameters, ``torch.optim.AdamW(...)`` the decoupled one
     (weight_decay = 2·λ·c on the decayed group, 0 on biases and normalisation parameters by default)."""
     decayed, kept = split_decayed(model, exclude)
     n_decayed = sum(p.numel() for _, p in decayed)
     wd = torch_weight_decay(lam, norm, n_decayed=n_decayed, batch_size=batch_size, n_train=n_train)
-    return [{"params": [p for _, p in decayed], "weight_decay": wd},
-            {"params": [p for _, p in kept], "weight_decay": 0.0}]
+    return [
+        {"params": [p for _, p in decayed], "weight_decay": wd},
+        {"params": [p for _, p in kept], "weight_decay": 0.0},
+    ]
 
 
 class PackPenalty:
@@ -91,8 +107,14 @@ class PackPenalty:
         return [cast[p.dtype].view(-1, *[1] * (p.dim() - 1)) for p in params]
 
     @torch.no_grad()
-    def before_step(self, params: Sequence[torch.Tensor], grads: Sequence[Optional[torch.Tensor]],
-                    lr: float, lr_multiplier: float, layer_lr_multipliers: Optional[Sequence[float]] = None) -> None:
+    def before_step(
+        self,
+        params: Sequence[torch.Tensor],
+        grads: Sequence[Optional[torch.Tensor]],
+        lr: float,
+        lr_multiplier: float,
+        layer_lr_multipliers: Optional[Sequence[float]] = None,
+    ) -> None:
         """Apply the penalty to stacked ``params`` (K, ...) and their ``grads`` (None: no gradient).
         ``layer_lr_multipliers``: each parameter's learning rate over ``lr`` (μP's per layer; None: 1):
         decoupled decay uses the parameter's own learning rate, independent decay does not."""
@@ -101,8 +123,9 @@ class PackPenalty:
         if self.apply == "coupled":
             pairs = [(g, p) for p, g in zip(params, grads) if g is not None]
             if pairs:
-                torch._foreach_addcmul_([g for g, _ in pairs], [p for _, p in pairs],
-                                        self._per_member(self.twice, [p for _, p in pairs]))
+                torch._foreach_addcmul_(
+                    [g for g, _ in pairs], [p for _, p in pairs], self._per_member(self.twice, [p for _, p in pairs])
+                )
             return
         rate = lr if self.apply == "decoupled" else lr_multiplier
         layer = layer_lr_multipliers if self.apply == "decoupled" and layer_lr_multipliers else [1.0] * len(params)
@@ -115,25 +138,29 @@ class PackPenalty:
 
 
 def _is_norm_layer(module: nn.Module) -> bool:
-    return isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)) \
+    return (
+        isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))
         or "norm" in type(module).__name__.lower()
+    )
 
 
-def split_decayed(model: nn.Module, exclude: Iterable[str] = ("bias", "norm")
-                  ) -> Tuple[List[Tuple[str, nn.Parameter]], List[Tuple[str, nn.Parameter]]]:
+def split_decayed(
+    model: nn.Module, exclude: Iterable[str] = ("bias", "norm")
+) -> Tuple[List[Tuple[str, nn.Parameter]], List[Tuple[str, nn.Parameter]]]:
     """Split ``model.named_parameters()`` into (decayed, not decayed).
 
     ``exclude`` entries are ``bias`` (every ``*.bias``), ``norm`` (every parameter of a
     normalisation layer) or fnmatch patterns on parameter names (e.g. ``*pos_embed``).
     """
     exclude = list(exclude)
-    norm_params = {id(p) for m in model.modules() if _is_norm_layer(m)
-                   for p in m.parameters(recurse=False)}
+    norm_params = {id(p) for m in model.modules() if _is_norm_layer(m) for p in m.parameters(recurse=False)}
     decayed, kept = [], []
     for name, param in model.named_parameters():
-        excluded = (("bias" in exclude and name.rsplit(".", 1)[-1] == "bias")
-                    or ("norm" in exclude and id(param) in norm_params)
-                    or any(fnmatch.fnmatchcase(name, pat) for pat in exclude if pat not in EXCLUDE_KINDS))
+        excluded = (
+            ("bias" in exclude and name.rsplit(".", 1)[-1] == "bias")
+            or ("norm" in exclude and id(param) in norm_params)
+            or any(fnmatch.fnmatchcase(name, pat) for pat in exclude if pat not in EXCLUDE_KINDS)
+        )
         (kept if excluded else decayed).append((name, param))
     return decayed, kept
 
@@ -143,5 +170,5 @@ def penalty_for(p: PenaltyConfig, n_decayed: int, batch_size: int, n_train: int)
     (wdbench.config.configured_lam) or, for a coef-space run, λ = coef/c from the model's sizes."""
     sizes = {"n_decayed": n_decayed, "batch_size": batch_size, "n_train": n_train}
     if p.log10_coef is not None:
-        return L2Penalty.from_coef(10.0 ** p.log10_coef, p.norm, p.apply, **sizes)
+        return L2Penalty.from_coef(10.0**p.log10_coef, p.norm, p.apply, **sizes)
     return L2Penalty(configured_lam(p), p.norm, p.apply, **sizes)

@@ -1,6 +1,7 @@
 """One progress display for a whole sweep: a live line on a terminal, a plain line every
 ``PERIOD_S`` seconds where nobody watches a terminal (CI, SLURM logs, nohup), and a last line at
 the end. Each run's own lines go to its run directory (app.log), not to the sweep's console."""
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,9 @@ OUTCOMES = ("completed", "diverged", "failed", "elsewhere")
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 class SweepProgress:
@@ -39,8 +42,10 @@ class SweepProgress:
         to_go = self.total - self.skipped - ended
         eta = _duration(elapsed / trained * to_go) if trained and to_go else "--" if to_go else "0m00s"
         outcomes = ", ".join(f"{self.counts[o]} {o}" for o in OUTCOMES if o != "elsewhere" or self.counts[o])
-        return (f"sweep: {ended + self.skipped}/{self.total} runs done ({outcomes}, {self.skipped} skipped) | "
-                f"elapsed {_duration(elapsed)} | ETA {eta}")
+        return (
+            f"sweep: {ended + self.skipped}/{self.total} runs done ({outcomes}, {self.skipped} skipped) | "
+            f"elapsed {_duration(elapsed)} | ETA {eta}"
+        )
 
     def show(self, final: bool = False) -> None:
         now = time.monotonic()

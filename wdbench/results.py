@@ -2,6 +2,7 @@
 
 ``result.json`` (documented in docs/results.md) is the only thing analysis reads from a run.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,8 @@ def submitted_record(sweep_dir: Path, array_id: str) -> Path:
     """Where the SLURM launcher records each array task's job id -> its runs' overrides (JSON, so that
     wdbench.status never unpickles submitit's own records)."""
     return Path(sweep_dir) / SUBMITTED_DIR / f"{array_id}.json"
+
+
 FINISHED = ("completed", "diverged")  # a rerun of the same config skips these
 STATUSES = ("running", "completed", "diverged", "failed")
 _PACKAGES = ("torch", "timm", "hydra-core", "omegaconf", "numpy", "scikit-learn", "submitit")
@@ -44,8 +47,10 @@ class SweepStopped(BaseException):
     KeyboardInterrupt a request, not an error: no `except Exception` on its way out rewords it."""
 
     def __init__(self, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name}: the runs in training were checkpointed at "
-                         "their next step; rerun the same command to resume them")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name}: the runs in training were checkpointed at "
+            "their next step; rerun the same command to resume them"
+        )
         self.signum = signum
 
 
@@ -146,8 +151,9 @@ def read_runs(sweep_dir: Path) -> dict[str, list[str]]:
 
 def _git(*args: str) -> Optional[str]:
     try:
-        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

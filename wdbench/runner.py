@@ -1,5 +1,6 @@
 """Training prepared runs (wdbench.app.Job), alone or as one pack: each run's record (its
 result.json, checkpoint and experiment logger) written as it trains, its claim released at the end."""
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,15 @@ class Record:
         taken_over = self.result.setdefault("claims_taken_over", []) if job.claim.taken_over else None
         if taken_over is not None and job.claim.taken_over not in taken_over:  # (a pack split retrains it here)
             taken_over.append(job.claim.taken_over)
-        self.logger = open_logger(run.logger, run_dir, self.result["config"], job.desc, run.out_dir, run.name,
-                                  (self.result.get("logger") or {}).get("mlflow_run_id"))
+        self.logger = open_logger(
+            run.logger,
+            run_dir,
+            self.result["config"],
+            job.desc,
+            run.out_dir,
+            run.name,
+            (self.result.get("logger") or {}).get("mlflow_run_id"),
+        )
         if getattr(self.logger, "run_id", None):
             self.result["logger"] = {"mlflow_run_id": self.logger.run_id}
         write_result(run_dir, self.result)
@@ -82,9 +90,14 @@ class Record:
         return time.monotonic() - self.last_save >= max(self.job.run.checkpoint_every_s, CHECKPOINT_GAP * write_s)
 
     def preempted(self, stop: StopSignal, state: dict) -> None:
-        self.result["preemptions"].append({"signal": stop.name, "epoch": len(self.member.history),
-                                           "step": self.pack.step,
-                                           "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        self.result["preemptions"].append(
+            {
+                "signal": stop.name,
+                "epoch": len(self.member.history),
+                "step": self.pack.step,
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
         self.save(state)
         self.close("stopped")
 
@@ -92,11 +105,13 @@ class Record:
         """The final result; ELSEWHERE if the claim was taken over meanwhile (nothing written)."""
         self.close(status)
         if not self.job.claim.owned():
-            self.job.log.warning(f"{self.job.run_dir}: the claim was taken over by another launch; finished here without "
-                        "writing")
+            self.job.log.warning(
+                f"{self.job.run_dir}: the claim was taken over by another launch; finished here without writing"
+            )
             return ELSEWHERE
-        self.result.update(status=status, metrics=self.member.metrics(), history=self.member.history,
-                           timing=self.pack.timing())
+        self.result.update(
+            status=status, metrics=self.member.metrics(), history=self.member.history, timing=self.pack.timing()
+        )
         path = write_result(self.job.run_dir, self.result)
         remove_checkpoint(self.job.run_dir)
         m = self.result["metrics"]
@@ -124,9 +139,14 @@ def _pack_provenance(pack: Pack, pack_dirs: list[str]) -> dict:
     """Where and with what a pack's runs trained (one call for the pack: git and the package
     versions take ~0.1 s to ask, as long as a small run's training step)."""
     gpu = gpu_versions(pack.device)
-    return {**provenance(str(pack.device) + (f" ({gpu['gpu']})" if gpu else "")), "device_type": pack.device.type,
-            **gpu, "numerics": pack.numerics, "threads": torch.get_num_threads(),
-            "pack": {"size": pack.size, "members": pack_dirs}}
+    return {
+        **provenance(str(pack.device) + (f" ({gpu['gpu']})" if gpu else "")),
+        "device_type": pack.device.type,
+        **gpu,
+        "numerics": pack.numerics,
+        "threads": torch.get_num_threads(),
+        "pack": {"size": pack.size, "members": pack_dirs},
+    }
 
 
 def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) -> dict:
@@ -139,15 +159,37 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) 
         "run_dir": str(job.run_dir.resolve()),
         "overrides": job.overrides,
         "config": config,
-        "model": {"name": run.model.name, "width": run.model.width, "n_params": member.n_params,
-                  "n_decayed": member.n_decayed},
-        "penalty": {"norm": p.norm, "apply": p.apply, "lam": member.penalty.lam, "coef": member.penalty.coef,
-                    "exclude": list(p.exclude)},
-        "optim": {"name": o.name, "lr": o.lr, "momentum": o.momentum, "nesterov": o.nesterov,
-                  "betas": list(o.betas), "schedule": o.schedule, "warmup_epochs": o.warmup_epochs,
-                  "epochs": o.epochs},
-        "data": {"name": d.name, "n_train": pack.n_train, "n_val": len(pack.data.y_val),
-                 "batch_size": o.batch_size, "image_size": pack.data.image_size, "augment": d.augment},
+        "model": {
+            "name": run.model.name,
+            "width": run.model.width,
+            "n_params": member.n_params,
+            "n_decayed": member.n_decayed,
+        },
+        "penalty": {
+            "norm": p.norm,
+            "apply": p.apply,
+            "lam": member.penalty.lam,
+            "coef": member.penalty.coef,
+            "exclude": list(p.exclude),
+        },
+        "optim": {
+            "name": o.name,
+            "lr": o.lr,
+            "momentum": o.momentum,
+            "nesterov": o.nesterov,
+            "betas": list(o.betas),
+            "schedule": o.schedule,
+            "warmup_epochs": o.warmup_epochs,
+            "epochs": o.epochs,
+        },
+        "data": {
+            "name": d.name,
+            "n_train": pack.n_train,
+            "n_val": len(pack.data.y_val),
+            "batch_size": o.batch_size,
+            "image_size": pack.data.image_size,
+            "augment": d.augment,
+        },
         "seed": run.seed,
         "resumes": 0,
         "preemptions": [],
@@ -162,10 +204,19 @@ def _error(err: BaseException) -> dict:
 
 def _failed_before_training(job: Job, err: BaseException) -> None:
     """A run that could not even be built (e.g. unreadable data) still leaves one result saying why."""
-    write_result(job.run_dir, {"schema_version": SCHEMA_VERSION, "status": "failed", **_error(err),
-                               "run_dir": str(job.run_dir.resolve()), "overrides": job.overrides,
-                               "config": OmegaConf.to_container(job.cfg, resolve=True), "seed": job.run.seed,
-                               "provenance": provenance(job.run.device)})
+    write_result(
+        job.run_dir,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "status": "failed",
+            **_error(err),
+            "run_dir": str(job.run_dir.resolve()),
+            "overrides": job.overrides,
+            "config": OmegaConf.to_container(job.cfg, resolve=True),
+            "seed": job.run.seed,
+            "provenance": provenance(job.run.device),
+        },
+    )
 
 
 def _checkpoint(job: Job) -> Optional[dict]:
@@ -228,13 +279,16 @@ def _train_runs(jobs: Sequence[Job], indices: list[int], outcomes: list, data):
     for start in sorted(set(position.values())):
         starting = [i for i in indices if position[i] == start]
         for group in _packs_that_fit(jobs, starting, data_loaded=data is not None):
-            data, out_of_memory = _train_pack([jobs[i] for i in group], [checkpoints[i] for i in group], data,
-                                              outcomes, group)
+            data, out_of_memory = _train_pack(
+                [jobs[i] for i in group], [checkpoints[i] for i in group], data, outcomes, group
+            )
             if out_of_memory:
-                log.warning(f"a pack of {len(group)} runs ran out of memory on {jobs[group[0]].run.device} "
-                            f"({out_of_memory}); training it as two packs of about {len(group) // 2}")
+                log.warning(
+                    f"a pack of {len(group)} runs ran out of memory on {jobs[group[0]].run.device} "
+                    f"({out_of_memory}); training it as two packs of about {len(group) // 2}"
+                )
                 left = [i for i in group if outcomes[i] is None]  # not those that diverged or were taken over
-                for half in (left[:len(left) // 2], left[len(left) // 2:]):
+                for half in (left[: len(left) // 2], left[len(left) // 2 :]):
                     data = _train_runs(jobs, half, outcomes, data) if half else data
     return data
 
@@ -279,15 +333,17 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
         return [group]
     if run.precision == "bf16" and not autocast_reaches_vmap(device.type):
         for i in group:
-            jobs[i].log.info(f"precision=bf16 on {device.type}: autocast does not reach the convolutions of a pack "
-                             "here (they would stay float32), so each run trains alone")
+            jobs[i].log.info(
+                f"precision=bf16 on {device.type}: autocast does not reach the convolutions of a pack "
+                "here (they would stay float32), so each run trains alone"
+            )
         return [[i] for i in group]
     budget = _memory_budget(device)
     try:
         side, in_chans, n_classes = input_shape(run)
         each = member_bytes(run, in_chans, n_classes, side)
         if device.type == "cuda" and not data_loaded:
-            budget -= 4 * sum(split_sizes(run.data)) * in_chans * side ** 2
+            budget -= 4 * sum(split_sizes(run.data)) * in_chans * side**2
     except Exception as err:  # an estimate must never stop training: the pack trains whole, as asked
         log.warning(f"the memory a pack of {len(group)} runs needs could not be estimated ({err}); training it whole")
         return [group]
@@ -296,14 +352,18 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
         return [group]
     n = math.ceil(len(group) / fits)
     if device.type == "cuda":
-        log.warning(f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
-                    f"{_size(max(budget, 0))} of {device} is free for it: training {n} packs of at most "
-                    f"{math.ceil(len(group) / n)}, one after another")
+        log.warning(
+            f"a pack of {len(group)} runs needs about {_size(len(group) * each)} ({_size(each)} each) but "
+            f"{_size(max(budget, 0))} of {device} is free for it: training {n} packs of at most "
+            f"{math.ceil(len(group) / n)}, one after another"
+        )
     else:
         for i in group:
-            jobs[i].log.info(f"on a CPU a pack over {_size(budget)} trains slower than its runs alone ({_size(each)} "
-                             f"each here): the {len(group)} runs launched together train as {n} packs")
-    return [group[j * len(group) // n:(j + 1) * len(group) // n] for j in range(n)]
+            jobs[i].log.info(
+                f"on a CPU a pack over {_size(budget)} trains slower than its runs alone ({_size(each)} "
+                f"each here): the {len(group)} runs launched together train as {n} packs"
+            )
+    return [group[j * len(group) // n : (j + 1) * len(group) // n] for j in range(n)]
 
 
 def _size(n_bytes: int) -> str:
@@ -329,8 +389,10 @@ class _PackOutOfMemory(Exception):
 def out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` says the device ran out of memory (torch's, or cuDNN's or cuBLAS's own)."""
     text = str(err)
-    return isinstance(err, torch.OutOfMemoryError) or (isinstance(err, RuntimeError) and any(
-        sign in text for sign in ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED")))
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError)
+        and any(sign in text for sign in ("out of memory", "CUDNN_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_ALLOC_FAILED"))
+    )
 
 
 def _release_memory(device: str) -> None:
@@ -360,8 +422,10 @@ def _train_built_pack(jobs: list[Job], checkpoints: list, data, outcomes: list, 
     if checkpoints[0] is not None:
         pack.load_state_dicts(checkpoints)
     shared = _pack_provenance(pack, [str(job.run_dir.resolve()) for job in jobs])
-    records = [Record(job, member, pack, checkpoint, shared) for job, member, checkpoint in
-               zip(jobs, pack.members, checkpoints)]
+    records = [
+        Record(job, member, pack, checkpoint, shared)
+        for job, member, checkpoint in zip(jobs, pack.members, checkpoints)
+    ]
 
     stop = StopSignal()
     pack.interrupt = lambda: stop() or all(job.claim.lost for job in jobs)
@@ -428,13 +492,13 @@ def _failed(records: list[Record], outcomes: list, where: list[int], data):
     return data
 
 
-def _stopped(jobs: list[Job], records: list[Record], pack: Pack, stop: StopSignal, where: list[int],
-             outcomes: list) -> None:
+def _stopped(
+    jobs: list[Job], records: list[Record], pack: Pack, stop: StopSignal, where: list[int], outcomes: list
+) -> None:
     states = pack.state_dicts() if any(not job.claim.lost and not r.done for job, r in zip(jobs, records)) else []
     for k, (job, record) in enumerate(zip(jobs, records)):
         if job.claim.lost:
-            job.log.warning(f"{job.run_dir}: the claim was taken over by another launch; stopped here without "
-                            "writing")
+            job.log.warning(f"{job.run_dir}: the claim was taken over by another launch; stopped here without writing")
             record.close("stopped")
             outcomes[where[k]] = ELSEWHERE
         elif not record.done:

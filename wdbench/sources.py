@@ -1,6 +1,7 @@
 """The datasets wdbench reads and what is known of them without torch: their shapes and sizes, and
 their labelled training images as numpy arrays. Validating a config needs only this, so a sweep's
 every run is checked (and a rerun with nothing to train answers) without importing torch."""
+
 from __future__ import annotations
 
 import functools
@@ -16,8 +17,10 @@ from wdbench.config import DRAWN, ConfigError, DataConfig, RunConfig
 # native side, channels, classes (teacher: the side it is drawn at unless data.image_size says otherwise)
 _SHAPES = {"digits": (8, 1, 10), "cifar10": (32, 3, 10), "cifar100": (32, 3, 100), "teacher": (8, 3, 10)}
 DIGITS_IMAGES = 1797  # scikit-learn's load_digits() (tests/test_data.py pins it): counted without importing it
-_CIFAR_FILES = {"cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"),
-                "cifar100": ("cifar-100-python", ["train"], b"fine_labels")}
+_CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], b"fine_labels"),
+}
 
 
 def dataset_shape(name: str) -> tuple[int, int, int]:
@@ -55,14 +58,17 @@ def split_sizes(cfg: DataConfig) -> tuple[int, int]:
     n_classes = _SHAPES[cfg.name][2]
     n_val = math.ceil(cfg.val_fraction * n_total)
     if not n_classes <= n_val <= n_total - n_classes:
-        raise ConfigError(f"data.val_fraction={cfg.val_fraction}: holds out {n_val} of {n_total} images; each side "
-                          f"of the split needs at least one per class ({n_classes})")
+        raise ConfigError(
+            f"data.val_fraction={cfg.val_fraction}: holds out {n_val} of {n_total} images; each side "
+            f"of the split needs at least one per class ({n_classes})"
+        )
     available = n_total - n_val
     if cfg.n_train is None or cfg.n_train == available:
         return available, n_val
     if not n_classes <= cfg.n_train <= available - n_classes:
-        raise ConfigError(f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available - n_classes}], "
-                          f"{available} (all) or null")
+        raise ConfigError(
+            f"data.n_train={cfg.n_train}: must be in [{n_classes}, {available - n_classes}], {available} (all) or null"
+        )
     return cfg.n_train, n_val
 
 
@@ -81,9 +87,15 @@ class _CifarUnpickler(pickle.Unpickler):
     """Unpickles only what the official CIFAR python files hold (dicts, lists, bytes, strings, numbers,
     numpy arrays): any other class is refused before it is built, so a planted file cannot run code."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
-               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -119,10 +131,10 @@ def _read_cifar(name: str, root: str):
         try:
             x, y = _cifar_batch(base / f, label_key)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-            raise ConfigError(f"data.root={root}: cannot read {(base / f).relative_to(root)}: "
-                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            raise ConfigError(
+                f"data.root={root}: cannot read {(base / f).relative_to(root)}: "
+                f"{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            ) from None
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)  # 0-255: standardising sets the scale
-
-

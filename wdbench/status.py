@@ -6,6 +6,7 @@ how fresh its heartbeat is, or why the claim is stale (process gone, SLURM job l
 heartbeat), so a run killed without a word is flagged rather than shown as running. Exit code 1 if
 any run failed or its result file is damaged.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
     try:
         manifest = read_runs(sweep_dir)
     except DamagedFile as err:
-        print(f"wdbench.status: warning: {err}; runs that never started cannot be listed "
-              "(rerunning the sweep rebuilds it)", file=sys.stderr)
+        print(
+            f"wdbench.status: warning: {err}; runs that never started cannot be listed "
+            "(rerunning the sweep rebuilds it)",
+            file=sys.stderr,
+        )
         manifest = {}
     names = set(manifest) | {p.parent.relative_to(sweep_dir).as_posix() for p in sweep_dir.rglob(RESULT_FILE)}
     pending = queued_runs(sweep_dir, manifest)
@@ -66,8 +70,15 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
             result = read_result(sweep_dir / name)
         except DamagedFile as err:
             reason = str(err).split(": damaged ", 1)[1]
-            rows.append({"status": "damaged", "run": name, "epoch": "", "val_loss": "",
-                         "note": f"result.json {reason}; rerunning the sweep keeps it aside and trains the run again"})
+            rows.append(
+                {
+                    "status": "damaged",
+                    "run": name,
+                    "epoch": "",
+                    "val_loss": "",
+                    "note": f"result.json {reason}; rerunning the sweep keeps it aside and trains the run again",
+                }
+            )
             continue
         claim = read_claim(sweep_dir / name)
         if result is None:
@@ -88,14 +99,23 @@ def sweep_rows(sweep_dir: Path, queued: set[str] | None) -> list[dict]:
             status, note = "queued", f"requeued: SLURM job {pending[name]} pending, resumes from its checkpoint"
         elif status == "running":
             reason = stale_reason(claim, queued) if claim else "no claim: its process stopped"
-            note = (f"updated {_age(result['updated_at'])}; " + (
-                f"claimed by {describe(claim)}, heartbeat {claim['heartbeat_age_s']:.0f} s ago" if reason is None
-                else f"{reason}; rerun the sweep to resume it"))
+            note = f"updated {_age(result['updated_at'])}; " + (
+                f"claimed by {describe(claim)}, heartbeat {claim['heartbeat_age_s']:.0f} s ago"
+                if reason is None
+                else f"{reason}; rerun the sweep to resume it"
+            )
         if result.get("resumes"):
             note += f"{'; ' if note else ''}resumed {result['resumes']}x"
         val = (result.get("metrics") or {}).get("val_loss", history[-1]["val_loss"] if history else None)
-        rows.append({"status": status, "run": name, "epoch": f"{len(history)}/{epochs}",
-                     "val_loss": "" if val is None else f"{val:.4f}", "note": note})
+        rows.append(
+            {
+                "status": status,
+                "run": name,
+                "epoch": f"{len(history)}/{epochs}",
+                "val_loss": "" if val is None else f"{val:.4f}",
+                "note": note,
+            }
+        )
     return sorted(rows, key=lambda r: (ORDER.index(r["status"]), r["run"]))
 
 

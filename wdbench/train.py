@@ -11,6 +11,7 @@ generator. SGD and Adam update elementwise, so one stock optimizer on the stacke
 member its own update; ``PackPenalty`` gives each its own coef; BatchNorm keeps per-member running
 statistics (stacked buffers, updated in place).
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,8 +46,10 @@ def resolve_device(name: str) -> torch.device:
         name = os.environ.get("WDBENCH_AUTO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise NoDevice(f"device=cuda: no CUDA device on {socket.gethostname()} (CUDA_VISIBLE_DEVICES="
-                       f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); allowed on this node: auto, cpu")
+        raise NoDevice(
+            f"device=cuda: no CUDA device on {socket.gethostname()} (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); allowed on this node: auto, cpu"
+        )
     return device
 
 
@@ -67,14 +70,19 @@ EVAL_BATCH = 1024  # validation samples per forward pass
 
 
 @torch.no_grad()
-def evaluate(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, batch: int = EVAL_BATCH,
-             regression: bool = False):
+def evaluate(
+    logits: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch: int = EVAL_BATCH,
+    regression: bool = False,
+):
     """Per-sample mean loss and accuracy of each member: ``logits`` maps (b, ...) to (K, b, classes).
     A regression's loss is the squared error of its one output, and it has no accuracy (None)."""
     loss = correct = None
     for i in range(0, len(y), batch):
-        out = logits(x[i:i + batch])
-        target = y[i:i + batch].expand(out.shape[0], -1)
+        out = logits(x[i : i + batch])
+        target = y[i : i + batch].expand(out.shape[0], -1)
         if regression:
             batch_loss = (out[..., 0] - target).square().sum(1)
         else:
@@ -92,8 +100,9 @@ def l2_norm(params) -> float:
 FOOTPRINT_MEMBERS = 2  # members of the vmapped forward that member_bytes measures (the cost per member is flat in K)
 
 
-def _saved_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int, members: int
-                 ) -> tuple[int, int, int, int]:
+def _saved_bytes(
+    run: RunConfig, in_chans: int, n_classes: int, image_size: int, members: int
+) -> tuple[int, int, int, int]:
     """Counted on the meta device (no memory), per member: bytes of its parameters, of its minibatch,
     of every tensor a forward pass of ``members`` members (vmapped as in a pack; 1: the module alone)
     saves for backward (each storage once, parameters and input apart), and of the largest of those."""
@@ -131,8 +140,9 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
     and its share of an evaluation step (about the input and output of the largest layer, for
     ``eval_members(K)``·EVAL_BATCH samples at once). ``packed``: as a member of a pack (vmapped);
     else as a run alone."""
-    param_bytes, batch, saved, largest = _saved_bytes(run, in_chans, n_classes, image_size,
-                                                      FOOTPRINT_MEMBERS if packed else 1)
+    param_bytes, batch, saved, largest = _saved_bytes(
+        run, in_chans, n_classes, image_size, FOOTPRINT_MEMBERS if packed else 1
+    )
     adam = run.optim.name in ("adam", "adamw")
     state_slots = 2 + 1 if adam else int(run.optim.momentum > 0)  # Adam: m, v and sqrt(v)'s temporary
     shared_batch = run.optim.batch_size == train_size(run.data) and not run.data.augment  # Pack._batch: one for all
@@ -193,11 +203,17 @@ class Member:
         final = self.history[-1]
         finite = [h for h in self.history if math.isfinite(h["val_loss"])]
         best = min(finite, key=lambda h: h["val_loss"]) if finite else final
-        return {"val_loss": final["val_loss"], "val_acc": final["val_acc"],
-                "train_loss": final["train_loss"], "decayed_norm": final["decayed_norm"],
-                "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
-                "best_val_acc": best["val_acc"], "best_train_loss": best["train_loss"],
-                "best_decayed_norm": best["decayed_norm"]}
+        return {
+            "val_loss": final["val_loss"],
+            "val_acc": final["val_acc"],
+            "train_loss": final["train_loss"],
+            "decayed_norm": final["decayed_norm"],
+            "best_epoch": best["epoch"],
+            "best_val_loss": best["val_loss"],
+            "best_val_acc": best["val_acc"],
+            "best_train_loss": best["train_loss"],
+            "best_decayed_norm": best["decayed_norm"],
+        }
 
 
 def _point_at(module: torch.nn.Module, name: str, tensor: torch.Tensor, parameter: bool) -> None:
@@ -267,8 +283,9 @@ class Pack:
         out = self._member_logits(params, buffers, x)  # the loss is a run's own minibatch mean
         return F.mse_loss(out[:, 0], y) if self.data.regression else F.cross_entropy(out, y)
 
-    def _per_member(self, fn: Callable, *args: torch.Tensor, member_axis: tuple,
-                    members: slice = slice(None)) -> torch.Tensor:
+    def _per_member(
+        self, fn: Callable, *args: torch.Tensor, member_axis: tuple, members: slice = slice(None)
+    ) -> torch.Tensor:
         """``fn(params, buffers, *args)`` of every member (or of ``members``), stacked; ``member_axis[i]``
         says whether args[i] has one slice per member (True) or is shared (False). K = 1: fn itself, no
         vmap. The forward pass runs under the run's autocast (precision=bf16)."""
@@ -285,8 +302,12 @@ class Pack:
         if not shared_input:
             return self._per_member(self._member_logits, x, member_axis=(True,))
         at_once = eval_members(self.size, self.batch_size)
-        return torch.cat([self._per_member(self._member_logits, x, member_axis=(False,), members=slice(k, k + at_once))
-                          for k in range(0, self.size, at_once)])
+        return torch.cat(
+            [
+                self._per_member(self._member_logits, x, member_axis=(False,), members=slice(k, k + at_once))
+                for k in range(0, self.size, at_once)
+            ]
+        )
 
     # --- state: each member's in the format of a run trained alone ----------------------------------
     def state_dicts(self) -> list[dict]:
@@ -297,18 +318,32 @@ class Pack:
         partial = self.partial_epoch
         states = []
         for k, member in enumerate(self.members):
-            states.append({
-                "model": {n: _to_host(t) for n, t in member.model.state_dict().items()},
-                "optimizer": {"param_groups": optimizer["param_groups"], "state": {
-                    i: {key: _to_host(value if key == "step" else value[k]) for key, value in state.items()}
-                    for i, state in optimizer["state"].items()}},
-                "rng": member.rng.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                "step": self.step, "history": member.history, "train_time_s": self.train_time_s,
-                "partial_epoch": None if partial is None else {
-                    "order": _to_host(partial["order"][k]), "next_step": partial["next_step"],
-                    "loss_sum": _to_host(partial["loss_sum"][k]),
-                    "offsets": None if partial["offsets"] is None else _to_host(partial["offsets"][:, :, k])}})
+            states.append(
+                {
+                    "model": {n: _to_host(t) for n, t in member.model.state_dict().items()},
+                    "optimizer": {
+                        "param_groups": optimizer["param_groups"],
+                        "state": {
+                            i: {key: _to_host(value if key == "step" else value[k]) for key, value in state.items()}
+                            for i, state in optimizer["state"].items()
+                        },
+                    },
+                    "rng": member.rng.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                    "step": self.step,
+                    "history": member.history,
+                    "train_time_s": self.train_time_s,
+                    "partial_epoch": None
+                    if partial is None
+                    else {
+                        "order": _to_host(partial["order"][k]),
+                        "next_step": partial["next_step"],
+                        "loss_sum": _to_host(partial["loss_sum"][k]),
+                        "offsets": None if partial["offsets"] is None else _to_host(partial["offsets"][:, :, k]),
+                    },
+                }
+            )
         return states
 
     def load_state_dicts(self, states: Sequence[dict]) -> None:
@@ -322,9 +357,18 @@ class Pack:
             member.history = state["history"]
         per_param = [s["optimizer"]["state"] for s in states]
         multipliers = [group["lr_multiplier"] for group in self.optimizer.param_groups]  # the model's own
-        self.optimizer.load_state_dict({"param_groups": states[0]["optimizer"]["param_groups"], "state": {
-            i: {key: value if key == "step" else torch.stack([p[i][key] for p in per_param])
-                for key, value in state.items()} for i, state in per_param[0].items()}})
+        self.optimizer.load_state_dict(
+            {
+                "param_groups": states[0]["optimizer"]["param_groups"],
+                "state": {
+                    i: {
+                        key: value if key == "step" else torch.stack([p[i][key] for p in per_param])
+                        for key, value in state.items()
+                    }
+                    for i, state in per_param[0].items()
+                },
+            }
+        )
         for group, multiplier in zip(self.optimizer.param_groups, multipliers):  # a checkpoint from before
             group["lr_multiplier"] = multiplier  # per-layer learning rates has none
         torch.set_rng_state(states[0]["torch_rng"])
@@ -336,24 +380,36 @@ class Pack:
         if states[0]["partial_epoch"] is not None:
             partials = [s["partial_epoch"] for s in states]
             first = partials[0]["next_step"]
-            offsets = None if not self.data.augment else torch.stack([  # absent from a checkpoint written before
-                p["offsets"] if p.get("offsets") is not None  # they were drawn ahead, whose generator stands
-                else self._draw_offsets(m, range(first, self.steps_per_epoch))  # at the step: drawn from it now
-                for p, m in zip(partials, self.members)], dim=2)
+            offsets = (
+                None
+                if not self.data.augment
+                else torch.stack(
+                    [  # absent from a checkpoint written before
+                        p["offsets"]
+                        if p.get("offsets") is not None  # they were drawn ahead, whose generator stands
+                        else self._draw_offsets(m, range(first, self.steps_per_epoch))  # at the step: drawn from it now
+                        for p, m in zip(partials, self.members)
+                    ],
+                    dim=2,
+                )
+            )
             self.partial_epoch = {
-                "order": _to_device(torch.stack([p["order"] for p in partials]), self.device), "next_step": first,
+                "order": _to_device(torch.stack([p["order"] for p in partials]), self.device),
+                "next_step": first,
                 "loss_sum": _to_device(torch.stack([p["loss_sum"] for p in partials]), self.device),
-                "offsets": None if offsets is None else _to_device(offsets, self.device)}
+                "offsets": None if offsets is None else _to_device(offsets, self.device),
+            }
 
     # --- training -----------------------------------------------------------------------------------
-    def _batch(self, order: torch.Tensor, i: int, offsets: Optional[torch.Tensor] = None
-               ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    def _batch(
+        self, order: torch.Tensor, i: int, offsets: Optional[torch.Tensor] = None
+    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Step i's inputs and targets, and whether they hold one slice per member (else one shared);
         ``offsets``: this step's (3, K, B) crop/flip draws on the device, None without augmentation."""
         data, B = self.data, self.batch_size
         if B == self.n_train and not data.augment:  # full batch: every member's batch is the training set
             return data.x_train, data.y_train, False  # (the order only permutes the mean's terms: no gather)
-        idx = order[:, i * B:(i + 1) * B]
+        idx = order[:, i * B : (i + 1) * B]
         x = data.x_train[idx]
         if offsets is not None:  # one vectorised crop of every member's batch: (3, K·B) offsets, no host work
             x = crop_flip(x.flatten(0, 1), *offsets.flatten(1)).view(x.shape)
@@ -370,8 +426,9 @@ class Pack:
 
     def _draw_offsets(self, member: Member, steps: range) -> torch.Tensor:
         """(steps, 3, B) uint8: the (dy, dx, flip) of each step in turn, from the member's generator."""
-        return torch.stack([torch.stack(crop_flip_offsets(self.batch_size, member.rng)) for _ in steps]
-                           ).to(torch.uint8)  # values < 2·pad + 1 = 9
+        return torch.stack([torch.stack(crop_flip_offsets(self.batch_size, member.rng)) for _ in steps]).to(
+            torch.uint8
+        )  # values < 2·pad + 1 = 9
 
     def train_epoch(self) -> list[float]:
         """One epoch of every member; returns each member's mean minibatch loss."""
@@ -381,13 +438,18 @@ class Pack:
             order, offsets = _to_device(order, self.device), self._epoch_offsets()
             first, loss_sum = 0, torch.zeros(self.size, device=self.device)
         else:  # offsets: those of the steps left
-            order, first, loss_sum, offsets = (self.partial_epoch[k] for k in ("order", "next_step", "loss_sum",
-                                                                                "offsets"))
+            order, first, loss_sum, offsets = (
+                self.partial_epoch[k] for k in ("order", "next_step", "loss_sum", "offsets")
+            )
             self.partial_epoch = None
         for i in range(first, self.steps_per_epoch):
             if self.interrupt():
-                self.partial_epoch = {"order": order, "next_step": i, "loss_sum": loss_sum,
-                                      "offsets": None if offsets is None else offsets[i - first:]}
+                self.partial_epoch = {
+                    "order": order,
+                    "next_step": i,
+                    "loss_sum": loss_sum,
+                    "offsets": None if offsets is None else offsets[i - first :],
+                }
                 raise Interrupted(f"interrupted at step {self.step}")
             x, y, per_member = self._batch(order, i, None if offsets is None else offsets[i - first])
             s = lr_multiplier(self.step, self.total_steps, self.warmup_steps, self.schedule)
@@ -399,10 +461,16 @@ class Pack:
             for stacked, own in self._own_parameters:  # a pack of one: its module's gradients, as the stack's
                 if own.grad is not None:
                     stacked.grad, own.grad = own.grad.view(stacked.shape), None
-            before = [p.detach().clone() for p in self.decayed] if self.diagnose and i == self.steps_per_epoch - 1 \
-                else None  # the angular update is sampled at each epoch's last step (resumes exactly)
-            self.penalty.before_step(self.decayed, [p.grad for p in self.decayed], lr=self.base_lr * s,
-                                     lr_multiplier=s, layer_lr_multipliers=self.decayed_lr_multipliers)
+            before = (
+                [p.detach().clone() for p in self.decayed] if self.diagnose and i == self.steps_per_epoch - 1 else None
+            )  # the angular update is sampled at each epoch's last step (resumes exactly)
+            self.penalty.before_step(
+                self.decayed,
+                [p.grad for p in self.decayed],
+                lr=self.base_lr * s,
+                lr_multiplier=s,
+                layer_lr_multipliers=self.decayed_lr_multipliers,
+            )
             self.optimizer.step()
             if before is not None:
                 self.angular_update = angles(before, [p.detach() for p in self.decayed])
@@ -420,8 +488,8 @@ class Pack:
         """Train the remaining epochs one at a time, handing control back after each: yields the
         members that diverged in it (a non-finite loss: their history ends there and the others
         train on), so the caller (wdbench.runner) records and checkpoints between epochs."""
-        bar = tqdm(total=self.epochs, initial=self.epoch, desc=desc,  # pragma: no mutate
-                   disable=not progress, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
+        settings = dict(total=self.epochs, initial=self.epoch, desc=desc, disable=not progress)  # pragma: no mutate
+        bar = tqdm(**settings, unit="epoch", leave=True, dynamic_ncols=True)  # pragma: no mutate
         start = time.perf_counter()
         try:
             for epoch in range(self.epoch, self.epochs):
@@ -429,8 +497,12 @@ class Pack:
                     return
                 train_losses = self.train_epoch()
                 self.module.eval()
-                val_losses, val_accs = evaluate(lambda x: self.logits(x, shared_input=True), self.data.x_val,
-                                                self.data.y_val, regression=self.data.regression)
+                val_losses, val_accs = evaluate(
+                    lambda x: self.logits(x, shared_input=True),
+                    self.data.x_val,
+                    self.data.y_val,
+                    regression=self.data.regression,
+                )
                 self.epoch = epoch + 1
                 self.train_time_s += time.perf_counter() - start
                 diverged = self._record_epoch(train_losses, val_losses, val_accs)
@@ -446,12 +518,22 @@ class Pack:
         lr = self.base_lr * lr_multiplier(self.step - 1, self.total_steps, self.warmup_steps, self.schedule)
         equilibrium = self._equilibrium() if self.diagnose else {}
         diverged = []
-        for k, (member, train_loss, val_loss, val_acc) in enumerate(zip(self.members, train_losses, val_losses, val_accs)):
+        for k, (member, train_loss, val_loss, val_acc) in enumerate(
+            zip(self.members, train_losses, val_losses, val_accs)
+        ):
             if member.status:
                 continue
-            member.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                   "val_acc": val_acc, "decayed_norm": l2_norm(member.decayed()), "lr": lr,
-                                   **equilibrium.get(k, {})})
+            member.history.append(
+                {
+                    "epoch": self.epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_acc": val_acc,
+                    "decayed_norm": l2_norm(member.decayed()),
+                    "lr": lr,
+                    **equilibrium.get(k, {}),
+                }
+            )
             if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                 member.status = "diverged"
                 diverged.append(member)
@@ -463,19 +545,25 @@ class Pack:
         names = self.members[0].decayed_names
         norms = torch.stack([p.detach().flatten(1).norm(dim=1) for p in self.decayed]).T.tolist()  # (K, tensors)
         updates = self.angular_update.T.tolist()
-        return {k: {"tensor_norm": dict(zip(names, norms[k])), "angular_update": dict(zip(names, updates[k]))}
-                for k in range(self.size)}
+        return {
+            k: {"tensor_norm": dict(zip(names, norms[k])), "angular_update": dict(zip(names, updates[k]))}
+            for k in range(self.size)
+        }
 
     def timing(self) -> dict:
         """The pack's wall time and steps; samples_per_s counts every member's samples."""
-        return {"wall_s": self.train_time_s, "steps": self.step, "pack_size": self.size,
-                "samples_per_s": self.size * self.step * self.batch_size / self.train_time_s
-                if self.train_time_s else None}
+        return {
+            "wall_s": self.train_time_s,
+            "steps": self.step,
+            "pack_size": self.size,
+            "samples_per_s": self.size * self.step * self.batch_size / self.train_time_s if self.train_time_s else None,
+        }
 
 
 def _show(bar, pack: Pack) -> None:
     bar.update()  # pragma: no mutate
     if pack.size == 1:  # pragma: no mutate
         h = pack.members[0].history[-1]  # pragma: no mutate
-        bar.set_postfix(loss=f"{h['train_loss']:.3f}", val_loss=f"{h['val_loss']:.3f}",  # pragma: no mutate
-                        val_acc=f"{h['val_acc']:.3f}" if h["val_acc"] is not None else "-")  # pragma: no mutate
+        postfix = {"loss": f"{h['train_loss']:.3f}", "val_loss": f"{h['val_loss']:.3f}"}  # pragma: no mutate
+        postfix["val_acc"] = f"{h['val_acc']:.3f}" if h["val_acc"] is not None else "-"  # pragma: no mutate
+        bar.set_postfix(**postfix)  # pragma: no mutate

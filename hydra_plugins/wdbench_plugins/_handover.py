@@ -7,6 +7,7 @@ them apart with ``isinstance``.
 The leading underscore keeps Hydra's plugin scan out of this module: the scan executes every other
 module under hydra_plugins/ again, which would define a second ``PackingLauncher`` that launchers
 defined before it are not instances of."""
+
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, List, Sequence
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 class SweepBatch:
     """The runs to launch, in launch order (the job numbered ``initial_job_idx + i`` is entry i of
     each list), and how many of the sweep's runs are not in it."""
+
     overrides: List[List[str]]  # each job's overrides, as Hydra's launch takes them
     configs: List[DictConfig]  # each job's composed config: a launcher need not compose it again
     pack_keys: List[str]  # each job's wdbench.config.pack_key: runs of one key may train as one pack
@@ -27,8 +29,10 @@ class SweepBatch:
 
     def __post_init__(self) -> None:
         if not len(self.overrides) == len(self.configs) == len(self.pack_keys):
-            raise ValueError(f"SweepBatch: {len(self.overrides)} overrides, {len(self.configs)} configs and "
-                             f"{len(self.pack_keys)} pack keys: one of each per job")
+            raise ValueError(
+                f"SweepBatch: {len(self.overrides)} overrides, {len(self.configs)} configs and "
+                f"{len(self.pack_keys)} pack keys: one of each per job"
+            )
 
     def __len__(self) -> int:
         return len(self.overrides)

@@ -2,6 +2,7 @@
 machinery the sweeper uses to compose configs fast, and JobReturn's private value. Hydra 1.3 has no
 public API for these; hydra-core and hydra-submitit-launcher are pinned to the minor versions tested
 (pyproject.toml, exact in requirements.lock), and a Hydra upgrade is checked here first."""
+
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -10,8 +11,16 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig
 
-__all__ = ["BasicLauncher", "BasicSweeper", "ConfigLoaderImpl", "apply_overrides", "get_overrides_dirname", "job_return",
-           "job_value", "set_job_value"]
+__all__ = [
+    "BasicLauncher",
+    "BasicSweeper",
+    "ConfigLoaderImpl",
+    "apply_overrides",
+    "get_overrides_dirname",
+    "job_return",
+    "job_value",
+    "set_job_value",
+]
 
 
 def apply_overrides(overrides: list, cfg: DictConfig) -> None:

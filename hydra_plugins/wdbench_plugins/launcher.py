@@ -9,6 +9,7 @@ SIGKILL) costs only its own pack: its runs are reported failed, keep their check
 to resume, and a fresh worker takes the next pack (concurrent.futures' pool would break as a whole
 and kill the other workers' packs with it).
 """
+
 import collections
 import json
 import logging
@@ -52,8 +53,13 @@ class LocalLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="local", node=LocalLauncherConf, provider="wdbench")
 
 
-def pack_jobs(keys: Sequence[str], size: int, workers: int = 1, caps: Optional[Dict[str, int]] = None,
-              costs: Optional[Dict[str, float]] = None) -> List[List[int]]:
+def pack_jobs(
+    keys: Sequence[str],
+    size: int,
+    workers: int = 1,
+    caps: Optional[Dict[str, int]] = None,
+    costs: Optional[Dict[str, float]] = None,
+) -> List[List[int]]:
     """Group job indices by pack key into packs of at most ``size`` (and of ``caps[key]``, what the
     device's memory allows), as even as can be, in order of first appearance. For several workers
     and fewer than FEW_PACKS packs each, the packs of a key are as many as a multiple of ``workers``
@@ -73,11 +79,11 @@ def pack_jobs(keys: Sequence[str], size: int, workers: int = 1, caps: Optional[D
     packs = []
     for key, members in groups.items():
         n = counts[key]
-        packs += [members[j * len(members) // n:(j + 1) * len(members) // n] for j in range(n)]
+        packs += [members[j * len(members) // n : (j + 1) * len(members) // n] for j in range(n)]
     while len(packs) < workers and max(map(len, packs)) > 1:
         largest = max(range(len(packs)), key=lambda j: len(packs[j]))
         members = packs.pop(largest)
-        packs[largest:largest] = [members[:len(members) // 2], members[len(members) // 2:]]
+        packs[largest:largest] = [members[: len(members) // 2], members[len(members) // 2 :]]
     if workers > 1:
         packs.sort(key=lambda pack: -len(pack) * (costs or {}).get(keys[pack[0]], 1.0))
     return packs
@@ -97,8 +103,14 @@ def visible_gpus(device: str) -> List[str]:
     return listed if "CUDA_VISIBLE_DEVICES" in os.environ else [str(i) for i in range(torch.cuda.device_count())]
 
 
-def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "hydra.sweep.dir",
-             job_id=None, composed: Optional[Dict[int, DictConfig]] = None) -> List[JobReturn]:
+def run_pack(
+    hydra_context,
+    config,
+    jobs: Sequence[tuple],
+    job_dir_key: str = "hydra.sweep.dir",
+    job_id=None,
+    composed: Optional[Dict[int, DictConfig]] = None,
+) -> List[JobReturn]:
     """Prepare each (number, overrides) job as Hydra would run it (its directory, .hydra files and
     log), claiming it; then train the claimed ones together (wdbench.runner.train_jobs). ``composed``:
     job configs by number that the sweeper already composed (Hydra's composition costs ~0.1 s a run)."""
@@ -108,14 +120,22 @@ def run_pack(hydra_context, config, jobs: Sequence[tuple], job_dir_key: str = "h
 
     returns = []
     for idx, overrides in jobs:
-        sweep_config = (composed or {}).get(idx) or hydra_context.config_loader.load_sweep_config(config,
-                                                                                                 list(overrides))
+        sweep_config = (composed or {}).get(idx) or hydra_context.config_loader.load_sweep_config(
+            config, list(overrides)
+        )
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = idx if job_id is None else job_id
             sweep_config.hydra.job.num = idx
         HydraConfig.instance().set_config(sweep_config)
-        returns.append(run_job(hydra_context=hydra_context, task_function=prepare_job, config=sweep_config,
-                               job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir"))
+        returns.append(
+            run_job(
+                hydra_context=hydra_context,
+                task_function=prepare_job,
+                config=sweep_config,
+                job_dir_key=job_dir_key,
+                job_subdir_key="hydra.sweep.subdir",
+            )
+        )
     ready = [r for r in returns if r.status == JobStatus.COMPLETED and isinstance(job_value(r), Job)]
     if ready:
         for ret, outcome in zip(ready, train_jobs([job_value(r) for r in ready])):
@@ -207,8 +227,12 @@ def _raise_stopped(signum, frame) -> None:
 def _died(process) -> str:
     process.join()
     code = process.exitcode
-    how = f"exit code {code}" if code >= 0 else signal.Signals(-code).name + (
-        ": killed from outside, e.g. by the out-of-memory killer" if code == -signal.SIGKILL else "")
+    how = (
+        f"exit code {code}"
+        if code >= 0
+        else signal.Signals(-code).name
+        + (": killed from outside, e.g. by the out-of-memory killer" if code == -signal.SIGKILL else "")
+    )
     return f"worker process {process.pid} died ({how})"
 
 
@@ -222,8 +246,15 @@ def _lost_returns(pack: Sequence[tuple], why: str, composed: Dict[int, DictConfi
         if result and result.get("status") in FINISHED:
             returns.append(job_return(overrides, JobStatus.COMPLETED, result["status"]))
         else:
-            returns.append(job_return(overrides, JobStatus.FAILED, WorkerDied(
-                f"{why} while training this run's pack; rerun the sweep to resume it from its last checkpoint")))
+            returns.append(
+                job_return(
+                    overrides,
+                    JobStatus.FAILED,
+                    WorkerDied(
+                        f"{why} while training this run's pack; rerun the sweep to resume it from its last checkpoint"
+                    ),
+                )
+            )
     return returns
 
 
@@ -231,8 +262,9 @@ class _Pool:
     """The forked workers and the packs queued for them. A worker found dead is replaced while packs
     remain: a death costs only the pack it was training."""
 
-    def __init__(self, environ: List[Dict[str, str]], queue: "collections.deque[List[tuple]]",
-                 composed: Dict[int, DictConfig]) -> None:
+    def __init__(
+        self, environ: List[Dict[str, str]], queue: "collections.deque[List[tuple]]", composed: Dict[int, DictConfig]
+    ) -> None:
         self.queue, self.composed = queue, composed  # composed: the configs by job number
         self.workers = [_Worker(e) for e in environ]
 
@@ -249,8 +281,9 @@ class _Pool:
 
     def ready(self, busy: List[_Worker], timeout: float) -> List[_Worker]:
         """Of the busy workers, those that sent back their pack's returns or died, within ``timeout``."""
-        ready = multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
-                                                timeout=timeout)
+        ready = multiprocessing.connection.wait(
+            [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=timeout
+        )
         return [w for w in busy if w.conn in ready or w.process.sentinel in ready]
 
     def take(self, worker: _Worker) -> "tuple[int, List[tuple], List[JobReturn]]":
@@ -281,6 +314,7 @@ class _Pool:
 @dataclass
 class _Layout:
     """How a batch is spread over the local workers."""
+
     packs: List[List[int]]  # positions in the batch, a list per pack, in the order they are handed out
     environ: List[Dict[str, str]]  # one per worker
     size: int  # the most runs in a pack
@@ -299,8 +333,10 @@ class LocalLauncher(PackingLauncher, BasicLauncher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         layout = self._layout(batch)
-        log.info(f"Launching {len(batch)} jobs in {len(layout.packs)} packs of at most {layout.size} on "
-                 f"{len(layout.environ)} local workers on {layout.where} (each run's log: app.log in its directory)")
+        log.info(
+            f"Launching {len(batch)} jobs in {len(layout.packs)} packs of at most {layout.size} on "
+            f"{len(layout.environ)} local workers on {layout.where} (each run's log: app.log in its directory)"
+        )
         for idx, overrides in enumerate(batch.overrides, start=initial_job_idx):
             log.debug(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         composed = {initial_job_idx + i: cfg for i, cfg in enumerate(batch.configs)}
@@ -319,11 +355,20 @@ class LocalLauncher(PackingLauncher, BasicLauncher):
         size = self.pack or (GPU_PACK if gpus else DEFAULT_PACK)
         caps, costs = ({}, {}) if gpus else _cpu_pack_limits(batch)
         packs = pack_jobs(batch.pack_keys, size, workers, caps, costs)
-        environ = [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],
-                    "WDBENCH_WORKERS_PER_GPU": str(len(range(i % len(gpus), workers, len(gpus))))} if gpus else {}
-                   for i in range(workers)]
-        where = f"{len(gpus)} GPU(s) ({', '.join(sorted(set(e['CUDA_VISIBLE_DEVICES'] for e in environ)))})" if gpus \
+        environ = [
+            {
+                "CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)],
+                "WDBENCH_WORKERS_PER_GPU": str(len(range(i % len(gpus), workers, len(gpus)))),
+            }
+            if gpus
+            else {}
+            for i in range(workers)
+        ]
+        where = (
+            f"{len(gpus)} GPU(s) ({', '.join(sorted(set(e['CUDA_VISIBLE_DEVICES'] for e in environ)))})"
+            if gpus
             else "the CPU"
+        )
         return _Layout(packs, environ, size, where)
 
     def _ready_to_fork(self, composed: Dict[int, DictConfig]) -> None:
@@ -332,8 +377,10 @@ class LocalLauncher(PackingLauncher, BasicLauncher):
         import torch  # a parent that initialised CUDA forks workers that cannot use it
 
         if torch.cuda.is_initialized():
-            raise RuntimeError("CUDA was initialised in the launching process, so forked workers cannot use it; "
-                               "launch through python -m wdbench (which asks about GPUs through NVML)")
+            raise RuntimeError(
+                "CUDA was initialised in the launching process, so forked workers cannot use it; "
+                "launch through python -m wdbench (which asks about GPUs through NVML)"
+            )
         _LAUNCHER, _COMPOSED = self, composed
         import wdbench.runner  # noqa: F401  (torch, timm: imported once here, inherited by every forked worker)
 

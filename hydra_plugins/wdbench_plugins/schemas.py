@@ -3,6 +3,7 @@ dataclasses of wdbench.config. conf/config.yaml extends ``run_schema``; a group'
 only what differs from its schema (a model option extends ``schema/model/<name>``, since a run's
 model field takes any model's schema). Hydra imports every module under hydra_plugins when it starts,
 so this registers before any config is composed, from the CLI, compose() or a script."""
+
 from hydra.core.config_store import ConfigStore
 
 from wdbench.config import MODEL_SCHEMAS, RunConfig

@@ -3,6 +3,7 @@ model), so a 300-run study is tens of GPU jobs, not 300. Everything else is the 
 SlurmLauncher: the job array, its parameters, and requeueing on the timeout/preemption signal
 (``checkpoint`` resubmits the same pack; its members resume from their checkpoints and finished
 ones are skipped)."""
+
 import json
 import logging
 import os
@@ -54,14 +55,19 @@ def check_gpu_request(params: dict) -> None:
     submitit would give the same pack) would leave GPUs idle; more array tasks is the way to more GPUs."""
     for key in ("gpus_per_node", "gpus_per_task"):
         if (params.get(key) or 0) > 1:
-            raise SlurmConfigError(f"hydra.launcher.{key}={params[key]}: a pack trains on one GPU; allowed: 1 or null "
-                                   "(more GPUs: more array tasks at once, hydra.launcher.array_parallelism)")
+            raise SlurmConfigError(
+                f"hydra.launcher.{key}={params[key]}: a pack trains on one GPU; allowed: 1 or null "
+                "(more GPUs: more array tasks at once, hydra.launcher.array_parallelism)"
+            )
     if gpus_requested(params) > 1:
-        raise SlurmConfigError(f"hydra.launcher.gres={params['gres']}: a pack trains on one GPU; allowed: gpu:1, "
-                               "gpu:<type>:1 or null")
+        raise SlurmConfigError(
+            f"hydra.launcher.gres={params['gres']}: a pack trains on one GPU; allowed: gpu:1, gpu:<type>:1 or null"
+        )
     if (params.get("tasks_per_node") or 1) > 1 or (params.get("nodes") or 1) > 1:
-        raise SlurmConfigError("hydra.launcher.tasks_per_node, hydra.launcher.nodes: one task on one node per array "
-                               "task (a pack); allowed: 1")
+        raise SlurmConfigError(
+            "hydra.launcher.tasks_per_node, hydra.launcher.nodes: one task on one node per array "
+            "task (a pack); allowed: 1"
+        )
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="wdbench_slurm", node=PackedSlurmConf, provider="wdbench")
@@ -90,8 +96,9 @@ class PackedSlurmLauncher(PackingLauncher, SlurmLauncher):
         import submitit
 
         params = dict(self.params)
-        executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                         slurm_max_num_timeout=params.pop("max_num_timeout"))
+        executor = submitit.AutoExecutor(
+            cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout")
+        )
         generic = BaseQueueConf.__dataclass_fields__
         executor.update_parameters(**{k if k in generic else f"slurm_{k}": v for k, v in params.items()})
         return executor
@@ -108,8 +115,10 @@ class PackedSlurmLauncher(PackingLauncher, SlurmLauncher):
         executor = self.executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit 'slurm' sweep output dir: {sweep_dir}; {len(batch)} runs in {len(packs)} "
-                 f"array tasks of at most {self.pack}")
+        log.info(
+            f"Submitit 'slurm' sweep output dir: {sweep_dir}; {len(batch)} runs in {len(packs)} "
+            f"array tasks of at most {self.pack}"
+        )
         tasks = [[(initial_job_idx + i, list(batch.overrides[i])) for i in pack] for pack in packs]
         for task in tasks:
             log.info("\t" + "; ".join(f"#{idx}: {' '.join(filter_overrides(o))}" for idx, o in task))

@@ -31,8 +31,7 @@ class WdbenchSweeperConf:
     params: Optional[Dict[str, str]] = None
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=WdbenchSweeperConf,
-                             provider="wdbench")
+ConfigStore.instance().store(group="hydra/sweeper", name="wdbench", node=WdbenchSweeperConf, provider="wdbench")
 
 
 def _check_signal_delay(launcher) -> None:
@@ -43,8 +42,10 @@ def _check_signal_delay(launcher) -> None:
     if "signal_delay_s" in launcher and "timeout_min" in launcher:
         delay, half = launcher.signal_delay_s, launcher.timeout_min * 30
         if not 0 < delay <= half:
-            raise ConfigError(f"hydra.launcher.signal_delay_s={delay}: must be in (0, {half}], at most half of "
-                              f"hydra.launcher.timeout_min={launcher.timeout_min} minutes")
+            raise ConfigError(
+                f"hydra.launcher.signal_delay_s={delay}: must be in (0, {half}], at most half of "
+                f"hydra.launcher.timeout_min={launcher.timeout_min} minutes"
+            )
 
 
 class SweepComposer:
@@ -70,8 +71,12 @@ class SweepComposer:
     def _ordered(self, override) -> bool:
         """A config override that is not a plain value: Hydra applies it in its place in the order."""
         return not self._group_choice(override) and (
-            override.is_hydra_override() or override.is_add() or override.is_delete() or override.is_force_add()
-            or isinstance(override.value(), dict))
+            override.is_hydra_override()
+            or override.is_add()
+            or override.is_delete()
+            or override.is_force_add()
+            or isinstance(override.value(), dict)
+        )
 
     def __call__(self, job: List[str]) -> DictConfig:
         parsed = self.parser.parse_overrides(job)
@@ -80,7 +85,8 @@ class SweepComposer:
         def plain(o) -> bool:
             key = o.key_or_group
             return not (self._group_choice(o) or self._ordered(o)) and not any(
-                k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in ordered)
+                k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in ordered
+            )
 
         values = [o for o in parsed if plain(o)]
         rest = tuple(o.input_line for o in parsed if not plain(o))
@@ -91,15 +97,16 @@ class SweepComposer:
         app = [o for o in parsed if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in app]
         dirname = cfg.hydra.job.config.override_dirname
-        cfg.hydra.job.override_dirname = get_overrides_dirname(overrides=app, kv_sep=dirname.kv_sep,
-                                                               item_sep=dirname.item_sep,
-                                                               exclude_keys=dirname.exclude_keys)
+        cfg.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=app, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys
+        )
         return cfg
 
 
 @dataclass
 class SweepPlan:
     """What a sweep found before launching: the batch to launch and what it leaves out."""
+
     total: int  # the sweep's runs (jobs)
     batch: SweepBatch
     run_dirs: List[Path]  # of the batch's jobs, in its order
@@ -117,8 +124,10 @@ class WdbenchSweeper(BasicSweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         record_runs(sweep_dir, plan.manifest)
         busy = f"{plan.elsewhere} being trained by another launch (skipped), " if plan.elsewhere else ""
-        log.info(f"sweep {sweep_dir}: {plan.total} runs, {plan.finished} already finished (skipped), {busy}"
-                 f"{len(plan.batch)} to launch")
+        log.info(
+            f"sweep {sweep_dir}: {plan.total} runs, {plan.finished} already finished (skipped), {busy}"
+            f"{len(plan.batch)} to launch"
+        )
         if len(plan.batch) == 0:
             return []
         returns = self._launch(plan, sweep_dir)
@@ -192,8 +201,10 @@ def _skip_reason(run_dir: Path, run, queued: Callable[[], Any]) -> Optional[str]
     result = read_result_or_set_aside(run_dir)
     if result and result.get("status") in FINISHED:
         if not made_by(result, run):
-            raise ConfigError(f"{run_dir}: holds a {result['status']} result of a different config "
-                              "(the experiment changed?); choose a new name=... for this sweep")
+            raise ConfigError(
+                f"{run_dir}: holds a {result['status']} result of a different config "
+                "(the experiment changed?); choose a new name=... for this sweep"
+            )
         return "finished"
     claim = read_claim(run_dir)
     if claim is not None and stale_reason(claim, queued()) is None:
@@ -210,5 +221,7 @@ def _check_returns(returns: Sequence[JobReturn], launched: int, sweep_dir: Path)
         log.info(f"{lost} of {launched} runs were claimed by another launch meanwhile: trained there, not here")
     failed = [r for r in returns if r.status == JobStatus.FAILED]
     if failed:
-        raise SweepFailed(f"{len(failed)} of {launched} runs failed (first: {job_value(failed[0])!r}); "
-                          f"see: python -m wdbench.status {sweep_dir}")
+        raise SweepFailed(
+            f"{len(failed)} of {launched} runs failed (first: {job_value(failed[0])!r}); "
+            f"see: python -m wdbench.status {sweep_dir}"
+        )

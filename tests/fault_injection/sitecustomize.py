@@ -8,12 +8,15 @@ by how fast this machine trains:
 - $WDBENCH_PAUSE_AT_EPOCH with $WDBENCH_PAUSED_FILE: once that many epochs are done (saved, with
   checkpoint_every_s=0),
   the run creates the file and waits, at a step boundary, until it is told to stop (a signal)."""
+
 import os
 import time
 from pathlib import Path
 
-if any(os.environ.get(name) for name in ("WDBENCH_FAIL_WIDTH", "WDBENCH_EPOCH_DELAY_S", "WDBENCH_WAIT_FOR_FILE",
-                                            "WDBENCH_PAUSE_AT_EPOCH")):
+if any(
+    os.environ.get(name)
+    for name in ("WDBENCH_FAIL_WIDTH", "WDBENCH_EPOCH_DELAY_S", "WDBENCH_WAIT_FOR_FILE", "WDBENCH_PAUSE_AT_EPOCH")
+):
     import wdbench.train as _train
 
     _original_epoch = _train.Pack.train_epoch
