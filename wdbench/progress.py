@@ -98,6 +98,8 @@ class ResultWatcher(threading.Thread):
     def stop(self, outcomes: Optional[Sequence[str]] = None) -> None:
         """The last line: from the launcher's own outcomes when it returned them, else the files."""
         self._stop_event.set()
+        if self.is_alive():  # its poll in flight ends first: two writers would interleave their lines
+            self.join()
         if outcomes is None:
             self._poll()
         else:

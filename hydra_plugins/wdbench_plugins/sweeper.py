@@ -186,6 +186,10 @@ class WdbenchSweeper(BasicSweeper):
                 watcher.stop()
             first_line = (str(err).strip().splitlines() or [""])[0]
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
+        except BaseException:  # a one-line exit (SystemExit) or Ctrl-C: the watcher must not outlive the sweep
+            if watcher is not None:
+                watcher.stop()
+            raise
         if watcher is not None:
             watcher.stop([outcome(r) for r in returns])
         return returns
