@@ -318,16 +318,7 @@ def coef_star_vs_axes(stars: pd.DataFrame, exponents: pd.DataFrame, truth: pd.Da
             )
             group = group.sort_values(axis)
             ok = group[group["status"] == "ok"]
-            ax.errorbar(
-                ok[axis],
-                ok["coef_star"],
-                yerr=[ok["coef_star"] - ok["coef_lo"], ok["coef_hi"] - ok["coef_star"]],
-                fmt="o",
-                color=colour,
-                capsize=2,
-                markersize=4,
-                label=label or None,
-            )
+            _points(ax, ok[axis], ok["coef_star"], ok["coef_lo"], ok["coef_hi"], colour, label)
             rest = group[group["status"] != "ok"]
             ax.plot(rest[axis], rest["coef_star"], "o", mfc="none", color=colour, markersize=4)
             law = {
@@ -418,16 +409,8 @@ def lambda_star_vs_axis(stars: pd.DataFrame, exponents: pd.DataFrame, axis: str,
         for i, (colour, (key, group)) in enumerate(zip(palette, groups)):
             key = key if isinstance(key, tuple) else (key,)
             dodge = 1.0 + 0.05 * (i - (len(groups) - 1) / 2)
-            ax.errorbar(
-                group[axis] * dodge,
-                group["y"],
-                yerr=[group["y"] - group["lo"], group["hi"] - group["y"]],
-                fmt="o",
-                color=colour,
-                capsize=2,
-                markersize=4,
-                label=", ".join(f"{AXIS_LABEL[a]} {v}" for a, v in zip(others, key)) or None,
-            )
+            label = ", ".join(f"{AXIS_LABEL[a]} {v}" for a, v in zip(others, key))
+            _points(ax, group[axis] * dodge, group["y"], group["lo"], group["hi"], colour, label)
         ax.plot(x, (x / middle) ** e["exponent"], color="black", linewidth=1)
         ax.fill_between(x, (x / middle) ** -e["margin"], (x / middle) ** e["margin"], color="0.85", zorder=0)
         ax.axhline(1, color="0.5", linewidth=0.6)
@@ -507,3 +490,8 @@ def all_figures(fit: dict, metric: str, out: Path, kinds=PER_GROUP) -> list[Path
                 continue  # one width: nothing to draw against width (adamw_timescale varies N_train and B)
             paths += draw[kind]()
     return paths
+
+
+def _points(ax, x, y, lo, hi, colour, label: str) -> None:
+    """Estimates with their intervals, in every figure's one style."""
+    ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o", color=colour, capsize=2, markersize=4, label=label or None)
