@@ -95,11 +95,14 @@ class ResultWatcher(threading.Thread):
             self._poll()
             self.progress.show()
 
-    def stop(self, outcomes: Optional[Sequence[str]] = None) -> None:
-        """The last line: from the launcher's own outcomes when it returned them, else the files."""
+    def stop(self, outcomes: Optional[Sequence[str]] = None, last_line: bool = True) -> None:
+        """The last line: from the launcher's own outcomes when it returned them, else the files;
+        none when the sweep ends in an error line of its own (``last_line=False``)."""
         self._stop_event.set()
         if self.is_alive():  # its poll in flight ends first: two writers would interleave their lines
             self.join()
+        if not last_line:
+            return
         if outcomes is None:
             self._poll()
         else:

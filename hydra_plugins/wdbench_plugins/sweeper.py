@@ -188,7 +188,7 @@ class WdbenchSweeper(BasicSweeper):
             raise SweepFailed(f"{type(err).__name__}: {first_line}; see: python -m wdbench.status {sweep_dir}") from err
         except BaseException:  # a one-line exit (SystemExit) or Ctrl-C: the watcher must not outlive the sweep
             if watcher is not None:
-                watcher.stop()
+                watcher.stop(last_line=False)  # the error is the last line
             raise
         if watcher is not None:
             watcher.stop([outcome(r) for r in returns])
