@@ -21,10 +21,18 @@ from analysis.scaling import MARGIN  # noqa: E402
 from wdbench.normalisation import NORMS  # noqa: E402
 
 TEXT_WIDTH = 6.3  # inches: the paper's \textwidth (A4, 2.5 cm margins)
-METRIC_LABEL = {"val_loss": "final validation loss", "val_err": "final validation error"}
+METRIC_LABEL = {
+    "val_loss": "final validation loss",
+    "best_val_loss": "best-epoch validation loss",
+    "val_err": "final validation error",
+}
 NORM_STYLE = {"coef": ("black", "o"), "sum": ("C0", "o"), "mean": ("C1", "s"), "per_step": ("C2", "^")}
 COEF_LABEL = "coef = λ·c (multiplies Σw²)"
-EXCESS_SCALE = {"val_loss": 0.25, "val_err": 0.1}  # heatmap: one scale for all; the cliff saturates, basins show
+EXCESS_SCALE = {
+    "val_loss": 0.25,
+    "best_val_loss": 0.25,
+    "val_err": 0.1,
+}  # heatmap: one scale for all; the cliff saturates, basins show
 
 
 def style() -> None:

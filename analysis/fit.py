@@ -21,7 +21,7 @@ from analysis.table import CONFIG, AnalysisError
 from wdbench.config import STUDY_AXES
 from wdbench.normalisation import NORMS, norm_factor
 
-METRICS = ("val_loss", "val_err")
+METRICS = ("val_loss", "best_val_loss", "val_err")  # the final loss, the best epoch's loss, the final error rate
 AXES = {axis: CONFIG + field for axis, field in STUDY_AXES.items()}
 NOT_SETTING = {CONFIG + f for f in ("penalty.norm", "penalty.lam", "penalty.log10_coef", "seed")} | set(AXES.values())
 LR = CONFIG + "optim.lr"
@@ -71,7 +71,9 @@ class FittedPoint(NamedTuple):
 def metric_values(df: pd.DataFrame, metric: str) -> pd.Series:
     if metric not in METRICS:
         raise AnalysisError(f"--metric {metric}: unknown; allowed: {', '.join(METRICS)}")
-    values = df["val_loss"] if metric == "val_loss" else 1.0 - df["val_acc"]
+    if metric not in df.columns and metric != "val_err":
+        raise AnalysisError(f"--metric {metric}: the table has no {metric} column; collect it again with this version")
+    values = 1.0 - df["val_acc"] if metric == "val_err" else df[metric]
     values = values.astype(float).where(np.isfinite(values), np.inf)
     return values.where(df["status"] != "diverged", np.inf)
 

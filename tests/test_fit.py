@@ -341,6 +341,18 @@ def test_coef_star_table_fits_the_metric_it_is_asked_for_and_reports_sizes():
     assert (by_loss["n_params"] >= by_loss["n_decayed"]).all() and (by_loss["n_decayed"] > 0).all()
 
 
+def test_the_best_epochs_loss_is_a_metric_of_its_own():
+    """--metric best_val_loss fits each run's lowest validation loss over its epochs, not its last."""
+    df, _ = planted_table(**QUIET)
+    df["best_val_loss"] = df["val_loss"] / 2  # planted: the same optimum, half the level
+    by_final, by_best = coef_star_table(df), coef_star_table(df, "best_val_loss")
+    assert (by_best["metric"] == "best_val_loss").all()
+    assert by_best["value"].tolist() == pytest.approx((by_final["value"] / 2).tolist(), rel=1e-6)
+    assert by_best["coef_star"].tolist() == pytest.approx(by_final["coef_star"].tolist(), rel=1e-6)
+    with pytest.raises(AnalysisError, match="^--metric best_val_loss: the table has no best_val_loss column"):
+        coef_star_table(df.drop(columns="best_val_loss"), "best_val_loss")
+
+
 def test_one_experiment_named_twice_counts_once_and_rows_come_in_axis_order():
     df, _ = planted_table(**QUIET)
     twins = df[df["coef"] > 0].iloc[:6].assign(norm="mean")  # the same (coef, seed) named in another norm
