@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from wdbench.config import EXCLUDE_KINDS, ConfigError, RunConfig, parse_run_config
+from wdbench.config import EXCLUDE_KINDS, RunConfig, _check, parse_run_config  # one check helper for both
 from wdbench.sources import input_shape, native_image_size, train_size
 
 
@@ -21,11 +21,6 @@ def checked_run_config(cfg: DictConfig | dict) -> RunConfig:
     _check_batch_size(run)
     _check_exclude(run)
     return run
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 def _check_patches(run: RunConfig) -> None:
