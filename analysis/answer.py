@@ -9,6 +9,7 @@ import pandas as pd
 
 from analysis.bootstrap import changed_by_check
 from analysis.fit import AXES, FittedPoint
+from analysis.flat import rests_on_flat
 from analysis.tex import AXIS_HEADERS, heading, minus, tabular, tex
 from wdbench.normalisation import NORMS
 
@@ -52,7 +53,8 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
     """The answer, every experiment at once: per setting and axis (with its range), the exponent of λ*
     in each normalisation with its 95% interval and verdict, and the λ_sum near-optimal at every point
     of the setting; a setting with no fitted exponent (the tuned lr's too) says how many of its optima
-    were bounded. A verdict that the seed bootstrap's check (``boots``, by experiment) changes is marked."""
+    were bounded. A verdict that the seed bootstrap's check (``boots``, by experiment) changes is marked, and
+    one that changes without the setting's flat cells (``analysis.flat``)."""
     rows = []
     for name, fit in fits.items():
         boot = (boots or {}).get(name)
@@ -61,6 +63,8 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
             if boot is None
             else set(map(tuple, boot.loc[changed_by_check(boot), ["setting", "norm", "axis"]].to_numpy().tolist()))
         )
+        flat = fit["flat"][rests_on_flat(fit["flat"])]
+        on_flat = set(map(tuple, flat[["setting", "norm", "axis"]].to_numpy().tolist()))
         e, stars, tuned = fit["exponents"], fit["coef_star"], fit["tuned"]
         e = e[e["norm"].isin(NORMS) & np.isfinite(pd.to_numeric(e["exponent"]))]
         ends = _grid_ends(fit["fits"])
@@ -87,6 +91,7 @@ def answer_rows(fits: dict[str, dict], boots: dict[str, pd.DataFrame] | None = N
                         "fitted": (int(first["n_points"]), int(first["n_points"] + first["n_left_out"])),
                         "cells": {n: by_norm.loc[n] for n in NORMS if n in by_norm.index},
                         "bootstrap_changed": {n for n in NORMS if (setting, n, axis) in changed},
+                        "on_flat": {n for n in NORMS if (setting, n, axis) in on_flat},
                     }
                 )
     return rows
@@ -98,9 +103,16 @@ def _fitted_count(fitted: tuple[int, int], unit: str = " optima") -> str:
     return f" ({k} of {n}{unit})" if k < n else ""
 
 
-def _cell(c: pd.Series | None, changed: bool = False) -> str:
-    """An exponent, its interval and verdict; † where the seed bootstrap's check changes the verdict."""
-    return "–" if c is None else f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}{'†' * changed}"
+def _cell(c: pd.Series | None, changed: bool = False, on_flat: bool = False) -> str:
+    """An exponent, its interval and verdict; † where the seed bootstrap's check changes the verdict, ‡ where
+    the verdict rests on a flat cell."""
+    if c is None:
+        return "–"
+    return f"{c['exponent']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}{'†' * changed}{'‡' * on_flat}"
+
+
+def _marked(row: dict, norm: str) -> tuple:
+    return row["cells"].get(norm), norm in row["bootstrap_changed"], norm in row["on_flat"]
 
 
 def answer_tex(rows: list[dict]) -> str:
@@ -114,7 +126,7 @@ def answer_tex(rows: list[dict]) -> str:
         else:
             name, lo, hi = row["axis"]
             cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{_fitted_count(row['fitted'], unit='')}"]
-            cells += [minus(tex(_cell(row["cells"].get(n), n in row["bootstrap_changed"]))) for n in NORMS]
+            cells += [minus(tex(_cell(*_marked(row, n)))) for n in NORMS]
         lines.append(f"\\quad {tex(row['setting'])} & " + " & ".join(cells) + f" & {minus(tex(row['near']))}")
     return tabular(
         "ll" + "l" * len(NORMS) + "l",
@@ -141,6 +153,6 @@ def answer_md(rows: list[dict]) -> str:
         else:
             name, lo, hi = row["axis"]
             cells = [f"{name} {lo:g}–{hi:g}{_fitted_count(row['fitted'])}"]
-            cells += [_cell(row["cells"].get(n), n in row["bootstrap_changed"]).replace("-", "−") for n in NORMS]
+            cells += [_cell(*_marked(row, n)).replace("-", "−") for n in NORMS]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
     return "\n".join(lines) + "\n"

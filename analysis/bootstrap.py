@@ -2,9 +2,11 @@
 
 The exponent fit (``scaling``) treats the points' optima as independent; they are not when a seed draws
 something several points share. Resampling whole seeds with replacement (one draw for every point) and
-refitting every coef* and the exponents gives their spread with that dependence in it. Its check on a
-verdict (``robust_verdict``) raises the exponent's SD to the bootstrap's where that is larger, so it can
-only weaken a verdict. What it computes, which replicates count, and why: docs/analysis.md#the-seed-bootstrap.
+refitting every coef* and the exponents gives their spread with that dependence in it. Every replicate
+counts: one in which a fitted point goes open or to an edge sends the exponent to ±inf (or either way),
+as that point's optimum may then lie anywhere past the grid. Its check on a verdict (``robust_verdict``)
+widens the exponent's interval each way to the bootstrap's reach where that is larger, so it can only
+weaken a verdict. What it computes, which replicates count, and why: docs/analysis.md#the-seed-bootstrap.
 
 The paper quotes it from ``paper/results/bootstrap/NAME.csv``, which records the SHA-256 of the table
 it was drawn from: a table that has changed since stops the paper build instead of being quoted stale."""
@@ -18,12 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.fit import AXES, coef_star_table, exponent_table
+from analysis.fit import AXES, coef_star_table, exponent_table, varying_axes
 from analysis.scaling import verdict
 from analysis.table import AnalysisError, read_table
 
 REPLICATES = 100  # resamples of the seeds, by default
-MIN_KEPT = 20  # replicates with the original design below which the bootstrap gives no verdict
 
 
 def meta_sd(e: pd.Series) -> float:
@@ -35,21 +36,6 @@ def table_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def exponents(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """λ*'s exponents by (setting, norm, axis), and each setting's bounded points (the fit's design)."""
-    stars = coef_star_table(runs)
-    table = exponent_table(stars).dropna(subset=["exponent"])
-    ok = stars[stars["status"] == "ok"]
-    design = pd.Series(
-        {
-            setting: frozenset(map(tuple, points[list(AXES)].to_numpy().tolist()))
-            for setting, points in ok.groupby("setting")
-        },
-        dtype=object,
-    )
-    return table.set_index(["setting", "norm", "axis"]), design
-
-
 def resampled(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """The runs of len(seeds) seeds drawn with replacement, each draw relabelled as its own seed."""
     seeds = np.unique(runs["seed"])
@@ -59,7 +45,7 @@ def resampled(runs: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 def seed_bootstrap(table: str | Path, replicates: int = REPLICATES, rng: int = 0) -> pd.DataFrame:
     """Per (setting, norm, axis): λ*'s exponent with the meta-regression's 95% interval and verdict, and the
-    bootstrap's SD, 2.5-97.5% percentiles and robust verdict over the replicates that kept the design."""
+    bootstrap's spread and check over every replicate (``bootstrap_runs``)."""
     if replicates < 2:
         raise AnalysisError(f"--replicates {replicates}: must be >= 2 (an SD needs two)")
     runs = read_table(table)
@@ -71,55 +57,124 @@ def seed_bootstrap(table: str | Path, replicates: int = REPLICATES, rng: int = 0
     return boot.assign(table_sha256=table_digest(table))
 
 
+def _pull(original: pd.DataFrame, design: pd.DataFrame) -> dict[tuple, np.ndarray]:
+    """Per (setting, axis): how each fitted point's log10 coef* moves the exponent (a row of the weighted
+    least-squares solution at the original fit's weights), to tell which way a lost point sends it."""
+    pulls = {}
+    for (setting, norm, axis), e in original.iterrows():
+        if norm != "coef":
+            continue
+        points = design[design["setting"] == setting]
+        axes = varying_axes(points)
+        x = np.column_stack([np.ones(len(points))] + [np.log10(points[a].astype(float)) for a in axes])
+        w = 1 / (points["se"].to_numpy(float) ** 2 + e["tau"] ** 2)
+        solution = np.linalg.solve(x.T @ (w[:, None] * x), x.T * w)
+        pulls[(setting, axis)] = solution[1 + axes.index(axis)]
+    return pulls
+
+
+def _replicate_exponents(original, design, pulls, stars) -> tuple[pd.Series, np.ndarray]:
+    """A replicate's exponents over the original fit's points: refitted where all stayed bounded; ±inf
+    where one went open or to an edge (its coef* may lie anywhere past the grid's end, so the exponent
+    may be anything that way), NaN where lost points pull both ways or one was not fitted at all."""
+    here = design[AXES_KEY].merge(stars, on=AXES_KEY, how="left")
+    bounded = here["status"].eq("ok").to_numpy()
+    out = pd.Series(np.nan, index=original.index)
+    refit = exponent_table(here[here["setting"].isin(_all_ok(here))]).dropna(subset=["exponent"])
+    out.update(refit.set_index(["setting", "norm", "axis"])["exponent"].reindex(original.index).dropna())
+    side = here["unbounded"].where(here["status"].isin(["edge", "open"]), "both").to_numpy()
+    for setting, norm, axis in original.index:
+        lost = (here["setting"] == setting).to_numpy() & ~bounded
+        if lost.any():
+            pull = pulls[(setting, axis)][lost[here["setting"].to_numpy() == setting]]
+            way = np.where(side[lost] == "low", -1.0, np.where(side[lost] == "high", 1.0, np.nan)) * np.sign(pull)
+            out[(setting, norm, axis)] = way[0] * np.inf if np.all(way == way[0]) else np.nan
+    return out, ~bounded
+
+
+AXES_KEY = ["setting", *AXES]
+
+
+def _all_ok(points: pd.DataFrame) -> list[str]:
+    return [s for s, g in points.groupby("setting") if g["status"].eq("ok").all()]
+
+
 def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Generator) -> pd.DataFrame:
     """``seed_bootstrap`` of a table in memory (no rows where no exponent is fitted)."""
-    original, design = exponents(runs)
+    stars = coef_star_table(runs)
+    original = exponent_table(stars).dropna(subset=["exponent"]).set_index(["setting", "norm", "axis"])
     if original.empty:
         return pd.DataFrame()
-    draws, same_design = [], []
-    for _ in range(replicates):
-        replicate, replicate_design = exponents(resampled(runs, generator))
-        draws.append(replicate["exponent"].reindex(original.index))
-        same = replicate_design.reindex(design.index) == design
-        same_design.append(same.reindex(original.index.get_level_values("setting")).to_numpy())
-    draws = pd.concat(draws, axis=1)
-    same_design = pd.DataFrame(np.array(same_design).T, index=original.index, columns=draws.columns)
-    rows = []
-    for key, e in original.iterrows():
-        every = draws.loc[key].dropna().to_numpy()
-        kept = draws.loc[key].where(same_design.loc[key]).dropna().to_numpy()
-        lo, hi = np.percentile(kept, [2.5, 97.5]) if len(kept) > 1 else (np.nan, np.nan)
-        boot_sd = kept.std(ddof=1) if len(kept) >= MIN_KEPT else np.nan
-        half = stats.t.ppf(0.95, e["dof"]) * np.fmax(meta_sd(e), boot_sd)  # fmax: the meta SD where no boot SD
-        lo90, hi90 = e["exponent"] - half, e["exponent"] + half
-        span = e["axis_max"] / e["axis_min"]
-        setting, norm, axis = key
-        rows.append(
-            {
-                "setting": setting,
-                "norm": norm,
-                "axis": axis,
-                "exponent": e["exponent"],
-                "lo": e["lo"],
-                "hi": e["hi"],
-                "n_points": int(e["n_points"]),
-                "dof": int(e["dof"]),
-                "span": span,
-                "margin": e["margin"],
-                "verdict": e["verdict"],
-                "replicates": replicates,
-                "kept": len(kept),
-                "boot_sd": boot_sd,
-                "boot_lo": lo,
-                "boot_hi": hi,
-                "robust_lo90": lo90,
-                "robust_hi90": hi90,
-                "robust_verdict": verdict(lo90, hi90, e["margin"], span) if len(kept) >= MIN_KEPT else "",
-                "boot_sd_every": every.std(ddof=1) if len(every) > 1 else np.nan,
-                "fitted": len(every),
-            }
-        )
-    return pd.DataFrame(rows)
+    design = stars[(stars["status"] == "ok") & stars["setting"].isin(original.index.get_level_values("setting"))]
+    pulls = _pull(original, design)
+    replicated = [
+        _replicate_exponents(original, design, pulls, coef_star_table(resampled(runs, generator)))
+        for _ in range(replicates)
+    ]
+    draws = pd.concat([exponents for exponents, _ in replicated], axis=1)
+    lost = design[AXES_KEY].assign(times=np.sum([lost for _, lost in replicated], axis=0))
+    return pd.DataFrame(
+        [
+            {**_row(key, e, draws.loc[key].to_numpy(float)), "lost_points": _lost_points(lost, key[0])}
+            for key, e in original.iterrows()
+        ]
+    )
+
+
+def _lost_points(lost: pd.DataFrame, setting: str) -> str:
+    """The setting's fitted points that some replicates lost, with how many, e.g. "width 2: 28"."""
+    mine = lost[(lost["setting"] == setting) & (lost["times"] > 0)]
+    axes = [a for a in AXES if lost.loc[lost["setting"] == setting, a].nunique() > 1]
+    return "; ".join(" ".join(f"{a} {r[a]:g}" for a in axes) + f": {r['times']}" for _, r in mine.iterrows())
+
+
+def check_interval(e: pd.Series, draws: np.ndarray, level: float) -> tuple[float, float]:
+    """The check's interval at ``level``: each way, the larger of the fit's SD and the bootstrap's reach that
+    way (its (1 ± level)/2 quantile over every replicate, lost ones included, counted in SDs), times the fit's
+    t quantile. An end is infinite where more than (1 − level)/2 of the replicates went off it."""
+    tail = (1 - level) / 2
+    low = np.quantile(np.where(np.isnan(draws), -np.inf, draws), tail, method="inverted_cdf")
+    high = np.quantile(np.where(np.isnan(draws), np.inf, draws), 1 - tail, method="inverted_cdf")
+    t, z = stats.t.ppf(1 - tail, e["dof"]), stats.norm.ppf(1 - tail)
+    sd = meta_sd(e)
+    return e["exponent"] - t * max(sd, (e["exponent"] - low) / z), e["exponent"] + t * max(
+        sd, (high - e["exponent"]) / z
+    )
+
+
+def _row(key: tuple, e: pd.Series, draws: np.ndarray) -> dict:
+    """One exponent's bootstrap summary and check (90%: the TOST's; 95%: what the calibration measures)."""
+    finite = draws[np.isfinite(draws)]
+    lo90, hi90 = check_interval(e, draws, 0.90)
+    lo95, hi95 = check_interval(e, draws, 0.95)
+    span = e["axis_max"] / e["axis_min"]
+    setting, norm, axis = key
+    return {
+        "setting": setting,
+        "norm": norm,
+        "axis": axis,
+        "exponent": e["exponent"],
+        "lo": e["lo"],
+        "hi": e["hi"],
+        "n_points": int(e["n_points"]),
+        "dof": int(e["dof"]),
+        "span": span,
+        "margin": e["margin"],
+        "verdict": e["verdict"],
+        "replicates": len(draws),
+        "kept": len(finite),  # every fitted point stayed bounded
+        "lost_low": int(np.sum(draws == -np.inf)),  # a point went off the grid the way that lowers the exponent
+        "lost_high": int(np.sum(draws == np.inf)),
+        "lost_both": int(np.sum(np.isnan(draws))),  # lost points pull both ways, or one was not fitted
+        "boot_sd": finite.std(ddof=1) if len(finite) > 1 else np.nan,
+        "boot_lo": np.quantile(np.where(np.isnan(draws), -np.inf, draws), 0.025, method="inverted_cdf"),
+        "boot_hi": np.quantile(np.where(np.isnan(draws), np.inf, draws), 0.975, method="inverted_cdf"),
+        "robust_lo": lo95,
+        "robust_hi": hi95,
+        "robust_lo90": lo90,
+        "robust_hi90": hi90,
+        "robust_verdict": verdict(lo90, hi90, e["margin"], span),
+    }
 
 
 def changed_by_check(boot: pd.DataFrame) -> pd.Series:
@@ -134,13 +189,13 @@ def kept_bootstrap(name: str, table: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     boot = pd.read_csv(path)
-    if "robust_verdict" not in boot:
+    if "lost_low" not in boot:
         raise AnalysisError(
-            f"{path}: written by an older bootstrap (no norm or verdict columns); rerun `python -m "
+            f"{path}: written by an older bootstrap (it kept only replicates with the original design); rerun `python -m "
             f"analysis bootstrap {table} --out {path}`"
         )
     if (boot["table_sha256"] != table_digest(table)).any():
         raise AnalysisError(
             f"{path}: drawn from another version of {table}; rerun `python -m analysis bootstrap {table} --out {path}`"
         )
-    return boot.assign(robust_verdict=boot["robust_verdict"].fillna(""))
+    return boot

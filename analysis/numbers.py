@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.bootstrap import MIN_KEPT, REPLICATES, changed_by_check, meta_sd
+from analysis.bootstrap import REPLICATES, changed_by_check, meta_sd
 from analysis.calibrate import GOAL, SEED_SLOPE
 from analysis.fit import AXES
 from analysis.scaling import MARGIN
@@ -51,7 +51,6 @@ def global_numbers(calibration: pd.DataFrame, replicates: int) -> dict[str, str]
         "CalibrationReplicates": f"{replicates}",
         "GoalLo": f"{GOAL[0]:.2f}",
         "GoalHi": f"{GOAL[1]:.2f}",
-        "BootstrapMinKept": f"{MIN_KEPT}",
         "BootstrapReplicates": f"{REPLICATES}",
         "SeedSlopeMax": f"{SEED_SLOPE[1]:g}",
     }
@@ -141,6 +140,14 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
             numbers[f"verdict:{key}"] = e["verdict"]
             numbers[f"span:{e['setting']}:{e['axis']}"] = f"{e['axis_min']:g}–{e['axis_max']:g}"  # what it speaks for
             numbers[f"margin:{e['setting']}:{e['axis']}"] = f"{e['margin']:.3f}"
+    for _, f in fit["flat"].iterrows():
+        key = f"{f['setting']}:{f['norm']}:{f['axis']}"
+        numbers[f"flat:{key}"] = f["flat"]
+        numbers[f"withoutflat:{key}"] = f["verdict_without"]
+    for setting, points in stars.groupby("setting"):  # a point's gain over λ = 0, in one run's noise σ
+        if points["width"].is_unique:
+            for _, s in points.iterrows():
+                numbers[f"gainsigma:{setting}:{s['width']:g}"] = f"{s['gain'] / s['sigma']:.2f}"
     if len(truth):
         bounded = truth[truth["status"] == "ok"]
         numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"
@@ -153,12 +160,23 @@ def bootstrap_numbers(boot: pd.DataFrame) -> dict[str, str]:
     for _, b in boot.iterrows():
         key = f"{b['setting']}:{b['norm']}:{b['axis']}"
         numbers[f"boot:{key}"] = f"{b['boot_sd']:.3f}"
-        numbers[f"boot95:{key}"] = f"[{b['boot_lo']:.3f}, {b['boot_hi']:.3f}]"
+        numbers[f"boot95:{key}"] = f"[{_end(b['boot_lo'])}, {_end(b['boot_hi'])}]"
         numbers[f"bootkept:{key}"] = f"{b['kept']} of {b['replicates']}"
+        numbers[f"bootlost:{key}"] = _lost(b)
         numbers[f"bootratio:{key}"] = f"{b['boot_sd'] / meta_sd(b):.2f}"
-        numbers[f"robust:{key}"] = f"[{b['robust_lo90']:.3f}, {b['robust_hi90']:.3f}]"
-        numbers[f"robustverdict:{key}"] = b["robust_verdict"] or "no verdict"
+        numbers[f"robust:{key}"] = f"[{_end(b['robust_lo90'])}, {_end(b['robust_hi90'])}]"
+        numbers[f"robustverdict:{key}"] = b["robust_verdict"]
     return numbers
+
+
+def _end(x: float) -> str:
+    """An interval's end to 3 decimals, or ±∞."""
+    return ("∞" if x > 0 else "−∞") if np.isinf(x) else f"{x:.3f}"
+
+
+def _lost(b: pd.Series) -> str:
+    """Which fitted points replicates lost (went open or to an edge) and how often; "none" where none."""
+    return b["lost_points"] if isinstance(b["lost_points"], str) and b["lost_points"] else "none"
 
 
 def bootstrap_counts(boots: dict[str, pd.DataFrame]) -> dict[str, str]:
@@ -166,7 +184,7 @@ def bootstrap_counts(boots: dict[str, pd.DataFrame]) -> dict[str, str]:
     rows = pd.concat(boots.values()) if boots else pd.DataFrame(columns=["norm", "verdict", "robust_verdict"])
     in_norms = rows["norm"].isin(NORMS)
     return {
-        "BootstrapVerdictsChecked": f"{(in_norms & (rows['robust_verdict'] != '')).sum()}",
+        "BootstrapVerdictsChecked": f"{in_norms.sum()}",
         "BootstrapVerdictsChanged": f"{(in_norms & changed_by_check(rows)).sum()}",
     }
 

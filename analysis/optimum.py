@@ -63,6 +63,7 @@ class Optimum:
     gain_lo: float = np.nan
     gain_hi: float = np.nan
     n_baseline: int = 0
+    unbounded: str = ""  # edge or open: where coef* may lie beyond the grid ("low", "high" or "both")
 
     def row(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("offsets", "curve")}
@@ -170,7 +171,7 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     if paired.any():
         common.update(_gain(fit, scan))
     if scan.at in (0, SCAN - 1):
-        return Optimum("edge", **common)
+        return Optimum("edge", unbounded="low" if scan.at == 0 else "high", **common)
     near_lo, near_hi = _component(scan.curve - scan.curve[scan.at] <= fit.sigma, scan.at)
     common.update(near_lo=float(scan.x[near_lo]), near_hi=float(scan.x[near_hi]))
     t = stats.t.ppf(0.5 + LEVEL / 2, fit.dof)
@@ -178,7 +179,8 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     lo, hi = _component(plausible, scan.at)
     common["elsewhere"] = float((plausible.sum() - (hi - lo + 1)) * (scan.x[1] - scan.x[0]))
     if lo == 0 or hi == SCAN - 1 or scan.curvature <= 0:
-        return Optimum("open", **common)
+        sides = [side for side, reached in (("low", lo == 0), ("high", hi == SCAN - 1)) if reached]
+        return Optimum("open", unbounded=sides[0] if len(sides) == 1 else "both", **common)
     lo_x, hi_x = float(scan.x[lo - 1]), float(scan.x[hi + 1])  # resolved to the scan's step, outwards
     return Optimum(
         "ok",

@@ -18,9 +18,10 @@ from analysis.fit import (
     prediction_table,
     tuned_lr_stars,
 )
+from analysis.flat import flat_cell_table
 from analysis.table import read_table
 
-FIT_FILES = ("coef_star", "exponents", "predictions", "closed_form", "consistency", "joint_lr")
+FIT_FILES = ("coef_star", "exponents", "flat", "predictions", "closed_form", "consistency", "joint_lr")
 
 
 def analyse(table: str, metric: str) -> dict:
@@ -39,6 +40,7 @@ def analyse(table: str, metric: str) -> dict:
         "coef_star": stars,
         "tuned": tuned,
         "exponents": exponents,
+        "flat": flat_cell_table(stars, exponents),
         "predictions": prediction_table(runs, exponents),
         "closed_form": closed_form_table(runs, stars),
         "consistency": consistency_table(runs, metric),

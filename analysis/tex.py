@@ -18,10 +18,13 @@ UNICODE_TEX = {
     "²": r"$^2$",
     "∝": r"$\propto$",
     "√": r"$\surd$",
+    "∞": r"$\infty$",
+    "−": r"$-$",
     "×": r"$\times$",
     "≤": r"$\le$",
     "≥": r"$\ge$",
     "†": r"$^\dagger$",
+    "‡": r"$^\ddagger$",
     "–": "--",
     "—": "---",
 }
@@ -100,7 +103,10 @@ def interval(x: float, lo: float, hi: float, fmt=sci) -> str:
 
 
 def fixed(x: float, digits: int = 2) -> str:
-    """x to ``digits`` decimals with a minus sign; a negative number that rounds to zero prints as 0."""
+    """x to ``digits`` decimals with a minus sign; a negative number that rounds to zero prints as 0; ±∞ as such
+    (a bootstrap check's end that over a tail's share of replicates went past)."""
+    if np.isinf(x):
+        return r"$\infty$" if x > 0 else r"$-\infty$"
     return "--" if not np.isfinite(x) else minus(f"{x:.{digits}f}".replace(f"-{0:.{digits}f}", f"{0:.{digits}f}"))
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from analysis.answer import answer_md, answer_rows, answer_tex, near_everywhere
 from analysis.fit import FittedPoint, PointKey, exponent_table
+from analysis.flat import flat_cell_table
 
 from helpers import stars_table
 
@@ -17,6 +18,7 @@ def test_the_answer_names_the_range_its_verdict_speaks_for_and_the_optima_left_o
     stars.loc[5, ["width", "status"]] = [128, "open"]
     fit = {
         "exponents": exponent_table(stars),
+        "flat": flat_cell_table(stars.assign(gain_lo=0.1), exponent_table(stars)),
         "coef_star": stars,
         "tuned": pd.DataFrame(columns=["setting"]),
         "fits": [
@@ -69,3 +71,29 @@ def test_near_optimal_at_every_point_is_the_intersection_and_says_where_a_grid_e
     assert near_everywhere(points((1e-3, 0.01), (0.1, 0.5)), ends) == "none"
     assert near_everywhere(points((1e-3, 0.1), (np.nan, np.nan)), ends) == "–"  # a point without a range
     assert near_everywhere(points(), ends) == "–"
+
+
+def test_a_verdict_that_changes_without_its_flat_cells_is_marked_and_one_that_does_not_is_not():
+    widths = np.array([4, 8, 16, 32])
+    stars = stars_table(
+        widths, np.full(4, 0.01), se=0.02, gain_lo=[-0.01, 0.1, 0.1, 0.1], coef_near_lo=1e-3, coef_near_hi=0.1
+    )  # width 4 flat
+    e = exponent_table(stars)
+    flat = flat_cell_table(stars, e).set_index("norm")
+    assert flat.loc["sum", "flat"] == "width 4" and flat.loc["sum", "verdict"] == "still"
+    assert flat.loc["sum", "verdict_without"] == "still"  # 8-32 is still 4x: it does not rest on width 4
+    fit = {
+        "exponents": e,
+        "flat": flat.reset_index(),
+        "coef_star": stars,
+        "tuned": pd.DataFrame(columns=["setting"]),
+        "fits": [FittedPoint(PointKey("all", w, 1437, 64), pd.DataFrame({"coef": [1e-4, 1.0]}), None) for w in widths],
+    }
+    assert "‡" not in answer_md(answer_rows({"planted": fit}))
+    short = stars[stars["width"] <= 16]  # 4-16: without width 4, two points are left: no fit
+    fit.update(exponents=exponent_table(short), flat=flat_cell_table(short, exponent_table(short)), coef_star=short)
+    assert flat_cell_table(short, exponent_table(short)).set_index("norm").loc["sum", "verdict_without"] == "not fitted"
+    cells = answer_md(answer_rows({"planted": fit})).splitlines()[-1].split(" | ")
+    assert cells[3].endswith("still‡") and cells[4].endswith("moves‡")  # no fit is left without it, in any norm
+    assert r"still$^\ddagger$" in answer_tex(answer_rows({"planted": fit}))
+    assert flat_cell_table(short.assign(gain_lo=0.1), exponent_table(short)).empty  # no flat cell, no row

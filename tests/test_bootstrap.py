@@ -4,11 +4,13 @@ import pytest
 from scipy import stats
 
 from analysis.__main__ import main as analysis_main
-from analysis.bootstrap import kept_bootstrap, meta_sd, resampled
-from analysis.fit import NORMS
+from analysis.bootstrap import _replicate_exponents, check_interval, kept_bootstrap, meta_sd, resampled
+from analysis.fit import NORMS, exponent_table
 from analysis.planted import Scenario, planted
 from analysis.scaling import verdict
 from analysis.table import AnalysisError, write_table
+
+from helpers import stars_table
 
 
 def test_a_resample_is_whole_seeds_drawn_with_replacement_each_draw_its_own_seed():
@@ -33,16 +35,21 @@ def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_
     every = kept_bootstrap("planted", table)
     assert set(every["norm"]) == {"coef", *NORMS}  # each normalisation's exponent is resampled
     assert (every["setting"] == "all").all() and (every["span"] == 128 / 4).all()  # planted widths 4-128, all bounded
-    assert (every["n_points"] == 6).all() and (every["replicates"] == 40).all() and (every["fitted"] == 40).all()
-    assert (every["boot_sd_every"] >= every["boot_sd"] * 0.5).all() and every["table_sha256"].str.len().eq(64).all()
+    assert (
+        (every["n_points"] == 6).all()
+        and (every["replicates"] == 40).all()
+        and every["table_sha256"].str.len().eq(64).all()
+    )
+    lost = every[["lost_low", "lost_high", "lost_both"]].sum(axis=1)
+    assert (every["kept"] + lost == 40).all()  # every replicate counts: bounded throughout, or lost one way
     boot = every.set_index(["norm", "axis"]).loc[("coef", "width")]
     assert boot["kept"] >= 30 and boot["boot_lo"] < boot["exponent"] < boot["boot_hi"]
     # the meta-regression's SD of the exponent, from its 95% interval on k - p degrees of freedom
     sd = (boot["hi"] - boot["lo"]) / 2 / stats.t.ppf(0.975, boot["dof"])
     assert meta_sd(boot) == pytest.approx(sd) and 0.5 < boot["boot_sd"] / sd < 2
-    for _, b in every.iterrows():  # the TOST again, with the larger of the two SDs
-        half = stats.t.ppf(0.95, b["dof"]) * max(meta_sd(b), b["boot_sd"])
-        assert (b["robust_lo90"], b["robust_hi90"]) == pytest.approx((b["exponent"] - half, b["exponent"] + half))
+    for _, b in every.iterrows():  # the TOST again, each end at least the fit's own
+        half = stats.t.ppf(0.95, b["dof"]) * meta_sd(b)
+        assert b["robust_lo90"] <= b["exponent"] - half + 1e-12 and b["robust_hi90"] >= b["exponent"] + half - 1e-12
         assert b["robust_verdict"] == verdict(b["robust_lo90"], b["robust_hi90"], b["margin"], b["span"])
     assert boot["robust_verdict"] == boot["verdict"] == "moves"  # alpha = 1: a slope no 5 seeds could hide
     write_table(df.iloc[1:], str(table))
@@ -82,27 +89,28 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
         boot_sd=0.06,
         robust_lo90=-0.2,
         robust_hi90=0.15,
+        lost_low=0,
     )
     boot = pd.DataFrame(
         [
             {**row, "norm": "coef", "verdict": "still", "robust_verdict": "undecided"},
             {**row, "norm": "sum", "verdict": "still", "robust_verdict": "undecided"},
             {**row, "norm": "mean", "verdict": "moves", "robust_verdict": "moves"},
-            {**row, "norm": "per_step", "verdict": "still", "robust_verdict": ""},
+            {**row, "norm": "per_step", "verdict": "still", "robust_verdict": "undecided", "robust_hi90": np.inf},
         ]
     )
     tex = bootstrap_tex({"x": boot})
     # the SD ratio is 0.06 over the meta-regression's 0.1 / t(0.975, 4)
     assert f"& 80 & {0.06 / (0.1 / stats.t.ppf(0.975, 4)):.2f} &" in tex
     assert r"[$-$0.20, 0.15] undecided$^\dagger$" in tex  # differs from "still": marked
-    assert "[$-$0.20, 0.15] moves &" in tex and tex.count(r"\dagger") == 1  # agrees: unmarked
-    assert tex.splitlines()[-3].endswith(r"& -- \\")  # too few replicates kept the design: no verdict
-    # coef's row is sum's and per-step's has no check: two verdicts checked, one changed
-    assert bootstrap_counts({"x": boot}) == {"BootstrapVerdictsChecked": "2", "BootstrapVerdictsChanged": "1"}
+    assert "[$-$0.20, 0.15] moves &" in tex and tex.count(r"\dagger") == 2  # agrees: unmarked
+    assert tex.splitlines()[-3].endswith(r"[$-$0.20, $\infty$] undecided$^\dagger$ \\")  # an end past the grid
+    # coef's row is sum's: three verdicts checked, two changed
+    assert bootstrap_counts({"x": boot}) == {"BootstrapVerdictsChecked": "3", "BootstrapVerdictsChanged": "2"}
     (tmp_path / "bootstrap").mkdir()
     table = tmp_path / "x.csv"
     table.write_text("a\n")
-    boot.drop(columns=["norm", "robust_verdict"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
+    boot.drop(columns=["lost_low"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
     with pytest.raises(AnalysisError, match="older bootstrap"):
         kept_bootstrap("x", table)
 
@@ -149,3 +157,48 @@ def test_the_bootstrap_calibration_writes_both_intervals_for_both_kinds_of_seed_
     with pytest.raises(SystemExit) as exit_:
         analysis_main(["calibrate", "--bootstrap", "--seeds", "3"])
     assert exit_.value.code == 2 and "--seeds 3" in capsys.readouterr().err
+
+
+def test_the_checks_interval_widens_each_way_to_the_bootstraps_reach_and_opens_where_over_a_tail_is_lost():
+    e = pd.Series({"exponent": 0.0, "lo": -0.1, "hi": 0.1, "dof": 4})
+    t, sd = stats.t.ppf(0.95, 4), meta_sd(e)
+    narrow = np.linspace(-0.01, 0.01, 100)  # the bootstrap's spread below the fit's: the fit's interval
+    assert check_interval(e, narrow, 0.90) == pytest.approx((-t * sd, t * sd))
+    wide = np.r_[np.full(10, -1.0), np.zeros(90)]  # 10% reach -1 below: the lower end widens, the upper not
+    lo, hi = check_interval(e, wide, 0.90)
+    assert lo == pytest.approx(-t * 1.0 / stats.norm.ppf(0.95)) and hi == pytest.approx(t * sd)
+    for lost, end in ((4, 0.0), (6, np.inf)):  # 5% is a tail's share: past it, the end is open
+        draws = np.r_[np.full(lost, np.inf), np.zeros(100 - lost)]
+        assert (
+            check_interval(e, draws, 0.90)[1] == pytest.approx(t * sd)
+            if end == 0.0
+            else np.isinf(check_interval(e, draws, 0.90)[1])
+        )
+    both = np.r_[np.full(6, np.nan), np.zeros(94)]  # lost both ways: both ends open
+    assert np.isinf(check_interval(e, both, 0.90)).all()
+
+
+def test_a_replicate_that_loses_a_point_off_the_grid_sends_the_exponent_the_way_that_point_pulls():
+    widths = np.array([4, 8, 16, 32])
+    stars = stars_table(widths, 10 ** (-2 + 0.5 * np.log10(widths)), unbounded="")
+    original = exponent_table(stars).dropna(subset=["exponent"]).set_index(["setting", "norm", "axis"])
+    from analysis.bootstrap import _pull
+
+    pulls = _pull(original, stars)
+    again, lost = _replicate_exponents(original, stars, pulls, stars)
+    assert not lost.any() and again.to_numpy() == pytest.approx(original["exponent"].to_numpy())
+    for width, status, side, expected in (
+        (4, "open", "low", np.inf),  # the narrowest optimum may be anywhere below: the slope anything above
+        (4, "edge", "high", -np.inf),
+        (32, "open", "low", -np.inf),
+        (32, "open", "both", np.nan),
+        (32, "too_few", "", np.nan),
+    ):
+        replicate = stars.copy()
+        replicate.loc[replicate["width"] == width, ["status", "unbounded"]] = [status, side]
+        again, lost = _replicate_exponents(original, stars, pulls, replicate)
+        assert lost.tolist() == (widths == width).tolist()
+        assert np.array_equal(again.to_numpy(), np.full(len(again), expected), equal_nan=True), (width, status, side)
+    replicate = stars.copy()
+    replicate.loc[replicate["width"].isin([4, 32]), ["status", "unbounded"]] = ["open", "low"]  # pulling apart
+    assert np.isnan(_replicate_exponents(original, stars, pulls, replicate)[0]).all()
