@@ -32,6 +32,7 @@ from analysis.numbers import (
 from analysis.paper_tables import bootstrap_tex, calibration_tex, equilibrium_tex, experiment_tex, predictions_tex
 from analysis.pipeline import analyse
 from analysis.readme import README, readme_with_answer
+from analysis.rerun import rerun_numbers, rerun_pairs, rerun_summary, sigma_by_run
 from analysis.table import AnalysisError
 
 PAPER = Path(__file__).resolve().parents[1] / "paper"
@@ -138,6 +139,8 @@ def build_paper(
         texts["bootstrap_calibration.tex"] = calibration_tex(boot_calibration)
         boot_calibration_numbers = bootstrap_calibration_numbers(boot_calibration)
 
+    sigma = {run: s for fit in fits.values() for run, s in sigma_by_run(fit["fits"]).items()}
+    reruns = rerun_summary(rerun_pairs({name: fit["runs"] for name, fit in fits.items()}, sigma, metric))
     answer = answer_rows(fits, boots)
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex({name: fit["predictions"] for name, fit in fits.items()})
@@ -148,10 +151,13 @@ def build_paper(
         | network_numbers(fits, numbers.get("equilibrium"))
         | bootstrap_counts(boots)
         | boot_calibration_numbers
+        | rerun_numbers(reruns)
         | kept_experiments(numbers, EXPERIMENT_FILES)
     )
     texts["numbers.tex"] = numbers_tex(macros, numbers)
     written += write_tables(out / "tables", texts, calibration)
+    reruns.to_csv(out / "tables" / "reruns.csv", index=False)
+    written.append(out / "tables" / "reruns.csv")
     if readme is not None:
         readme.write_text(readme_with_answer(readme.read_text(), texts["answer.md"], str(readme)))
         written.append(readme)
