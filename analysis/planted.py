@@ -33,7 +33,7 @@ def n_decayed(width: int) -> int:
 class Scenario:
     """Everything that shapes one planted sweep."""
 
-    alpha: float = 0.0  # planted exponent of coef* against width
+    alpha: float = 0.0  # planted exponent of coef* against width (its local slope at the centre with a bend)
     log10_c0: float = -1.5  # log10 coef* at width 1
     widths: tuple = (4, 8, 16, 32, 64, 128)
     seeds: int = 5
@@ -50,6 +50,8 @@ class Scenario:
     seed_slope: float = 0.0  # dex per decade of width: SD of each seed's own slope of its optimum, shared by
     # its widths (what a real seed draws that every width sees); the points' optima are then dependent
     misfit: float = 0.03  # dex: the true coef* scatters about the power law
+    bend: float = 0.0  # q: log10 coef* gains q·(log10 width − centre)², centre the mean log10 width (a power law
+    # whose local slope alpha + 2q·(log10 width − centre) changes along the widths)
     diverge: float = 0.01  # probability that a run diverges
     baseline: bool = True  # λ = 0 runs too
     lrs: tuple = (0.05,)  # a learning rate per value; λ* moves by lr_shift dex per decade of lr
@@ -104,10 +106,11 @@ def curve(u, base, curvature, k):
 
 def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
     """(results table, truth): truth['x'][(lr, width)] = true log10 coef*, truth['alpha'], truth['gain'],
-    truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion)."""
-    rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}, "level": {}}
+    truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion);
+    truth['bend'] and truth['centre']: the local slope at log10 width u is alpha + 2·bend·(u − centre)."""
     widths = np.asarray(s.widths)
     centre = np.log10(widths).mean()
+    rows, truth = [], {"alpha": s.alpha, "bend": s.bend, "centre": centre, "x": {}, "gain": {}, "level": {}}
     # drawn only when asked for, so that a scenario without it draws the stream it always drew
     slopes = rng.normal(0, s.seed_slope, s.seeds) if s.seed_slope else np.zeros(s.seeds)
     for lr in s.lrs:
@@ -117,6 +120,8 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
             a = np.exp(rng.uniform(*np.log(s.curvature)))
             base = 0.15 + 1.0 / w + s.lr_cost * np.log10(lr / s.lr_best) ** 2
             x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
+            if s.bend:  # nothing drawn for it: a straight scenario's stream and tables are as they were
+                x_star += s.bend * (np.log10(w) - centre) ** 2
             spread = s.seed_jitter**2 + (s.seed_slope * (np.log10(w) - centre)) ** 2  # of a seed's optimum
             truth["x"][(lr, int(w))] = x_star - k * spread / 2
             lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)
