@@ -84,6 +84,24 @@ def random_scenario(rng: np.random.Generator) -> Scenario:
     )
 
 
+BEND_16X = (0.3, 0.5)  # the change of the local slope over 16× of width in the bends a reviewer saw (teacher_width's
+# slope to ~0.7 over widths 12-32, adamw_timescale's B slope from ~1.0 to 0.5-0.65 over B 32-256)
+CURVATURE_SPANS = (8, 16, 32)  # max/min width of a curvature scenario
+
+
+def random_curvature_scenario(rng: np.random.Generator, bent: bool, quiet: bool = False) -> Scenario:
+    """``random_scenario``'s noise with 4-7 widths spread evenly in log over 8-32× (rounded to integers, as the
+    kept sweeps' 2, 4, 6, 8, 12, 16, 32) and, if ``bent``, a bend whose slope changes by 0.3-0.5 over 16×
+    (``BEND_16X``), either sign; ``quiet``: the kept teacher sweeps' precision instead (5 seeds, runs' noise
+    σ 0.005-0.015, a 0.2 dex grid)."""
+    s = random_scenario(rng)
+    n, span, first = int(rng.integers(4, 8)), float(rng.choice(CURVATURE_SPANS)), int(rng.choice([2, 4, 8]))
+    widths = tuple(sorted({int(round(first * span ** (i / (n - 1)))) for i in range(n)}))
+    change = rng.uniform(*BEND_16X) * rng.choice([-1.0, 1.0])  # drawn for either kind: one stream
+    s = replace(s, widths=widths, bend=float(change / (2 * np.log10(16))) if bent else 0.0)
+    return replace(s, seeds=5, sigma=float(rng.uniform(0.005, 0.015)), step=0.2, jitter=0.0) if quiet else s
+
+
 def random_joint_scenario(rng: np.random.Generator) -> Scenario:
     """A joint (η, λ) sweep: three learning rates half a decade apart, λ* moving with the lr, and a
     loss level that prefers one lr (anywhere between, so that the best grid lr is sometimes clear

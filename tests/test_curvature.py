@@ -1,10 +1,12 @@
 """The curvature test (analysis/curvature.py): q and the end slopes on exact and planted bent laws, a straight
-ridge-like law, too few points."""
+ridge-like law, too few points, and its calibration (``calibrate --curvature``)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.__main__ import main as analysis_main
+from analysis.calibrate import CURVATURE_RATES, curvature_coverage, goal_met
 from analysis.curvature import MIN_VALUES, curvature_table
 from analysis.fit import coef_star_table
 from analysis.planted import Scenario, planted
@@ -78,3 +80,28 @@ def test_too_few_points_is_a_row_saying_so_not_an_error():
     assert rows.loc["four widths", "dof"] == 1 and not rows.loc["four widths", "verdict"].startswith("too few")
     one = curvature_table(bent_stars(0.0).assign(status=["ok"] + ["open"] * 6)).iloc[0]
     assert one["verdict"] == f"too few points (1 bounded value of width; needs {MIN_VALUES})"
+
+
+def test_the_calibration_covers_near_nominal_and_rarely_calls_a_straight_law_bent():
+    """A fast version of ``calibrate --curvature`` (the full run, docs/analysis.md#curvature, is held to
+    [0.90, 0.99])."""
+    table = curvature_coverage(20, seed=3).set_index("quantity")
+    intervals = table[~table.index.str.startswith(CURVATURE_RATES)]
+    assert len(intervals) == 8 and intervals["intervals"].min() >= 15
+    assert intervals["coverage"].between(0.8, 1.0).all(), intervals
+    for sweeps in ("realistic", "quiet"):
+        assert table.loc[f"'bends' said, straight laws, {sweeps} sweeps", "coverage"] <= 0.2
+        assert table.loc[f"'straight' said, bent laws, {sweeps} sweeps", "coverage"] == 0.0
+
+
+def test_calibrate_curvature_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "curvature_calibration.csv"
+    with pytest.raises(SystemExit) as exit_:  # one sweep of each kind cannot meet a coverage goal
+        analysis_main(["calibrate", "--curvature", "--replicates", "1", "--out", str(out)])
+    assert exit_.value.code == 1
+    table = pd.read_csv(out)
+    assert len(table) == 16 and (table["intervals"] + table["withheld"]).isin([1, 2]).all()
+    assert not goal_met(table, curvature=True) and "runtime:" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        analysis_main(["calibrate", "--curvature", "--bootstrap"])
+    assert exit_.value.code == 2 and "one calibration at a time" in capsys.readouterr().err
