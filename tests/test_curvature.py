@@ -1,5 +1,5 @@
 """The curvature test (analysis/curvature.py): q and the end slopes on exact and planted bent laws, a straight
-ridge-like law, too few points, and its calibration (``calibrate --curvature``)."""
+ridge-like law, too few points, its calibration (``calibrate --curvature``) and its place in ``fit``."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ from analysis.curvature import MIN_VALUES, curvature_table
 from analysis.fit import coef_star_table
 from analysis.planted import Scenario, planted
 
-from helpers import QUIET, planted_table, stars_table
+from helpers import QUIET, planted_table, stars_table, write_csv
 
 WIDTHS = (2, 4, 6, 8, 12, 16, 32)  # teacher_width's
 
@@ -94,7 +94,7 @@ def test_the_calibration_covers_near_nominal_and_rarely_calls_a_straight_law_ben
         assert table.loc[f"'straight' said, bent laws, {sweeps} sweeps", "coverage"] == 0.0
 
 
-def test_calibrate_curvature_from_the_command_line(tmp_path, capsys):
+def test_calibrate_curvature_and_fit_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "curvature_calibration.csv"
     with pytest.raises(SystemExit) as exit_:  # one sweep of each kind cannot meet a coverage goal
         analysis_main(["calibrate", "--curvature", "--replicates", "1", "--out", str(out)])
@@ -105,3 +105,8 @@ def test_calibrate_curvature_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         analysis_main(["calibrate", "--curvature", "--bootstrap"])
     assert exit_.value.code == 2 and "one calibration at a time" in capsys.readouterr().err
+    table, _ = planted_table(alpha=0.5, bend=-0.3, widths=(4, 8, 16, 32, 64, 128), **QUIET)
+    analysis_main(["fit", write_csv(table, tmp_path / "results.csv"), "--out", str(tmp_path / "fit")])
+    assert "curvature of coef*" in capsys.readouterr().out
+    written = pd.read_csv(tmp_path / "fit" / "curvature.csv")
+    assert list(written["axis"]) == ["width"] and written["verdict"].iloc[0] == "bends"
