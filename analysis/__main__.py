@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from analysis.fit import METRICS
@@ -48,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: the seed bootstrap's check on the exponent, "
         "REPLICATES sweeps with independent points and as many with seeds shared across widths",
+    )
+    p.add_argument(
+        "--curvature",
+        action="store_true",
+        help="instead: the curvature test's intervals (q, the end slopes) and verdicts, REPLICATES planted sweeps "
+        "of each kind (straight and bent laws, realistic and quiet sweeps)",
     )
     p.add_argument(
         "--out",
@@ -116,25 +123,31 @@ def bootstrap_verb(args) -> None:
 
 def calibrate_verb(args) -> None:
     """Prints the coverage table and exits 1 unless every coverage meets calibrate.GOAL."""
-    from analysis.calibrate import GOAL, bootstrap_coverage, coverage, goal_met
+    from analysis.calibrate import GOAL, bootstrap_coverage, coverage, curvature_coverage, goal_met
 
     if args.replicates < 1:
         raise AnalysisError(f"--replicates {args.replicates}: must be >= 1")
-    if args.seeds is not None and (args.seeds < 2 or args.bootstrap):
+    if args.bootstrap and args.curvature:
+        raise AnalysisError("--bootstrap and --curvature: one calibration at a time")
+    if args.seeds is not None and (args.seeds < 2 or args.bootstrap or args.curvature):
         raise AnalysisError(
             f"--seeds {args.seeds}: must be >= 2 (one seed has no seed offsets to tell apart), "
-            "and is not for --bootstrap (five seeds, as the kept sweeps)"
+            "and is not for --bootstrap (five seeds, as the kept sweeps) nor --curvature (its sweeps draw theirs)"
         )
-    table = (
-        bootstrap_coverage(args.replicates, args.seed)
-        if args.bootstrap
-        else coverage(args.replicates, args.seed, args.seeds)
-    )
+    start = time.perf_counter()
+    if args.bootstrap:
+        table = bootstrap_coverage(args.replicates, args.seed)
+    elif args.curvature:
+        table = curvature_coverage(args.replicates, args.seed)
+    else:
+        table = coverage(args.replicates, args.seed, args.seeds)
     if args.out:
         _write_csv(table, args.out)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    met = goal_met(table, args.bootstrap)
-    print(f"goal: every coverage in [{GOAL[0]}, {GOAL[1]}]: {'met' if met else 'NOT met'}")
+    met = goal_met(table, args.bootstrap, args.curvature)
+    judged = "every interval's coverage (the 'said' rows are rates)" if args.curvature else "every coverage"
+    print(f"goal: {judged} in [{GOAL[0]}, {GOAL[1]}]: {'met' if met else 'NOT met'}")
+    print(f"runtime: {time.perf_counter() - start:.0f} s")
     sys.exit(0 if met else 1)
 
 

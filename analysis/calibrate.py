@@ -4,8 +4,9 @@ Each replicate draws a scenario (``planted.random_scenario``), runs the same ``f
 checks each interval against the planted truth: coef* per width, the exponent against width, the gain
 over λ = 0, and the joint (η, λ) optimum's. ``bootstrap_coverage`` measures the seed bootstrap's check
 the same way, on sweeps whose seeds' optima are independent across widths or share a slope in width
-(``Scenario.seed_slope``). The scenarios and the goal: docs/analysis.md#calibration and
-docs/analysis.md#the-seed-bootstrap."""
+(``Scenario.seed_slope``). ``curvature_coverage`` measures the curvature test's intervals and verdicts on
+straight and bent planted laws (``Scenario.bend``). The scenarios and the goal: docs/analysis.md#calibration,
+docs/analysis.md#the-seed-bootstrap and docs/analysis.md#curvature."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.bootstrap import REPLICATES, bootstrap_runs, meta_sd
+from analysis.curvature import curvature_table
 from analysis.fit import coef_star_table, exponent_table, joint_lr_table, tuned_lr_stars
-from analysis.planted import planted, random_joint_scenario, random_scenario
+from analysis.planted import planted, random_curvature_scenario, random_joint_scenario, random_scenario
 
 GOAL = (0.90, 0.99)
 SEED_SLOPE = (0.0, 0.3)  # dex per decade of width, uniform; 0.15 at most gave a median SD ratio of 1.06, below
@@ -167,10 +169,12 @@ def bootstrap_coverage(replicates: int = 100, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def goal_met(table: pd.DataFrame, bootstrap: bool = False) -> bool:
+def goal_met(table: pd.DataFrame, bootstrap: bool = False, curvature: bool = False) -> bool:
     """Every coverage in ``table`` lies in GOAL; of a ``bootstrap_coverage`` table, the check's rows only
-    (the meta-regression's are the baseline it is measured against)."""
+    (the meta-regression's are the baseline it is measured against); of a ``curvature_coverage`` table, the
+    intervals' rows only (the others are rates of verdicts)."""
     judged = table[table["quantity"].str.endswith("bootstrap check")] if bootstrap else table
+    judged = judged[~judged["quantity"].str.startswith(CURVATURE_RATES)] if curvature else judged
     return bool(judged["coverage"].between(*GOAL).all())
 
 
@@ -205,3 +209,56 @@ def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
         z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
     )
     return centre - half, centre + half
+
+
+CURVATURE_SWEEPS = {"realistic": False, "quiet": True}  # random_scenario's noise; the kept teacher sweeps'
+CURVATURE_RATES = ("'bends' said", "'straight' said")
+
+
+def curvature_replicate(rng: np.random.Generator, bent: bool, quiet: bool = False) -> list[dict]:
+    """One planted sweep, straight or ``bent`` (``planted.random_curvature_scenario``), its curvature along width
+    fitted: a row per interval (q, the slope at each end of the fitted range) with whether it holds the truth,
+    and a row per verdict with whether it was said ("covered"). Quantities are "WHAT, LAW laws, SWEEPS sweeps"."""
+    scenario = random_curvature_scenario(rng, bent, quiet)
+    table, truth = planted(scenario, rng)
+    fitted = curvature_table(coef_star_table(table))
+    fitted = fitted[fitted["axis"] == "width"]
+    row = fitted.iloc[0] if len(fitted) else pd.Series({"q": np.nan, "verdict": "no row"})
+    reported = bool(np.isfinite(row["q"]))
+    label = f"{'bent' if bent else 'straight'} laws, {'quiet' if quiet else 'realistic'} sweeps"
+
+    def interval(what: str, name: str, value: float) -> dict:
+        return {
+            "quantity": f"{what}, {label}",
+            "reported": reported,
+            "width_of_interval": row[f"{name}_hi"] - row[f"{name}_lo"] if reported else np.nan,
+            "covered": reported and row[f"{name}_lo"] <= value <= row[f"{name}_hi"],
+        }
+
+    def slope_at(width: float) -> float:
+        return truth["alpha"] + 2 * truth["bend"] * (np.log10(width) - truth["centre"])
+
+    out = [interval("q", "q", truth["bend"])]
+    for end, side in (("low", "min"), ("high", "max")):
+        out.append(interval("end slopes", f"slope_{end}", slope_at(row[f"axis_{side}"]) if reported else np.nan))
+    said = {"'bends' said": str(row["verdict"]).startswith("bends"), "'straight' said": row["verdict"] == "straight"}
+    out += [
+        {"quantity": f"{what}, {label}", "reported": reported, "covered": reported and said[what]}
+        for what in CURVATURE_RATES
+    ]
+    return out
+
+
+def curvature_coverage(replicates: int = 400, seed: int = 0) -> pd.DataFrame:
+    """On ``replicates`` planted sweeps of each kind (straight and bent laws, realistic and quiet sweeps): the
+    coverage of q's and the end slopes' 95% intervals, and how often each verdict was said (in ``coverage``,
+    the rows named by CURVATURE_RATES)."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        r
+        for quiet in CURVATURE_SWEEPS.values()
+        for bent in (False, True)
+        for _ in range(replicates)
+        for r in curvature_replicate(rng, bent, quiet)
+    ]
+    return _summary(pd.DataFrame(rows))

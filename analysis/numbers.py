@@ -217,3 +217,37 @@ def kept_experiments(kept, experiment_files: Path) -> dict[str, str]:
         "KeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in kept),
         "UnkeptExperiments": ", ".join(f"\\texttt{{{tex(n)}}}" for n in every if n not in kept),
     }
+
+
+def curvature_numbers(curvature: pd.DataFrame) -> dict[str, str]:
+    """The curvature test's numbers (``analysis.curvature``), keyed by setting and axis: q, the end slopes with
+    their 95% intervals, the slope's change with its 90% interval and margin, and the verdict (or why none)."""
+    numbers = {}
+    for _, c in curvature.iterrows():
+        key = f"{c['setting']}:{c['axis']}"
+        numbers[f"curvature:{key}"] = c["verdict"]
+        if np.isfinite(c["q"]):
+            numbers[f"q:{key}"] = f"{c['q']:.3f} [{c['q_lo']:.3f}, {c['q_hi']:.3f}]"
+            for end in ("low", "high"):
+                s = c[[f"slope_{end}", f"slope_{end}_lo", f"slope_{end}_hi"]].to_numpy(float)
+                numbers[f"slope{end}:{key}"] = f"{s[0]:.2f} [{s[1]:.2f}, {s[2]:.2f}]"
+            numbers[f"change:{key}"] = f"{c['change']:.2f} [{c['change_lo90']:.2f}, {c['change_hi90']:.2f}]"
+            numbers[f"changemargin:{key}"] = f"{c['margin']:.3f}"
+    return numbers
+
+
+CURVATURE_WHAT = {"q": "Q", "end slopes": "Slopes", "'bends' said": "SaidBends", "'straight' said": "SaidStraight"}
+
+
+def curvature_calibration_numbers(table: pd.DataFrame) -> dict[str, str]:
+    """``calibrate --curvature``'s coverages and rates with their Wilson intervals, as \\newcommand names:
+    Curv + Q|Slopes|SaidBends|SaidStraight + Straight|Bent + Realistic|Quiet (e.g. \\CurvQBentQuiet), and the
+    sweeps of each kind (\\CurvSweeps)."""
+    macros = {}
+    for _, r in table.iterrows():
+        what, law, sweeps = r["quantity"].split(", ")
+        name = "Curv" + CURVATURE_WHAT[what] + law.split()[0].capitalize() + sweeps.split()[0].capitalize()
+        macros[name] = f"{r['coverage']:.3f} [{max(r['coverage_lo'], 0.0):.3f}, {r['coverage_hi']:.3f}]"
+        if what == "q":
+            macros["CurvSweeps"] = f"{r['intervals'] + r['withheld']}"
+    return macros

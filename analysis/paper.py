@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.answer import answer_md, answer_rows, answer_tex
 from analysis.bootstrap import kept_bootstrap
-from analysis.calibrate import coverage
+from analysis.calibrate import coverage, curvature_coverage
 from analysis.equilibrium import exponents as equilibrium_exponents
 from analysis.equilibrium import figure as equilibrium_figure
 from analysis.equilibrium import ratios as equilibrium_ratios
@@ -22,6 +22,8 @@ from analysis.numbers import (
     bootstrap_calibration_numbers,
     bootstrap_counts,
     bootstrap_numbers,
+    curvature_calibration_numbers,
+    curvature_numbers,
     equilibrium_numbers,
     experiment_numbers,
     global_numbers,
@@ -29,7 +31,15 @@ from analysis.numbers import (
     network_numbers,
     numbers_tex,
 )
-from analysis.paper_tables import bootstrap_tex, calibration_tex, equilibrium_tex, experiment_tex, predictions_tex
+from analysis.paper_tables import (
+    bootstrap_tex,
+    calibration_tex,
+    curvature_calibration_tex,
+    curvature_tex,
+    equilibrium_tex,
+    experiment_tex,
+    predictions_tex,
+)
 from analysis.pipeline import analyse
 from analysis.readme import README, readme_with_answer
 from analysis.rerun import rerun_numbers, rerun_pairs, rerun_summary, sigma_by_run
@@ -39,7 +49,7 @@ PAPER = Path(__file__).resolve().parents[1] / "paper"
 EXPERIMENT_FILES = PAPER.parent / "conf" / "experiment"  # every experiment that could be kept
 CALIBRATION_REPLICATES = 400
 EXPERIMENT_FIGURES = ("lambda_star_vs_width", "loss_vs_lambda")
-EXPERIMENT_CSVS = ("coef_star", "exponents", "predictions", "closed_form")
+EXPERIMENT_CSVS = ("coef_star", "exponents", "curvature", "predictions", "closed_form")
 
 
 def readme_for(results: Path, metric: str = "val_loss") -> Path | None:
@@ -81,7 +91,7 @@ class Experiment:
 def build_experiment(name: str, table: Path, metric: str, out: Path) -> Experiment:
     """Fit one kept results table and write what is the experiment's own: figures/NAME/ and tables/NAME/."""
     fit = analyse(str(table), metric)
-    numbers = experiment_numbers(fit)
+    numbers = experiment_numbers(fit) | curvature_numbers(fit["curvature"])
     boot = kept_bootstrap(name, table)
     if boot is not None:
         numbers.update(bootstrap_numbers(boot))
@@ -113,6 +123,7 @@ def build_paper(
     if readme is not None:  # its answer block is checked before the long work, rewritten after it
         readme_with_answer(readme.read_text(), "", str(readme))
     calibration = coverage(replicates)
+    curvature_calibration = curvature_coverage(replicates)  # the curvature test's, as many sweeps of each kind
     experiments = {name: build_experiment(name, table, metric, out) for name, table in kept_tables(results).items()}
     fits = {name: e.fit for name, e in experiments.items()}
     boots = {name: e.boot for name, e in experiments.items() if e.boot is not None}
@@ -145,6 +156,8 @@ def build_paper(
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex({name: fit["predictions"] for name, fit in fits.items()})
     texts["bootstrap.tex"] = bootstrap_tex(boots)
+    texts["curvature.tex"] = curvature_tex({name: fit["curvature"] for name, fit in fits.items()})
+    texts["curvature_calibration.tex"] = curvature_calibration_tex(curvature_calibration)
     texts["appendix.tex"] = "\n".join(f"\\input{{tables/{name}/appendix.tex}}" for name in experiments) + "\n"
     macros = (
         global_numbers(calibration, replicates)
@@ -153,11 +166,14 @@ def build_paper(
         | boot_calibration_numbers
         | rerun_numbers(reruns)
         | kept_experiments(numbers, EXPERIMENT_FILES)
+        | curvature_calibration_numbers(curvature_calibration)
     )
     texts["numbers.tex"] = numbers_tex(macros, numbers)
     written += write_tables(out / "tables", texts, calibration)
     reruns.to_csv(out / "tables" / "reruns.csv", index=False)
     written.append(out / "tables" / "reruns.csv")
+    curvature_calibration.to_csv(out / "tables" / "curvature_calibration.csv", index=False)
+    written.append(out / "tables" / "curvature_calibration.csv")
     if readme is not None:
         readme.write_text(readme_with_answer(readme.read_text(), texts["answer.md"], str(readme)))
         written.append(readme)

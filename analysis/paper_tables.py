@@ -176,3 +176,41 @@ def equilibrium_tex(ratios: pd.DataFrame, exponents: pd.DataFrame) -> str:
             + " & ".join(minus(signed(e.loc[(q, variable), "predicted"])) for q in ("norm", "angle"))
         )
     return tabular("lll", r"coef & norm [95\%] & angular update [95\%]", lines)
+
+
+def curvature_tex(curvatures: dict[str, pd.DataFrame]) -> str:
+    """Per experiment, setting and axis with a quadratic fit (``analysis.curvature``, at least 4 values of the
+    axis bounded): q, the local slopes at the fitted range's ends, the slope's change against its margin, the
+    verdict. Rows too few to fit are left to the experiment's curvature.csv."""
+    lines = []
+    for name, table in curvatures.items():
+        fitted = table[np.isfinite(table["q"].astype(float))]
+        if len(fitted):
+            lines.append(heading(name, 8))
+        lines += [
+            f"\\quad {tex(r['setting'])} & {AXIS_HEADERS.get(r['axis'], tex(r['axis']))} "
+            f"{r['axis_min']:g}--{r['axis_max']:g} & {r['n_points']} & "
+            f"{fixed(r['q'])} [{fixed(r['q_lo'])}, {fixed(r['q_hi'])}] & "
+            f"{fixed(r['slope_low'])} [{fixed(r['slope_low_lo'])}, {fixed(r['slope_low_hi'])}] & "
+            f"{fixed(r['slope_high'])} [{fixed(r['slope_high_lo'])}, {fixed(r['slope_high_hi'])}] & "
+            f"[{fixed(r['change_lo90'])}, {fixed(r['change_hi90'])}] $\\pm${fixed(r['margin'], 3)} & {tex(r['verdict'])}"
+            for _, r in fitted.iterrows()
+        ]
+    return tabular(
+        "llrllll" + "l",
+        r"setting & axis, range & points & $q$ [95\%] & slope at min [95\%] & slope at max [95\%] & "
+        r"change: 90\%, margin & verdict",
+        lines,
+    )
+
+
+def curvature_calibration_tex(table: pd.DataFrame) -> str:
+    """``calibrate --curvature``: per quantity, the coverage of a 95% interval or the rate of a verdict."""
+    lines = [
+        f"{tex(r['quantity'])} & {r['intervals']} & {r['withheld']} & "
+        f"{r['coverage']:.3f} [{max(r['coverage_lo'], 0.0):.3f}, {r['coverage_hi']:.3f}] & {fixed(r['median_width'])}"
+        for _, r in table.iterrows()
+    ]
+    return tabular(
+        "lrrlr", r"quantity, planted law, sweeps & fitted & withheld & coverage or rate [95\%] & median width", lines
+    )

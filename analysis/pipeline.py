@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.curvature import curvature_table
 from analysis.fit import (
     closed_form_table,
     coef_star_table,
@@ -21,7 +22,7 @@ from analysis.fit import (
 from analysis.flat import flat_cell_table
 from analysis.table import read_table
 
-FIT_FILES = ("coef_star", "exponents", "flat", "predictions", "closed_form", "consistency", "joint_lr")
+FIT_FILES = ("coef_star", "exponents", "flat", "curvature", "predictions", "closed_form", "consistency", "joint_lr")
 
 
 def analyse(table: str, metric: str) -> dict:
@@ -32,8 +33,10 @@ def analyse(table: str, metric: str) -> dict:
     joint = joint_lr_table(stars)
     tuned = tuned_lr_stars(stars, joint)
     exponents = exponent_table(stars)
+    curvature = curvature_table(stars)
     if len(tuned):  # λ* at the learning rate tuned per point: a setting of its own
         exponents = pd.concat([exponents, exponent_table(tuned)], ignore_index=True)
+        curvature = pd.concat([curvature, curvature_table(tuned)], ignore_index=True)
     return {
         "runs": runs,
         "fits": fits,
@@ -41,6 +44,7 @@ def analyse(table: str, metric: str) -> dict:
         "tuned": tuned,
         "exponents": exponents,
         "flat": flat_cell_table(stars, exponents),
+        "curvature": curvature,
         "predictions": prediction_table(runs, exponents),
         "closed_form": closed_form_table(runs, stars),
         "consistency": consistency_table(runs, metric),

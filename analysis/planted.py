@@ -33,7 +33,7 @@ def n_decayed(width: int) -> int:
 class Scenario:
     """Everything that shapes one planted sweep."""
 
-    alpha: float = 0.0  # planted exponent of coef* against width
+    alpha: float = 0.0  # planted exponent of coef* against width (its local slope at the centre with a bend)
     log10_c0: float = -1.5  # log10 coef* at width 1
     widths: tuple = (4, 8, 16, 32, 64, 128)
     seeds: int = 5
@@ -50,6 +50,8 @@ class Scenario:
     seed_slope: float = 0.0  # dex per decade of width: SD of each seed's own slope of its optimum, shared by
     # its widths (what a real seed draws that every width sees); the points' optima are then dependent
     misfit: float = 0.03  # dex: the true coef* scatters about the power law
+    bend: float = 0.0  # q: log10 coef* gains q·(log10 width − centre)², centre the mean log10 width (a power law
+    # whose local slope alpha + 2q·(log10 width − centre) changes along the widths)
     diverge: float = 0.01  # probability that a run diverges
     baseline: bool = True  # λ = 0 runs too
     lrs: tuple = (0.05,)  # a learning rate per value; λ* moves by lr_shift dex per decade of lr
@@ -82,6 +84,24 @@ def random_scenario(rng: np.random.Generator) -> Scenario:
     )
 
 
+BEND_16X = (0.3, 0.5)  # the change of the local slope over 16× of width in the bends a reviewer saw (teacher_width's
+# slope to ~0.7 over widths 12-32, adamw_timescale's B slope from ~1.0 to 0.5-0.65 over B 32-256)
+CURVATURE_SPANS = (8, 16, 32)  # max/min width of a curvature scenario
+
+
+def random_curvature_scenario(rng: np.random.Generator, bent: bool, quiet: bool = False) -> Scenario:
+    """``random_scenario``'s noise with 4-7 widths spread evenly in log over 8-32× (rounded to integers, as the
+    kept sweeps' 2, 4, 6, 8, 12, 16, 32) and, if ``bent``, a bend whose slope changes by 0.3-0.5 over 16×
+    (``BEND_16X``), either sign; ``quiet``: the kept teacher sweeps' precision instead (5 seeds, runs' noise
+    σ 0.005-0.015, a 0.2 dex grid)."""
+    s = random_scenario(rng)
+    n, span, first = int(rng.integers(4, 8)), float(rng.choice(CURVATURE_SPANS)), int(rng.choice([2, 4, 8]))
+    widths = tuple(sorted({int(round(first * span ** (i / (n - 1)))) for i in range(n)}))
+    change = rng.uniform(*BEND_16X) * rng.choice([-1.0, 1.0])  # drawn for either kind: one stream
+    s = replace(s, widths=widths, bend=float(change / (2 * np.log10(16))) if bent else 0.0)
+    return replace(s, seeds=5, sigma=float(rng.uniform(0.005, 0.015)), step=0.2, jitter=0.0) if quiet else s
+
+
 def random_joint_scenario(rng: np.random.Generator) -> Scenario:
     """A joint (η, λ) sweep: three learning rates half a decade apart, λ* moving with the lr, and a
     loss level that prefers one lr (anywhere between, so that the best grid lr is sometimes clear
@@ -104,10 +124,11 @@ def curve(u, base, curvature, k):
 
 def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
     """(results table, truth): truth['x'][(lr, width)] = true log10 coef*, truth['alpha'], truth['gain'],
-    truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion)."""
-    rows, truth = [], {"alpha": s.alpha, "x": {}, "gain": {}, "level": {}}
+    truth['level'][(lr, width)] = the minimum of the seed-averaged curve (the joint optimum's criterion);
+    truth['bend'] and truth['centre']: the local slope at log10 width u is alpha + 2·bend·(u − centre)."""
     widths = np.asarray(s.widths)
     centre = np.log10(widths).mean()
+    rows, truth = [], {"alpha": s.alpha, "bend": s.bend, "centre": centre, "x": {}, "gain": {}, "level": {}}
     # drawn only when asked for, so that a scenario without it draws the stream it always drew
     slopes = rng.normal(0, s.seed_slope, s.seeds) if s.seed_slope else np.zeros(s.seeds)
     for lr in s.lrs:
@@ -117,6 +138,8 @@ def planted(s: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
             a = np.exp(rng.uniform(*np.log(s.curvature)))
             base = 0.15 + 1.0 / w + s.lr_cost * np.log10(lr / s.lr_best) ** 2
             x_star = s.log10_c0 + shift + s.alpha * np.log10(w) + rng.normal(0, s.misfit)
+            if s.bend:  # nothing drawn for it: a straight scenario's stream and tables are as they were
+                x_star += s.bend * (np.log10(w) - centre) ** 2
             spread = s.seed_jitter**2 + (s.seed_slope * (np.log10(w) - centre)) ** 2  # of a seed's optimum
             truth["x"][(lr, int(w))] = x_star - k * spread / 2
             lo, hi = x_star - rng.uniform(*s.below), x_star + rng.uniform(*s.above)

@@ -16,6 +16,7 @@ def print_summary(fit: dict, metric: str) -> None:
     consistency of runs named in several normalisations, and the notes."""
     for setting, stars in fit["coef_star"].groupby("setting", sort=True):
         _print_setting(fit, setting, stars, metric)
+    _print_curvature(fit["curvature"])
     _print_closed_form(fit["closed_form"])
     _print_joint_optimum(fit)
     _print_consistency(fit["consistency"])
@@ -89,6 +90,35 @@ def _print_setting(fit: dict, setting: str, stars: pd.DataFrame, metric: str) ->
                 ]
             )
         )
+    print()
+
+
+def _print_curvature(curvature: pd.DataFrame) -> None:
+    """Per setting and axis: does one exponent describe coef* over the range (analysis.curvature)?"""
+    if not len(curvature):
+        return
+    print(
+        "curvature of coef* (log10 coef* = c0 + a·z + q·z², z = centred log10 axis; slopes at the range's ends; "
+        "'straight': the slope changes by less than the margin, TOST at 5%)"
+    )
+    print(
+        _frame(
+            [
+                {
+                    "setting": r["setting"],
+                    "axis": r["axis"],
+                    "points": r["n_points"],
+                    "q [95%]": _ci(r["q"], r["q_lo"], r["q_hi"]),
+                    "slope at min [95%]": _ci(r["slope_low"], r["slope_low_lo"], r["slope_low_hi"]),
+                    "slope at max [95%]": _ci(r["slope_high"], r["slope_high_lo"], r["slope_high_hi"]),
+                    "change, 90%": f"[{r['change_lo90']:.2f}, {r['change_hi90']:.2f}]" if r["q"] == r["q"] else "",
+                    "margin": f"±{r['margin']:.3f}" if r["q"] == r["q"] else "",
+                    "verdict": r["verdict"],
+                }
+                for _, r in curvature.iterrows()
+            ]
+        )
+    )
     print()
 
 

@@ -59,6 +59,7 @@ def test_the_analysis_never_imports_torch_nor_the_trainer():
         "analysis.planted",
         "analysis.bootstrap",
         "analysis.calibrate",
+        "analysis.curvature",
         "analysis.equilibrium",
     ]
     code = (

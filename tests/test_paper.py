@@ -73,3 +73,11 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
     appendix = (tmp_path / "paper" / "tables" / "planted" / "appendix.tex").read_text()
     assert appendix.count("\\includegraphics{figures/planted/loss_vs_lambda_optim.lr=") == 2
     assert (tmp_path / "paper" / "figures" / "planted" / "coef_star_vs_axes.pdf").is_file()
+    curvature = pd.read_csv(tmp_path / "paper" / "tables" / "planted" / "curvature.csv").set_index("setting")
+    assert numbers["curvature:optim.lr=0.01:width"] == curvature.loc["optim.lr=0.01", "verdict"]
+    assert numbers["q:optim.lr=0.01:width"].startswith(
+        f"{curvature.loc['optim.lr=0.01', 'q']:.3f} [".replace("-", "$-$")
+    )
+    assert (tmp_path / "paper" / "tables" / "curvature.tex").read_text().count("\\quad optim.lr=0.01 & width") == 1
+    assert "\\newcommand{\\CurvQBentQuiet}" in tex and "\\newcommand{\\CurvSweeps}{20}" in tex
+    assert len(pd.read_csv(tmp_path / "paper" / "tables" / "curvature_calibration.csv")) == 16
