@@ -3,10 +3,9 @@
 The exponent fit (``scaling``) treats the points' optima as independent; they are not when a seed draws
 something several points share. Resampling whole seeds with replacement (one draw for every point) and
 refitting every coef* and the exponents gives their spread with that dependence in it. Every replicate
-counts: one in which a fitted point goes open or to an edge sends the exponent to ±inf (or either way),
-as that point's optimum may then lie anywhere past the grid. Its check on a verdict (``robust_verdict``)
-widens the exponent's interval each way to the bootstrap's reach where that is larger, so it can only
-weaken a verdict. What it computes, which replicates count, and why: docs/analysis.md#the-seed-bootstrap.
+counts, each point by its estimate whatever its status: one gone open keeps its estimate, one gone to an
+edge sits at the grid's end. Its check on a verdict (``robust_verdict``) widens the exponent's interval each
+way to the bootstrap's reach where that is larger, so it can only weaken a verdict. What it computes, which replicates count, and why: docs/analysis.md#the-seed-bootstrap.
 
 The paper quotes it from ``paper/results/bootstrap/NAME.csv``, which records the SHA-256 of the table
 it was drawn from: a table that has changed since stops the paper build instead of being quoted stale."""
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.fit import AXES, coef_star_table, exponent_table, varying_axes
+from analysis.fit import AXES, coef_star_table, exponent_table
 from analysis.scaling import verdict
 from analysis.table import AnalysisError, read_table
 
@@ -57,46 +56,25 @@ def seed_bootstrap(table: str | Path, replicates: int = REPLICATES, rng: int = 0
     return boot.assign(table_sha256=table_digest(table))
 
 
-def _pull(original: pd.DataFrame, design: pd.DataFrame) -> dict[tuple, np.ndarray]:
-    """Per (setting, axis): how each fitted point's log10 coef* moves the exponent (a row of the weighted
-    least-squares solution at the original fit's weights), to tell which way a lost point sends it."""
-    pulls = {}
-    for (setting, norm, axis), e in original.iterrows():
-        if norm != "coef":
-            continue
-        points = design[design["setting"] == setting]
-        axes = varying_axes(points)
-        x = np.column_stack([np.ones(len(points))] + [np.log10(points[a].astype(float)) for a in axes])
-        w = 1 / (points["se"].to_numpy(float) ** 2 + e["tau"] ** 2)
-        solution = np.linalg.solve(x.T @ (w[:, None] * x), x.T * w)
-        pulls[(setting, axis)] = solution[1 + axes.index(axis)]
-    return pulls
-
-
-def _replicate_exponents(original, design, pulls, stars) -> tuple[pd.Series, np.ndarray]:
-    """A replicate's exponents over the original fit's points: refitted where all stayed bounded; ±inf
-    where one went open or to an edge (its coef* may lie anywhere past the grid's end, so the exponent
-    may be anything that way), NaN where lost points pull both ways or one was not fitted at all."""
-    here = design[AXES_KEY].merge(stars, on=AXES_KEY, how="left")
-    bounded = here["status"].eq("ok").to_numpy()
-    out = pd.Series(np.nan, index=original.index)
-    refit = exponent_table(here[here["setting"].isin(_all_ok(here))]).dropna(subset=["exponent"])
-    out.update(refit.set_index(["setting", "norm", "axis"])["exponent"].reindex(original.index).dropna())
-    side = here["unbounded"].where(here["status"].isin(["edge", "open"]), "both").to_numpy()
-    for setting, norm, axis in original.index:
-        lost = (here["setting"] == setting).to_numpy() & ~bounded
-        if lost.any():
-            pull = pulls[(setting, axis)][lost[here["setting"].to_numpy() == setting]]
-            way = np.where(side[lost] == "low", -1.0, np.where(side[lost] == "high", 1.0, np.nan)) * np.sign(pull)
-            out[(setting, norm, axis)] = way[0] * np.inf if np.all(way == way[0]) else np.nan
-    return out, ~bounded
+def _replicate_exponents(original, design, stars) -> tuple[pd.Series, np.ndarray]:
+    """A replicate's exponents, refitted over the original fit's points from each point's coef* whatever its
+    status: an optimum gone open keeps its estimate (with the original SE, having none of its own), one
+    gone to an edge sits at the grid's end. NaN where a point was not fitted at all. Also which points went
+    open or to an edge."""
+    here = design[AXES_KEY].merge(stars[[*AXES_KEY, "coef_star", "status", "se"]], on=AXES_KEY, how="left")
+    moved = here["coef_star"].to_numpy(float) / design["coef_star"].to_numpy(float)
+    lams = [c for c in design.columns if c.startswith("lam_star_")]
+    points = design.assign(
+        coef_star=design["coef_star"].to_numpy(float) * moved,
+        se=np.where(np.isfinite(here["se"].to_numpy(float)), here["se"].to_numpy(float), design["se"].to_numpy(float)),
+        **{c: design[c].to_numpy(float) * moved for c in lams},
+    )
+    fitted = points[~points["setting"].isin(points.loc[~np.isfinite(moved), "setting"])]
+    refit = exponent_table(fitted).dropna(subset=["exponent"]).set_index(["setting", "norm", "axis"])["exponent"]
+    return refit.reindex(original.index).astype(float), ~here["status"].eq("ok").to_numpy()
 
 
 AXES_KEY = ["setting", *AXES]
-
-
-def _all_ok(points: pd.DataFrame) -> list[str]:
-    return [s for s, g in points.groupby("setting") if g["status"].eq("ok").all()]
 
 
 def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Generator) -> pd.DataFrame:
@@ -106,16 +84,19 @@ def bootstrap_runs(runs: pd.DataFrame, replicates: int, generator: np.random.Gen
     if original.empty:
         return pd.DataFrame()
     design = stars[(stars["status"] == "ok") & stars["setting"].isin(original.index.get_level_values("setting"))]
-    pulls = _pull(original, design)
     replicated = [
-        _replicate_exponents(original, design, pulls, coef_star_table(resampled(runs, generator)))
-        for _ in range(replicates)
+        _replicate_exponents(original, design, coef_star_table(resampled(runs, generator))) for _ in range(replicates)
     ]
     draws = pd.concat([exponents for exponents, _ in replicated], axis=1)
-    lost = design[AXES_KEY].assign(times=np.sum([lost for _, lost in replicated], axis=0))
+    lost_each = np.array([lost for _, lost in replicated])
+    lost = design[AXES_KEY].assign(times=lost_each.sum(axis=0))
+    kept = {
+        setting: int((~lost_each[:, (design["setting"] == setting).to_numpy()].any(axis=1)).sum())
+        for setting in design["setting"].unique()
+    }
     return pd.DataFrame(
         [
-            {**_row(key, e, draws.loc[key].to_numpy(float)), "lost_points": _lost_points(lost, key[0])}
+            {**_row(key, e, draws.loc[key].to_numpy(float), kept[key[0]]), "lost_points": _lost_points(lost, key[0])}
             for key, e in original.iterrows()
         ]
     )
@@ -130,8 +111,8 @@ def _lost_points(lost: pd.DataFrame, setting: str) -> str:
 
 def check_interval(e: pd.Series, draws: np.ndarray, level: float) -> tuple[float, float]:
     """The check's interval at ``level``: each way, the larger of the fit's SD and the bootstrap's reach that
-    way (its (1 ± level)/2 quantile over every replicate, lost ones included, counted in SDs), times the fit's
-    t quantile. An end is infinite where more than (1 − level)/2 of the replicates went off it."""
+    way (its (1 ± level)/2 quantile over every replicate, counted in SDs of a normal), times the fit's t
+    quantile. An unfitted replicate (NaN) counts as either end, so past (1 − level)/2 of them both are infinite."""
     tail = (1 - level) / 2
     low = np.quantile(np.where(np.isnan(draws), -np.inf, draws), tail, method="inverted_cdf")
     high = np.quantile(np.where(np.isnan(draws), np.inf, draws), 1 - tail, method="inverted_cdf")
@@ -142,7 +123,7 @@ def check_interval(e: pd.Series, draws: np.ndarray, level: float) -> tuple[float
     )
 
 
-def _row(key: tuple, e: pd.Series, draws: np.ndarray) -> dict:
+def _row(key: tuple, e: pd.Series, draws: np.ndarray, kept: int) -> dict:
     """One exponent's bootstrap summary and check (90%: the TOST's; 95%: what the calibration measures)."""
     finite = draws[np.isfinite(draws)]
     lo90, hi90 = check_interval(e, draws, 0.90)
@@ -162,10 +143,8 @@ def _row(key: tuple, e: pd.Series, draws: np.ndarray) -> dict:
         "margin": e["margin"],
         "verdict": e["verdict"],
         "replicates": len(draws),
-        "kept": len(finite),  # every fitted point stayed bounded
-        "lost_low": int(np.sum(draws == -np.inf)),  # a point went off the grid the way that lowers the exponent
-        "lost_high": int(np.sum(draws == np.inf)),
-        "lost_both": int(np.sum(np.isnan(draws))),  # lost points pull both ways, or one was not fitted
+        "kept": kept,  # every fitted point stayed bounded
+        "unfitted": int(np.sum(np.isnan(draws))),  # a fitted point had no estimate at all
         "boot_sd": finite.std(ddof=1) if len(finite) > 1 else np.nan,
         "boot_lo": np.quantile(np.where(np.isnan(draws), -np.inf, draws), 0.025, method="inverted_cdf"),
         "boot_hi": np.quantile(np.where(np.isnan(draws), np.inf, draws), 0.975, method="inverted_cdf"),
@@ -189,7 +168,7 @@ def kept_bootstrap(name: str, table: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     boot = pd.read_csv(path)
-    if "lost_low" not in boot:
+    if "unfitted" not in boot:
         raise AnalysisError(
             f"{path}: written by an older bootstrap (it kept only replicates with the original design); rerun `python -m "
             f"analysis bootstrap {table} --out {path}`"

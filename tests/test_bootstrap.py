@@ -40,13 +40,14 @@ def test_bootstrap_spread_matches_the_meta_regression_on_independent_points_and_
         and (every["replicates"] == 40).all()
         and every["table_sha256"].str.len().eq(64).all()
     )
-    lost = every[["lost_low", "lost_high", "lost_both"]].sum(axis=1)
-    assert (every["kept"] + lost == 40).all()  # every replicate counts: bounded throughout, or lost one way
+    assert (every["unfitted"] == 0).all() and (every["kept"] <= 40).all()  # every replicate counts
     boot = every.set_index(["norm", "axis"]).loc[("coef", "width")]
     assert boot["kept"] >= 30 and boot["boot_lo"] < boot["exponent"] < boot["boot_hi"]
     # the meta-regression's SD of the exponent, from its 95% interval on k - p degrees of freedom
     sd = (boot["hi"] - boot["lo"]) / 2 / stats.t.ppf(0.975, boot["dof"])
-    assert meta_sd(boot) == pytest.approx(sd) and 0.5 < boot["boot_sd"] / sd < 2
+    # one table: the ratio scatters (1.99 here when only replicates that kept every point counted; its median
+    # over many planted tables, near 1, is what calibrate --bootstrap measures)
+    assert meta_sd(boot) == pytest.approx(sd) and 0.5 < boot["boot_sd"] / sd < 2.5
     for _, b in every.iterrows():  # the TOST again, each end at least the fit's own
         half = stats.t.ppf(0.95, b["dof"]) * meta_sd(b)
         assert b["robust_lo90"] <= b["exponent"] - half + 1e-12 and b["robust_hi90"] >= b["exponent"] + half - 1e-12
@@ -89,7 +90,7 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
         boot_sd=0.06,
         robust_lo90=-0.2,
         robust_hi90=0.15,
-        lost_low=0,
+        unfitted=0,
     )
     boot = pd.DataFrame(
         [
@@ -110,7 +111,7 @@ def test_the_bootstrap_table_marks_a_verdict_that_differs_from_the_answer_tables
     (tmp_path / "bootstrap").mkdir()
     table = tmp_path / "x.csv"
     table.write_text("a\n")
-    boot.drop(columns=["lost_low"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
+    boot.drop(columns=["unfitted"]).to_csv(tmp_path / "bootstrap" / "x.csv", index=False)
     with pytest.raises(AnalysisError, match="older bootstrap"):
         kept_bootstrap("x", table)
 
@@ -159,7 +160,7 @@ def test_the_bootstrap_calibration_writes_both_intervals_for_both_kinds_of_seed_
     assert exit_.value.code == 2 and "--seeds 3" in capsys.readouterr().err
 
 
-def test_the_checks_interval_widens_each_way_to_the_bootstraps_reach_and_opens_where_over_a_tail_is_lost():
+def test_the_checks_interval_widens_each_way_to_the_bootstraps_reach_and_opens_where_over_a_tail_is_unfitted():
     e = pd.Series({"exponent": 0.0, "lo": -0.1, "hi": 0.1, "dof": 4})
     t, sd = stats.t.ppf(0.95, 4), meta_sd(e)
     narrow = np.linspace(-0.01, 0.01, 100)  # the bootstrap's spread below the fit's: the fit's interval
@@ -178,27 +179,21 @@ def test_the_checks_interval_widens_each_way_to_the_bootstraps_reach_and_opens_w
     assert np.isinf(check_interval(e, both, 0.90)).all()
 
 
-def test_a_replicate_that_loses_a_point_off_the_grid_sends_the_exponent_the_way_that_point_pulls():
+def test_a_replicate_counts_each_points_estimate_whatever_its_status_and_names_the_points_it_lost():
     widths = np.array([4, 8, 16, 32])
-    stars = stars_table(widths, 10 ** (-2 + 0.5 * np.log10(widths)), unbounded="")
+    stars = stars_table(widths, 10 ** (-2 + 0.5 * np.log10(widths)))
     original = exponent_table(stars).dropna(subset=["exponent"]).set_index(["setting", "norm", "axis"])
-    from analysis.bootstrap import _pull
-
-    pulls = _pull(original, stars)
-    again, lost = _replicate_exponents(original, stars, pulls, stars)
+    again, lost = _replicate_exponents(original, stars, stars)
     assert not lost.any() and again.to_numpy() == pytest.approx(original["exponent"].to_numpy())
-    for width, status, side, expected in (
-        (4, "open", "low", np.inf),  # the narrowest optimum may be anywhere below: the slope anything above
-        (4, "edge", "high", -np.inf),
-        (32, "open", "low", -np.inf),
-        (32, "open", "both", np.nan),
-        (32, "too_few", "", np.nan),
-    ):
-        replicate = stars.copy()
-        replicate.loc[replicate["width"] == width, ["status", "unbounded"]] = [status, side]
-        again, lost = _replicate_exponents(original, stars, pulls, replicate)
-        assert lost.tolist() == (widths == width).tolist()
-        assert np.array_equal(again.to_numpy(), np.full(len(again), expected), equal_nan=True), (width, status, side)
-    replicate = stars.copy()
-    replicate.loc[replicate["width"].isin([4, 32]), ["status", "unbounded"]] = ["open", "low"]  # pulling apart
-    assert np.isnan(_replicate_exponents(original, stars, pulls, replicate)[0]).all()
+    replicate = stars.copy()  # the narrowest optimum went open, its estimate 0.3 dex lower: the slope steepens
+    replicate.loc[0, ["status", "coef_star", "se"]] = ["open", stars.loc[0, "coef_star"] / 10**0.3, np.nan]
+    again, lost = _replicate_exponents(original, stars, replicate)
+    assert lost.tolist() == [True, False, False, False]
+    moved = replicate.assign(status="ok", se=0.05)  # refitted with the original SE where the replicate has none
+    for norm in ("sum", "mean", "per_step"):  # every normalisation's λ* moves with coef*
+        moved[f"lam_star_{norm}"] = stars[f"lam_star_{norm}"] * replicate["coef_star"] / stars["coef_star"]
+    refit = exponent_table(moved).set_index(["setting", "norm", "axis"])["exponent"]
+    assert again.to_numpy() == pytest.approx(refit.reindex(again.index).to_numpy())
+    assert (again - original["exponent"]).loc[("all", "coef", "width")] > 0.1
+    replicate.loc[3, "status"], replicate.loc[3, "coef_star"] = "too_few", np.nan  # no estimate: unfitted
+    assert np.isnan(_replicate_exponents(original, stars, replicate)[0]).all()
