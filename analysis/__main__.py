@@ -44,6 +44,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=None, help="seeds per point in every planted sweep (default: 2-5)")
     p.add_argument(
+        "--metric",
+        default="val_loss",
+        choices=METRICS,
+        help="the metric fitted: the planted final loss, best-epoch loss or error rate (not for --bootstrap)",
+    )
+    p.add_argument(
         "--bootstrap",
         action="store_true",
         help="instead: the seed bootstrap's check on the exponent, "
@@ -125,10 +131,12 @@ def calibrate_verb(args) -> None:
             f"--seeds {args.seeds}: must be >= 2 (one seed has no seed offsets to tell apart), "
             "and is not for --bootstrap (five seeds, as the kept sweeps)"
         )
+    if args.bootstrap and args.metric != "val_loss":
+        raise AnalysisError(f"--metric {args.metric}: the seed bootstrap's check is calibrated on the final loss only")
     table = (
         bootstrap_coverage(args.replicates, args.seed)
         if args.bootstrap
-        else coverage(args.replicates, args.seed, args.seeds)
+        else coverage(args.replicates, args.seed, args.seeds, args.metric)
     )
     if args.out:
         _write_csv(table, args.out)
