@@ -45,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, default=None, help="seeds per point in every planted sweep (default: 2-5)")
     p.add_argument(
+        "--metric",
+        default="val_loss",
+        choices=METRICS,
+        help="the metric fitted: the planted final loss, best-epoch loss or error rate (not for --bootstrap)",
+    )
+    p.add_argument(
         "--bootstrap",
         action="store_true",
         help="instead: the seed bootstrap's check on the exponent, "
@@ -135,12 +141,14 @@ def calibrate_verb(args) -> None:
             "and is not for --bootstrap (five seeds, as the kept sweeps) nor --curvature (its sweeps draw theirs)"
         )
     start = time.perf_counter()
+    if args.bootstrap and args.metric != "val_loss":
+        raise AnalysisError(f"--metric {args.metric}: the seed bootstrap's check is calibrated on the final loss only")
     if args.bootstrap:
         table = bootstrap_coverage(args.replicates, args.seed)
     elif args.curvature:
         table = curvature_coverage(args.replicates, args.seed)
     else:
-        table = coverage(args.replicates, args.seed, args.seeds)
+        table = coverage(args.replicates, args.seed, args.seeds, args.metric)
     if args.out:
         _write_csv(table, args.out)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))

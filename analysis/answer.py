@@ -10,8 +10,21 @@ import pandas as pd
 from analysis.bootstrap import changed_by_check
 from analysis.fit import AXES, FittedPoint
 from analysis.flat import rests_on_flat
+from analysis.metrics import LABELS, UNCALIBRATED
 from analysis.tex import AXIS_HEADERS, heading, minus, tabular, tex
 from wdbench.normalisation import NORMS
+
+
+def metrics_note(extra: list[str]) -> str:
+    """What the other metrics' columns hold, in a line under the Markdown table."""
+    return (
+        f"{', '.join(LABELS[m] for m in extra).capitalize()}: the exponent of λ*_sum fitted on that metric "
+        "(λ*_mean's and λ*_per_step's differ from it by the same fixed shifts as in the first columns); in brackets "
+        f"the range it was fitted over where that differs, and the optima fitted; {UNCALIBRATED}: that metric's "
+        "coverage not measured within the goal; – (no COLUMN): the table has no such values. †: the verdict "
+        "changes under the seed bootstrap's check; ‡: it changes, or cannot be given, without the setting's flat "
+        "cells (points whose gain over λ = 0 is not shown)."
+    )
 
 
 def _grid_ends(fits: list[FittedPoint]) -> dict[tuple, tuple[float, float]]:
@@ -115,11 +128,16 @@ def _marked(row: dict, norm: str) -> tuple:
     return row["cells"].get(norm), norm in row["bootstrap_changed"], norm in row["on_flat"]
 
 
+def _metrics(rows: list[dict]) -> list[str]:
+    """The other metrics whose columns the rows carry (``metrics.metric_cells``), in order; none without."""
+    return list(rows[0].get("metrics", {})) if rows else []
+
+
 def answer_tex(rows: list[dict]) -> str:
-    lines, last = [], None
+    lines, last, extra = [], None, _metrics(rows)
     for row in rows:
         if row["experiment"] != last:  # the experiment's name heads its rows (a column of it would not fit)
-            lines.append(heading(row["experiment"], 3 + len(NORMS)))
+            lines.append(heading(row["experiment"], 3 + len(NORMS) + len(extra)))
             last = row["experiment"]
         if row["cells"] is None:
             cells = [f"\\multicolumn{{{1 + len(NORMS)}}}{{l}}{{no exponent fitted: {row['bounded']} optima bounded}}"]
@@ -127,11 +145,13 @@ def answer_tex(rows: list[dict]) -> str:
             name, lo, hi = row["axis"]
             cells = [f"{AXIS_HEADERS[name]} {lo:g}--{hi:g}{_fitted_count(row['fitted'], unit='')}"]
             cells += [minus(tex(_cell(*_marked(row, n)))) for n in NORMS]
+        cells += [minus(tex(row["metrics"][m])) for m in extra]
         lines.append(f"\\quad {tex(row['setting'])} & " + " & ".join(cells) + f" & {minus(tex(row['near']))}")
     return tabular(
-        "ll" + "l" * len(NORMS) + "l",
+        "ll" + "l" * len(NORMS) + "l" * len(extra) + "l",
         "setting & axis & "
         + " & ".join(f"$\\lambda^*_\\text{{{n.replace('_', '-')}}}$: $e$ [95\\%], verdict" for n in NORMS)
+        + "".join(f" & $\\lambda^*_\\text{{sum}}$, {LABELS[m]}" for m in extra)
         + r" & near-optimal $\lambda_\mathrm{sum}$, every point",
         lines,
     )
@@ -139,11 +159,13 @@ def answer_tex(rows: list[dict]) -> str:
 
 def answer_md(rows: list[dict]) -> str:
     """The answer table in Markdown, for the README (which must hold it verbatim)."""
+    extra = _metrics(rows)
     head = [
         "experiment",
         "setting",
         "axis",
         *(f"λ*_{n}: e [95%], verdict" for n in NORMS),
+        *(f"λ*_sum, {LABELS[m]}" for m in extra),
         "λ_sum near-optimal at every point",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -154,5 +176,8 @@ def answer_md(rows: list[dict]) -> str:
             name, lo, hi = row["axis"]
             cells = [f"{name} {lo:g}–{hi:g}{_fitted_count(row['fitted'])}"]
             cells += [_cell(*_marked(row, n)).replace("-", "−") for n in NORMS]
+        cells += [row["metrics"][m].replace("-", "−") for m in extra]
         lines.append("| " + " | ".join([row["experiment"], row["setting"], *cells, row["near"]]) + " |")
+    if extra:  # what the other metrics' columns hold, under the table
+        lines += ["", metrics_note(extra)]
     return "\n".join(lines) + "\n"

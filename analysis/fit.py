@@ -22,6 +22,8 @@ from wdbench.config import STUDY_AXES
 from wdbench.normalisation import NORMS, norm_factor
 
 METRICS = ("val_loss", "best_val_loss", "val_err")  # the final loss, the best epoch's loss, the final error rate
+# how each metric's intervals are widened (optimum.fit_optimum), as its calibration needed: docs/analysis.md#three-metrics
+INTERVALS = {"val_loss": {}, "best_val_loss": {"hull": True, "grid_floor": True}, "val_err": {"hull": True}}
 AXES = {axis: CONFIG + field for axis, field in STUDY_AXES.items()}
 NOT_SETTING = {CONFIG + f for f in ("penalty.norm", "penalty.lam", "penalty.log10_coef", "seed")} | set(AXES.values())
 LR = CONFIG + "optim.lr"
@@ -153,7 +155,14 @@ def fitted_groups(runs: pd.DataFrame, metric: str) -> Iterator[FittedPoint]:
         yield FittedPoint(
             PointKey(*key),
             group,
-            fit_optimum(np.log10(curve["coef"]), curve["value"], curve["seed"], baseline["value"], baseline["seed"]),
+            fit_optimum(
+                np.log10(curve["coef"]),
+                curve["value"],
+                curve["seed"],
+                baseline["value"],
+                baseline["seed"],
+                **INTERVALS[metric],
+            ),
         )
 
 

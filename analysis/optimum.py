@@ -132,10 +132,15 @@ def knots_for(grid: np.ndarray) -> np.ndarray:
     return np.r_[[grid[0]] * 4, inner, [grid[-1]] * 4]
 
 
-def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
+def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False, grid_floor: bool = False) -> Optimum:
     """coef* from runs at log10 coef ``x`` with metric ``y`` (+inf: diverged) and ``seed``; λ = 0
     runs (``baseline_*``), when given, enter the same fit as one more level sharing the seed
-    offsets, so that the gain over λ = 0 is a contrast of the fit with its exact covariance."""
+    offsets, so that the gain over λ = 0 is a contrast of the fit with its exact covariance.
+
+    Wider intervals, for the metrics whose calibration needs them (docs/analysis.md#three-metrics): ``hull``,
+    the interval is the hull of every plausible coef, not only the stretch around coef* (basins flat for
+    their noise); ``grid_floor``, it reaches at least the grid coefs either side of coef* (where the spline
+    alone would place the minimum between them: shapes a spline on a coarse grid follows less well)."""
     x, y, seed = np.asarray(x, float), np.asarray(y, float), np.asarray(seed)
     baseline_y, baseline_seed = np.asarray(baseline_y, float), np.asarray(baseline_seed)
     diverged_at = x[np.isposinf(y)]
@@ -178,6 +183,13 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     plausible = _plausible(fit, scan, t)
     lo, hi = _component(plausible, scan.at)
     common["elsewhere"] = float((plausible.sum() - (hi - lo + 1)) * (scan.x[1] - scan.x[0]))
+    if hull:  # the stretches away from coef* are inside the interval, not elsewhere
+        lo, hi = np.nonzero(plausible)[0][[0, -1]]
+        common["elsewhere"] = 0.0
+    if grid_floor:
+        at_grid = np.rint((grid - grid[0]) / (grid[-1] - grid[0]) * (SCAN - 1)).astype(int)
+        left, right = at_grid[grid < common["x"]], at_grid[grid > common["x"]]
+        lo, hi = min(lo, left.max()) if len(left) else lo, max(hi, right.min()) if len(right) else hi
     if lo == 0 or hi == SCAN - 1 or scan.curvature <= 0:
         sides = [side for side, reached in (("low", lo == 0), ("high", hi == SCAN - 1)) if reached]
         return Optimum("open", unbounded=sides[0] if len(sides) == 1 else "both", **common)

@@ -18,6 +18,7 @@ from analysis.equilibrium import figure as equilibrium_figure
 from analysis.equilibrium import ratios as equilibrium_ratios
 from analysis.equilibrium import read_tensors
 from analysis.figures import all_figures
+from analysis.metrics import fit_others, kept_calibrations, metric_calibration_numbers, metric_cells, metric_numbers
 from analysis.numbers import (
     bootstrap_calibration_numbers,
     bootstrap_counts,
@@ -152,7 +153,12 @@ def build_paper(
 
     sigma = {run: s for fit in fits.values() for run, s in sigma_by_run(fit["fits"]).items()}
     reruns = rerun_summary(rerun_pairs({name: fit["runs"] for name, fit in fits.items()}, sigma, metric))
-    answer = answer_rows(fits, boots)
+    # the other metrics: every experiment fitted again on each (coef* and exponents only), beside in the answer
+    others = {name: fit_others(e.fit["runs"], metric) for name, e in experiments.items()}
+    calibrations = kept_calibrations(results, calibration, metric)
+    for name, by_metric in others.items():
+        numbers[name].update(metric_numbers(by_metric))
+    answer = metric_cells(answer_rows(fits, boots), others, calibrations)
     texts["answer.tex"], texts["answer.md"] = answer_tex(answer), answer_md(answer)
     texts["predictions.tex"] = predictions_tex({name: fit["predictions"] for name, fit in fits.items()})
     texts["bootstrap.tex"] = bootstrap_tex(boots)
@@ -165,6 +171,7 @@ def build_paper(
         | bootstrap_counts(boots)
         | boot_calibration_numbers
         | rerun_numbers(reruns)
+        | metric_calibration_numbers(calibrations)
         | kept_experiments(numbers, EXPERIMENT_FILES)
         | curvature_calibration_numbers(curvature_calibration)
     )

@@ -353,6 +353,28 @@ def test_the_best_epochs_loss_is_a_metric_of_its_own():
         coef_star_table(df.drop(columns="best_val_loss"), "best_val_loss")
 
 
+def test_each_metrics_intervals_are_widened_as_its_calibration_needs():
+    """The same numbers fitted as each metric: the same coef*, the final loss's interval the narrowest, the
+    error rate's the hull of its plausible coefs, the best-epoch loss's also reaching its neighbouring grid coefs."""
+    df, _ = planted_table(**QUIET)
+    df["best_val_loss"], df["val_acc"] = df["val_loss"], 1 - df["val_loss"]
+    final, best, error = (coef_star_table(df, m).set_index("width") for m in ("val_loss", "best_val_loss", "val_err"))
+    ok = final.index[final["status"] == "ok"]
+    assert len(ok) >= 4 and (best.loc[ok, "coef_star"] == final.loc[ok, "coef_star"]).all()
+    assert (error.loc[ok, "coef_lo"] <= final.loc[ok, "coef_lo"] * (1 + 1e-12)).all()
+    assert (best.loc[ok, "coef_lo"] <= error.loc[ok, "coef_lo"] * (1 + 1e-12)).all()
+    assert (best.loc[ok, "coef_hi"] >= error.loc[ok, "coef_hi"] * (1 - 1e-12)).all()
+    grid = df.loc[df["coef"] > 0].groupby("width")["coef"].apply(lambda c: np.sort(c.unique()))
+    for w in best.index[best["status"] == "ok"]:  # at least the grid coefs either side of coef*
+        star, coefs = best.loc[w, "coef_star"], grid[w]
+        assert (
+            best.loc[w, "coef_lo"] <= coefs[coefs < star].max() and best.loc[w, "coef_hi"] >= coefs[coefs > star].min()
+        )
+    assert (
+        final.loc[ok, "coef_hi"] / final.loc[ok, "coef_lo"] < best.loc[ok, "coef_hi"] / best.loc[ok, "coef_lo"]
+    ).any()
+
+
 def test_one_experiment_named_twice_counts_once_and_rows_come_in_axis_order():
     df, _ = planted_table(**QUIET)
     twins = df[df["coef"] > 0].iloc[:6].assign(norm="mean")  # the same (coef, seed) named in another norm

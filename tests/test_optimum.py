@@ -274,3 +274,31 @@ def test_a_minimum_at_either_end_of_the_grid_is_an_edge_and_a_flat_basin_is_open
         np.tile(x, 3), 0.3 + 0.001 * np.tile(x, 3) + rng.normal(0, 0.02, 3 * len(x)), np.repeat([0, 1, 2], len(x))
     )
     assert flat.status == "open" and flat.n_runs == 3 * len(x) and flat.near_lo < flat.near_hi
+
+
+def _double_well(seed):
+    """Three seeds on two equally deep wells (at x = -1.5 ± 0.56), one bump between them."""
+    x = np.round(np.arange(-3.0, 0.01, 0.25), 6)
+    u = x + 1.5
+    y = 0.3 + 0.08 * u**4 - 0.05 * u**2
+    noise = np.random.default_rng(seed).normal(0, 0.004, 3 * len(x))
+    return np.r_[x, x, x], np.r_[y, y + 0.02, y - 0.01] + noise, np.repeat([0, 1, 2], len(x))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_hull_interval_holds_every_plausible_coef_where_the_default_notes_the_rest_elsewhere(seed):
+    x, y, s = _double_well(seed)
+    default, hull = fit_optimum(x, y, s), fit_optimum(x, y, s, hull=True)
+    assert default.status == hull.status == "ok" and default.x == hull.x and default.elsewhere > 0.05
+    assert hull.elsewhere == 0 and hull.lo < -1.9 and hull.hi > -1.1  # both wells, whichever holds coef*
+    assert hull.lo <= default.lo and hull.hi >= default.hi and hull.se > default.se
+    assert (default.value, default.sigma, default.gain) == (hull.value, hull.sigma, hull.gain)
+
+
+def test_the_grid_floor_reaches_the_grid_coefs_either_side_of_coef_and_is_open_at_the_grids_first_step():
+    x, y, s = _double_well(0)
+    default, floored = fit_optimum(x, y, s), fit_optimum(x, y, s, grid_floor=True)
+    assert default.lo > -2.25 and default.hi < -2.0  # narrower than the grid step holding coef*
+    assert floored.lo <= -2.25 and floored.hi >= -2.0 and floored.lo >= -2.27 and floored.x == default.x
+    first = x > -2.3  # coef* now in the grid's first step: the floor reaches the grid's end
+    assert fit_optimum(x[first], y[first], s[first], grid_floor=True).status == "open"

@@ -62,6 +62,9 @@ def test_fit_figures_and_paper_write_what_the_text_quotes(tmp_path, capsys):
         assert answer.count(f"\\quad optim.lr={setting} & width") == 1
         assert markdown.count(f"| planted | optim.lr={setting} | width ") == 1
     assert readme.read_text() == "# A\n" + README_ANSWER[0] + markdown + README_ANSWER[1] + "after\n"
+    # the other metrics beside: the table has error rates but no best-epoch losses, and no kept calibrations
+    assert "| λ*_sum, best-epoch loss | λ*_sum, error rate |" in markdown and "| – (no best_val_loss) |" in markdown
+    assert "val_err:verdict:optim.lr=0.01:sum:width" in numbers and "§" in markdown
     equilibrium = dict(re.findall(r"\\csname result:equilibrium:([^\\]+)\\endcsname\{([^}]*)\}", tex))
     shortest, longest = sorted({int(df["epochs"].min()), int(equilibrium["epochs"])})  # the sweep's and equilibrium's
     assert f"\\newcommand{{\\NetworkEpochs}}{{{shortest}--{longest}}}" in tex
