@@ -101,12 +101,16 @@ def _seed_adjusted_means(x, y, seed) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cliff_cut(x, y, seed) -> float:
-    """The largest x the curve is fitted to: the first grid point right of the minimum whose mean
-    has risen ``CLIFF`` of the way to the top (inf when the curve never does)."""
+    """The largest x the curve is fitted to: the first grid point right of the minimum from which every
+    mean has risen ``CLIFF`` of the way to the top (inf when the curve never does). Every, not one: a coef
+    run by one or two seeds (the adaptive search's) has a noisy mean, and one high one inside the basin
+    would cut the basin off."""
     grid, mean = _seed_adjusted_means(x, y, seed)
     best = int(np.argmin(mean))
-    risen = np.nonzero((mean > mean[best] + CLIFF * (mean.max() - mean[best])) & (np.arange(len(grid)) > best))[0]
-    return float(grid[risen[0]]) if len(risen) else np.inf
+    risen = mean > mean[best] + CLIFF * (mean.max() - mean[best])
+    stays = np.logical_and.accumulate(risen[::-1])[::-1]  # risen here and at every larger coef
+    cut = np.nonzero(stays & (np.arange(len(grid)) > best))[0]
+    return float(grid[cut[0]]) if len(cut) else np.inf
 
 
 def spline_basis(x: np.ndarray, knots: np.ndarray, derivative: int = 0) -> np.ndarray:
