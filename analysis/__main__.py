@@ -1,4 +1,4 @@
-"""python -m analysis collect|fit|figures|paper|calibrate|bootstrap (see docs/analysis.md)."""
+"""python -m analysis collect|fit|figures|paper|calibrate|bootstrap|refine (see docs/analysis.md)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,19 @@ def parser() -> argparse.ArgumentParser:
         "analysis.bootstrap.REPLICATES; imported only when this verb runs, as it pulls in torch)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p = verbs.add_parser(
+        "refine",
+        help="the adaptive search on planted (setting, width)s: its coverage, and its runs to the target against "
+        "the quickstart's full grid with 2, 3, ... seeds",
+    )
+    p.add_argument("--replicates", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=int, default=400, help="runs either design may take (the grid: 40 seeds)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write the per-problem tables here: planted.csv, ridge.csv (the replay on the kept ridge sweep)",
+    )
     return parser
 
 
@@ -159,6 +172,33 @@ def calibrate_verb(args) -> None:
     sys.exit(0 if met else 1)
 
 
+def refine_verb(args) -> None:
+    """Prints the adaptive search's coverage and runs; exits 1 unless its coverage meets calibrate.GOAL."""
+    from analysis.calibrate import GOAL
+    from analysis.refine import RefineSettings
+    from analysis.refine_calibration import measure, measure_ridge, summary
+
+    if args.replicates < 1 or args.budget < 1:
+        raise AnalysisError(f"--replicates {args.replicates}, --budget {args.budget}: must be >= 1")
+    start = time.perf_counter()
+    tables = {
+        "planted": measure(args.replicates, args.seed, RefineSettings(budget=args.budget), max_runs=args.budget),
+        "ridge": measure_ridge(RefineSettings()),
+    }
+    for name, table in tables.items():
+        if args.out:
+            _write_csv(table, str(Path(args.out) / f"{name}.csv"))
+        print(f"{name}:")
+        print(summary(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    result = summary(tables["planted"])
+    met = GOAL[0] <= result.loc[0, "coverage"] <= GOAL[1]
+    print(
+        f"goal: the adaptive search's coverage on planted problems in [{GOAL[0]}, {GOAL[1]}]: {'met' if met else 'NOT met'}"
+    )
+    print(f"runtime: {time.perf_counter() - start:.0f} s")
+    sys.exit(0 if met else 1)
+
+
 def _write_csv(table, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
@@ -171,6 +211,7 @@ VERBS = {
     "paper": paper_verb,
     "bootstrap": bootstrap_verb,
     "calibrate": calibrate_verb,
+    "refine": refine_verb,
 }
 
 

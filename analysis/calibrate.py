@@ -196,7 +196,7 @@ def _summary(rows: pd.DataFrame) -> pd.DataFrame:
     for quantity, g in rows.groupby("quantity", sort=False):
         shown = g[g["reported"]]
         hits = int(shown["covered"].sum())
-        lo, hi = _wilson(hits, len(shown))
+        lo, hi = wilson(hits, len(shown))
         summary.append(
             {
                 "quantity": quantity,
@@ -211,7 +211,7 @@ def _summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(summary)
 
 
-def _wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson interval of a binomial proportion: how precisely the coverage itself is measured."""
     if n == 0:
         return np.nan, np.nan

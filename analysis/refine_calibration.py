@@ -1,0 +1,239 @@
+"""The adaptive search measured on planted (setting, width)s: the coverage of the interval it stops with, and
+the runs it takes to reach ±``target_dex`` against the quickstart's full grid with more and more seeds.
+
+A planted problem is one width of ``planted.random_scenario``'s mix (flat to sharp and skewed basins, quiet
+to noisy runs, seed offsets, each seed's optimum jittered, a few diverged runs), whose runs are drawn on
+demand wherever the search asks: the same draws for the same (coef, seed) whichever design asks for them.
+The coarse grid is the quickstart's (conf/experiment/quickstart.yaml), moved so that the planted coef*
+sits anywhere from its middle to a quarter dex inside either end. Truth: the minimum of the
+seed-averaged curve, x* − k·τ²/2 (analysis/planted.py). docs/analysis.md#the-adaptive-search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from analysis.calibrate import wilson
+from analysis.optimum import fit_optimum
+from analysis.planted import curve, random_scenario
+from analysis.refine import RefineSettings, next_step
+
+QUICKSTART_GRID = (-3.0, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75)  # with λ = 0: 10 runs a seed
+QUICKSTART_CENTRE = -1.5  # digits' coef*, where the quickstart's grid puts it
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One planted (setting, width): its curve, noise and coarse grid."""
+
+    key: int  # the draws of its runs: one stream per (seed, coef)
+    x_star: float
+    a: float  # curvature at the minimum, per dex²
+    k: float  # asymmetry: the cliff side rises faster
+    base: float
+    sigma: float
+    seed_sd: float
+    seed_jitter: float
+    diverge: float
+    grid: tuple  # log10 coefs, with None for λ = 0
+
+    @property
+    def truth(self) -> float:
+        return self.x_star - self.k * self.seed_jitter**2 / 2
+
+    def seed_draws(self, seed: int) -> tuple[float, float]:
+        rng = np.random.default_rng([self.key, seed])
+        return rng.normal(0, self.seed_sd), rng.normal(0, self.seed_jitter)
+
+    def run(self, x, seed: int) -> float:
+        """The metric of the run at log10 coef ``x`` (None: λ = 0, at the flat end) with ``seed``."""
+        offset, jitter = self.seed_draws(seed)
+        at = self.grid[1] - 0.5 if x is None else x  # λ = 0 sits on the flat end, half a dex below the grid
+        rng = np.random.default_rng([self.key, seed, 1 + int(round((at + 40) * 1e6))])
+        mean = float(curve(at - self.x_star - (0 if x is None else jitter), self.base, self.a, self.k))
+        if rng.random() < self.diverge:
+            return np.inf
+        return mean + offset + rng.normal(0, self.sigma * (1 + (mean - self.base)))
+
+
+def random_problem(rng: np.random.Generator) -> Problem:
+    s = random_scenario(rng)
+    x_star = float(rng.uniform(-4, -1))
+    # coef* from the grid's middle to 0.25 dex inside its top (or 1 dex above its bottom)
+    shift = x_star - QUICKSTART_CENTRE + float(rng.uniform(-0.5, 0.5))
+    return Problem(
+        key=int(rng.integers(2**62)),
+        x_star=x_star,
+        a=float(np.exp(rng.uniform(*np.log(s.curvature)))),
+        k=float(rng.uniform(*s.asymmetry)),
+        base=0.15 + 1.0 / float(rng.choice([4, 8, 16, 32])),
+        sigma=s.sigma,
+        seed_sd=s.seed_sd,
+        seed_jitter=s.seed_jitter,
+        diverge=s.diverge,
+        grid=(None, *(round(g + shift, 6) for g in QUICKSTART_GRID)),
+    )
+
+
+def _outcome(fit, runs: int, target: float, truth: float) -> dict:
+    ok = fit.status == "ok"
+    return {
+        "runs": runs,
+        "status": fit.status,
+        "x": fit.x,
+        "lo": fit.lo,
+        "hi": fit.hi,
+        "half_width": (fit.hi - fit.lo) / 2 if ok else np.nan,
+        "reached": ok and (fit.hi - fit.lo) / 2 <= target,
+        "covered": ok and fit.lo <= truth <= fit.hi,
+    }
+
+
+def adaptive(problem: Problem, settings: RefineSettings) -> dict:
+    """The search run to its end on ``problem``: its runs, rounds, stop and whether its interval covers."""
+    done: list[tuple] = []
+    rounds, step = 0, None
+    while True:
+        x = [np.nan if c is None else c for c, _, _ in done]
+        step = next_step(problem.grid, x, [y for *_, y in done], [s for _, s, _ in done], settings, step)
+        if step.done:
+            break
+        rounds += 1
+        done += [(c, s, problem.run(c, s)) for c, s in step.runs]
+    return {
+        **_outcome(step.optimum, len(done), settings.target_dex, problem.truth),
+        "rounds": rounds,
+        "stop": step.reason,
+    }
+
+
+def full_grid(problem: Problem, target: float, max_runs: int) -> dict:
+    """The coarse grid with 2, 3, ... seeds until the fit's interval is within ±``target`` or another seed
+    would take more than ``max_runs`` runs."""
+    for seeds in range(2, max(max_runs // len(problem.grid), 2) + 1):
+        runs = [(c, s, problem.run(c, s)) for s in range(seeds) for c in problem.grid]
+        curve_runs = [r for r in runs if r[0] is not None]
+        base = [r for r in runs if r[0] is None]
+        fit = fit_optimum(
+            *zip(*[(c, y, s) for c, s, y in curve_runs]), [y for *_, y in base], [s for _, s, _ in base], hull=True
+        )
+        outcome = _outcome(fit, len(runs), target, problem.truth)
+        if outcome["reached"]:
+            break
+    return {**outcome, "seeds": seeds}
+
+
+def measure(
+    replicates: int, seed: int = 0, settings: RefineSettings | None = None, max_runs: int = 400
+) -> pd.DataFrame:
+    """Per planted problem: the adaptive search's and the full grid's (at most ``max_runs``) runs, stop and
+    coverage."""
+    rng, settings = np.random.default_rng(seed), settings or RefineSettings()
+    rows = []
+    for i in range(replicates):
+        problem = random_problem(rng)
+        a, g = adaptive(problem, settings), full_grid(problem, settings.target_dex, max_runs)
+        rows.append(
+            {"replicate": i, "a": problem.a, "k": problem.k, "sigma": problem.sigma, "truth": problem.truth}
+            | {f"adaptive_{k}": v for k, v in a.items()}
+            | {f"grid_{k}": v for k, v in g.items()}
+        )
+    return pd.DataFrame(rows)
+
+
+def runs_to_target(table: pd.DataFrame, design: str) -> pd.Series:
+    """Runs a design took to bring the interval within the target; inf where it did not within its cap."""
+    return table[f"{design}_runs"].where(table[f"{design}_reached"], np.inf).astype(float)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per design: the coverage of the intervals it stopped with (ok ones; Wilson 95% interval) and the
+    median runs to the target over every problem (one that never reached it counts as more than any that
+    did, so the median holds while fewer than half are cut off); and the paired ratio grid/adaptive."""
+    adaptive, grid = runs_to_target(table, "adaptive"), runs_to_target(table, "grid")
+    paired = (grid / adaptive)[np.isfinite(adaptive) | np.isfinite(grid)]  # inf/inf says nothing
+    out = []
+    for design, runs in (("adaptive", adaptive), ("grid", grid)):
+        ok = table[f"{design}_status"] == "ok"
+        hits = int(table.loc[ok, f"{design}_covered"].sum())
+        lo, hi = wilson(hits, int(ok.sum()))
+        reached = np.isfinite(runs)
+        out.append(
+            {
+                "design": design,
+                "problems": len(table),
+                "reached": int(reached.sum()),
+                "intervals": int(ok.sum()),
+                "coverage": hits / max(int(ok.sum()), 1),
+                "coverage_lo": lo,
+                "coverage_hi": hi,
+                "coverage_reached": float(table.loc[reached, f"{design}_covered"].mean()),
+                "median_runs": float(np.median(runs)),
+                "median_fewer": float(np.median(paired)),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+# --- Replayed on a real sweep: the kept ridge check -------------------------------------------------------------
+
+RIDGE_TABLE = "paper/results/ridge.csv.gz"  # 17 coefs 0.25 dex apart x 48 problems (seeds) at each of 20 (d, n)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One (d, n) of a kept sweep whose every (coef, seed) was run: the search may ask only for those, so its
+    lattice is the sweep's grid; a run is what the sweep recorded."""
+
+    values: dict  # (log10 coef rounded, seed) -> the recorded val_loss
+    grid: tuple  # every other coef of the sweep: the search's coarse grid
+    full: tuple  # every coef of the sweep: the full grid it is measured against
+    seeds: int
+    truth: float  # log10 of the closed form's coef* = d·σ²/(n·r²)
+
+    def run(self, x, seed: int) -> float:
+        return self.values[(round(x, 6), seed)]
+
+
+def ridge_cells(path: str = RIDGE_TABLE) -> list[Replayed]:
+    from analysis.table import read_table
+
+    table = read_table(path)
+    cells = []
+    for (width, n_train), g in table.groupby(["width", "n_train"]):
+        x = np.round(np.log10(g["coef"].to_numpy(float)), 6)
+        values = dict(zip(zip(x.tolist(), g["seed"].astype(int).tolist()), g["val_loss"].astype(float).tolist()))
+        full = tuple(sorted(set(x.tolist())))
+        noise, signal = float(g["config.data.noise"].iloc[0]), float(g["config.data.signal"].iloc[0])
+        truth = float(np.log10(width * noise**2 / (n_train * signal**2)))
+        cells.append(Replayed(values, full[::2], full, int(g["seed"].nunique()), truth))
+    return cells
+
+
+def replay(cell: Replayed, settings: RefineSettings) -> dict:
+    """The search and the full grid with 2, 3, ... seeds on one recorded (d, n), each stopped at the target or
+    when it would need a run the sweep did not make (a seed beyond its last)."""
+    done, step, rounds = [], None, 0
+    while True:
+        x, y, s = ([c for c, _, _ in done], [v for *_, v in done], [q for _, q, _ in done])
+        step = next_step(cell.grid, x, y, s, settings, step)
+        if step.done or any(q >= cell.seeds for _, q in step.runs):
+            break
+        rounds += 1
+        done += [(c, q, cell.run(c, q)) for c, q in step.runs]
+    adaptive = {**_outcome(step.optimum, len(done), settings.target_dex, cell.truth), "rounds": rounds}
+    for seeds in range(2, cell.seeds + 1):
+        runs = [(c, q, cell.run(c, q)) for q in range(seeds) for c in cell.full]
+        fit = fit_optimum(*zip(*[(c, v, q) for c, q, v in runs]), hull=True)
+        grid = _outcome(fit, len(runs), settings.target_dex, cell.truth)
+        if grid["reached"]:
+            break
+    return {f"adaptive_{k}": v for k, v in adaptive.items()} | {f"grid_{k}": v for k, v in grid.items()}
+
+
+def measure_ridge(settings: RefineSettings, path: str = RIDGE_TABLE) -> pd.DataFrame:
+    """``replay`` on every (d, n) of the kept ridge sweep; the lattice is its 0.25-dex grid, no extension."""
+    settings = replace(settings, resolution=0.25, extend=0.0, budget=10**6)
+    return pd.DataFrame([{"truth": c.truth} | replay(c, settings) for c in ridge_cells(path)])

@@ -1,0 +1,182 @@
+"""The adaptive coefficient search: its rule on planted problems (analysis/refine.py) and the Hydra sweeper
+that runs it (hydra/sweeper=refine), end to end on the ridge problem whose coef* is known."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from analysis.optimum import cliff_cut
+from analysis.refine import RefineSettings, lattice, next_step
+from analysis.refine_calibration import (
+    QUICKSTART_GRID,
+    Problem,
+    adaptive,
+    full_grid,
+    measure,
+    random_problem,
+    summary,
+)
+
+GRID = (None, -3.0, -2.5, -2.0, -1.5, -1.0, -0.5)
+SHARP = Problem(
+    key=7, x_star=-1.8, a=0.8, k=2.0, base=0.3, sigma=0.01, seed_sd=0.02, seed_jitter=0.0, diverge=0.0, grid=GRID
+)
+
+
+def _runs(problem, asked):
+    x = [np.nan if c is None else c for c, _ in asked]
+    return x, [problem.run(c, s) for c, s in asked], [s for _, s in asked]
+
+
+def test_the_first_round_is_the_coarse_grid_with_its_baseline_at_each_seed():
+    step = next_step(GRID, [], [], [], RefineSettings(seeds=3))
+    assert not step.done and step.reason == "first round"
+    assert sorted(step.runs, key=str) == sorted([(c, s) for s in range(3) for c in GRID], key=str)
+
+
+def test_an_optimum_beyond_the_grid_extends_it_one_step_at_every_seed():
+    problem = replace(SHARP, x_star=0.2)  # above the grid's top (-0.5)
+    asked = list(next_step(GRID, [], [], [], RefineSettings()).runs)
+    step = next_step(GRID, *_runs(problem, asked), RefineSettings())
+    assert step.optimum.status == "edge" and step.reason == "extend high"
+    assert sorted(step.runs) == [(0.0, 0), (0.0, 1)]
+    # no further than ``extend`` beyond the coarse grid: at the limit the rule refines instead
+    asked += [(0.0, 0), (0.0, 1), (0.5, 0), (0.5, 1)]
+    step = next_step(GRID, *_runs(problem, asked), RefineSettings())
+    assert all(c <= 0.5 for c, _ in step.runs) and step.reason != "extend high"
+
+
+@pytest.mark.parametrize("key", [7, 8, 9])
+def test_the_search_stops_within_the_target_covers_the_truth_and_beats_the_grid(key):
+    """The quickstart's grid, a clear basin and realistic noise: the target needs more than two seeds."""
+    problem = replace(SHARP, key=key, sigma=0.03, a=0.4, grid=(None, *QUICKSTART_GRID))
+    result = adaptive(problem, RefineSettings(target_dex=0.1, budget=400))
+    assert result["stop"] == "reached" and result["half_width"] <= 0.1 and result["covered"]
+    assert result["rounds"] >= 2  # the target held in two fits in a row
+    grid = full_grid(problem, 0.1, max_runs=400)
+    assert result["runs"] < grid["runs"]
+
+
+def test_refinement_runs_sit_on_the_lattice_near_the_optimum_and_are_never_repeated():
+    settings = RefineSettings()
+    asked = list(next_step(GRID, [], [], [], settings).runs)
+    problem = replace(SHARP, sigma=0.04, a=0.3)
+    steps = []
+    for _ in range(6):
+        step = next_step(GRID, *_runs(problem, asked), settings, steps[-1] if steps else None)
+        if step.done:
+            break
+        steps.append(step)
+        asked += list(step.runs)
+    assert len(set(asked)) == len(asked)
+    allowed = set(lattice([c for c in GRID if c is not None], settings).round(6))
+    refined = [(c, s, st) for st in steps for c, s in st.runs if st.reason in ("refine", "new seed")]
+    assert refined and all(round(c, 6) in allowed for c, _, _ in refined)
+    assert all(abs(c - st.optimum.x) <= 1.0 for c, _, st in refined)
+
+
+def test_the_same_runs_give_the_same_next_runs_so_a_rerun_replays_the_rounds():
+    settings = RefineSettings()
+    asked = list(next_step(GRID, [], [], [], settings).runs)
+    problem = replace(SHARP, sigma=0.03, a=0.3)
+    first = next_step(GRID, *_runs(problem, asked), settings)
+    again = next_step(GRID, *_runs(problem, list(asked)), settings)
+    assert first.runs == again.runs and first.reason == again.reason
+
+
+def test_the_budget_is_never_exceeded():
+    problem = replace(SHARP, sigma=0.05, a=0.1)  # flat and noisy: ±0.1 dex is out of reach
+    result = adaptive(problem, RefineSettings(budget=45))
+    assert result["stop"] == "budget" and result["runs"] <= 45
+
+
+def test_bad_settings_name_the_field():
+    assert RefineSettings(seeds=1).problem().startswith("refine.seeds=1: ")
+    assert RefineSettings(target_dex=0).problem().startswith("refine.target_dex=0: ")
+    assert RefineSettings().problem() is None
+
+
+def test_one_noisy_mean_inside_the_basin_does_not_cut_it_off():
+    """The cliff is where the curve stays risen: a coef run by one seed with a high draw is not one."""
+    x = np.array([-3, -2.5, -2.25, -2, -1.5, -1, -0.5, 0])
+    y = np.array([0.40, 0.35, 0.60, 0.30, 0.32, 0.36, 1.5, 2.3])
+    assert cliff_cut(x, y, np.zeros(8)) == -0.5
+    y[2] = 0.33
+    assert cliff_cut(x, y, np.zeros(8)) == -0.5
+
+
+def test_the_measurement_compares_both_designs_on_the_same_draws():
+    table = measure(3, seed=2, settings=RefineSettings(budget=60), max_runs=60)
+    assert len(table) == 3 and set(table["adaptive_status"]) <= {"ok", "edge", "open", "too_few"}
+    result = summary(table)
+    assert list(result["design"]) == ["adaptive", "grid"]
+    assert ((result["coverage_lo"] <= result["coverage"]) & (result["coverage"] <= result["coverage_hi"])).all()
+    problem = random_problem(np.random.default_rng(0))
+    assert problem.run(-2.0, 3) == problem.run(-2.0, 3)  # a run's draw does not depend on who asks for it
+
+
+RIDGE = [
+    "model=linear",
+    "data=ridge",
+    "data.n_train=2048",
+    "data.n_val=4096",
+    "data.signal=0.5",
+    "optim.momentum=0",
+    "optim.lr=0.07",
+    "optim.schedule=constant",
+    "optim.epochs=200",
+    "optim.batch_size=2048",
+    "penalty.lam=0",
+    "progress=false",
+]
+
+
+@pytest.mark.slow
+def test_the_refine_sweeper_finds_the_ridge_optimum_and_a_rerun_continues(cli, tmp_path):
+    """Ridge's coef* = 4·d/n is known: the search brackets it at both widths, and a rerun with a larger
+    budget launches nothing it already ran."""
+    sweep = [
+        "-m",
+        "hydra/sweeper=refine",
+        *RIDGE,
+        "model.width=128,256",
+        "penalty.log10_coef=-2,-1.5,-1,-0.5,0,0.5",
+        "hydra.sweeper.refine.target_dex=0.15",
+        "hydra.sweeper.refine.budget=40",
+        "name=r",
+    ]
+    code, out, err = cli(*sweep)
+    assert code == 0, err[-2000:]
+    root = tmp_path / "out" / "multirun" / "r"
+    made = sorted(root.glob("*/result.json"))
+    assert 24 <= len(made) <= 80
+    runs = json.loads((root / "runs.json").read_text())
+    assert len(runs) == len(made)  # every run the rounds asked for is in the manifest, once
+    from analysis.pipeline import analyse
+    from analysis.table import collect, write_table
+
+    write_table(collect([root]), tmp_path / "r.csv")
+    stars = analyse(str(tmp_path / "r.csv"), "val_loss")["coef_star"]
+    truth = 4 * stars["width"] / stars["n_train"]
+    bounded = stars["status"] == "ok"
+    assert bounded.any() and ((stars["coef_lo"] <= truth) & (truth <= stars["coef_hi"]))[bounded].all()
+    code, out, err = cli(*sweep[:-2], "hydra.sweeper.refine.budget=48", "name=r")
+    assert code == 0, err[-2000:]
+    assert len(sorted(root.glob("*/result.json"))) <= len(made) + 16  # the old rounds were skipped
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["seed=0,1"], "seed: the refine sweeper chooses the seeds; set hydra.sweeper.refine.seeds instead"),
+        (["penalty.log10_coef=-2,-1"], "penalty.log10_coef: the refine sweeper needs the coarse grid there"),
+        (["penalty.log10_coef=-2,-1.5,-1,0", "hydra.sweeper.refine.seeds=1"], "hydra.sweeper.refine.seeds=1: "),
+    ],
+)
+def test_bad_refine_sweeps_fail_in_one_line_before_any_run(cli, tmp_path, args, message):
+    code, out, err = cli("-m", "hydra/sweeper=refine", *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "out").rglob("result.json"))
