@@ -118,7 +118,13 @@ class SweepPlan:
 class WdbenchSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         _check_signal_delay(self.config.hydra.launcher)
-        plan = self._plan(self._jobs(arguments))
+        plan, returns = self._run(self._jobs(arguments))
+        return [returns] if returns else []
+
+    def _run(self, jobs: List[List[str]]) -> tuple[SweepPlan, Sequence[JobReturn]]:
+        """Plan ``jobs`` (validated; finished ones skipped), record them in the sweep's manifest, launch
+        the rest and wait; a failed run fails the sweep (one line)."""
+        plan = self._plan(jobs)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -129,10 +135,10 @@ class WdbenchSweeper(BasicSweeper):
             f"{len(plan.batch)} to launch"
         )
         if len(plan.batch) == 0:
-            return []
+            return plan, []
         returns = self._launch(plan, sweep_dir)
         _check_returns(returns, len(plan.batch), sweep_dir)
-        return [returns]
+        return plan, returns
 
     def _jobs(self, arguments: List[str]) -> List[List[str]]:
         """Each job's overrides, as Hydra's basic sweeper expands the command's (in one batch)."""
