@@ -283,8 +283,9 @@ def run_identity(run: RunConfig) -> dict:
 def pack_key(run: RunConfig) -> str:
     """What runs trained together in one pack must share: the run's identity without its seed (but
     for data=ridge) and its penalty coefficient (λ in whichever normalisation, or coef), plus the
-    device it runs on."""
+    device it runs on, and where its data are read from (a pack reads them once, for all its members)."""
     same = run_identity(run)
+    same["data"]["root"] = run.data.root
     if run.data.name != "ridge":  # ridge's data are drawn from the seed: one dataset per seed
         del same["seed"]
     same["penalty"] = {key: same["penalty"][key] for key in ("apply", "exclude")}
