@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from wdbench.config import EXCLUDE_KINDS, RunConfig, _check, parse_run_config  # one check helper for both
-from wdbench.sources import input_shape, native_image_size, train_size
+from wdbench.sources import input_shape, train_size
 
 
 def checked_run_config(cfg: DictConfig | dict) -> RunConfig:
@@ -24,9 +24,9 @@ def checked_run_config(cfg: DictConfig | dict) -> RunConfig:
 
 
 def _check_patches(run: RunConfig) -> None:
-    m, d = run.model, run.data
+    m = run.model
     if hasattr(m, "patch_size"):
-        size = d.image_size or native_image_size(d.name)
+        size = input_shape(run)[0]
         _check(size % m.patch_size == 0, f"model.patch_size={m.patch_size}: must divide the image size {size}")
 
 
