@@ -13,7 +13,7 @@ from PIL import Image
 
 from wdbench import owndata
 from wdbench.checks import checked_run_config
-from wdbench.config import ConfigError
+from wdbench.config import ConfigError, made_by, pack_key
 from wdbench.data import load_dataset
 from wdbench.sources import data_shape, read_own, split_sizes
 
@@ -305,6 +305,7 @@ def test_a_bad_folder_is_one_line_naming_the_file_and_nothing_is_written(tmp_pat
         ({"channels": 2}, "data.channels=2: must be 1 (grayscale), 3 (RGB) or null (1 when every image is grayscale, "),
         ({"root": None}, "data.root: required for data=folder (a directory with one subdirectory of images per class)"),
         ({"root": "/no/such/dir"}, "data.root=/no/such/dir: directory not found"),
+        ({"fingerprint": "0123"}, "data.fingerprint=0123: the data read are "),
         (
             {"n_train": 4, "val_fraction": 0.5},
             "data.n_train=4: class cat keeps 1 training image(s) after the hold-out; a stratified",
@@ -319,9 +320,37 @@ def test_folder_options_are_checked(tmp_path, fields, message):
         checked_run_config(run_config(name="folder", **{"root": str(root), **fields}))
 
 
-def test_channels_belong_to_a_folder():
+def test_channels_and_fingerprint_belong_to_your_own_data():
     with pytest.raises(ConfigError, match=r"^data.channels=1: used by data=folder only; data=digits has its own"):
         checked_run_config(run_config(channels=1))
+    with pytest.raises(ConfigError, match=r"^data.fingerprint=ab: used by data=folder and data=arrays only"):
+        checked_run_config(run_config(fingerprint="ab"))
+
+
+# --- identity: the same run, another run --------------------------------------------------------------
+
+
+def test_a_runs_identity_holds_its_datas_fingerprint_not_where_they_are(tmp_path):
+    import shutil
+
+    a = folder(tmp_path / "a")
+    shutil.copytree(a, tmp_path / "copy")
+    other = folder(tmp_path / "other", per_class=5)
+    run_a = checked_run_config(run_config(name="folder", root=str(a)))
+    recorded = {"config": {**run_config(name="folder", root=str(a)), "seed": 0}}
+    recorded["config"]["data"] = {**recorded["config"]["data"], "fingerprint": run_a.data.fingerprint}
+    assert made_by(recorded, run_a)
+    assert not made_by(recorded, checked_run_config(run_config(name="folder", root=str(other))))
+    a.rename(tmp_path / "moved")  # the recorded data.root is gone: a resumed sweep still knows its runs
+    for place in ("moved", "copy"):
+        assert made_by(recorded, checked_run_config(run_config(name="folder", root=str(tmp_path / place))))
+    copy = str(tmp_path / "copy")
+    pinned = checked_run_config(run_config(name="folder", root=copy, fingerprint=run_a.data.fingerprint))
+    assert pinned.data.fingerprint == run_a.data.fingerprint
+    # a pack reads one dataset: runs reading another place never share one, even with equal content
+    run_copy = checked_run_config(run_config(name="folder", root=copy))
+    assert pack_key(run_copy) != pack_key(checked_run_config(run_config(name="folder", root=str(tmp_path / "moved"))))
+    assert pack_key(checked_run_config({**run_config(name="folder", root=copy), "seed": 1})) == pack_key(run_copy)
 
 
 # --- data=arrays ---------------------------------------------------------------------------------------
@@ -466,6 +495,7 @@ def test_a_run_on_a_folder_writes_a_result_and_a_bad_folder_writes_nothing(cli, 
     (result,) = (tmp_path / "out").rglob("result.json")
     recorded = json.loads(result.read_text())
     assert recorded["status"] == "completed" and recorded["data"]["n_train"] == 9
+    assert recorded["config"]["data"]["fingerprint"] == read_own(data(root=str(root))).fingerprint
     (root / "owl" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
     owndata.read_folder.cache_clear()
     before = sorted((tmp_path / "out").rglob("*")) + sorted(root.rglob("*"))

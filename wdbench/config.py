@@ -110,6 +110,10 @@ class DataConfig:
     path: Optional[str] = None  # arrays: an .npz file of x_train, y_train and optionally x_val, y_val
     channels: Optional[int] = None  # folder: 1 (grayscale) or 3 (RGB); null: 1 when every image is grayscale, else 3
     cache_dir: Optional[str] = None  # folder: where its cache goes when data.root is not writable (null: not cached)
+    # folder, arrays: a hash of what was read (files' bytes, or the arrays), filled in when the config is
+    # checked (wdbench.checks); part of a run's identity, so another folder at the same place is another run.
+    # Set it (e.g. in an experiment file) to refuse any other data.
+    fingerprint: Optional[str] = None
 
 
 @dataclass
@@ -259,7 +263,7 @@ NOT_IDENTITY = (
     "diagnostics",
 )
 # Where a run's data live, not what they are: data.root stays in an identity as None (old results
-# record it), the newer fields are dropped.
+# record it), the newer fields are dropped. Folder and arrays data are named by data.fingerprint instead.
 DATA_PLACES = ("data.root", "data.path", "data.cache_dir")
 
 
@@ -309,10 +313,15 @@ def pack_key(run: RunConfig) -> str:
 
 
 def made_by(result: dict, run: RunConfig) -> bool:
-    """Whether a recorded result (or checkpointed run) is of this very run."""
-    return isinstance(result.get("config"), dict) and run_identity(parse_run_config(result["config"])) == run_identity(
-        run
-    )
+    """Whether a recorded result (or checkpointed run) is of this very run. Where its data lived is not
+    its identity, and may be gone (moved): the recorded config is checked with this run's places."""
+    config = result.get("config")
+    if not isinstance(config, dict):
+        return False
+    if isinstance(config.get("data"), dict):
+        here = {key.split(".")[1]: getattr(run.data, key.split(".")[1]) for key in DATA_PLACES}
+        config = {**config, "data": {**config["data"], **here}}
+    return run_identity(parse_run_config(config)) == run_identity(run)
 
 
 def _validate(run: RunConfig) -> None:
@@ -405,6 +414,10 @@ def _validate_own_data(d: DataConfig) -> None:
     _check(
         d.channels is None or d.channels in FOLDER_CHANNELS,
         f"data.channels={d.channels}: must be 1 (grayscale), 3 (RGB) or null (1 when every image is grayscale, else 3)",
+    )
+    _check(
+        d.fingerprint is None or d.name in OWN_DATA,
+        f"data.fingerprint={d.fingerprint}: used by data=folder and data=arrays only, not data={d.name}",
     )
 
 

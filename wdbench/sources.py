@@ -69,6 +69,11 @@ def read_labelled(cfg: DataConfig) -> Labelled:
     return Labelled(x, y, tuple(str(c) for c in range(_SHAPES[cfg.name][2])))
 
 
+def data_fingerprint(cfg: DataConfig) -> Optional[str]:
+    """What identifies your own data (a hash of what was read); None for the datasets wdbench names."""
+    return read_own(cfg).fingerprint if cfg.name in OWN_DATA else None
+
+
 def split_sizes(cfg: DataConfig) -> tuple[int, int]:
     """(training, validation) set sizes the config yields (train_test_split's rounding), for
     validation. Every stratified split (hold-out, subsample) must leave at least one image per class
