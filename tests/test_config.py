@@ -52,7 +52,7 @@ BAD = [
     (["penalty=summ"], "penalty=summ: unknown choice; allowed: mean, per_step, sum"),
     (["optim=null"], "optim=null: a config group needs a choice; allowed: adam, adamw, sgd"),
     (["model=vgg"], "model=vgg: unknown choice; allowed: linear, mixer, resnet, vit"),
-    (["data=mnist"], "data=mnist: unknown choice; allowed: cifar10, cifar100, digits, ridge, teacher"),
+    (["data=mnist"], "data=mnist: unknown choice; allowed: arrays, cifar10, cifar100, digits, folder, ridge, teacher"),
     (["optim=lbfgs"], "optim=lbfgs: unknown choice; allowed: adam, adamw, sgd"),
     (["penalty.apply=sideways"], "penalty.apply='sideways': unknown choice; allowed: coupled, decoupled, independent"),
     (["penalty.lam=-0.1"], "penalty.lam=-0.1: must be in [0, 1e+30]"),
@@ -236,7 +236,10 @@ CHECKS = [
     (["model=vit", "model.patch_size=3"], "model.patch_size=3: must divide the image size 8"),
     (["model=mixer", "data.image_size=10", "model.patch_size=4"], "model.patch_size=4: must divide the image size 10"),
     # data
-    (["data.name=mnist"], "data.name='mnist': unknown choice; allowed: digits, cifar10, cifar100, ridge, teacher"),
+    (
+        ["data.name=mnist"],
+        "data.name='mnist': unknown choice; allowed: digits, cifar10, cifar100, ridge, teacher, folder, arrays",
+    ),
     (["data.val_fraction=0"], "data.val_fraction=0.0: must be in (0, 1)"),
     (["data.val_fraction=1"], "data.val_fraction=1.0: must be in (0, 1)"),
     (["data.val_fraction=nan"], "data.val_fraction=nan: must be in (0, 1)"),
@@ -496,7 +499,7 @@ def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
         "model: linear, mixer, resnet, vit",
         "penalty: mean, per_step, sum",
         "optim: adam, adamw, sgd",
-        "data: cifar10, cifar100, digits, ridge",
+        "data: arrays, cifar10, cifar100, digits, folder, ridge",
     ):
         assert group in out
 
@@ -597,6 +600,8 @@ def test_what_names_a_run_directory_is_its_identity_from_one_list():
         "logger.tracking_uri",
         "logger.experiment",
         "data.root",
+        "data.path",
+        "data.cache_dir",
         "hydra/launcher",
     } - {"hydra"}
 

@@ -157,6 +157,7 @@ def test_runs_differing_in_norm_lambda_and_seed_share_a_pack_key_and_nothing_els
         ["data.augment=true"],
         ["penalty.exclude=[bias]"],
         ["device=auto"],
+        ["data.root=/elsewhere"],  # not a run's identity, but a pack reads one dataset, from one place
     ):
         assert pack_key(tiny_run(*other)) != base, other
 

@@ -11,22 +11,35 @@ from typing import Any
 from omegaconf import DictConfig
 
 from wdbench.config import EXCLUDE_KINDS, RunConfig, _check, parse_run_config  # one check helper for both
-from wdbench.sources import input_shape, native_image_size, train_size
+from wdbench.sources import data_fingerprint, input_shape, train_size
 
 
 def checked_run_config(cfg: DictConfig | dict) -> RunConfig:
     """A composed config, parsed and checked against the schema, its data and its model."""
     run = parse_run_config(cfg)
+    _fill_fingerprint(run)
     _check_patches(run)
     _check_batch_size(run)
     _check_exclude(run)
     return run
 
 
+def _fill_fingerprint(run: RunConfig) -> None:
+    """Your own data are read (a bad file is a config error here, before any run starts) and named by
+    their fingerprint, which a run's identity holds: a sweep resumed on other data is not the same sweep."""
+    d = run.data
+    found = data_fingerprint(d)
+    _check(
+        d.fingerprint is None or d.fingerprint == found,
+        f"data.fingerprint={d.fingerprint}: the data read are {found}; allowed: {found} or null",
+    )
+    d.fingerprint = found
+
+
 def _check_patches(run: RunConfig) -> None:
-    m, d = run.model, run.data
+    m = run.model
     if hasattr(m, "patch_size"):
-        size = d.image_size or native_image_size(d.name)
+        size = input_shape(run)[0]
         _check(size % m.patch_size == 0, f"model.patch_size={m.patch_size}: must divide the image size {size}")
 
 

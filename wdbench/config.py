@@ -61,8 +61,16 @@ class LinearConfig:
 
 PARAMS = ("sp", "mup")
 MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig, "linear": LinearConfig}
-DATASETS = ("digits", "cifar10", "cifar100", "ridge", "teacher")
+DATASETS = ("digits", "cifar10", "cifar100", "ridge", "teacher", "folder", "arrays")
 DRAWN = ("ridge", "teacher")  # generated, not read: n_train and n_val are drawn, nothing is split
+OWN_DATA = ("folder", "arrays")  # the user's own, read from data.root or data.path (wdbench.owndata, docs/data.md)
+FOLDER_CHANNELS = (1, 3)  # data.channels: grayscale (Pillow's mode L) or RGB
+# what data.root names, for the datasets that need one
+ROOT_HOLDS = {
+    "cifar10": "a local directory; nothing is downloaded",
+    "cifar100": "a local directory; nothing is downloaded",
+    "folder": "a directory with one subdirectory of images per class",
+}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 NORMS = ("sum", "mean", "per_step")  # of the L2 penalty (wdbench.penalty)
@@ -85,7 +93,7 @@ STUDY_AXES = {"width": "model.width", "n_train": "data.n_train", "batch_size": "
 @dataclass
 class DataConfig:
     name: str = "digits"
-    root: Optional[str] = None  # CIFAR: directory in the python-pickle layout; never downloaded
+    root: Optional[str] = None  # CIFAR: directory in the python-pickle layout (never downloaded); folder: its directory
     val_fraction: float = 0.2  # stratified hold-out of the training set
     split_seed: int = 0  # the split does not move with the run seed
     n_train: Optional[int] = None  # stratified subsample of the training split
@@ -98,6 +106,14 @@ class DataConfig:
     # teacher: smooth random images labelled by a random network, all drawn from data.seed (not the run's)
     seed: int = 0  # teacher: its images, network and label noise; every run of a sweep sees the same data
     label_noise: float = 0.0  # teacher: fraction of training labels replaced by a uniformly drawn class
+    # your own data (docs/data.md): folder reads data.root, arrays reads data.path
+    path: Optional[str] = None  # arrays: an .npz file of x_train, y_train and optionally x_val, y_val
+    channels: Optional[int] = None  # folder: 1 (grayscale) or 3 (RGB); null: 1 when every image is grayscale, else 3
+    cache_dir: Optional[str] = None  # folder: where its cache goes when data.root is not writable (null: not cached)
+    # folder, arrays: a hash of what was read (files' bytes, or the arrays), filled in when the config is
+    # checked (wdbench.checks); part of a run's identity, so another folder at the same place is another run.
+    # Set it (e.g. in an experiment file) to refuse any other data.
+    fingerprint: Optional[str] = None
 
 
 @dataclass
@@ -246,14 +262,17 @@ NOT_IDENTITY = (
     "predictions",
     "diagnostics",
 )
+# Where a run's data live, not what they are: data.root stays in an identity as None (old results
+# record it), the newer fields are dropped. Folder and arrays data are named by data.fingerprint instead.
+DATA_PLACES = ("data.root", "data.path", "data.cache_dir")
 
 
 def dirname_excluded() -> list[str]:
     """The overrides that do not name a run's directory (conf/config.yaml's exclude_keys, through the
-    wdbench.not_identity resolver): what is not its identity, each logger field, data.root and the
-    launcher; so a directory names a run by what it computes, from this one list."""
+    wdbench.not_identity resolver): what is not its identity, each logger field, where the data live
+    and the launcher; so a directory names a run by what it computes, from this one list."""
     logger = [f"logger.{f.name}" for f in fields(LoggerConfig)]
-    return [key for key in NOT_IDENTITY if key != "hydra"] + logger + ["data.root", "hydra/launcher"]
+    return [key for key in NOT_IDENTITY if key != "hydra"] + logger + [*DATA_PLACES, "hydra/launcher"]
 
 
 def identity(config: dict) -> dict:
@@ -261,7 +280,8 @@ def identity(config: dict) -> dict:
     where and how fast it runs. λ counts once: as ``lam`` (``log10_lam`` resolved into it) or, for a
     coef-space run, as ``log10_coef`` (its ``lam`` is derived from it)."""
     same = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
-    same["data"] = {**same.get("data", {}), "root": None}
+    data = {k: v for k, v in same.get("data", {}).items() if f"data.{k}" not in DATA_PLACES}
+    same["data"] = {**data, "root": None}
     penalty = same.get("penalty", {})
     same["penalty"] = {**penalty, "lam": configured_lam(penalty), "log10_lam": None}
     return same
@@ -283,8 +303,9 @@ def run_identity(run: RunConfig) -> dict:
 def pack_key(run: RunConfig) -> str:
     """What runs trained together in one pack must share: the run's identity without its seed (but
     for data=ridge) and its penalty coefficient (λ in whichever normalisation, or coef), plus the
-    device it runs on."""
+    device it runs on, and where its data are read from (a pack reads them once, for all its members)."""
     same = run_identity(run)
+    same["data"].update(root=run.data.root, path=run.data.path)
     if run.data.name != "ridge":  # ridge's data are drawn from the seed: one dataset per seed
         del same["seed"]
     same["penalty"] = {key: same["penalty"][key] for key in ("apply", "exclude")}
@@ -292,10 +313,15 @@ def pack_key(run: RunConfig) -> str:
 
 
 def made_by(result: dict, run: RunConfig) -> bool:
-    """Whether a recorded result (or checkpointed run) is of this very run."""
-    return isinstance(result.get("config"), dict) and run_identity(parse_run_config(result["config"])) == run_identity(
-        run
-    )
+    """Whether a recorded result (or checkpointed run) is of this very run. Where its data lived is not
+    its identity, and may be gone (moved): the recorded config is checked with this run's places."""
+    config = result.get("config")
+    if not isinstance(config, dict):
+        return False
+    if isinstance(config.get("data"), dict):
+        here = {key.split(".")[1]: getattr(run.data, key.split(".")[1]) for key in DATA_PLACES}
+        config = {**config, "data": {**config["data"], **here}}
+    return run_identity(parse_run_config(config)) == run_identity(run)
 
 
 def _validate(run: RunConfig) -> None:
@@ -366,9 +392,33 @@ def _validate_data(run: RunConfig) -> None:
             f"data.image_size={d.image_size}: must be in [1, {MAX_IMAGE_SIZE}] or null",
         )
     _in_range("data.split_seed", d.split_seed, SPLIT_SEED_RANGE)
-    if d.name.startswith("cifar"):
-        _check(d.root is not None, f"data.root: required for data={d.name} (a local directory; nothing is downloaded)")
+    if d.name in ROOT_HOLDS:
+        _check(d.root is not None, f"data.root: required for data={d.name} ({ROOT_HOLDS[d.name]})")
         _check(os.path.isdir(d.root), f"data.root={d.root}: directory not found")
+    _validate_own_data(d)
+
+
+def _validate_own_data(d: DataConfig) -> None:
+    """The fields of data=folder and data=arrays (what their files hold: wdbench.checks)."""
+    if d.name == "arrays":
+        _check(
+            d.path is not None,
+            "data.path: required for data=arrays (an .npz file of x_train, y_train and optionally x_val, y_val)",
+        )
+        _check(os.path.isfile(d.path), f"data.path={d.path}: file not found")
+    _check(d.path is None or d.name == "arrays", f"data.path={d.path}: used by data=arrays only, not data={d.name}")
+    _check(
+        d.channels is None or d.name == "folder",
+        f"data.channels={d.channels}: used by data=folder only; data={d.name} has its own channels",
+    )
+    _check(
+        d.channels is None or d.channels in FOLDER_CHANNELS,
+        f"data.channels={d.channels}: must be 1 (grayscale), 3 (RGB) or null (1 when every image is grayscale, else 3)",
+    )
+    _check(
+        d.fingerprint is None or d.name in OWN_DATA,
+        f"data.fingerprint={d.fingerprint}: used by data=folder and data=arrays only, not data={d.name}",
+    )
 
 
 def _validate_optim(run: RunConfig) -> None:

@@ -1,7 +1,8 @@
 """Datasets held in memory as tensors (on the GPU when there is one): digits (embedded, from
-scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded), a teacher
-task of any size (drawn from data.seed), and the ridge regression problem whose optimal penalty is
-known in closed form (drawn from the run seed)."""
+scikit-learn), CIFAR-10/100 from a local python-pickle directory (never downloaded), your own images
+(a folder, or arrays in an .npz file: docs/data.md), a teacher task of any size (drawn from
+data.seed), and the ridge regression problem whose optimal penalty is known in closed form (drawn
+from the run seed)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from wdbench.config import DataConfig, RunConfig
-from wdbench.sources import dataset_shape, read_images, train_size
+from wdbench.sources import dataset_shape, read_labelled, train_size
 
 
 @dataclass
@@ -39,10 +40,14 @@ class Dataset:
 
 
 def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
-    x, y = read_images(cfg.name, cfg.root)
-    x_tr, x_val, y_tr, y_val = train_test_split(
-        x, y, test_size=cfg.val_fraction, stratify=y, random_state=cfg.split_seed
-    )
+    data = read_labelled(cfg)
+    x = data.x.astype(np.float32, copy=False)  # a folder's pixels are uint8
+    if data.y_val is None:
+        x_tr, x_val, y_tr, y_val = train_test_split(
+            x, data.y, test_size=cfg.val_fraction, stratify=data.y, random_state=cfg.split_seed
+        )
+    else:  # the hold-out an .npz file gives
+        x_tr, y_tr, x_val, y_val = x, data.y, data.x_val, data.y_val
     if cfg.n_train is not None and cfg.n_train < len(y_tr):
         x_tr, _, y_tr, _ = train_test_split(
             x_tr, y_tr, train_size=cfg.n_train, stratify=y_tr, random_state=cfg.split_seed
@@ -50,6 +55,7 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
     assert len(y_tr) == train_size(cfg), "train_size() disagrees with the split"
     mean = x_tr.mean(axis=(0, 2, 3), keepdims=True)
     std = x_tr.std(axis=(0, 2, 3), keepdims=True)
+    std[std == 0] = 1  # a channel constant over the training set (your own data may have one) stays at 0
 
     def to_tensor(a: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy((a - mean) / std).to(device)
@@ -62,7 +68,7 @@ def load_dataset(cfg: DataConfig, device: torch.device) -> Dataset:
         torch.from_numpy(y_tr).to(device),
         to_tensor(x_val),
         torch.from_numpy(y_val).to(device),
-        n_classes=dataset_shape(cfg.name)[2],
+        n_classes=len(data.classes),
         augment=cfg.augment,
     )
 

@@ -149,9 +149,16 @@ def _pack_provenance(pack: Pack, pack_dirs: list[str]) -> dict:
     }
 
 
+def recorded_config(job: Job) -> dict:
+    """A run's config as composed (the λ it resolves to is under "penalty"), with the fingerprint of the
+    data it read (wdbench.checks fills it in): what a later launch compares to know the run (config.made_by)."""
+    config = OmegaConf.to_container(job.cfg, resolve=True)
+    config["data"]["fingerprint"] = job.run.data.fingerprint
+    return config
+
+
 def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) -> dict:
-    run, cfg = job.run, job.cfg
-    config = OmegaConf.to_container(cfg, resolve=True)  # as composed; the λ it resolves to is under "penalty"
+    run, config = job.run, recorded_config(job)
     p, o, d = run.penalty, run.optim, run.data
     return {
         "schema_version": SCHEMA_VERSION,
@@ -212,7 +219,7 @@ def _failed_before_training(job: Job, err: BaseException) -> None:
             **_error(err),
             "run_dir": str(job.run_dir.resolve()),
             "overrides": job.overrides,
-            "config": OmegaConf.to_container(job.cfg, resolve=True),
+            "config": recorded_config(job),
             "seed": job.run.seed,
             "provenance": provenance(job.run.device),
         },
