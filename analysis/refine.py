@@ -17,7 +17,7 @@ estimator (``fit_optimum``) is fitted to every run of the group, and:
 Every choice is a function of the runs on disk and the settings, so rerunning a sweep replays the same
 rounds (finished runs are skipped) and goes on from where it stopped. The interval the search reports is
 the ordinary fit of all its runs; its coverage under this data-dependent design is measured on planted
-sweeps run through this very rule (analysis/refine_calibration.py; docs/analysis.md#the-adaptive-search).
+sweeps run through this very rule (analysis/refine_calibration.py; docs/refine.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ to noisy runs, seed offsets, each seed's optimum jittered, a few diverged runs),
 demand wherever the search asks: the same draws for the same (coef, seed) whichever design asks for them.
 The coarse grid is the quickstart's (conf/experiment/quickstart.yaml), moved so that the planted coef*
 sits anywhere from its middle to a quarter dex inside either end. Truth: the minimum of the
-seed-averaged curve, x* − k·τ²/2 (analysis/planted.py). docs/analysis.md#the-adaptive-search."""
+seed-averaged curve, x* − k·τ²/2 (analysis/planted.py). docs/refine.md."""
 
 from __future__ import annotations
 

@@ -70,6 +70,9 @@ def _sweep_ends(overrides: list[str]) -> list[list[str]]:
     parser = OverridesParser.create()
     ends = []
     for override in overrides:
+        if override.startswith("~") and "=" not in override:  # a deletion: the same at both ends
+            ends.append([override, override])
+            continue
         values = (
             [o for o in parser.parse_override(override).sweep_string_iterator()]
             if parser.parse_override(override).is_sweep_override()

@@ -7,7 +7,7 @@ Every value of ``penalty.log10_coef`` is the coarse grid (null: the λ = 0 basel
 the other swept keys is a (setting, width) searched on its own. The search picks the seeds (do not sweep
 ``seed``). Each round is one ordinary batch of the wdbench sweeper: validated first, finished runs skipped,
 packed locally or a job array on SLURM. A rerun replays the rounds from the results on disk and goes on
-where the last one stopped. docs/running.md#the-adaptive-search."""
+where the last one stopped. docs/refine.md."""
 
 import logging
 import math
@@ -102,7 +102,10 @@ def _groups(jobs: List[List[str]], swept: Dict[str, List[str]]) -> tuple[Dict[tu
     from wdbench.config import ConfigError
 
     if SEED in swept:
-        raise ConfigError(f"{SEED}: the refine sweeper chooses the seeds; set hydra.sweeper.refine.seeds instead")
+        raise ConfigError(
+            f"{SEED}: the refine sweeper chooses the seeds; set hydra.sweeper.refine.seeds instead "
+            "(~hydra.sweeper.params.seed drops an experiment file's)"
+        )
     if COEF not in swept or len(swept[COEF]) < 4:
         raise ConfigError(
             f"{COEF}: the refine sweeper needs the coarse grid there, at least 4 coefs "
