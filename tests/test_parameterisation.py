@@ -127,6 +127,60 @@ def test_a_scalar_parameter_is_fixed_with_multipliers_one():
     assert temperature.lr_multiplier("sgd") == 1.0 and weight.lr_multiplier("sgd") == 4.0
 
 
+def test_only_a_linear_maps_or_convolutions_weight_is_read_as_an_output_layer():
+    """A matrix growing in dimension 1 only is a readout if a linear map (or convolution) applies it to its
+    input; a table of positions x heads growing in its heads is vector-like (μP must not rescale its input)."""
+
+    class Table(torch.nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.head, self.table = torch.nn.Linear(width, 5), torch.nn.Parameter(torch.ones(5, width))
+
+    kinds = {n: s.kind for n, s in scalings(Table(64), Table(16), Table(32)).items()}
+    assert kinds == {"head.weight": "output", "head.bias": "fixed", "table": "vector"}
+
+
+@pytest.mark.parametrize(
+    "model, base, doubled, message",
+    [
+        (
+            {"a": (64,), "b": (3,)},
+            {"a": (16,)},
+            {"a": (32,)},
+            "the model has other parameters at model.width than at base_width or 2·base_width (e.g. b), so they "
+            "cannot be paired",
+        ),
+        (
+            {"a": (64, 5)},
+            {"a": (16, 3)},
+            {"a": (32, 3)},
+            "the model's a has dimension 1 of 3 at base_width and 2·base_width but 5 at model.width, so whether it "
+            "grows with width cannot be read",
+        ),
+        (
+            {"a": (1, 64, 64)},
+            {"a": (1, 16, 16)},
+            {"a": (1, 32, 32)},
+            "the model's a (shape (1, 64, 64)) grows in dimensions [1, 2]; μP reads a matrix-like parameter's "
+            "fan-out and fan-in from dimensions 0 and 1",
+        ),
+    ],
+    ids=["a parameter at one width only", "a dimension moving at the width only", "growing in dims 1 and 2"],
+)
+def test_a_parameter_whose_role_its_shapes_do_not_tell_is_one_config_error(model, base, doubled, message):
+    from wdbench.config import ConfigError
+
+    def params(shapes):
+        return torch.nn.ParameterDict({name: torch.nn.Parameter(torch.ones(shape)) for name, shape in shapes.items()})
+
+    with pytest.raises(ConfigError) as err:
+        scalings(params(model), params(base), params(doubled))
+    assert str(err.value) == (
+        f"model.param=mup: {message}; μP reads each parameter's role off the model at model.base_width and "
+        "twice that (docs/running.md, μP)"
+    )
+
+
 @pytest.mark.parametrize("optim", ["sgd", "adamw"])
 def test_at_the_base_width_mup_is_sp_bit_for_bit(optim):
     runs = [
