@@ -8,7 +8,7 @@ import torch
 from hydra_plugins.wdbench_plugins.launcher import pack_jobs
 from wdbench.train import Interrupted, Pack
 
-from helpers import MEMBERS, _roundtrip, runs, tiny_run
+from helpers import MEMBERS, TIMM_TOYS, _roundtrip, runs, tiny_run
 
 
 def trained(pack: Pack, steps=None) -> Pack:
@@ -32,11 +32,16 @@ FAMILIES = [
     ["model.width=8", "optim.batch_size=320"],  # full batch: one shared batch, no gather
     ["model=vit", "model.width=16"],
     ["model=mixer", "model.width=16", "optim=adam"],
+    [*TIMM_TOYS["convnext"], "optim=adamw"],
+    TIMM_TOYS["efficientnet"],  # BatchNorm: per-member running statistics
+    TIMM_TOYS["swin"],
 ]
 
 
 @pytest.mark.parametrize(
-    "overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit", "mixer"]
+    "overrides",
+    FAMILIES,
+    ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit", "mixer", *(f"timm-{k}" for k in TIMM_TOYS)],
 )
 def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(overrides):
     """Same init bit for bit; after 2 steps equal up to float32 rounding: vmap's grouped kernels sum
@@ -54,6 +59,30 @@ def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(ov
                 torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * theirs.abs().max().item() + 1e-5, msg=name)
             else:
                 assert torch.equal(ours, theirs), name  # BatchNorm's step counts
+
+
+def test_a_timm_sweep_trains_as_one_pack_records_its_arch_and_a_rerun_skips_it(cli, tmp_path):
+    import json
+
+    from helpers import TINY, results_under
+
+    sweep = [
+        "-m",
+        *(o for o in TINY if not o.startswith("model.width")),
+        *TIMM_TOYS["convnext"],
+        "optim.epochs=1",
+        "data.n_train=320",
+        "seed=0,1",
+        "hydra.launcher.n_jobs=1",
+        "name=c",
+    ]
+    assert cli(*sweep)[0] == 0
+    results = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "c")]
+    assert [(r["status"], r["provenance"]["pack"]["size"], r["model"]["arch"]) for r in results] == [
+        ("completed", 2, "convnext_atto")
+    ] * 2
+    code, out, err = cli(*sweep)
+    assert code == 0 and "2 runs, 2 already finished (skipped), 0 to launch" in out + err
 
 
 def test_on_a_cpu_packs_hold_at_most_cpu_pack_bytes_and_each_run_s_log_says_so(monkeypatch, caplog):

@@ -161,6 +161,7 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) 
         "config": config,
         "model": {
             "name": run.model.name,
+            **({"arch": run.model.arch} if hasattr(run.model, "arch") else {}),  # model=timm: which architecture
             "width": run.model.width,
             "n_params": member.n_params,
             "n_decayed": member.n_decayed,
