@@ -151,6 +151,10 @@ BAD = [
         "got an unexpected keyword argument 'depth')",
     ),
     (
+        ["model=timm", "model.rules.convnext.widths=[1,2,4,8]"],
+        "model.rules.convnext.widths: not in the config yet; add it with +model.rules.convnext.widths=<value>",
+    ),
+    (
         ["model=timm", "model.arch=efficientnet_b0"],
         "model.rules.efficientnet.channel_multiplier: timm's efficientnet_b0 sets channel_multiplier itself, so "
         "model.arch=efficientnet_b0 cannot be widened through it; choose an architecture whose timm function leaves "
