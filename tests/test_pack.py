@@ -61,6 +61,34 @@ def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(ov
                 assert torch.equal(ours, theirs), name  # BatchNorm's step counts
 
 
+def test_a_model_that_draws_random_numbers_trains_each_run_alone_and_never_as_a_pack(caplog):
+    """Swin's default drop path (0.1): under vmap no member could draw what it draws alone, so the runner
+    trains each run alone (and says so in its log), a Pack of several refuses, and a pack of one trains."""
+    import logging
+    from types import SimpleNamespace
+
+    import wdbench.runner as runner
+    from wdbench.train import alone_only
+
+    swin = [o for o in TIMM_TOYS["swin"] if "drop_path_rate" not in o]
+    stochastic = runs(*swin, members=MEMBERS[:2])
+    assert alone_only(runs(*TIMM_TOYS["swin"])[0]) is None
+    reason = alone_only(stochastic[0])
+    assert reason.startswith(
+        "model.arch=swin_tiny_patch4_window7_224 draws random numbers in training (layers.1.blocks.0.drop_path1: dropout or drop path)"
+    )
+    jobs = [SimpleNamespace(run=run, log=logging.getLogger(f"wdbench.run.{k}")) for k, run in enumerate(stochastic)]
+    with caplog.at_level("INFO", logger="wdbench"):
+        assert runner._packs_that_fit(jobs, [0, 1], data_loaded=False) == [[0], [1]]
+    assert [r.getMessage() for r in caplog.records] == [reason, reason]
+    assert runner.cpu_pack_limits(stochastic[0])[0] == 1
+    with pytest.raises(
+        ValueError, match="^a pack's model must not draw random numbers in training; layers.1.blocks.0.drop_path1 does$"
+    ):
+        Pack(stochastic)
+    assert trained(Pack(stochastic[:1]), steps=1).step == 1
+
+
 def test_a_timm_sweep_trains_as_one_pack_records_its_arch_and_a_rerun_skips_it(cli, tmp_path):
     import json
 

@@ -130,6 +130,19 @@ def describe_error(err: Exception) -> str:
     return f"{type(err).__name__} at {Path(frame.filename).name}:{frame.lineno} ({frame.line})"
 
 
+def stochastic_layers(model: nn.Module) -> list[str]:
+    """The modules that draw random numbers in training: dropout, drop path or drop block with a rate
+    above 0 (as a layer, or as a rate a forward passes to F.dropout, like timm's EfficientNet head)."""
+
+    def draws(module: nn.Module) -> bool:
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            return module.p > 0
+        rates = (getattr(module, key, None) for key in ("drop_prob", "drop_rate", "drop_path_rate"))
+        return any(isinstance(rate, (int, float)) and rate > 0 for rate in rates)
+
+    return [name or type(model).__name__ for name, module in model.named_modules() if draws(module)]
+
+
 class LinearMap(nn.Linear):
     """A bias-free linear map of the flattened input, computed as (W·xᵀ)ᵀ: the same numbers as
     nn.Linear, but under ``vmap`` over a pack's stacked W the members fold into one matmul forward
