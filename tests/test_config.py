@@ -549,6 +549,27 @@ def test_a_timm_runs_identity_holds_the_rule_of_its_arch_only_and_survives_its_r
     assert pack_key(parse_run_config(composed(*toy, "seed=3", "penalty.lam=0.1"))) == pack_key(run)
 
 
+def test_a_timm_model_that_does_not_give_logits_in_training_is_refused():
+    from torch import nn
+
+    from wdbench.checks import _check_forward
+
+    class TwoHeads(nn.Module):  # as a distilled or auxiliary-head model in training
+        def forward(self, x):
+            return x.flatten(1)[:, :10], x.flatten(1)[:, :10]
+
+    run = parse_run_config(composed("model=timm"))
+    with pytest.raises(ConfigError) as err:
+        _check_forward(run, TwoHeads())
+    assert str(err.value) == (
+        "model.arch=convnext_atto: in training it gives a tuple for a batch of 2, not (2, 10) logits; choose an "
+        "architecture that returns logits"
+    )
+    with pytest.raises(ConfigError, match=r"^model.arch=convnext_atto: in training it gives shape \(2, 64\) for a"):
+        _check_forward(run, nn.Flatten())  # 8 x 8 digits flattened, not 10 classes
+    _check_forward(run, nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+
+
 def test_every_shipped_choice_validates():
     for model in ("vit", "resnet", "mixer", "timm"):
         for penalty in ("sum", "mean", "per_step"):
