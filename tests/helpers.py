@@ -21,6 +21,30 @@ TINY = ["model.width=4", "optim.epochs=2", "optim.batch_size=64", "progress=fals
 # would otherwise train these on CUDA, where exact-equality checks need not hold
 
 
+# Toy timm models of three families beyond the built-in ones (model=timm; conf/model/timm.yaml's rules), for
+# 8 px digits: ConvNeXt (LayerNorm, depthwise convolutions, layer scale), an EfficientNet (BatchNorm, SiLU,
+# squeeze-excite) and a Swin transformer (windowed attention, relative position bias, patch merging).
+TIMM_TOYS = {
+    "convnext": [
+        "model=timm",
+        "model.arch=convnext_atto",
+        "model.width=8",
+        "+model.kwargs.depths=[1,1,1,1]",
+        "+model.kwargs.patch_size=1",  # 8 -> 4 -> 2 -> 1 px through its stages
+    ],
+    "efficientnet": ["model=timm", "model.arch=test_efficientnet", "model.width=8"],  # channel_multiplier 0.5
+    "swin": [
+        "model=timm",
+        "model.arch=swin_tiny_patch4_window7_224",
+        "model.width=32",  # heads of 32 dims: 1, 2
+        "+model.kwargs.depths=[1,1]",
+        "+model.kwargs.patch_size=2",
+        "+model.kwargs.window_size=2",
+        "+model.kwargs.drop_path_rate=0",  # swin's default 0.1 draws random numbers: runs would train alone
+    ],
+}
+
+
 def results_under(root: Path):
     return sorted(Path(root).rglob("result.json"))
 

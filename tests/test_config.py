@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.wdbench_plugins.hydra_compat import apply_overrides
 from wdbench.app import CONF_DIR, run_job
 from wdbench.checks import checked_run_config
-from wdbench.config import ConfigError, parse_run_config
+from wdbench.config import ConfigError, TimmConfig, parse_run_config
 from wdbench.train import resolve_device  # imported here: its first import sets torch's environment variables
 
 from helpers import TINY
@@ -51,7 +51,7 @@ def quickly_composed(*overrides):
 BAD = [
     (["penalty=summ"], "penalty=summ: unknown choice; allowed: mean, per_step, sum"),
     (["optim=null"], "optim=null: a config group needs a choice; allowed: adam, adamw, sgd"),
-    (["model=vgg"], "model=vgg: unknown choice; allowed: linear, mixer, resnet, vit"),
+    (["model=vgg"], "model=vgg: unknown choice; allowed: linear, mixer, resnet, timm, vit"),
     (["data=mnist"], "data=mnist: unknown choice; allowed: arrays, cifar10, cifar100, digits, folder, ridge, teacher"),
     (["optim=lbfgs"], "optim=lbfgs: unknown choice; allowed: adam, adamw, sgd"),
     (["penalty.apply=sideways"], "penalty.apply='sideways': unknown choice; allowed: coupled, decoupled, independent"),
@@ -133,6 +133,45 @@ BAD = [
         "{out}/multirun/default/model.width=64: holds a completed result of a different "
         "config (the experiment changed?); choose a new name=... for this sweep",
     ),
+    # model=timm: an architecture timm lacks, a rule that does not widen it, an argument its constructor
+    # refuses or its timm function sets itself, an image too small for it, roles μP cannot read
+    (
+        ["model=timm", "model.arch=convnext_atom"],
+        "model.arch=convnext_atom: not a timm architecture; e.g. convnext_atto, convnext_atto_rms, convnextv2_atto",
+    ),
+    (
+        ["model=timm", "+model.rules.convnext_atto={ls_init_value:0.5}"],
+        "model.rules.convnext_atto={'ls_init_value': 0.5}: does not change the width of model.arch=convnext_atto "
+        "(every parameter has the same shape at model.width=16 and 32); name constructor arguments that set its "
+        "channels or embedding size",
+    ),
+    (
+        ["model=timm", "+model.kwargs.depth=[1,1,1,1]"],
+        "model.kwargs.depth: model.arch=convnext_atto takes no constructor argument 'depth' (ConvNeXt.__init__() "
+        "got an unexpected keyword argument 'depth')",
+    ),
+    (
+        ["model=timm", "model.rules.convnext.widths=[1,2,4,8]"],
+        "model.rules.convnext.widths: not in the config yet; add it with +model.rules.convnext.widths=<value>",
+    ),
+    (
+        ["model=timm", "model.arch=efficientnet_b0"],
+        "model.rules.efficientnet.channel_multiplier: timm's efficientnet_b0 sets channel_multiplier itself, so "
+        "model.arch=efficientnet_b0 cannot be widened through it; choose an architecture whose timm function leaves "
+        "it free (docs/models.md)",
+    ),
+    (
+        ["model=timm"],
+        "model.arch=convnext_atto: a 8 px image does not pass through it (RuntimeError: Calculated padded input "
+        "size per channel: (1 x 1). Kernel size: (2 x 2). Kernel size can't be greater than actual input size); "
+        "set data.image_size, or model.kwargs that fit the image (e.g. +model.kwargs.patch_size=1)",
+    ),
+    (
+        ["model=timm", "model.arch=resnet18", "model.param=mup", "model.base_width=32"],
+        "model.param=mup: model.arch=resnet18 has other parameters at model.width than at base_width or "
+        "2·base_width (e.g. layer1.0.downsample.0.weight), so they cannot be paired; μP reads each parameter's "
+        "role off the model at model.base_width and twice that (docs/running.md, μP)",
+    ),
     # what Hydra rejects before any config exists: a group force-added, an override it cannot parse
     (["++data=5"], "force-add of config groups is not supported: '++data=5'"),
     (
@@ -169,11 +208,55 @@ CHECKS = [
         "out_dir, progress, checkpoint_every_s, predictions, diagnostics",
     ),
     # parse_run_config: a model name set by hand
-    (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer, linear"),
+    (["model.name=vgg"], "model.name='vgg': unknown choice; allowed: vit, resnet, mixer, timm, linear"),
     # model
     (["model=vit", "model.depth=0"], "model.depth=0: must be an integer >= 1"),
     (["model=mixer", "model.depth=-1"], "model.depth=-1: must be an integer >= 1"),
     (["model.blocks=0"], "model.blocks=0: must be an integer >= 1"),
+    # model=timm: the rule table's grammar and what wdbench sets itself
+    (
+        ["model=timm", "model.arch=deit_tiny_patch16_224"],
+        "model.arch=deit_tiny_patch16_224: no rule in model.rules widens it (rules for: convnext, efficientnet, "
+        "mobilenet, resnet, swin, test_efficientnet, tf_efficientnetv2, vit); add one, e.g. "
+        "+model.rules.deit_tiny_patch16_224={embed_dim:1} (docs/models.md)",
+    ),
+    (
+        ["model=timm", "model.arch=convnext_atto.d2_in1k"],
+        "model.arch='convnext_atto.d2_in1k': must be a timm architecture name without a pretrained tag, e.g. "
+        "convnext_atto",
+    ),
+    (
+        ["model=timm", "model.rules.convnext.dims=[1,0,4,8]"],
+        "model.rules.convnext.dims=[1, 0, 4, 8]: must be a number > 0 (a multiplier of model.width) or a list of them",
+    ),
+    (
+        ["model=timm", "model.rules.convnext.dims=true"],
+        "model.rules.convnext.dims=True: must be a number > 0 (a multiplier of model.width) or a list of them",
+    ),
+    (
+        ["model=timm", "model.arch=deit_tiny_patch16_224", "+model.rules.deit=[1,2]"],
+        "model.rules.deit=[1, 2]: expected a mapping from constructor argument to a multiplier of model.width "
+        "or a list of them, e.g. {dims: [1, 2, 4, 8]}",
+    ),
+    (
+        ["model=timm", "+model.kwargs.pretrained=true"],
+        "model.kwargs.pretrained: set by wdbench (in_chans, num_classes and img_size from the data, never "
+        "pretrained); remove it",
+    ),
+    (
+        ["model=timm", "+model.rules.convnext.num_classes=1"],
+        "model.rules.convnext.num_classes: set by wdbench (in_chans, num_classes and img_size from the data, never "
+        "pretrained); remove it",
+    ),
+    (
+        ["model=timm", "+model.kwargs.dims=[1,2,3,4]"],
+        "model.kwargs.dims: also set from model.width by model.rules.convnext; remove one",
+    ),
+    (
+        ["model=timm", "model.arch=vit_tiny_patch16_224", "+model.rules.vit_tiny={embed_dim:1,num_heads:0.1875}"],
+        "model.arch=vit_tiny_patch16_224: timm cannot build it with embed_dim=16, num_heads=3: AssertionError: dim "
+        "should be divisible by num_heads",
+    ),
     # the ridge check: its model and data go together, and its problem's sizes and scales
     (
         ["model=linear"],
@@ -451,8 +534,47 @@ def test_lam_is_resolved_in_one_place_and_adamw_means_decoupled():
     assert parse_run_config(composed("optim=adam")).penalty.apply == "coupled"
 
 
+def test_a_timm_runs_identity_holds_the_rule_of_its_arch_only_and_survives_its_recorded_config():
+    """The rule table is shared by every arch: adding a family leaves a run's identity (and so its
+    directory's finished result) alone; changing its own rule, arch or fixed arguments does not."""
+    from wdbench.config import pack_key, run_identity
+
+    toy = ["model=timm", "+model.kwargs.patch_size=1"]
+    run = parse_run_config(composed(*toy))
+    same = run_identity(run)
+    assert same["model"]["rules"] == {"convnext": {"dims": [1, 2, 4, 8]}}
+    assert same["model"]["arch"] == "convnext_atto" and same["model"]["kwargs"] == {"patch_size": 1}
+    recorded = json.loads(json.dumps(OmegaConf.to_container(composed(*toy), resolve=True)))  # as result.json holds it
+    assert run_identity(parse_run_config(recorded)) == same
+    assert run_identity(parse_run_config(composed(*toy, "+model.rules.deit={embed_dim:1}"))) == same
+    for change in ("model.rules.convnext.dims=[1,2,4,4]", "model.arch=convnext_nano", "model.kwargs.patch_size=2"):
+        assert run_identity(parse_run_config(composed(*toy, change))) != same, change
+    assert pack_key(parse_run_config(composed(*toy, "seed=3", "penalty.lam=0.1"))) == pack_key(run)
+
+
+def test_a_timm_model_that_does_not_give_logits_in_training_is_refused():
+    from torch import nn
+
+    from wdbench.checks import _check_forward
+
+    class TwoHeads(nn.Module):  # as a distilled or auxiliary-head model in training
+        def forward(self, x):
+            return x.flatten(1)[:, :10], x.flatten(1)[:, :10]
+
+    run = parse_run_config(composed("model=timm"))
+    with pytest.raises(ConfigError) as err:
+        _check_forward(run, TwoHeads())
+    assert str(err.value) == (
+        "model.arch=convnext_atto: in training it gives a tuple for a batch of 2, not (2, 10) logits; choose an "
+        "architecture that returns logits"
+    )
+    with pytest.raises(ConfigError, match=r"^model.arch=convnext_atto: in training it gives shape \(2, 64\) for a"):
+        _check_forward(run, nn.Flatten())  # 8 x 8 digits flattened, not 10 classes
+    _check_forward(run, nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+
+
 def test_every_shipped_choice_validates():
-    for model in ("vit", "resnet", "mixer"):
+    for model in ("vit", "resnet", "mixer", "timm"):
         for penalty in ("sum", "mean", "per_step"):
             for optim in ("sgd", "adam", "adamw"):
                 parse_run_config(composed(f"model={model}", f"penalty={penalty}", f"optim={optim}"))
@@ -496,7 +618,7 @@ def test_cfg_job_shows_the_resolved_config_and_help_lists_groups(cli):
     code, out, _ = cli("--help")
     assert code == 0
     for group in (
-        "model: linear, mixer, resnet, vit",
+        "model: linear, mixer, resnet, timm, vit",
         "penalty: mean, per_step, sum",
         "optim: adam, adamw, sgd",
         "data: arrays, cifar10, cifar100, digits, folder, ridge",
@@ -632,5 +754,6 @@ def test_each_default_is_written_once_in_the_schema_and_no_option_restates_one()
     restated += [f"config.yaml: {k}" for k in top if k in asdict(RunConfig())]
     assert not restated
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):  # a model option is its schema, nothing more
-        assert set(OmegaConf.load(path)) == {"defaults"}, path.name
+        assert set(OmegaConf.load(path)) == ({"defaults", "rules"} if path.stem == "timm" else {"defaults"}), path.name
+    assert TimmConfig().rules == {}  # timm's rule table is written once: in conf/model/timm.yaml
     assert OmegaConf.to_container(composed().optim) == asdict(OptimConfig())

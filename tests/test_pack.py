@@ -8,7 +8,7 @@ import torch
 from hydra_plugins.wdbench_plugins.launcher import pack_jobs
 from wdbench.train import Interrupted, Pack
 
-from helpers import MEMBERS, _roundtrip, runs, tiny_run
+from helpers import MEMBERS, TIMM_TOYS, _roundtrip, runs, tiny_run
 
 
 def trained(pack: Pack, steps=None) -> Pack:
@@ -32,11 +32,16 @@ FAMILIES = [
     ["model.width=8", "optim.batch_size=320"],  # full batch: one shared batch, no gather
     ["model=vit", "model.width=16"],
     ["model=mixer", "model.width=16", "optim=adam"],
+    [*TIMM_TOYS["convnext"], "optim=adamw"],
+    TIMM_TOYS["efficientnet"],  # BatchNorm: per-member running statistics
+    TIMM_TOYS["swin"],
 ]
 
 
 @pytest.mark.parametrize(
-    "overrides", FAMILIES, ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit", "mixer"]
+    "overrides",
+    FAMILIES,
+    ids=["resnet-sgd", "resnet-adamw-augment", "resnet-full-batch", "vit", "mixer", *(f"timm-{k}" for k in TIMM_TOYS)],
 )
 def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(overrides):
     """Same init bit for bit; after 2 steps equal up to float32 rounding: vmap's grouped kernels sum
@@ -54,6 +59,58 @@ def test_each_member_starts_as_it_would_alone_and_stays_within_rounding_of_it(ov
                 torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-4 * theirs.abs().max().item() + 1e-5, msg=name)
             else:
                 assert torch.equal(ours, theirs), name  # BatchNorm's step counts
+
+
+def test_a_model_that_draws_random_numbers_trains_each_run_alone_and_never_as_a_pack(caplog):
+    """Swin's default drop path (0.1): under vmap no member could draw what it draws alone, so the runner
+    trains each run alone (and says so in its log), a Pack of several refuses, and a pack of one trains."""
+    import logging
+    from types import SimpleNamespace
+
+    import wdbench.runner as runner
+    from wdbench.train import alone_only
+
+    swin = [o for o in TIMM_TOYS["swin"] if "drop_path_rate" not in o]
+    stochastic = runs(*swin, members=MEMBERS[:2])
+    assert alone_only(runs(*TIMM_TOYS["swin"])[0]) is None
+    reason = alone_only(stochastic[0])
+    assert reason.startswith(
+        "model.arch=swin_tiny_patch4_window7_224 draws random numbers in training (layers.1.blocks.0.drop_path1: dropout or drop path)"
+    )
+    jobs = [SimpleNamespace(run=run, log=logging.getLogger(f"wdbench.run.{k}")) for k, run in enumerate(stochastic)]
+    with caplog.at_level("INFO", logger="wdbench"):
+        assert runner._packs_that_fit(jobs, [0, 1], data_loaded=False) == [[0], [1]]
+    assert [r.getMessage() for r in caplog.records] == [reason, reason]
+    assert runner.cpu_pack_limits(stochastic[0])[0] == 1
+    with pytest.raises(
+        ValueError, match="^a pack's model must not draw random numbers in training; layers.1.blocks.0.drop_path1 does$"
+    ):
+        Pack(stochastic)
+    assert trained(Pack(stochastic[:1]), steps=1).step == 1
+
+
+def test_a_timm_sweep_trains_as_one_pack_records_its_arch_and_a_rerun_skips_it(cli, tmp_path):
+    import json
+
+    from helpers import TINY, results_under
+
+    sweep = [
+        "-m",
+        *(o for o in TINY if not o.startswith("model.width")),
+        *TIMM_TOYS["convnext"],
+        "optim.epochs=1",
+        "data.n_train=320",
+        "seed=0,1",
+        "hydra.launcher.n_jobs=1",
+        "name=c",
+    ]
+    assert cli(*sweep)[0] == 0
+    results = [json.loads(p.read_text()) for p in results_under(tmp_path / "out" / "multirun" / "c")]
+    assert [(r["status"], r["provenance"]["pack"]["size"], r["model"]["arch"]) for r in results] == [
+        ("completed", 2, "convnext_atto")
+    ] * 2
+    code, out, err = cli(*sweep)
+    assert code == 0 and "2 runs, 2 already finished (skipped), 0 to launch" in out + err
 
 
 def test_on_a_cpu_packs_hold_at_most_cpu_pack_bytes_and_each_run_s_log_says_so(monkeypatch, caplog):

@@ -12,7 +12,7 @@ from wdbench.parameterisation import model_scalings, scalings
 from wdbench.penalty import L2Penalty, PackPenalty
 from wdbench.train import Interrupted, Pack
 
-from helpers import tiny_run
+from helpers import TIMM_TOYS, tiny_run
 
 
 def _scalings(*overrides):
@@ -125,6 +125,97 @@ def test_a_scalar_parameter_is_fixed_with_multipliers_one():
     assert (temperature.kind, temperature.fan_in_mult, temperature.fan_out_mult) == ("fixed", 1.0, 1.0)
     assert (weight.kind, weight.fan_in_mult, weight.fan_out_mult) == ("vector", 1.0, 4.0)
     assert temperature.lr_multiplier("sgd") == 1.0 and weight.lr_multiplier("sgd") == 4.0
+
+
+def test_each_timm_familys_roles_are_read_off_its_shapes_like_the_built_in_ones():
+    """ConvNeXt (m = 4), an EfficientNet (timm rounds its channels) and Swin (m = 2): convolutions and linear
+    maps between widening layers are hidden, depthwise convolutions, norms and layer scales vector-like, the
+    classifier the one output; Swin's relative position bias table (positions x heads) grows in dimension 1
+    but is no linear map, so it is vector-like and its attention's input is left alone."""
+    convnext = _scalings(*TIMM_TOYS["convnext"], "model.width=32", "model.param=mup", "model.base_width=8")
+    kinds = {
+        "stem.0.weight": "vector",
+        "stages.1.downsample.1.weight": "hidden",
+        "stages.1.blocks.0.conv_dw.weight": "vector",
+        "stages.1.blocks.0.mlp.fc1.weight": "hidden",
+        "stages.1.blocks.0.gamma": "vector",
+        "stages.1.blocks.0.norm.weight": "vector",
+        "head.fc.weight": "output",
+        "head.fc.bias": "fixed",
+    }
+    assert {name: convnext[name].kind for name in kinds} == kinds
+    assert convnext["head.fc.weight"].fan_in_mult == 4.0 and convnext["stem.0.weight"].fan_out_mult == 4.0
+    effnet = _scalings(*TIMM_TOYS["efficientnet"], "model.width=32", "model.param=mup", "model.base_width=8")
+    assert [effnet[n].kind for n in ("conv_stem.weight", "blocks.3.0.conv_pw.weight", "classifier.weight")] == [
+        "vector",
+        "hidden",
+        "output",
+    ]
+    assert effnet["conv_stem.weight"].fan_out_mult == 3.0  # 48 over 16 channels (24·0.5 rounded up to 16)
+    swin = _scalings(*TIMM_TOYS["swin"], "model.width=64", "model.param=mup", "model.base_width=32")
+    table = "layers.0.blocks.0.attn.relative_position_bias_table"
+    assert [swin[n].kind for n in (table, "layers.0.blocks.0.attn.qkv.weight", "head.fc.weight")] == [
+        "vector",
+        "hidden",
+        "output",
+    ]
+    model = Pack([tiny_run(*TIMM_TOYS["swin"], "model.width=64", "model.param=mup", "model.base_width=32")])
+    model = model.members[0].model
+    assert model.head.fc._forward_pre_hooks and not model.layers[0].blocks[0].attn._forward_pre_hooks
+
+
+def test_only_a_linear_maps_or_convolutions_weight_is_read_as_an_output_layer():
+    """A matrix growing in dimension 1 only is a readout if a linear map (or convolution) applies it to its
+    input; a table of positions x heads growing in its heads is vector-like (μP must not rescale its input)."""
+
+    class Table(torch.nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.head, self.table = torch.nn.Linear(width, 5), torch.nn.Parameter(torch.ones(5, width))
+
+    kinds = {n: s.kind for n, s in scalings(Table(64), Table(16), Table(32)).items()}
+    assert kinds == {"head.weight": "output", "head.bias": "fixed", "table": "vector"}
+
+
+@pytest.mark.parametrize(
+    "model, base, doubled, message",
+    [
+        (
+            {"a": (64,), "b": (3,)},
+            {"a": (16,)},
+            {"a": (32,)},
+            "the model has other parameters at model.width than at base_width or 2·base_width (e.g. b), so they "
+            "cannot be paired",
+        ),
+        (
+            {"a": (64, 5)},
+            {"a": (16, 3)},
+            {"a": (32, 3)},
+            "the model's a has dimension 1 of 3 at base_width and 2·base_width but 5 at model.width, so whether it "
+            "grows with width cannot be read",
+        ),
+        (
+            {"a": (1, 64, 64)},
+            {"a": (1, 16, 16)},
+            {"a": (1, 32, 32)},
+            "the model's a (shape (1, 64, 64)) grows in dimensions [1, 2]; μP reads a matrix-like parameter's "
+            "fan-out and fan-in from dimensions 0 and 1",
+        ),
+    ],
+    ids=["a parameter at one width only", "a dimension moving at the width only", "growing in dims 1 and 2"],
+)
+def test_a_parameter_whose_role_its_shapes_do_not_tell_is_one_config_error(model, base, doubled, message):
+    from wdbench.config import ConfigError
+
+    def params(shapes):
+        return torch.nn.ParameterDict({name: torch.nn.Parameter(torch.ones(shape)) for name, shape in shapes.items()})
+
+    with pytest.raises(ConfigError) as err:
+        scalings(params(model), params(base), params(doubled))
+    assert str(err.value) == (
+        f"model.param=mup: {message}; μP reads each parameter's role off the model at model.base_width and "
+        "twice that (docs/running.md, μP)"
+    )
 
 
 @pytest.mark.parametrize("optim", ["sgd", "adamw"])

@@ -40,6 +40,7 @@ def main() -> None:
 
 def _composition_error(cause) -> "str | None":
     """An override the typed schema (wdbench.config, through Hydra's ConfigStore) refuses, as one line."""
+    from omegaconf import OmegaConf
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeError, ValidationError
 
     from wdbench.config import LIST_FIELDS
@@ -48,6 +49,8 @@ def _composition_error(cause) -> "str | None":
     if not key:
         return None
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and parent is not None:
+        if OmegaConf.get_type(parent) is dict:  # a free mapping (model.kwargs, model.rules), not a schema
+            return f"{key}: not in the config yet; add it with +{key}=<value>"
         return f"{key}: unknown key; allowed: {', '.join(map(str, parent.keys()))}"
     if isinstance(cause, ConfigTypeError) and "deletion" in str(cause):
         return f"~{key}: a field of the schema cannot be removed; set it instead, e.g. {key}=null where it may be null"

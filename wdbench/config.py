@@ -9,7 +9,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -59,8 +59,41 @@ class LinearConfig:
     width: int = 32  # d: the input features of data=ridge, mapped to one output without a bias
 
 
+@dataclass
+class TimmConfig:
+    """Any timm architecture whose width is set by constructor arguments: ``rules`` (conf/model/timm.yaml)
+    says which, as multiples of ``width``; docs/models.md."""
+
+    name: str = "timm"
+    arch: str = "convnext_atto"  # a timm architecture name (timm.list_models()); never pretrained
+    width: int = 16  # through the rule whose key is the longest prefix of arch
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # fixed constructor arguments, e.g. {depths: [1, 1, 1, 1]}
+    # arch-name prefix -> {constructor argument: multiplier of width, or a list of multipliers}
+    rules: Dict[str, Any] = field(default_factory=dict)
+    param: str = "sp"  # as ViTConfig.param
+    base_width: int = 16
+
+
 PARAMS = ("sp", "mup")
-MODEL_SCHEMAS = {"vit": ViTConfig, "resnet": ResNetConfig, "mixer": MixerConfig, "linear": LinearConfig}
+MODEL_SCHEMAS = {
+    "vit": ViTConfig,
+    "resnet": ResNetConfig,
+    "mixer": MixerConfig,
+    "timm": TimmConfig,
+    "linear": LinearConfig,
+}
+# Constructor arguments wdbench sets itself (from the data; never pretrained): not for a rule or model.kwargs
+TIMM_RESERVED = (
+    "pretrained",
+    "pretrained_cfg",
+    "pretrained_cfg_overlay",
+    "checkpoint_path",
+    "cache_dir",
+    "features_only",
+    "in_chans",
+    "num_classes",
+    "img_size",
+)
 DATASETS = ("digits", "cifar10", "cifar100", "ridge", "teacher", "folder", "arrays")
 DRAWN = ("ridge", "teacher")  # generated, not read: n_train and n_val are drawn, nothing is split
 OWN_DATA = ("folder", "arrays")  # the user's own, read from data.root or data.path (wdbench.owndata, docs/data.md)
@@ -282,9 +315,32 @@ def identity(config: dict) -> dict:
     same = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
     data = {k: v for k, v in same.get("data", {}).items() if f"data.{k}" not in DATA_PLACES}
     same["data"] = {**data, "root": None}
+    model = same.get("model") or {}
+    if isinstance(model.get("rules"), dict):  # timm: of the rule table, only the rule that widens its arch
+        key = width_rule(str(model.get("arch")), model["rules"])
+        same["model"] = {**model, "rules": {} if key is None else {key: model["rules"][key]}}
     penalty = same.get("penalty", {})
     same["penalty"] = {**penalty, "lam": configured_lam(penalty), "log10_lam": None}
     return same
+
+
+def width_rule(arch: str, rules: dict) -> Optional[str]:
+    """The key of ``rules`` whose rule widens ``arch``: the longest that the name starts with (None: none)."""
+    keys = [key for key in rules if arch.startswith(str(key))]
+    return max(keys, key=len) if keys else None
+
+
+def width_kwargs(m: TimmConfig, width: Optional[int] = None) -> dict:
+    """The constructor arguments m's rule sets at ``width`` (default: m.width): each multiplier times the
+    width, an int where that is whole (channel counts), else a float (e.g. timm's channel_multiplier)."""
+    width = m.width if width is None else width
+
+    def scaled(multiplier: float) -> "int | float":
+        value = multiplier * width
+        return round(value) if abs(value - round(value)) <= 1e-9 * max(1.0, abs(value)) else value
+
+    rule = m.rules[width_rule(m.arch, m.rules)]
+    return {arg: [scaled(x) for x in v] if isinstance(v, list) else scaled(v) for arg, v in rule.items()}
 
 
 def configured_lam(penalty: "dict | PenaltyConfig") -> Optional[float]:
@@ -350,12 +406,53 @@ def _validate_model(m: Any) -> None:
     if hasattr(m, "param"):  # the image models: μP or SP
         _choice("model.param", m.param, PARAMS)
         _check(m.base_width >= 1, f"model.base_width={m.base_width}: must be an integer >= 1")
+    if isinstance(m, TimmConfig):
+        _validate_timm(m)
     for key in ("width", "base_width"):
         value = getattr(m, key, None)
         if isinstance(m, ViTConfig):
             _check(value % m.head_dim == 0, f"model.{key}={value}: must be a multiple of model.head_dim={m.head_dim}")
         if isinstance(m, ResNetConfig):
             _check(value % 2 == 0, f"model.{key}={value}: must be even for resnet (stem width w/2)")
+
+
+def _validate_timm(m: TimmConfig) -> None:
+    """The rule that widens model.arch, checked for its grammar; whether it builds and widens the
+    model is wdbench.checks' (it needs timm)."""
+    _check(
+        bool(m.arch) and "." not in m.arch,
+        f"model.arch={m.arch!r}: must be a timm architecture name without a pretrained tag, e.g. convnext_atto",
+    )
+    key = width_rule(m.arch, m.rules)
+    _check(
+        key is not None,
+        f"model.arch={m.arch}: no rule in model.rules widens it (rules for: {', '.join(sorted(map(str, m.rules)))}); "
+        f"add one, e.g. +model.rules.{m.arch}={{embed_dim:1}} (docs/models.md)",
+    )
+    rule, where = m.rules[key], f"model.rules.{key}"
+    _check(
+        isinstance(rule, dict) and bool(rule),
+        f"{where}={rule}: expected a mapping from constructor argument to a multiplier of model.width or a "
+        "list of them, e.g. {dims: [1, 2, 4, 8]}",
+    )
+    for arg, multiplier in rule.items():
+        multipliers = multiplier if isinstance(multiplier, list) else [multiplier]
+        _check(
+            bool(multipliers) and all(_positive_number(x) for x in multipliers),
+            f"{where}.{arg}={multiplier}: must be a number > 0 (a multiplier of model.width) or a list of them",
+        )
+    for arg in [*rule, *m.kwargs]:
+        _check(
+            arg not in TIMM_RESERVED,
+            f"{f'{where}.{arg}' if arg in rule else f'model.kwargs.{arg}'}: set by wdbench (in_chans, num_classes "
+            "and img_size from the data, never pretrained); remove it",
+        )
+    both = sorted(set(rule) & set(m.kwargs))
+    _check(not both, f"model.kwargs.{both[0] if both else ''}: also set from model.width by {where}; remove one")
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _validate_data(run: RunConfig) -> None:

@@ -26,7 +26,7 @@ from wdbench.loggers import open_logger
 from wdbench.numerics import autocast_reaches_vmap, gpu_versions
 from wdbench.results import SCHEMA_VERSION, DamagedFile, device_type, provenance, set_aside, write_result
 from wdbench.sources import input_shape, split_sizes, train_size
-from wdbench.train import Interrupted, Member, NoDevice, Pack, member_bytes, resolve_device
+from wdbench.train import Interrupted, Member, NoDevice, Pack, alone_only, member_bytes, resolve_device
 
 log = logging.getLogger("wdbench")
 
@@ -168,6 +168,7 @@ def _result_header(job: Job, member: Member, pack: Pack, pack_provenance: dict) 
         "config": config,
         "model": {
             "name": run.model.name,
+            **({"arch": run.model.arch} if hasattr(run.model, "arch") else {}),  # model=timm: which architecture
             "width": run.model.width,
             "n_params": member.n_params,
             "n_decayed": member.n_decayed,
@@ -323,8 +324,9 @@ def cpu_pack_limits(run: RunConfig) -> tuple[int, float]:
     only on the node that trains, _packs_that_fit), and a run's relative cost, to queue the longest
     packs first (its memory, which grows with its FLOPs per sample, times the samples it trains on)."""
     side, in_chans, n_classes = input_shape(run)
-    each = member_bytes(run, in_chans, n_classes, side)
-    return max(1, CPU_PACK_BYTES // each), float(each) * run.optim.epochs * train_size(run.data)
+    alone = alone_only(run) is not None
+    each = member_bytes(run, in_chans, n_classes, side, packed=not alone)
+    return 1 if alone else max(1, CPU_PACK_BYTES // each), float(each) * run.optim.epochs * train_size(run.data)
 
 
 def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) -> list[list[int]]:
@@ -344,6 +346,14 @@ def _packs_that_fit(jobs: Sequence[Job], group: list[int], data_loaded: bool) ->
                 f"precision=bf16 on {device.type}: autocast does not reach the convolutions of a pack "
                 "here (they would stay float32), so each run trains alone"
             )
+        return [[i] for i in group]
+    try:
+        alone = alone_only(run)
+    except Exception:  # a model that cannot be built: its pack's own build fails and records why
+        alone = None
+    if alone:
+        for i in group:
+            jobs[i].log.info(alone)
         return [[i] for i in group]
     budget = _memory_budget(device)
     try:

@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 
 from wdbench.config import RunConfig, pack_key
 from wdbench.data import Dataset, crop_flip, crop_flip_offsets, run_dataset
-from wdbench.models import build_model, unfused_attention
+from wdbench.models import build_model, stochastic_layers, unfused_attention
 from wdbench.numerics import autocast, set_numerics
 from wdbench.optim import build_optimizer, lr_multiplier
 from wdbench.parameterisation import apply_mup, model_scalings
 from wdbench.penalty import PackPenalty, penalty_for, split_decayed
-from wdbench.sources import train_size
+from wdbench.sources import input_shape, train_size
 
 
 class NoDevice(RuntimeError):
@@ -151,6 +151,21 @@ def member_bytes(run: RunConfig, in_chans: int, n_classes: int, image_size: int,
     return param_bytes * (2 + state_slots) + max(train_step, evaluation)
 
 
+def alone_only(run: RunConfig) -> Optional[str]:
+    """Why runs of this model train alone and not packed (None: they pack): a model that draws random
+    numbers in training (dropout, drop path), since under vmap no member would draw what it draws alone."""
+    side, in_chans, n_classes = input_shape(run)
+    with torch.device("meta"):
+        layers = stochastic_layers(build_model(run.model, in_chans, n_classes, side))
+    if not layers:
+        return None
+    what = f"model.arch={run.model.arch}" if hasattr(run.model, "arch") else f"model={run.model.name}"
+    return (
+        f"{what} draws random numbers in training ({layers[0]}: dropout or drop path), which a pack's members "
+        "could not draw as each would alone, so each run trains alone (model.kwargs can set its rates to 0)"
+    )
+
+
 def eval_members(size: int, batch_size: int) -> int:
     """Members evaluated at once: EVAL_BATCH samples for each, at most as many samples in all as a
     training step holds (K·B), so evaluation never needs more memory than training."""
@@ -237,6 +252,9 @@ class Pack:
         self.data: Dataset = data if data is not None else run_dataset(first, self.device)
         self.members = [Member(run, self.data, self.device) for run in runs]
         self.size = len(self.members)
+        stochastic = stochastic_layers(self.members[0].model)
+        if self.size > 1 and stochastic:  # (the runner trains such runs alone: train.alone_only)
+            raise ValueError(f"a pack's model must not draw random numbers in training; {stochastic[0]} does")
         if self.size > 1 and self.device.type != "cuda":  # the CPU's fused attention has no batching rule (the
             unfused_attention(self.members[0].model)  # GPU's kernels have): vmap would loop over members and samples
         self.precision, self.numerics = first.precision, set_numerics(first)
