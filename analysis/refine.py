@@ -39,7 +39,7 @@ class RefineSettings:
     round_runs: int = 8  # runs added to a (setting, width) per round after the first
     resolution: float = 0.0625  # dex: the finest spacing of coefs the search adds
     extend: float = 1.0  # dex the search may go beyond either end of the coarse grid when coef* is there
-    confirm: int = 2  # fits in a row (after consecutive rounds) whose interval must be within the target
+    confirm: int = 3  # fits in a row (after consecutive rounds) whose interval must be within the target
 
     def problem(self) -> str | None:
         """What is wrong with the settings, as one line naming the field (None: nothing)."""
@@ -50,6 +50,7 @@ class RefineSettings:
             ("round_runs", self.round_runs >= 1, "must be an integer >= 1"),
             ("resolution", self.resolution > 0, "must be > 0"),
             ("extend", self.extend >= 0, "must be >= 0"),
+            ("confirm", self.confirm >= 1, "must be an integer >= 1"),
         )
         for name, ok, allowed in checks:
             if not ok:
@@ -65,6 +66,7 @@ class Step:
     done: bool
     reason: str  # first round | extend low/high | refine | new seed | reached | budget | exhausted | no runs
     optimum: Optimum | None = None  # the fit of the runs so far (None before the first round)
+    streak: int = 0  # fits in a row, this one included, whose interval is within the target
 
     @property
     def half_width(self) -> float:
@@ -99,23 +101,24 @@ def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None 
     fit = fit_optimum(x[on_curve], y[on_curve], seed[on_curve], y[~on_curve], seed[~on_curve], hull=True)
     left = settings.budget - len(x)
     within = fit.status == "ok" and (fit.hi - fit.lo) / 2 <= settings.target_dex
-    if within and (settings.confirm == 1 or previous is not None and previous.half_width <= settings.target_dex):
-        return Step((), True, "reached", fit)  # twice in a row: a round's lucky draw does not stop it
+    streak = (previous.streak if previous is not None else 0) + 1 if within else 0
+    if streak >= settings.confirm:  # in several fits in a row: one round's lucky draw does not stop it
+        return Step((), True, "reached", fit, streak)
     if left <= 0:
-        return Step((), True, "budget", fit)
+        return Step((), True, "budget", fit, streak)
     if fit.status == "no_runs":
         return Step((), True, "no runs", fit)
     done = {(round(float(a), DECIMALS), int(s)) for a, s in zip(x[on_curve], seed[on_curve])}
     seeds = sorted(set(seed.tolist()))
     if fit.status == "too_few":  # e.g. every coef but three diverged: one more seed over the grid
         runs = [(c, seeds[-1] + 1) for c in coefs][:left]
-        return Step(tuple(runs), False, "new seed", fit)
+        return Step(tuple(runs), False, "new seed", fit, streak)
     extension = _extension(fit, x[on_curve], coefs, seeds, done, settings)
     if extension:
         side, runs = extension
-        return Step(tuple(runs[:left]), False, f"extend {side}", fit)
+        return Step(tuple(runs[:left]), False, f"extend {side}", fit, streak)
     runs, reason = _refinement(fit, x[on_curve], y[on_curve], seed[on_curve], coefs, seeds, done, settings, left)
-    return Step(tuple(runs), not runs, reason if runs else "exhausted", fit)
+    return Step(tuple(runs), not runs, reason if runs else "exhausted", fit, streak)
 
 
 def _extension(fit: Optimum, x, coefs, seeds, done, settings) -> tuple[str, list] | None:

@@ -58,7 +58,7 @@ def test_component_zero_crossing_and_seed_adjusted_means():
     assert grid.tolist() == [0.0, 1.0, 2.0] and mean == pytest.approx(level, abs=1e-6)
 
 
-def test_the_cliff_is_cut_where_the_curve_has_risen_a_quarter_of_its_range():
+def test_the_cliff_is_cut_where_the_curve_has_risen_a_quarter_of_its_range_and_stays_risen():
     grid = np.arange(6.0)
 
     def cut(means):
@@ -67,7 +67,8 @@ def test_the_cliff_is_cut_where_the_curve_has_risen_a_quarter_of_its_range():
     assert cut([1.0, 0.5, 0.4, 0.6, 0.9, 2.0]) == 4.0  # 0.4 + 0.25·1.6 = 0.8: first above it right of the min
     assert cut([1.0, 0.5, 0.4, 0.8, 0.8, 2.0]) == 5.0  # exactly at the quarter is not above it
     assert cut([2.0, 1.0, 0.9, 0.8, 0.7, 0.6]) == np.inf  # never rises
-    assert cut([0.4, 2.0, 0.5, 0.5, 0.5, 0.5]) == 1.0
+    assert cut([0.4, 2.0, 0.5, 0.5, 0.5, 0.5]) == np.inf  # one high mean the curve comes back from: no cliff
+    assert cut([0.4, 2.0, 0.5, 2.1, 2.2, 2.3]) == 3.0  # the cliff starts where the rise lasts
 
 
 def test_knots_every_half_dex_but_never_more_than_the_grid_supports():
