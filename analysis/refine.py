@@ -3,10 +3,11 @@
 Round 0 runs the coarse grid the sweep names, with ``seeds`` seeds. After each round the project's
 estimator (``fit_optimum``) is fitted to every run of the group, and:
 
-- it is done when the fit is ``ok`` with a 95% interval of half-width at most ``target_dex``, when
-  ``budget`` runs are spent, or when no run it may add is left (the interval is what it is then);
-- an optimum ``edge`` or ``open`` towards a side the grid may still grow on (``extend`` dex beyond the
-  coarse grid at most) gets one more coarse step there, at every seed so far;
+- it is done when the fit is ``ok`` with a 95% interval (the hull of every plausible coef) of half-width at
+  most ``target_dex`` in ``confirm`` fits in a row, when ``budget`` runs are spent, or when no run it may
+  add is left (the interval is what it is then);
+- an optimum at an end of the runs so far (``edge``, or ``open`` with coef* within a coarse step of that
+  end) gets one more coarse step there at every seed so far, up to ``extend`` dex beyond the coarse grid;
 - otherwise it gets ``round_runs`` runs on the lattice (the coarse grid's points and every
   ``resolution`` dex between its ends, extension included), inside the range the fit used: each the run
   that most reduces the variance of the fitted slope at coef*. By the delta method

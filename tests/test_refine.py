@@ -154,6 +154,12 @@ def test_the_refine_sweeper_finds_the_ridge_optimum_and_a_rerun_continues(cli, t
     assert 24 <= len(made) <= 80
     runs = json.loads((root / "runs.json").read_text())
     assert len(runs) == len(made)  # every run the rounds asked for is in the manifest, once
+    answers = json.loads((root / "refine.json").read_text())
+    assert sorted(a["runs"] for a in answers) and sum(a["runs"] for a in answers) == len(made)
+    for a in answers:  # the search's own (hull) interval holds the closed form where it bounded coef*
+        d = int(next(o for o in a["overrides"] if o.startswith("model.width=")).split("=")[1])
+        if a["status"] == "ok":
+            assert a["log10_lo"] <= np.log10(4 * d / 2048) <= a["log10_hi"]
     from analysis.pipeline import analyse
     from analysis.table import collect, write_table
 

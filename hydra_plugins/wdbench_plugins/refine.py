@@ -9,6 +9,7 @@ the other swept keys is a (setting, width) searched on its own. The search picks
 packed locally or a job array on SLURM. A rerun replays the rounds from the results on disk and goes on
 where the last one stopped. docs/refine.md."""
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class RefineSweeper(WdbenchSweeper):
                 shown = [o for o in base if o.split("=", 1)[0] in swept]
                 log.info(_progress(round_, shown, steps[g], len(asked[g]) - len(steps[g].runs), self.settings))
             if not jobs:
+                _write_answers(Path(self.config.hydra.sweep.dir), groups, steps, asked)
                 return returns
             plan, launched = self._run(jobs)
             self._dirs.update({tuple(job): d for d, job in plan.manifest.items()})
@@ -122,6 +124,28 @@ def _groups(jobs: List[List[str]], swept: Dict[str, List[str]]) -> tuple[Dict[tu
         base = tuple(o for o in job if o.split("=", 1)[0] not in (COEF, SEED))
         groups.setdefault(base, list(base))
     return groups, grid
+
+
+def _write_answers(sweep_dir: Path, groups: dict, steps: dict, asked: dict) -> None:
+    """refine.json: per (setting, width), where the search stopped and why, with its interval (the hull of
+    every plausible coef: the one whose coverage docs/refine.md measures)."""
+    from wdbench.results import atomic_write_text
+
+    answers = []
+    for g, base in groups.items():
+        o = steps[g].optimum
+        answers.append(
+            {
+                "overrides": base,
+                "stop": steps[g].reason,
+                "status": o.status if o else None,
+                "log10_coef": o.x if o else None,
+                "log10_lo": o.lo if o and o.status == "ok" else None,
+                "log10_hi": o.hi if o and o.status == "ok" else None,
+                "runs": len(asked[g]),
+            }
+        )
+    atomic_write_text(sweep_dir / "refine.json", json.dumps(answers, indent=1) + "\n")
 
 
 def _name(coef: Optional[float], names: dict) -> str:
