@@ -169,9 +169,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 "coverage": hits / max(int(ok.sum()), 1),
                 "coverage_lo": lo,
                 "coverage_hi": hi,
-                "coverage_reached": float(table.loc[reached, f"{design}_covered"].mean()),
+                "coverage_reached": float(table.loc[reached, f"{design}_covered"].mean()) if reached.any() else np.nan,
                 "median_runs": float(np.median(runs)),
-                "median_fewer": float(np.median(paired)),
+                "median_fewer": float(np.median(paired)) if len(paired) else np.nan,
             }
         )
     return pd.DataFrame(out)
