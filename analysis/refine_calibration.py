@@ -37,7 +37,12 @@ class Problem:
     seed_sd: float
     seed_jitter: float
     diverge: float
-    grid: tuple  # log10 coefs, with None for λ = 0
+    grid: tuple  # log10 coefs, with None for λ = 0: the search's coarse grid and the full grid alike
+    seeds: float = np.inf  # seeds a design may use (planted: any)
+
+    @property
+    def full(self) -> tuple:
+        return self.grid
 
     @property
     def truth(self) -> float:
@@ -98,7 +103,7 @@ def adaptive(problem: Problem, settings: RefineSettings) -> dict:
     while True:
         x = [np.nan if c is None else c for c, _, _ in done]
         step = next_step(problem.grid, x, [y for *_, y in done], [s for _, s, _ in done], settings, step)
-        if step.done:
+        if step.done or any(s >= problem.seeds for _, s in step.runs):  # a replay has no such run
             break
         rounds += 1
         done += [(c, s, problem.run(c, s)) for c, s in step.runs]
@@ -110,10 +115,10 @@ def adaptive(problem: Problem, settings: RefineSettings) -> dict:
 
 
 def full_grid(problem: Problem, target: float, max_runs: int) -> dict:
-    """The coarse grid with 2, 3, ... seeds until the fit's interval is within ±``target`` or another seed
-    would take more than ``max_runs`` runs."""
-    for seeds in range(2, max(max_runs // len(problem.grid), 2) + 1):
-        runs = [(c, s, problem.run(c, s)) for s in range(seeds) for c in problem.grid]
+    """The full grid with 2, 3, ... seeds until the fit's interval is within ±``target``, or another seed
+    would take more than ``max_runs`` runs or is not there to replay."""
+    for seeds in range(2, int(min(max(max_runs // len(problem.full), 2), problem.seeds)) + 1):
+        runs = [(c, s, problem.run(c, s)) for s in range(seeds) for c in problem.full]
         curve_runs = [r for r in runs if r[0] is not None]
         base = [r for r in runs if r[0] is None]
         fit = fit_optimum(
@@ -137,10 +142,13 @@ def measure(
         a, g = adaptive(problem, settings), full_grid(problem, settings.target_dex, max_runs)
         rows.append(
             {"replicate": i, "a": problem.a, "k": problem.k, "sigma": problem.sigma, "truth": problem.truth}
-            | {f"adaptive_{k}": v for k, v in a.items()}
-            | {f"grid_{k}": v for k, v in g.items()}
+            | _paired(a, g)
         )
     return pd.DataFrame(rows)
+
+
+def _paired(adaptive_outcome: dict, grid_outcome: dict) -> dict:
+    return {f"adaptive_{k}": v for k, v in adaptive_outcome.items()} | {f"grid_{k}": v for k, v in grid_outcome.items()}
 
 
 def runs_to_target(table: pd.DataFrame, design: str) -> pd.Series:
@@ -212,28 +220,12 @@ def ridge_cells(path: str = RIDGE_TABLE) -> list[Replayed]:
     return cells
 
 
-def replay(cell: Replayed, settings: RefineSettings) -> dict:
-    """The search and the full grid with 2, 3, ... seeds on one recorded (d, n), each stopped at the target or
-    when it would need a run the sweep did not make (a seed beyond its last)."""
-    done, step, rounds = [], None, 0
-    while True:
-        x, y, s = ([c for c, _, _ in done], [v for *_, v in done], [q for _, q, _ in done])
-        step = next_step(cell.grid, x, y, s, settings, step)
-        if step.done or any(q >= cell.seeds for _, q in step.runs):
-            break
-        rounds += 1
-        done += [(c, q, cell.run(c, q)) for c, q in step.runs]
-    adaptive = {**_outcome(step.optimum, len(done), settings.target_dex, cell.truth), "rounds": rounds}
-    for seeds in range(2, cell.seeds + 1):
-        runs = [(c, q, cell.run(c, q)) for q in range(seeds) for c in cell.full]
-        fit = fit_optimum(*zip(*[(c, v, q) for c, q, v in runs]), hull=True)
-        grid = _outcome(fit, len(runs), settings.target_dex, cell.truth)
-        if grid["reached"]:
-            break
-    return {f"adaptive_{k}": v for k, v in adaptive.items()} | {f"grid_{k}": v for k, v in grid.items()}
-
-
 def measure_ridge(settings: RefineSettings, path: str = RIDGE_TABLE) -> pd.DataFrame:
-    """``replay`` on every (d, n) of the kept ridge sweep; the lattice is its 0.25-dex grid, no extension."""
+    """The search and the full grid on every (d, n) of the kept ridge sweep, each stopped at the target or where
+    it would need a seed the sweep did not run; the search's lattice is the sweep's 0.25-dex grid, no extension."""
     settings = replace(settings, resolution=0.25, extend=0.0, budget=10**6)
-    return pd.DataFrame([{"truth": c.truth} | replay(c, settings) for c in ridge_cells(path)])
+    rows = []
+    for cell in ridge_cells(path):
+        a, g = adaptive(cell, settings), full_grid(cell, settings.target_dex, max_runs=10**6)
+        rows.append({"truth": cell.truth} | _paired(a, g))
+    return pd.DataFrame(rows)

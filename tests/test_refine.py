@@ -186,3 +186,19 @@ def test_bad_refine_sweeps_fail_in_one_line_before_any_run(cli, tmp_path, args, 
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "out").rglob("result.json"))
+
+
+def test_the_replay_reads_the_kept_ridge_sweep_and_stays_within_its_runs():
+    """The real-sweep measurement: 20 (d, n) cells of 17 coefs x 48 problems, truth log10(4·d/n); the search
+    asks only for runs the sweep made (a KeyError otherwise) and stops before a seed it lacks."""
+    from analysis.refine_calibration import ridge_cells
+
+    cells = ridge_cells()
+    assert len(cells) == 20 and all(len(c.full) == 17 and c.seeds == 48 for c in cells)
+    cell = cells[0]
+    assert len(cell.grid) == 9 and cell.truth == pytest.approx(np.log10(4 * 64 / 2048))
+    settings = RefineSettings(resolution=0.25, extend=0.0, budget=120)
+    result = adaptive(cell, settings)
+    assert result["runs"] <= 120 and result["status"] in ("ok", "open", "edge")
+    grid = full_grid(cell, 0.1, max_runs=10**6)
+    assert grid["seeds"] <= 48
