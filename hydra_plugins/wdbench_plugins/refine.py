@@ -9,6 +9,7 @@ the other swept keys is a (setting, width) searched on its own. The search picks
 packed locally or a job array on SLURM. A rerun replays the rounds from the results on disk and goes on
 where the last one stopped. docs/refine.md."""
 
+import itertools
 import json
 import logging
 import math
@@ -51,11 +52,11 @@ class RefineSweeper(WdbenchSweeper):
         if problem:
             raise ConfigError(f"hydra.sweeper.{problem}")
         swept = self._swept(arguments)
-        groups, grid = _groups(self._jobs(arguments), swept)
+        groups, names = _groups(self._jobs(arguments), swept)
         steps: Dict[tuple, Optional[Step]] = {g: None for g in groups}
         asked: Dict[tuple, List[tuple]] = {g: [] for g in groups}
-        returns, names = [], dict(grid)
-        for round_ in range(10**6):
+        returns = []
+        for round_ in itertools.count():
             jobs = []
             for g, base in groups.items():
                 if steps[g] is not None and steps[g].done:
@@ -95,7 +96,7 @@ class RefineSweeper(WdbenchSweeper):
             x.append(math.nan if coef is None else coef)
             y.append(value)
             seeds.append(seed)
-        return next_step([c for c, _ in names.items()], x, y, seeds, self.settings, previous)
+        return next_step(list(names), x, y, seeds, self.settings, previous)
 
 
 def _groups(jobs: List[List[str]], swept: Dict[str, List[str]]) -> tuple[Dict[tuple, list], Dict]:
