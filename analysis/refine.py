@@ -131,12 +131,14 @@ def _extension(fit: Optimum, x, coefs, seeds, done, settings) -> tuple[str, list
     step_low, step_high = (coefs[1] - coefs[0], coefs[-1] - coefs[-2]) if len(coefs) > 1 else (0.5, 0.5)
     # an interval open towards an end far from coef* is a flat basin, which more runs narrow, not more grid
     near = {"low": fit.x <= x.min() + step_low + 1e-9, "high": fit.x >= x.max() - step_high - 1e-9}
-    runs = []
+    runs, extended = [], []
     for side in (s for s in sides if fit.status == "edge" or near[s]):
         new = round(float(x.min() - step_low if side == "low" else x.max() + step_high), DECIMALS)
-        if coefs[0] - settings.extend - 1e-9 <= new <= coefs[-1] + settings.extend + 1e-9:
-            runs += [(new, s) for s in seeds if (new, s) not in done]
-    return ("/".join(sides), runs) if runs else None
+        fresh = [(new, s) for s in seeds if (new, s) not in done]
+        if fresh and coefs[0] - settings.extend - 1e-9 <= new <= coefs[-1] + settings.extend + 1e-9:
+            runs += fresh
+            extended.append(side)
+    return ("/".join(extended), runs) if runs else None
 
 
 def _refinement(fit: Optimum, x, y, seed, coefs, seeds, done, settings, left) -> tuple[list, str]:

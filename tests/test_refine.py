@@ -92,10 +92,54 @@ def test_the_budget_is_never_exceeded():
     assert result["stop"] == "budget" and result["runs"] <= 45
 
 
-def test_bad_settings_name_the_field():
-    assert RefineSettings(seeds=1).problem().startswith("refine.seeds=1: ")
-    assert RefineSettings(target_dex=0).problem().startswith("refine.target_dex=0: ")
-    assert RefineSettings().problem() is None
+@pytest.mark.parametrize(
+    "field, bad, good, message",
+    [
+        ("target_dex", 0, 0.01, "refine.target_dex=0: must be > 0"),
+        ("budget", 0, 1, "refine.budget=0: must be an integer >= 1"),
+        ("seeds", 1, 2, "refine.seeds=1: must be an integer >= 2 (the fit needs a seed offset and the noise)"),
+        ("round_runs", 0, 1, "refine.round_runs=0: must be an integer >= 1"),
+        ("resolution", 0, 0.01, "refine.resolution=0: must be > 0"),
+        ("extend", -0.5, 0, "refine.extend=-0.5: must be >= 0"),
+        ("confirm", 0, 1, "refine.confirm=0: must be an integer >= 1"),
+    ],
+)
+def test_bad_settings_name_the_field_and_the_bound_is_allowed(field, bad, good, message):
+    assert RefineSettings(**{field: bad}).problem() == message
+    assert RefineSettings(**{field: good}).problem() is None
+
+
+def test_the_lattice_holds_the_grid_and_every_step_from_extend_below_to_extend_above():
+    points = lattice([-2.0, -1.3, -1.0], RefineSettings(resolution=0.25, extend=0.5))
+    assert points[0] == -2.5 and points[-1] == -0.5
+    assert -1.3 in points and np.allclose(np.diff(points[points != -1.3]), 0.25)
+
+
+def test_an_optimum_below_the_grid_extends_it_down_and_one_far_from_an_open_end_does_not():
+    settings = RefineSettings()
+    asked = list(next_step(GRID, [], [], [], settings).runs)
+    low = replace(SHARP, x_star=-3.4, a=0.3, k=0.0)  # below the grid's bottom (-3)
+    step = next_step(GRID, *_runs(low, asked), settings)
+    assert step.optimum.status == "edge" and step.reason == "extend low"
+    assert sorted(step.runs) == [(-3.5, 0), (-3.5, 1)]
+    flat = replace(SHARP, x_star=-1.0, a=0.05, sigma=0.03)  # coef* inside, a basin flat towards small coefs
+    step = next_step(GRID, *_runs(flat, asked), settings)
+    assert step.optimum.status == "open" and step.optimum.unbounded == "both" and step.optimum.x > -1.0
+    assert step.reason == "extend high" and sorted(step.runs) == [(0.0, 0), (0.0, 1)]  # coef* near the top only
+
+
+def test_a_search_reports_why_it_stopped_and_how_many_fits_in_a_row_were_within():
+    settings = RefineSettings(confirm=2, budget=400)
+    problem = replace(SHARP, key=8, sigma=0.03, a=0.4, grid=(None, *QUICKSTART_GRID))
+    asked, step, streaks = list(next_step(problem.grid, [], [], [], settings).runs), None, []
+    while True:
+        step = next_step(problem.grid, *_runs(problem, asked), settings, step)
+        streaks.append(step.streak)
+        if step.done:
+            break
+        asked += list(step.runs)
+    assert step.reason == "reached" and streaks[-2:] == [1, 2] and step.half_width <= 0.1
+    assert all(b in (0, a + 1) for a, b in zip(streaks, streaks[1:]))
 
 
 def test_one_noisy_mean_inside_the_basin_does_not_cut_it_off():
