@@ -43,6 +43,7 @@ class RefineSweeper(WdbenchSweeper):
         super().__init__(max_batch_size, params)
         self.settings = RefineSettings(**(refine or {}))
         self._dirs: Dict[tuple, str] = {}  # each job asked for (its overrides) -> its run directory
+        self._values: Dict[tuple, float] = {}  # each finished job's metric: read once, not every round
 
     def sweep(self, arguments: List[str]) -> Any:
         from wdbench.config import ConfigError
@@ -87,7 +88,11 @@ class RefineSweeper(WdbenchSweeper):
         x, y, seeds = [], [], []
         for coef, seed in asked:
             job = (*group, f"{COEF}={_name(coef, names)}", f"{SEED}={seed}")
-            value = _value(Path(self.config.hydra.sweep.dir) / self._dirs[job])
+            value = self._values.get(job)
+            if value is None:
+                value = _value(Path(self.config.hydra.sweep.dir) / self._dirs[job])
+                if value is not None:
+                    self._values[job] = value
             if value is None:
                 raise ConfigError(
                     f"{self.config.hydra.sweep.dir}/{self._dirs[job]}: no finished result (another launch is "
