@@ -21,6 +21,7 @@ from scipy import stats
 from scipy.interpolate import BSpline
 
 KNOT_SPACING = 0.5  # dex between the spline's interior knots (fewer when the grid has few points)
+REFINE_SPREAD = KNOT_SPACING / 2  # the adaptive search's fits: its coefs closer than this count once for knots
 CLIFF = 0.25  # cut the curve where it has risen this fraction of the way from its minimum to its top
 LEVEL = 0.95
 SCAN = 601  # points at which the fitted curve and the slope test are evaluated
@@ -124,19 +125,33 @@ def spline_basis(x: np.ndarray, knots: np.ndarray, derivative: int = 0) -> np.nd
     return np.nan_to_num(np.column_stack(columns))
 
 
-def knots_for(grid: np.ndarray) -> np.ndarray:
+def knots_for(grid: np.ndarray, spread: float = 0.0) -> np.ndarray:
     """As many interior knots as one every ``KNOT_SPACING`` dex, fewer when the grid has few distinct
     points (the spline keeps at least one degree of freedom per grid point for the noise), placed at
     quantiles of the grid points: on an even grid that is every KNOT_SPACING dex; where a grid is
     coarser at one end, evenly spaced knots leave a piece with a grid point at each end only, and
     the spline rang there (swings of twice the basin's depth between flat seed means, joint_lr's
-    coarse low end); quantile knots give every piece points to follow."""
-    n_inner = int(np.clip(round((grid[-1] - grid[0]) / KNOT_SPACING) - 1, 0, max(len(grid) - 5, 0)))
-    inner = np.quantile(grid, np.linspace(0, 1, n_inner + 2)[1:-1])
+    coarse low end); quantile knots give every piece points to follow. Points closer than ``spread``
+    dex count once: the adaptive search's (REFINE_SPREAD), whose runs bunch around coef* and would pull
+    the knots there otherwise (a spline most flexible where its slope is read)."""
+    points = _thinned(grid, spread)
+    n_inner = int(np.clip(round((grid[-1] - grid[0]) / KNOT_SPACING) - 1, 0, max(len(points) - 5, 0)))
+    inner = np.quantile(points, np.linspace(0, 1, n_inner + 2)[1:-1])
     return np.r_[[grid[0]] * 4, inner, [grid[-1]] * 4]
 
 
-def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False, grid_floor: bool = False) -> Optimum:
+def _thinned(grid: np.ndarray, spread: float) -> np.ndarray:
+    """The sorted grid thinned from its low end to points at least ``spread`` apart."""
+    kept = [grid[0]]
+    for point in grid[1:]:
+        if point - kept[-1] >= spread - 1e-9:
+            kept.append(point)
+    return np.array(kept)
+
+
+def fit_optimum(
+    x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False, grid_floor: bool = False, spread: float = 0.0
+) -> Optimum:
     """coef* from runs at log10 coef ``x`` with metric ``y`` (+inf: diverged) and ``seed``; λ = 0
     runs (``baseline_*``), when given, enter the same fit as one more level sharing the seed
     offsets, so that the gain over λ = 0 is a contrast of the fit with its exact covariance.
@@ -144,7 +159,8 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False,
     Wider intervals, for the metrics whose calibration needs them (docs/analysis.md#three-metrics): ``hull``,
     the interval is the hull of every plausible coef, not only the stretch around coef* (basins flat for
     their noise); ``grid_floor``, it reaches at least the grid coefs either side of coef* (where the spline
-    alone would place the minimum between them: shapes a spline on a coarse grid follows less well)."""
+    alone would place the minimum between them: shapes a spline on a coarse grid follows less well); ``spread``,
+    the knots treat coefs closer than this as one (``knots_for``)."""
     x, y, seed = np.asarray(x, float), np.asarray(y, float), np.asarray(seed)
     baseline_y, baseline_seed = np.asarray(baseline_y, float), np.asarray(baseline_seed)
     diverged_at = x[np.isposinf(y)]
@@ -159,7 +175,7 @@ def fit_optimum(x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False,
     counts.update(n_seeds=len(seeds), n_coefs=len(grid), n_fitted=len(y))
     if len(grid) < 4:
         return Optimum("too_few", **counts)
-    knots = knots_for(grid)
+    knots = knots_for(grid, spread)
     paired = np.isfinite(baseline_y) & np.isin(baseline_seed, seeds)  # a λ = 0 run needs its seed's offset
     counts["n_baseline"] = int(paired.sum())
     fit = _least_squares(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.optimum import Optimum, cliff_cut, fit_optimum, knots_for, spline_basis
+from analysis.optimum import REFINE_SPREAD, Optimum, cliff_cut, fit_optimum, knots_for, spline_basis
 
 DECIMALS = 6  # coefs are rounded to this many decimals: a lattice point is one override value, one run
 
@@ -41,6 +41,7 @@ class RefineSettings:
     resolution: float = 0.0625  # dex: the finest spacing of coefs the search adds
     extend: float = 1.0  # dex the search may go beyond either end of the coarse grid when coef* is there
     confirm: int = 3  # fits in a row (after consecutive rounds) whose interval must be within the target
+    min_seeds: int = 4  # seeds an interval within the target needs before it counts: each seed's own optimum
 
     def problem(self) -> str | None:
         """What is wrong with the settings, as one line naming the field (None: nothing)."""
@@ -52,6 +53,7 @@ class RefineSettings:
             ("resolution", self.resolution > 0, "must be > 0"),
             ("extend", self.extend >= 0, "must be >= 0"),
             ("confirm", self.confirm >= 1, "must be an integer >= 1"),
+            ("min_seeds", self.min_seeds >= 1, "must be an integer >= 1"),
         )
         for name, ok, allowed in checks:
             if not ok:
@@ -99,9 +101,13 @@ def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None 
         first = [(c, s) for s in range(settings.seeds) for c in [*coefs, *([None] if baseline else [])]]
         return Step(tuple(first), False, "first round")
     on_curve = np.isfinite(x)
-    fit = fit_optimum(x[on_curve], y[on_curve], seed[on_curve], y[~on_curve], seed[~on_curve], hull=True)
+    fit = fit_optimum(
+        x[on_curve], y[on_curve], seed[on_curve], y[~on_curve], seed[~on_curve], hull=True, spread=REFINE_SPREAD
+    )
     left = settings.budget - len(x)
-    within = fit.status == "ok" and (fit.hi - fit.lo) / 2 <= settings.target_dex
+    seeds = sorted(set(seed[on_curve].tolist()))
+    narrow = fit.status == "ok" and (fit.hi - fit.lo) / 2 <= settings.target_dex
+    within = narrow and len(seeds) >= settings.min_seeds
     streak = (previous.streak if previous is not None else 0) + 1 if within else 0
     if streak >= settings.confirm:  # in several fits in a row: one round's lucky draw does not stop it
         return Step((), True, "reached", fit, streak)
@@ -110,7 +116,6 @@ def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None 
     if fit.status == "no_runs":
         return Step((), True, "no runs", fit)
     done = {(round(float(a), DECIMALS), int(s)) for a, s in zip(x[on_curve], seed[on_curve])}
-    seeds = sorted(set(seed.tolist()))
     if fit.status == "too_few":  # e.g. every coef but three diverged: one more seed over the grid
         runs = [(c, seeds[-1] + 1) for c in coefs][:left]
         return Step(tuple(runs), False, "new seed", fit, streak)
@@ -118,7 +123,10 @@ def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None 
     if extension:
         side, runs = extension
         return Step(tuple(runs[:left]), False, f"extend {side}", fit, streak)
-    runs, reason = _refinement(fit, x[on_curve], y[on_curve], seed[on_curve], coefs, seeds, done, settings, left)
+    more_seeds = narrow and not within  # narrow from too few seeds: what the next one's optimum says
+    runs, reason = _refinement(
+        fit, x[on_curve], y[on_curve], seed[on_curve], coefs, seeds, done, settings, left, more_seeds
+    )
     return Step(tuple(runs), not runs, reason if runs else "exhausted", fit, streak)
 
 
@@ -141,14 +149,15 @@ def _extension(fit: Optimum, x, coefs, seeds, done, settings) -> tuple[str, list
     return ("/".join(extended), runs) if runs else None
 
 
-def _refinement(fit: Optimum, x, y, seed, coefs, seeds, done, settings, left) -> tuple[list, str]:
+def _refinement(fit: Optimum, x, y, seed, coefs, seeds, done, settings, left, new_seed=False) -> tuple[list, str]:
     """``round_runs`` runs (at most ``left``) that most reduce Var f'(x*) under the fit's model: greedy on
-    the seeds so far, or greedy on one new seed, whichever leaves the smaller variance."""
+    the seeds so far, or greedy on one new seed, whichever leaves the smaller variance (``new_seed``: the
+    new seed's)."""
     finite = np.isfinite(y)  # as the fit: diverged runs are not on the curve
     x, y, seed = x[finite], y[finite], seed[finite]
     fitted = x <= cliff_cut(x, y, seed) + 1e-12
     grid = np.unique(x[fitted])
-    knots = knots_for(grid)
+    knots = knots_for(grid, REFINE_SPREAD)
     points = lattice(coefs, settings)
     points = points[(points >= grid[0] - 1e-9) & (points <= grid[-1] + 1e-9)]
     n = min(settings.round_runs, left)
@@ -160,7 +169,7 @@ def _refinement(fit: Optimum, x, y, seed, coefs, seeds, done, settings, left) ->
         rows = _rows(x[fitted], seed[fitted], seeds + [seeds[-1] + 1] * extra, knots)
         picks.append(_greedy(rows, pool, seeds + [seeds[-1] + 1] * extra, knots, gradient, n))
     (old_runs, old_var), (new_runs, new_var) = picks
-    if new_runs and (not old_runs or new_var < old_var):
+    if new_runs and (new_seed or not old_runs or new_var < old_var):
         return new_runs, "new seed"
     return old_runs, "refine"
 

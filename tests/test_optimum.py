@@ -7,6 +7,7 @@ from scipy import stats
 from scipy.interpolate import BSpline
 
 from analysis.optimum import (
+    REFINE_SPREAD,
     _component,
     _seed_adjusted_means,
     _zero_crossing,
@@ -80,6 +81,13 @@ def test_knots_every_half_dex_but_never_more_than_the_grid_supports():
     assert np.allclose(knots_for(coarse_end)[4:-4], [-8 / 3, -13 / 6, -1.75, -4 / 3, -11 / 12])
     far_last = np.r_[np.arange(-3.0, -0.99, 0.25), 0.0]  # 10 points over 3 dex: the range counts to the last one
     assert len(knots_for(far_last)) - 8 == 5
+    # the adaptive search's runs bunched at 1/16 dex around coef*: its knots stay where the grid's are
+    bunched = np.unique(np.r_[grid, np.arange(-2.25, -1.74, 0.0625)])
+    assert knots_for(bunched, REFINE_SPREAD).tolist() == knots_for(grid).tolist()
+    assert knots_for(bunched).tolist() != knots_for(grid).tolist()  # a grid's fit counts every point
+    one_close = np.sort(np.r_[np.linspace(-3, -0.5, 6), -1.625])  # 0.125 dex from -1.5: 6 points, 1 knot (not 2)
+    assert knots_for(one_close, 0.25).tolist() == [-3.0] * 4 + [-1.8125] + [-0.5] * 4
+    assert len(knots_for(one_close)) - 8 == 2
 
 
 def test_spline_basis_is_the_b_spline_basis_without_its_first_function():
