@@ -92,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget", type=int, default=400, help="runs either design may take (the grid: 40 seeds)")
     p.add_argument(
+        "--live",
+        metavar="TABLE",
+        help="also a refine sweep of the ridge check that trained its own runs (collected), against the kept grid",
+    )
+    p.add_argument(
         "--out",
         metavar="DIR",
         help="also write the per-problem tables here: planted.csv, ridge.csv (the replay on the kept ridge sweep)",
@@ -176,20 +181,26 @@ def refine_verb(args) -> None:
     """Prints the adaptive search's coverage and runs; exits 1 unless its coverage meets calibrate.GOAL."""
     from analysis.calibrate import GOAL
     from analysis.refine import RefineSettings
-    from analysis.refine_calibration import measure, measure_ridge, summary
+    from analysis.refine_calibration import markdown, measure, measure_ridge, measure_ridge_live, summary
 
     if args.replicates < 1 or args.budget < 1:
         raise AnalysisError(f"--replicates {args.replicates}, --budget {args.budget}: must be >= 1")
+    if args.live and not Path(args.live).is_file():
+        raise AnalysisError(f"--live {args.live}: no such table (a collected refine sweep of the ridge check)")
     start = time.perf_counter()
     tables = {
         "planted": measure(args.replicates, args.seed, RefineSettings(budget=args.budget), max_runs=args.budget),
         "ridge": measure_ridge(RefineSettings()),
     }
+    if args.live:
+        tables["ridge_live"] = measure_ridge_live(args.live)
     for name, table in tables.items():
         if args.out:
             _write_csv(table, str(Path(args.out) / f"{name}.csv"))
         print(f"{name}:")
         print(summary(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if args.out:
+        (Path(args.out) / "summary.md").write_text(markdown(tables) + "\n")
     result = summary(tables["planted"])
     met = GOAL[0] <= result.loc[0, "coverage"] <= GOAL[1]
     print(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrate import wilson
-from analysis.optimum import fit_optimum
+from analysis.optimum import REFINE_SPREAD, fit_optimum
 from analysis.planted import curve, random_scenario
 from analysis.refine import RefineSettings, next_step
 
@@ -179,10 +179,50 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 "coverage_hi": hi,
                 "coverage_reached": float(table.loc[reached, f"{design}_covered"].mean()) if reached.any() else np.nan,
                 "median_runs": float(np.median(runs)),
+                "median_both": float(np.median(runs[np.isfinite(adaptive) & np.isfinite(grid)])),
                 "median_fewer": float(np.median(paired)) if len(paired) else np.nan,
             }
         )
     return pd.DataFrame(out)
+
+
+YIELD_BUDGETS = (100, 200, 400)  # the problems each design brings within the target by these many runs
+
+
+def markdown(tables: dict) -> str:
+    """The table docs/refine.md quotes: per measurement (a name -> the paired table), the search's and the
+    grid's reach, coverage and runs, as summary() gives them."""
+    columns, rows = (
+        [],
+        {
+            "problems": [],
+            "brought within the target": [],
+            **{f"... within {budget} runs": [] for budget in YIELD_BUDGETS},
+            "coverage of the intervals at the stop (Wilson 95%; intervals)": [],
+            "coverage where the target was reached": [],
+            "median runs to the target, every problem": [],
+            "median runs, the problems both reached": [],
+            "median paired ratio, grid/search": [],
+        },
+    )
+    for name, table in tables.items():
+        for _, r in summary(table).iterrows():
+            columns.append(f"{name}: {'search' if r.design == 'adaptive' else 'grid'}")
+            runs = runs_to_target(table, r.design)
+            cells = (
+                f"{r.problems}",
+                f"{r.reached}",
+                *(f"{int((runs <= budget).sum())}" for budget in YIELD_BUDGETS),
+                f"{r.coverage:.3f} [{r.coverage_lo:.3f}, {r.coverage_hi:.3f}] ({r.intervals})",
+                f"{r.coverage_reached:.3f}",
+                f"{r.median_runs:g}" if np.isfinite(r.median_runs) else "not reached by half",
+                f"{r.median_both:g}",
+                f"{r.median_fewer:.2f}" if r.design == "adaptive" else "",
+            )
+            for row, cell in zip(rows.values(), cells):
+                row.append(cell)
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    return "\n".join(lines + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()])
 
 
 # --- Replayed on a real sweep: the kept ridge check -------------------------------------------------------------
@@ -208,16 +248,21 @@ class Replayed:
 def ridge_cells(path: str = RIDGE_TABLE) -> list[Replayed]:
     from analysis.table import read_table
 
-    table = read_table(path)
-    cells = []
-    for (width, n_train), g in table.groupby(["width", "n_train"]):
-        x = np.round(np.log10(g["coef"].to_numpy(float)), 6)
-        values = dict(zip(zip(x.tolist(), g["seed"].astype(int).tolist()), g["val_loss"].astype(float).tolist()))
-        full = tuple(sorted(set(x.tolist())))
-        noise, signal = float(g["config.data.noise"].iloc[0]), float(g["config.data.signal"].iloc[0])
-        truth = float(np.log10(width * noise**2 / (n_train * signal**2)))
-        cells.append(Replayed(values, full[::2], full, int(g["seed"].nunique()), truth))
-    return cells
+    return [_replayed(g) for _, g in read_table(path).groupby(["width", "n_train"])]
+
+
+def _replayed(cell: pd.DataFrame) -> Replayed:
+    x = np.round(np.log10(cell["coef"].to_numpy(float)), 6)
+    values = dict(zip(zip(x.tolist(), cell["seed"].astype(int).tolist()), cell["val_loss"].astype(float).tolist()))
+    full = tuple(sorted(set(x.tolist())))
+    return Replayed(values, full[::2], full, int(cell["seed"].nunique()), _ridge_truth(cell))
+
+
+def _ridge_truth(cell: pd.DataFrame) -> float:
+    """log10 of the closed form's coef* = d·σ²/(n·r²) of one (d, n) of a ridge sweep's table."""
+    first = cell.iloc[0]
+    noise, signal = float(first["config.data.noise"]), float(first["config.data.signal"])
+    return float(np.log10(first["width"] * noise**2 / (first["n_train"] * signal**2)))
 
 
 def measure_ridge(settings: RefineSettings, path: str = RIDGE_TABLE) -> pd.DataFrame:
@@ -228,4 +273,24 @@ def measure_ridge(settings: RefineSettings, path: str = RIDGE_TABLE) -> pd.DataF
     for cell in ridge_cells(path):
         a, g = adaptive(cell, settings), full_grid(cell, settings.target_dex, max_runs=10**6)
         rows.append({"truth": cell.truth} | _paired(a, g))
+    return pd.DataFrame(rows)
+
+
+def measure_ridge_live(
+    path: str, grid_path: str = RIDGE_TABLE, target: float = RefineSettings.target_dex
+) -> pd.DataFrame:
+    """A refine sweep of the ridge check that trained its own runs (its table at ``path``, e.g. kept
+    paper/results/refine/ridge_refine.csv.gz), against the kept grid's replay on the same (d, n): per cell, the fit of
+    all the search's runs (the interval it stopped with) and the runs it took."""
+    from analysis.table import read_table
+
+    grid = read_table(grid_path).groupby(["width", "n_train"])
+    rows = []
+    for key, g in read_table(path).groupby(["width", "n_train"]):
+        truth, x = _ridge_truth(g), np.log10(g["coef"].to_numpy(float))
+        y = np.where(g["status"] == "diverged", np.inf, g["val_loss"].to_numpy(float))
+        fit = fit_optimum(x, y, g["seed"].to_numpy(int), hull=True, spread=REFINE_SPREAD)  # as the search's own
+        search = _outcome(fit, len(g), target, truth)
+        replay = full_grid(_replayed(grid.get_group(key)), target, max_runs=10**6)
+        rows.append({"width": key[0], "n_train": key[1], "truth": truth} | _paired(search, replay))
     return pd.DataFrame(rows)

@@ -3,6 +3,7 @@ that runs it (hydra/sweeper=refine), end to end on the ridge problem whose coef*
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,7 @@ def test_the_budget_is_never_exceeded():
         ("resolution", 0, 0.01, "refine.resolution=0: must be > 0"),
         ("extend", -0.5, 0, "refine.extend=-0.5: must be >= 0"),
         ("confirm", 0, 1, "refine.confirm=0: must be an integer >= 1"),
+        ("min_seeds", 0, 1, "refine.min_seeds=0: must be an integer >= 1"),
     ],
 )
 def test_bad_settings_name_the_field_and_the_bound_is_allowed(field, bad, good, message):
@@ -140,6 +142,18 @@ def test_a_search_reports_why_it_stopped_and_how_many_fits_in_a_row_were_within(
         asked += list(step.runs)
     assert step.reason == "reached" and streaks[-2:] == [1, 2] and step.half_width <= 0.1
     assert all(b in (0, a + 1) for a, b in zip(streaks, streaks[1:]))
+
+
+def test_a_narrow_interval_from_too_few_seeds_does_not_count_and_asks_for_a_new_seed():
+    """Two seeds' curves say nothing of how far a third seed's optimum may sit: narrow there, the search
+    adds a seed rather than confirming."""
+    settings = RefineSettings(min_seeds=3)
+    problem = replace(SHARP, sigma=0.002, a=2.0, grid=(None, *QUICKSTART_GRID))  # quiet and sharp: narrow at once
+    runs = _runs(problem, list(next_step(problem.grid, [], [], [], settings).runs))
+    step = next_step(problem.grid, *runs, settings)
+    assert step.half_width <= 0.1 and step.streak == 0 and step.reason == "new seed"
+    assert {s for _, s in step.runs} == {2} and len(step.runs) == settings.round_runs
+    assert next_step(problem.grid, *runs, replace(settings, min_seeds=2)).streak == 1
 
 
 def test_one_noisy_mean_inside_the_basin_does_not_cut_it_off():
@@ -246,3 +260,35 @@ def test_the_replay_reads_the_kept_ridge_sweep_and_stays_within_its_runs():
     assert result["runs"] <= 120 and result["status"] in ("ok", "open", "edge")
     grid = full_grid(cell, 0.1, max_runs=10**6)
     assert grid["seeds"] <= 48
+
+
+def test_a_live_ridge_search_is_fitted_from_its_own_runs_and_paired_with_the_kept_grid(tmp_path):
+    """measure_ridge_live: per (d, n) of a collected refine sweep, the fit of all its runs against the closed
+    form, beside the kept grid's replay of the same cell (here the 'live' runs are a slice of the kept ones)."""
+    from analysis.refine_calibration import measure_ridge_live, ridge_cells
+    from analysis.table import read_table
+
+    kept = read_table("paper/results/ridge.csv.gz")
+    cell = (kept["width"] == 256) & (kept["n_train"] == 4096)
+    every_other = np.round(np.log10(kept["coef"]) * 4) % 2 == 0  # the coarse grid: 9 of the 17 coefs
+    live = kept[cell & (kept["seed"] < 6) & every_other]
+    live.to_csv(tmp_path / "live.csv.gz", index=False)
+    table = measure_ridge_live(str(tmp_path / "live.csv.gz"))
+    assert len(table) == 1 and table.loc[0, "width"] == 256 and table.loc[0, "adaptive_runs"] == 6 * 9
+    assert table.loc[0, "truth"] == pytest.approx(np.log10(4 * 256 / 4096))
+    replay = ridge_cells()[2 * 4 + 1]  # cells in (width, n_train) order: 5 widths x 4 n, (256, 4096) is the 10th
+    assert replay.truth == table.loc[0, "truth"]
+    assert table.loc[0, "grid_runs"] == full_grid(replay, 0.1, max_runs=10**6)["runs"]
+
+
+def test_the_docs_quote_the_kept_measurement_as_the_verb_wrote_it():
+    """docs/refine.md's table is paper/results/refine/summary.md, and that is markdown() of the kept tables:
+    no number in the docs is typed by hand."""
+    import pandas as pd
+
+    from analysis.refine_calibration import markdown
+
+    kept = Path("paper/results/refine")
+    table = markdown({name: pd.read_csv(kept / f"{name}.csv") for name in ("planted", "ridge", "ridge_live")})
+    assert (kept / "summary.md").read_text() == table + "\n"
+    assert table in Path("docs/refine.md").read_text()
