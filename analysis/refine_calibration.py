@@ -159,9 +159,11 @@ def runs_to_target(table: pd.DataFrame, design: str) -> pd.Series:
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per design: the coverage of the intervals it stopped with (ok ones; Wilson 95% interval) and the
     median runs to the target over every problem (one that never reached it counts as more than any that
-    did, so the median holds while fewer than half are cut off); and the paired ratio grid/adaptive."""
+    did, so the median holds while fewer than half are cut off) and over the problems both designs reached
+    (NaN where none); and the paired ratio grid/adaptive."""
     adaptive, grid = runs_to_target(table, "adaptive"), runs_to_target(table, "grid")
     paired = (grid / adaptive)[np.isfinite(adaptive) | np.isfinite(grid)]  # inf/inf says nothing
+    both = np.isfinite(adaptive) & np.isfinite(grid)
     out = []
     for design, runs in (("adaptive", adaptive), ("grid", grid)):
         ok = table[f"{design}_status"] == "ok"
@@ -179,7 +181,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 "coverage_hi": hi,
                 "coverage_reached": float(table.loc[reached, f"{design}_covered"].mean()) if reached.any() else np.nan,
                 "median_runs": float(np.median(runs)),
-                "median_both": float(np.median(runs[np.isfinite(adaptive) & np.isfinite(grid)])),
+                "median_both": float(np.median(runs[both])) if both.any() else np.nan,
                 "median_fewer": float(np.median(paired)) if len(paired) else np.nan,
             }
         )
