@@ -91,6 +91,12 @@ def lattice(coefs: list[float], settings: RefineSettings) -> np.ndarray:
     return np.unique(np.round(np.r_[lo + steps * settings.resolution, coefs], DECIMALS))
 
 
+def search_fit(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
+    """The search's fit of its runs: the hull of every plausible coef, with bunched coefs counted once for
+    the knots (REFINE_SPREAD); the interval it stops on and reports."""
+    return fit_optimum(x, y, seed, baseline_y, baseline_seed, hull=True, spread=REFINE_SPREAD)
+
+
 def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None = None) -> Step:
     """The next runs of one (setting, width) whose coarse grid is ``grid`` (log10 coefs, None = λ = 0) and
     whose runs so far are at ``x`` (NaN: λ = 0) with metric ``y`` (+inf: diverged) and ``seed``;
@@ -101,9 +107,7 @@ def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None 
         first = [(c, s) for s in range(settings.seeds) for c in [*coefs, *([None] if baseline else [])]]
         return Step(tuple(first), False, "first round")
     on_curve = np.isfinite(x)
-    fit = fit_optimum(
-        x[on_curve], y[on_curve], seed[on_curve], y[~on_curve], seed[~on_curve], hull=True, spread=REFINE_SPREAD
-    )
+    fit = search_fit(x[on_curve], y[on_curve], seed[on_curve], y[~on_curve], seed[~on_curve])
     left = settings.budget - len(x)
     seeds = sorted(set(seed[on_curve].tolist()))
     narrow = fit.status == "ok" and (fit.hi - fit.lo) / 2 <= settings.target_dex

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrate import wilson
-from analysis.optimum import REFINE_SPREAD, fit_optimum
+from analysis.optimum import fit_optimum
 from analysis.planted import curve, random_scenario
-from analysis.refine import RefineSettings, next_step
+from analysis.refine import RefineSettings, next_step, search_fit
 
 QUICKSTART_GRID = (-3.0, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0, -0.75)  # with λ = 0: 10 runs a seed
 QUICKSTART_CENTRE = -1.5  # digits' coef*, where the quickstart's grid puts it
@@ -291,8 +291,7 @@ def measure_ridge_live(
     for key, g in read_table(path).groupby(["width", "n_train"]):
         truth, x = _ridge_truth(g), np.log10(g["coef"].to_numpy(float))
         y = np.where(g["status"] == "diverged", np.inf, g["val_loss"].to_numpy(float))
-        fit = fit_optimum(x, y, g["seed"].to_numpy(int), hull=True, spread=REFINE_SPREAD)  # as the search's own
-        search = _outcome(fit, len(g), target, truth)
+        search = _outcome(search_fit(x, y, g["seed"].to_numpy(int)), len(g), target, truth)
         replay = full_grid(_replayed(grid.get_group(key)), target, max_runs=10**6)
         rows.append({"width": key[0], "n_train": key[1], "truth": truth} | _paired(search, replay))
     return pd.DataFrame(rows)
