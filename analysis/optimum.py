@@ -65,9 +65,11 @@ class Optimum:
     gain_hi: float = np.nan
     n_baseline: int = 0
     unbounded: str = ""  # edge or open: where coef* may lie beyond the grid ("low", "high" or "both")
+    shift_sd: float = np.nan  # ``shifts`` fits: SD of a seed's own shift of the curve along x, dex (τ)
+    bend: float = np.nan  # ``shifts`` fits: f'' at coef*, per dex²
 
     def row(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("offsets", "curve")}
+        return {k: v for k, v in asdict(self).items() if k not in ("offsets", "curve", "shift_sd", "bend")}
 
 
 def _component(mask: np.ndarray, at: int) -> tuple[int, int]:
@@ -150,7 +152,15 @@ def _thinned(grid: np.ndarray, spread: float) -> np.ndarray:
 
 
 def fit_optimum(
-    x, y, seed, baseline_y=(), baseline_seed=(), hull: bool = False, grid_floor: bool = False, spread: float = 0.0
+    x,
+    y,
+    seed,
+    baseline_y=(),
+    baseline_seed=(),
+    hull: bool = False,
+    grid_floor: bool = False,
+    spread: float = 0.0,
+    shifts: bool = False,
 ) -> Optimum:
     """coef* from runs at log10 coef ``x`` with metric ``y`` (+inf: diverged) and ``seed``; λ = 0
     runs (``baseline_*``), when given, enter the same fit as one more level sharing the seed
@@ -160,7 +170,8 @@ def fit_optimum(
     the interval is the hull of every plausible coef, not only the stretch around coef* (basins flat for
     their noise); ``grid_floor``, it reaches at least the grid coefs either side of coef* (where the spline
     alone would place the minimum between them: shapes a spline on a coarse grid follows less well); ``spread``,
-    the knots treat coefs closer than this as one (``knots_for``)."""
+    the knots treat coefs closer than this as one (``knots_for``); ``shifts``, each seed may shift its curve
+    along x by its own amount, and the interval carries the spread of those shifts (``_seed_shifts``)."""
     x, y, seed = np.asarray(x, float), np.asarray(y, float), np.asarray(seed)
     baseline_y, baseline_seed = np.asarray(baseline_y, float), np.asarray(baseline_seed)
     diverged_at = x[np.isposinf(y)]
@@ -199,8 +210,11 @@ def fit_optimum(
         return Optimum("edge", unbounded="low" if scan.at == 0 else "high", **common)
     near_lo, near_hi = _component(scan.curve - scan.curve[scan.at] <= fit.sigma, scan.at)
     common.update(near_lo=float(scan.x[near_lo]), near_hi=float(scan.x[near_hi]))
-    t = stats.t.ppf(0.5 + LEVEL / 2, fit.dof)
-    plausible = _plausible(fit, scan, t)
+    shift = _seed_shifts(fit, scan, x, y, seed, seeds, knots) if shifts else _Shift.none(fit.dof)
+    if shifts:
+        common.update(shift_sd=float(np.sqrt(shift.tau2)), bend=scan.curvature)
+    t = stats.t.ppf(0.5 + LEVEL / 2, shift.dof)
+    plausible = _plausible(fit, scan, t, shift)
     lo, hi = _component(plausible, scan.at)
     common["elsewhere"] = float((plausible.sum() - (hi - lo + 1)) * (scan.x[1] - scan.x[0]))
     if hull:  # the stretches away from coef* are inside the interval, not elsewhere
@@ -321,11 +335,53 @@ def _gain(fit: _Fit, scan: _Scan) -> dict:
     return dict(gain=gain, gain_lo=gain - half, gain_hi=gain + half)
 
 
-def _plausible(fit: _Fit, scan: _Scan, t: float) -> np.ndarray:
+class _Shift(NamedTuple):
+    """What the seeds' own shifts of the curve add to the variances the interval's tests use."""
+
+    tau2: float  # variance of a seed's shift along x, dex² (NaN: not estimable)
+    slope_var: np.ndarray | float  # added to Var f'(x) at each scan point
+    excess_var: np.ndarray | float  # added to Var (f(x) − f(x*))
+    dof: float  # of the t the tests use
+
+    @classmethod
+    def none(cls, dof: float) -> _Shift:
+        return cls(0.0, 0.0, 0.0, dof)
+
+
+def _seed_shifts(fit: _Fit, scan: _Scan, x, y, seed, seeds, knots) -> _Shift:
+    """A seed whose optimum sits δ_s from the others' has y ≈ a_s + f(x) − δ_s·f'(x): its residuals regressed
+    on f' (centred within the seed, whose offset absorbs the mean) estimate δ_s, with variance σ²/Σ(f' − f̄')²
+    over its runs, σ² with those slopes taken out of the residuals. The shifts' variance τ² is the
+    random-effects (DerSimonian–Laird) estimate from those; the fitted curve's location is their
+    information-weighted mean, so its slope gains Var τ²·f''(x)²·Σw²/(Σw)² and its rise from the minimum
+    τ²·f'(x)²·Σw²/(Σw)². The t takes the Satterthwaite degrees of freedom of the slope's variance at the
+    minimum (τ² has S − 1). τ² is NaN, and nothing is added, where fewer than two seeds say anything."""
+    index, n = np.searchsorted(seeds, seed), len(seeds)
+    slope = spline_basis(x, knots, 1) @ fit.beta
+    centred = slope - (np.bincount(index, slope, n) / np.bincount(index, minlength=n))[index]
+    residual = y - spline_basis(x, knots) @ fit.beta - fit.offsets[index]
+    info, lean = np.bincount(index, centred**2, n), -np.bincount(index, residual * centred, n)
+    used = info > 1e-12 * max(info.max(), 1e-300)
+    k = int(used.sum())
+    noise = (fit.sigma**2 * fit.dof - lean[used] ** 2 @ (1 / info[used])) / (fit.dof - (k - 1)) if k >= 2 else 0.0
+    if k < 2 or fit.dof <= k - 1 or not noise > 0:
+        return _Shift(np.nan, 0.0, 0.0, fit.dof)
+    w, d = info[used] / noise, lean[used] / info[used]  # 1/Var δ̂_s, δ̂_s
+    q = float(w @ (d - (w @ d) / w.sum()) ** 2)
+    tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w @ w) / w.sum()))
+    share = float(info[used] @ info[used] / info[used].sum() ** 2)
+    slope_var = tau2 * share * (spline_basis(scan.x, knots, 2) @ fit.beta) ** 2
+    model, extra = scan.slope_se[scan.at] ** 2, slope_var[scan.at]
+    dof = (model + extra) ** 2 / (model**2 / fit.dof + extra**2 / (k - 1)) if extra > 0 else fit.dof
+    return _Shift(tau2, slope_var, tau2 * share * scan.slope**2, dof)
+
+
+def _plausible(fit: _Fit, scan: _Scan, t: float, shift: _Shift) -> np.ndarray:
     """Per scan point: neither "the slope is zero" nor "f is no higher than at the minimum" is rejected
     (a t-test at ``t`` each), so it is plausible as the minimum; the minimum itself always is."""
     excess_basis = scan.basis - scan.basis[scan.at]
-    excess_se = np.sqrt(np.einsum("ij,jk,ik->i", excess_basis, fit.beta_cov, excess_basis))
-    plausible = (np.abs(scan.slope) <= t * scan.slope_se) & (scan.curve - scan.curve[scan.at] <= t * excess_se)
+    excess_var = np.einsum("ij,jk,ik->i", excess_basis, fit.beta_cov, excess_basis) + shift.excess_var
+    slope_se = np.sqrt(scan.slope_se**2 + shift.slope_var)
+    plausible = (np.abs(scan.slope) <= t * slope_se) & (scan.curve - scan.curve[scan.at] <= t * np.sqrt(excess_var))
     plausible[scan.at] = True
     return plausible

@@ -13,12 +13,15 @@ estimator (``fit_optimum``) is fitted to every run of the group, and:
   that most reduces the variance of the fitted slope at coef*. By the delta method
   Var(x*) ≈ Var f'(x*) / f''(x*)², so this is a c-optimal design for f'(x*) under the fit's own model
   (seed offsets + spline). The runs go to the seeds so far, or to one new seed when that narrows more: a
-  new seed's first run only fixes its offset, so a new seed is weighed as a whole round's runs.
+  new seed's first run only fixes its offset, so a new seed is weighed as a whole round's runs, and only a
+  new seed narrows the share of Var f'(x*) that the seeds' own shifts of the curve make (τ²·f''²/S).
 
 Every choice is a function of the runs on disk and the settings, so rerunning a sweep replays the same
 rounds (finished runs are skipped) and goes on from where it stopped. The interval the search reports is
-the ordinary fit of all its runs; its coverage under this data-dependent design is measured on planted
-sweeps run through this very rule (analysis/refine_calibration.py; docs/refine.md).
+``search_fit`` of all its runs: the estimator's, with each seed's own shift of the curve in its variance
+(runs bunched near coef* hardly show that shift in their residuals, as a grid's do); its coverage under this
+data-dependent design is measured on planted sweeps run through this very rule
+(analysis/refine_calibration.py; docs/refine.md).
 """
 
 from __future__ import annotations
@@ -93,8 +96,9 @@ def lattice(coefs: list[float], settings: RefineSettings) -> np.ndarray:
 
 def search_fit(x, y, seed, baseline_y=(), baseline_seed=()) -> Optimum:
     """The search's fit of its runs: the hull of every plausible coef, with bunched coefs counted once for
-    the knots (REFINE_SPREAD); the interval it stops on and reports."""
-    return fit_optimum(x, y, seed, baseline_y, baseline_seed, hull=True, spread=REFINE_SPREAD)
+    the knots (REFINE_SPREAD) and the spread of the seeds' optima in the interval (``shifts``); the interval
+    it stops on and reports."""
+    return fit_optimum(x, y, seed, baseline_y, baseline_seed, hull=True, spread=REFINE_SPREAD, shifts=True)
 
 
 def next_step(grid, x, y, seed, settings: RefineSettings, previous: Step | None = None) -> Step:
@@ -173,9 +177,18 @@ def _refinement(fit: Optimum, x, y, seed, coefs, seeds, done, settings, left, ne
         rows = _rows(x[fitted], seed[fitted], seeds + [seeds[-1] + 1] * extra, knots)
         picks.append(_greedy(rows, pool, seeds + [seeds[-1] + 1] * extra, knots, gradient, n))
     (old_runs, old_var), (new_runs, new_var) = picks
+    shifts = _shift_variance(fit)  # what only more seeds narrow: each seed's own shift of the curve
+    old_var, new_var = old_var + shifts / len(seeds), new_var + shifts / (len(seeds) + 1)
     if new_runs and (new_seed or not old_runs or new_var < old_var):
         return new_runs, "new seed"
     return old_runs, "refine"
+
+
+def _shift_variance(fit: Optimum) -> float:
+    """τ²·f''(x*)²/σ²: the seeds' shifts' share of Var f'(x*) times the seeds, in units of the noise σ² (as
+    _greedy's variances); 0 where the fit estimated none."""
+    value = (fit.shift_sd * fit.bend / fit.sigma) ** 2
+    return float(value) if np.isfinite(value) else 0.0
 
 
 def _candidates(points, seeds, done) -> list:

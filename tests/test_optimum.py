@@ -311,3 +311,40 @@ def test_the_grid_floor_reaches_the_grid_coefs_either_side_of_coef_and_is_open_a
     assert floored.lo <= -2.25 and floored.hi >= -2.0 and floored.lo >= -2.27 and floored.x == default.x
     first = x > -2.3  # coef* now in the grid's first step: the floor reaches the grid's end
     assert fit_optimum(x[first], y[first], s[first], grid_floor=True).status == "open"
+
+
+SHIFT_GRID = np.round(np.arange(-3.0, 0.01, 0.125), 6)
+
+
+def _shifted_seeds(rng, tau, seeds=40, noise=0.002, grid=SHIFT_GRID):
+    """Runs of seeds whose curves 0.3 + 0.2·(x + 1.5 − δ_s)² shift by δ_s ~ N(0, tau²): coef* −1.5."""
+    x = np.tile(grid, seeds)
+    seed = np.repeat(np.arange(seeds), len(x) // seeds)
+    shift = rng.normal(0, tau, seeds)[seed]
+    return x, 0.3 + 0.2 * (x + 1.5 - shift) ** 2 + rng.normal(0, noise, len(x)), seed
+
+
+def test_seed_shifts_recover_the_spread_of_each_seeds_optimum_and_add_nothing_without_one():
+    rng = np.random.default_rng(3)
+    shifted = fit_optimum(*_shifted_seeds(rng, 0.1), shifts=True)
+    assert shifted.shift_sd == pytest.approx(0.1, abs=0.03) and shifted.bend == pytest.approx(0.4, abs=0.02)
+    # the curve's location is the mean of 40 shifts: its interval at least ±1.96·τ/√40 wide
+    assert (shifted.hi - shifted.lo) / 2 >= 1.9 * 0.1 / np.sqrt(40) and shifted.lo < -1.5 < shifted.hi
+    x, y, seed = _shifted_seeds(rng, 0.0)
+    still, plain = fit_optimum(x, y, seed, shifts=True), fit_optimum(x, y, seed)
+    assert still.shift_sd < 0.01 and still.hi - still.lo == pytest.approx(plain.hi - plain.lo, abs=0.01)
+    assert np.isnan(plain.shift_sd) and "shift_sd" not in plain.row()
+
+
+def test_seed_shifts_restore_the_coverage_the_independent_noise_model_loses_near_coef_star():
+    """Runs bunched within ±0.5 dex of coef* (as the search places them) hardly see a shift in their residuals,
+    so the independent-noise interval is too narrow there; a full grid's residuals carry it (and σ with them)."""
+    rng, covered, intervals = np.random.default_rng(5), {False: 0, True: 0}, {False: 0, True: 0}
+    near = np.round(np.arange(-2.0, -0.99, 0.0625), 6)
+    for _ in range(100):
+        x, y, seed = _shifted_seeds(rng, 0.1, seeds=6, grid=near)
+        for shifts in covered:
+            fit = fit_optimum(x, y, seed, shifts=shifts)
+            intervals[shifts] += fit.status == "ok"
+            covered[shifts] += fit.status == "ok" and fit.lo <= -1.5 <= fit.hi
+    assert covered[True] / intervals[True] >= 0.9 and covered[False] / intervals[False] <= 0.87
