@@ -351,11 +351,13 @@ class _Shift(NamedTuple):
 def _seed_shifts(fit: _Fit, scan: _Scan, x, y, seed, seeds, knots) -> _Shift:
     """A seed whose optimum sits δ_s from the others' has y ≈ a_s + f(x) − δ_s·f'(x): its residuals regressed
     on f' (centred within the seed, whose offset absorbs the mean) estimate δ_s, with variance σ²/Σ(f' − f̄')²
-    over its runs, σ² with those slopes taken out of the residuals. The shifts' variance τ² is the
-    random-effects (DerSimonian–Laird) estimate from those; the fitted curve's location is their
-    information-weighted mean, so its slope gains Var τ²·f''(x)²·Σw²/(Σw)² and its rise from the minimum
-    τ²·f'(x)²·Σw²/(Σw)². The t takes the Satterthwaite degrees of freedom of the slope's variance at the
-    minimum (τ² has S − 1). τ² is NaN, and nothing is added, where fewer than two seeds say anything."""
+    over its runs, σ² with those slopes taken out of the residuals. τ² is their random-effects
+    (DerSimonian–Laird) variance. The fitted curve's location has the model's variance 1/Σw; the seeds say
+    it has the larger of the random-effects variance and their own weighted scatter (Hartung–Knapp, robust
+    with few seeds), which only S − 1 degrees of freedom estimate. The excess over 1/Σw is added to the
+    slope's variance times f''(x)² and to the rise's times f'(x)², and the t takes the Satterthwaite
+    degrees of freedom of the slope's variance at the minimum with the location's part at S − 1. τ² is
+    NaN, and nothing is added, where fewer than two seeds say anything."""
     index, n = np.searchsorted(seeds, seed), len(seeds)
     slope = spline_basis(x, knots, 1) @ fit.beta
     centred = slope - (np.bincount(index, slope, n) / np.bincount(index, minlength=n))[index]
@@ -369,11 +371,19 @@ def _seed_shifts(fit: _Fit, scan: _Scan, x, y, seed, seeds, knots) -> _Shift:
     w, d = info[used] / noise, lean[used] / info[used]  # 1/Var δ̂_s, δ̂_s
     q = float(w @ (d - (w @ d) / w.sum()) ** 2)
     tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w @ w) / w.sum()))
-    share = float(info[used] @ info[used] / info[used].sum() ** 2)
-    slope_var = tau2 * share * (spline_basis(scan.x, knots, 2) @ fit.beta) ** 2
-    model, extra = scan.slope_se[scan.at] ** 2, slope_var[scan.at]
-    dof = (model + extra) ** 2 / (model**2 / fit.dof + extra**2 / (k - 1)) if extra > 0 else fit.dof
-    return _Shift(tau2, slope_var, tau2 * share * scan.slope**2, dof)
+    # the curve's location: the model's variance 1/Σw against the seeds' own scatter (Hartung-Knapp, no
+    # smaller than the random-effects variance), which only k - 1 degrees of freedom estimate
+    star = 1 / (1 / w + tau2)
+    mean = (star @ d) / star.sum()
+    location = max(1 / star.sum(), float(star @ (d - mean) ** 2) / ((k - 1) * star.sum()))
+    extra = max(0.0, location - 1 / w.sum())
+    bend = spline_basis(scan.x, knots, 2) @ fit.beta
+    model = scan.slope_se[scan.at] ** 2
+    seeds_part = min(location * bend[scan.at] ** 2, model + extra * bend[scan.at] ** 2)
+    rest = model + extra * bend[scan.at] ** 2 - seeds_part
+    total = rest + seeds_part
+    dof = total**2 / (rest**2 / fit.dof + seeds_part**2 / (k - 1)) if total > 0 else fit.dof
+    return _Shift(tau2, extra * bend**2, extra * scan.slope**2, dof)
 
 
 def _plausible(fit: _Fit, scan: _Scan, t: float, shift: _Shift) -> np.ndarray:
