@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.optimum import cliff_cut
-from analysis.refine import RefineSettings, lattice, next_step
+from analysis.optimum import Optimum, cliff_cut
+from analysis.refine import RefineSettings, _shift_variance, lattice, next_step
 from analysis.refine_calibration import (
     QUICKSTART_GRID,
     Problem,
@@ -292,3 +292,9 @@ def test_the_docs_quote_the_kept_measurement_as_the_verb_wrote_it():
     table = markdown({name: pd.read_csv(kept / f"{name}.csv") for name in ("planted", "ridge", "ridge_live")})
     assert (kept / "summary.md").read_text() == table + "\n"
     assert table in Path("docs/refine.md").read_text()
+
+
+def test_the_seeds_shift_variance_is_tau_times_the_bend_over_sigma_squared_and_zero_without_an_estimate():
+    assert _shift_variance(Optimum("ok", sigma=0.02, shift_sd=0.1, bend=0.4)) == pytest.approx(4.0)
+    assert _shift_variance(Optimum("ok", sigma=0.05, shift_sd=0.03, bend=2.0)) == pytest.approx(1.44)
+    assert _shift_variance(Optimum("ok", sigma=0.02)) == 0.0  # a fit without shifts: NaN, nothing added
