@@ -9,7 +9,11 @@ from scipy.interpolate import BSpline
 from analysis.optimum import (
     REFINE_SPREAD,
     _component,
+    _design,
+    _least_squares,
+    _scan,
     _seed_adjusted_means,
+    _seed_shifts,
     _zero_crossing,
     cliff_cut,
     fit_optimum,
@@ -348,3 +352,55 @@ def test_seed_shifts_restore_the_coverage_the_independent_noise_model_loses_near
             intervals[shifts] += fit.status == "ok"
             covered[shifts] += fit.status == "ok" and fit.lo <= -1.5 <= fit.hi
     assert covered[True] / intervals[True] >= 0.9 and covered[False] / intervals[False] <= 0.87
+
+
+def test_seed_shifts_follow_dersimonian_laird_and_hartung_knapp_written_out_seed_by_seed():
+    """Each seed's shift from its residuals on its own centred slope, σ² without those slopes, the textbook
+    DerSimonian-Laird τ², the Hartung-Knapp location variance and the Satterthwaite t: written out per seed."""
+    x, y, seed = _shifted_seeds(np.random.default_rng(11), 0.08, seeds=5, noise=0.003)
+    x, y, seed = x[seed != 4][3:], y[seed != 4][3:], seed[seed != 4][3:]  # unbalanced: seed 0 lacks 3 runs
+    grid, seeds = np.unique(x), np.unique(seed)
+    knots = knots_for(grid)
+    fit = _least_squares(_design(x, seed, seeds, knots, np.array([])), y, len(seeds), len(knots) - 5)
+    scan = _scan(grid, knots, fit)
+    shift = _seed_shifts(fit, scan, x, y, seed, seeds, knots)
+
+    f1, f2 = (BSpline(knots, np.r_[0.0, fit.beta], 3).derivative(n) for n in (1, 2))
+    curve = BSpline(knots, np.r_[0.0, fit.beta], 3)
+    d, info, explained = [], [], 0.0
+    for s, offset in zip(seeds, fit.offsets):
+        own = seed == s
+        slope = f1(x[own]) - f1(x[own]).mean()
+        residual = y[own] - curve(x[own]) - offset
+        d.append(-(residual @ slope) / (slope @ slope))
+        info.append(slope @ slope)
+        explained += (residual @ slope) ** 2 / (slope @ slope)
+    k, d, info = len(seeds), np.array(d), np.array(info)
+    noise = (fit.sigma**2 * fit.dof - explained) / (fit.dof - k + 1)
+    w = info / noise
+    mean_w = np.sum(w * d) / np.sum(w)
+    tau2 = max(0.0, (np.sum(w * (d - mean_w) ** 2) - (k - 1)) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
+    star = 1 / (1 / w + tau2)
+    mean_star = np.sum(star * d) / np.sum(star)
+    location = max(1 / np.sum(star), np.sum(star * (d - mean_star) ** 2) / ((k - 1) * np.sum(star)))
+    extra = location - 1 / np.sum(w)
+    assert tau2 > 0 and extra > 0 and shift.tau2 == pytest.approx(tau2, rel=1e-6)
+    assert shift.slope_var == pytest.approx(extra * f2(scan.x) ** 2, rel=1e-6, abs=1e-12)
+    assert shift.excess_var == pytest.approx(extra * scan.slope**2, rel=1e-6, abs=1e-12)
+    model, at_min = scan.slope_se[scan.at] ** 2, f2(scan.x[scan.at]) ** 2
+    seeds_part = min(location * at_min, model + extra * at_min)
+    rest = model + extra * at_min - seeds_part
+    dof = (rest + seeds_part) ** 2 / (rest**2 / fit.dof + seeds_part**2 / (k - 1))
+    assert k - 1 <= shift.dof < fit.dof and shift.dof == pytest.approx(dof, rel=1e-6)
+
+
+def test_seed_shifts_need_two_seeds_that_say_something():
+    """A seed run at one coef only fits its offset, so nothing about its shift: with one seed left that
+    says something, τ is not estimable (NaN) and the interval is the plain fit's."""
+    rng = np.random.default_rng(2)
+    x = np.r_[SHIFT_GRID, -1.5, -1.5, -1.0, -1.0]
+    seed = np.r_[np.zeros(len(SHIFT_GRID), int), 1, 1, 2, 2]
+    y = 0.3 + 0.2 * (x + 1.5) ** 2 + rng.normal(0, 0.002, len(x))
+    shifted, plain = fit_optimum(x, y, seed, shifts=True), fit_optimum(x, y, seed)
+    assert np.isnan(shifted.shift_sd) and (shifted.lo, shifted.hi) == (plain.lo, plain.hi)
+    assert shifted.status == "ok"
