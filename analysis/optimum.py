@@ -344,8 +344,8 @@ class _Shift(NamedTuple):
     dof: float  # of the t the tests use
 
     @classmethod
-    def none(cls, dof: float) -> _Shift:
-        return cls(0.0, 0.0, 0.0, dof)
+    def none(cls, dof: float) -> _Shift:  # nothing estimated, nothing added
+        return cls(np.nan, 0.0, 0.0, dof)
 
 
 def _seed_shifts(fit: _Fit, scan: _Scan, x, y, seed, seeds, knots) -> _Shift:
@@ -367,7 +367,7 @@ def _seed_shifts(fit: _Fit, scan: _Scan, x, y, seed, seeds, knots) -> _Shift:
     k = int(used.sum())
     noise = (fit.sigma**2 * fit.dof - lean[used] ** 2 @ (1 / info[used])) / (fit.dof - (k - 1)) if k >= 2 else 0.0
     if k < 2 or fit.dof <= k - 1 or not noise > 0:
-        return _Shift(np.nan, 0.0, 0.0, fit.dof)
+        return _Shift.none(fit.dof)
     w, d = info[used] / noise, lean[used] / info[used]  # 1/Var δ̂_s, δ̂_s
     q = float(w @ (d - (w @ d) / w.sum()) ** 2)
     tau2 = max(0.0, (q - (k - 1)) / (w.sum() - (w @ w) / w.sum()))
