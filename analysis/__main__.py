@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         help="also a refine sweep of the ridge check that trained its own runs (collected), against the kept grid",
     )
     p.add_argument(
+        "--live-digits",
+        nargs=2,
+        metavar=("SEARCH", "GRID"),
+        help="also a refine sweep of the quickstart (collected) against the quickstart's grid with other seeds",
+    )
+    p.add_argument(
         "--out",
         metavar="DIR",
         help="also write the per-problem tables here: planted.csv, ridge.csv (the replay on the kept ridge sweep)",
@@ -181,12 +187,22 @@ def refine_verb(args) -> None:
     """Prints the adaptive search's coverage and runs; exits 1 unless its coverage meets calibrate.GOAL."""
     from analysis.calibrate import GOAL
     from analysis.refine import RefineSettings
-    from analysis.refine_calibration import markdown, measure, measure_ridge, measure_ridge_live, summary
+    from analysis.refine_calibration import (
+        markdown,
+        measure,
+        measure_digits_live,
+        measure_ridge,
+        measure_ridge_live,
+        summary,
+    )
 
     if args.replicates < 1 or args.budget < 1:
         raise AnalysisError(f"--replicates {args.replicates}, --budget {args.budget}: must be >= 1")
     if args.live and not Path(args.live).is_file():
         raise AnalysisError(f"--live {args.live}: no such table (a collected refine sweep of the ridge check)")
+    for table in args.live_digits or ():
+        if not Path(table).is_file():
+            raise AnalysisError(f"--live-digits {table}: no such table (a collected sweep of the quickstart)")
     start = time.perf_counter()
     tables = {
         "planted": measure(args.replicates, args.seed, RefineSettings(budget=args.budget), max_runs=args.budget),
@@ -194,6 +210,8 @@ def refine_verb(args) -> None:
     }
     if args.live:
         tables["ridge_live"] = measure_ridge_live(args.live)
+    if args.live_digits:
+        tables["digits_live"] = measure_digits_live(*args.live_digits)
     for name, table in tables.items():
         if args.out:
             _write_csv(table, str(Path(args.out) / f"{name}.csv"))

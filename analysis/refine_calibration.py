@@ -128,9 +128,7 @@ def full_grid(problem: Problem, target: float, max_runs: int) -> dict:
         runs = [(c, s, problem.run(c, s)) for s in range(seeds) for c in problem.full]
         curve_runs = [r for r in runs if r[0] is not None]
         base = [r for r in runs if r[0] is None]
-        fit = fit_optimum(
-            *zip(*[(c, y, s) for c, s, y in curve_runs]), [y for *_, y in base], [s for _, s, _ in base], hull=True
-        )
+        fit = _grid_fit(*zip(*[(c, y, s) for c, s, y in curve_runs]), [y for *_, y in base], [s for _, s, _ in base])
         outcome = _outcome(fit, len(runs), target, problem.truth)
         if outcome["reached"]:
             break
@@ -251,7 +249,7 @@ class Replayed:
     truth: float  # log10 of the closed form's coef* = d·σ²/(n·r²)
 
     def run(self, x, seed: int) -> float:
-        return self.values[(round(x, 6), seed)]
+        return self.values[(None if x is None else round(x, 6), seed)]
 
 
 def ridge_cells(path: str = RIDGE_TABLE) -> list[Replayed]:
@@ -260,11 +258,37 @@ def ridge_cells(path: str = RIDGE_TABLE) -> list[Replayed]:
     return [_replayed(g) for _, g in read_table(path).groupby(["width", "n_train"])]
 
 
-def _replayed(cell: pd.DataFrame) -> Replayed:
-    x = np.round(np.log10(cell["coef"].to_numpy(float)), 6)
-    values = dict(zip(zip(x.tolist(), cell["seed"].astype(int).tolist()), cell["val_loss"].astype(float).tolist()))
-    full = tuple(sorted(set(x.tolist())))
-    return Replayed(values, full[::2], full, int(cell["seed"].nunique()), _ridge_truth(cell))
+def _replayed(cell: pd.DataFrame, truth: float | None = None) -> Replayed:
+    """A kept grid's cell as a replay: λ = 0 runs at None, seeds renumbered 0, 1, ... in their order (a design
+    takes the first k); ``truth`` defaults to the ridge closed form."""
+    x, y, seed = _runs(cell)
+    order = {s: i for i, s in enumerate(sorted(set(seed.tolist())))}
+    keys = [(None if np.isnan(a) else round(float(a), 6), order[s]) for a, s in zip(x, seed.tolist())]
+    values = dict(zip(keys, y.tolist()))
+    coefs = tuple(sorted({k for k, _ in keys if k is not None}))
+    full = ((None,) if any(k is None for k, _ in keys) else ()) + coefs
+    return Replayed(values, full[::2], full, len(order), _ridge_truth(cell) if truth is None else truth)
+
+
+def _runs(table: pd.DataFrame) -> tuple:
+    """x (log10 coef; NaN at λ = 0), y (val_loss; +inf where diverged) and seed of a table's runs."""
+    coef = table["coef"].to_numpy(float)
+    x = np.full(len(coef), np.nan)
+    x[coef > 0] = np.log10(coef[coef > 0])
+    y = np.where(table["status"] == "diverged", np.inf, table["val_loss"].to_numpy(float))
+    return x, y, table["seed"].to_numpy(int)
+
+
+def _fit_runs(table: pd.DataFrame, fit=search_fit):
+    """``fit`` (the search's by default) of a table's runs, λ = 0 runs as the baseline."""
+    x, y, seed = _runs(table)
+    on = np.isfinite(x)
+    return fit(x[on], y[on], seed[on], y[~on], seed[~on])
+
+
+def _grid_fit(x, y, seed, baseline_y=(), baseline_seed=()):
+    """The full grid's fit, as full_grid makes it."""
+    return fit_optimum(x, y, seed, baseline_y, baseline_seed, hull=True)
 
 
 def _ridge_truth(cell: pd.DataFrame) -> float:
@@ -290,15 +314,46 @@ def measure_ridge_live(
 ) -> pd.DataFrame:
     """A refine sweep of the ridge check that trained its own runs (its table at ``path``, e.g. kept
     paper/results/refine/ridge_refine.csv.gz), against the kept grid's replay on the same (d, n): per cell, the fit of
-    all the search's runs (the interval it stopped with) and the runs it took."""
-    from analysis.table import read_table
+    all the search's runs (the interval it stopped with) and the runs it took. Truth: the closed form."""
+    return _measure_live(path, grid_path, ["width", "n_train"], _ridge_truth, target)
 
-    grid = read_table(grid_path).groupby(["width", "n_train"])
+
+DIGITS_SETTING = ["model", "dataset", "optimizer", "lr", "batch_size", "epochs", "n_train", "norm", "apply"]
+
+
+def measure_digits_live(search_path: str, grid_path: str, target: float = RefineSettings.target_dex) -> pd.DataFrame:
+    """A refine sweep of the quickstart (digits) against the quickstart's grid run with many seeds of its own
+    (other seeds than the search's): per width, the search's fit of all its runs and the grid's replay with
+    2, 3, ... seeds. Truth is unknown here; the reference is the grid's fit of all its seeds, whose own
+    interval is in the table (``reference_lo``/``reference_hi``). The grid's intervals share seeds with it."""
+    from analysis.table import AnalysisError, read_table
+
+    search, grid = read_table(search_path), read_table(grid_path)
+    for column in DIGITS_SETTING:
+        if column in search and column in grid and set(search[column].dropna()) != set(grid[column].dropna()):
+            raise AnalysisError(f"{column}: the search and the grid differ ({search_path} vs {grid_path})")
+    if set(search["seed"]) & set(grid["seed"]):
+        raise AnalysisError(f"seed: the grid's seeds must be other than the search's ({grid_path} shares some)")
+    references = {width: _fit_runs(g, _grid_fit) for width, g in grid.groupby("width")}
+    table = _measure_live(search_path, grid_path, ["width"], lambda g: references[g["width"].iloc[0]].x, target)
+    table["reference_lo"] = [references[w].lo for w in table["width"]]
+    table["reference_hi"] = [references[w].hi for w in table["width"]]
+    table["grid_seeds_available"] = [int(grid.loc[grid["width"] == w, "seed"].nunique()) for w in table["width"]]
+    return table
+
+
+def _measure_live(path: str, grid_path: str, cell: list, truth, target: float) -> pd.DataFrame:
+    """Per ``cell`` of a collected refine sweep at ``path``: its fit of all its runs, beside the replay of the
+    grid at ``grid_path`` on the same cell; ``truth`` maps a cell's grid rows to its log10 coef*."""
+    from analysis.table import AnalysisError, read_table
+
+    grid = dict(iter(read_table(grid_path).groupby(cell)))  # keys: tuples, one value per column of ``cell``
     rows = []
-    for key, g in read_table(path).groupby(["width", "n_train"]):
-        truth, x = _ridge_truth(g), np.log10(g["coef"].to_numpy(float))
-        y = np.where(g["status"] == "diverged", np.inf, g["val_loss"].to_numpy(float))
-        search = _outcome(search_fit(x, y, g["seed"].to_numpy(int)), len(g), target, truth)
-        replay = full_grid(_replayed(grid.get_group(key)), target, max_runs=10**6)
-        rows.append({"width": key[0], "n_train": key[1], "truth": truth} | _paired(search, replay))
+    for key, g in read_table(path).groupby(cell):
+        if key not in grid:
+            raise AnalysisError(f"{', '.join(cell)} = {key}: in the search ({path}) but not in the grid ({grid_path})")
+        at = float(truth(grid[key]))
+        search = _outcome(_fit_runs(g), len(g), target, at)
+        replay = full_grid(_replayed(grid[key], at), target, 10**6)
+        rows.append(dict(zip(cell, key)) | {"truth": at} | _paired(search, replay))
     return pd.DataFrame(rows)

@@ -2,6 +2,7 @@
 that runs it (hydra/sweeper=refine), end to end on the ridge problem whose coef* is known."""
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -279,6 +280,61 @@ def test_a_live_ridge_search_is_fitted_from_its_own_runs_and_paired_with_the_kep
     replay = ridge_cells()[2 * 4 + 1]  # cells in (width, n_train) order: 5 widths x 4 n, (256, 4096) is the 10th
     assert replay.truth == table.loc[0, "truth"]
     assert table.loc[0, "grid_runs"] == full_grid(replay, 0.1, max_runs=10**6)["runs"]
+
+
+def _quickstart_width(width, seeds):
+    from analysis.table import read_table
+
+    kept = read_table("paper/results/quickstart.csv.gz")
+    return kept[(kept["width"] == width) & kept["seed"].isin(seeds)].copy()
+
+
+def test_a_replayed_grid_keeps_its_baseline_and_numbers_its_seeds_in_order():
+    from analysis.refine_calibration import _replayed
+
+    cell = _quickstart_width(8, [1, 3, 4])
+    replay = _replayed(cell, truth=-1.5)
+    assert replay.full[0] is None and len(replay.full) == 10 and replay.seeds == 3 and replay.truth == -1.5
+    row = cell[(cell["seed"] == 3) & (cell["coef"] == 0)].iloc[0]
+    assert replay.run(None, 1) == row["val_loss"]  # seed 3 is the second of 1, 3, 4
+    row = cell[(cell["seed"] == 4) & np.isclose(cell["coef"], 10**-1.5)].iloc[0]
+    assert replay.run(-1.5, 2) == row["val_loss"]
+
+
+def test_a_live_digits_search_is_paired_with_a_grid_of_other_seeds_whose_fit_is_the_reference(tmp_path):
+    """measure_digits_live: the search's fit of its runs and the grid's replay, against the grid's fit of
+    all its seeds (here the 'search' is seeds 3-4 of the kept quickstart, the 'grid' seeds 0-2)."""
+    from analysis.refine_calibration import _fit_runs, _grid_fit, _replayed, measure_digits_live
+
+    search, grid = _quickstart_width(8, [3, 4]), _quickstart_width(8, [0, 1, 2])
+    search.to_csv(tmp_path / "search.csv.gz", index=False)
+    grid.to_csv(tmp_path / "grid.csv.gz", index=False)
+    table = measure_digits_live(str(tmp_path / "search.csv.gz"), str(tmp_path / "grid.csv.gz"))
+    reference = _fit_runs(grid, _grid_fit)
+    assert len(table) == 1 and table.loc[0, "width"] == 8 and table.loc[0, "adaptive_runs"] == 20
+    assert table.loc[0, "truth"] == reference.x and table.loc[0, "reference_hi"] == reference.hi
+    assert table.loc[0, "adaptive_x"] == pytest.approx(_fit_runs(search).x)
+    assert table.loc[0, "grid_runs"] == full_grid(_replayed(grid, reference.x), 0.1, 10**6)["runs"]
+    assert table.loc[0, "grid_seeds_available"] == 3
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda search, grid: search, "seed: the grid's seeds must be other than the search's"),
+        (lambda search, grid: search.assign(seed=search["seed"] + 10, lr=0.1), "lr: the search and the grid differ"),
+        (lambda search, grid: search.assign(seed=search["seed"] + 10, width=4), "width = (4,): in the search"),
+    ],
+)
+def test_a_live_digits_pairing_of_other_settings_or_shared_seeds_fails_in_one_line(tmp_path, change, message):
+    from analysis.refine_calibration import measure_digits_live
+    from analysis.table import AnalysisError
+
+    grid = _quickstart_width(8, [0, 1, 2])
+    change(grid.copy(), grid).to_csv(tmp_path / "search.csv.gz", index=False)
+    grid.to_csv(tmp_path / "grid.csv.gz", index=False)
+    with pytest.raises(AnalysisError, match=re.escape(message)):
+        measure_digits_live(str(tmp_path / "search.csv.gz"), str(tmp_path / "grid.csv.gz"))
 
 
 def test_the_docs_quote_the_kept_measurement_as_the_verb_wrote_it():
