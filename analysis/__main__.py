@@ -188,11 +188,11 @@ def refine_verb(args) -> None:
     from analysis.calibrate import GOAL
     from analysis.refine import RefineSettings
     from analysis.refine_calibration import (
-        markdown,
         measure,
         measure_digits_live,
         measure_ridge,
         measure_ridge_live,
+        report,
         summary,
     )
 
@@ -218,7 +218,7 @@ def refine_verb(args) -> None:
         print(f"{name}:")
         print(summary(table).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.out:
-        (Path(args.out) / "summary.md").write_text(markdown(tables) + "\n")
+        (Path(args.out) / "summary.md").write_text(report(tables))
     result = summary(tables["planted"])
     met = GOAL[0] <= result.loc[0, "coverage"] <= GOAL[1]
     print(

@@ -165,9 +165,12 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per design: the coverage of the intervals it stopped with (ok ones; Wilson 95% interval) and the
     median runs to the target over every problem (one that never reached it counts as more than any that
     did, so the median holds while fewer than half are cut off) and over the problems both designs reached
-    (NaN where none); and the paired ratio grid/adaptive."""
+    (NaN where none); and the paired ratio grid/adaptive, with a design that never reached the target at infinity
+    and, a bound, at the runs it spent (a lower one where only the grid fell short)."""
     adaptive, grid = runs_to_target(table, "adaptive"), runs_to_target(table, "grid")
-    paired = (grid / adaptive)[np.isfinite(adaptive) | np.isfinite(grid)]  # inf/inf says nothing
+    either = np.isfinite(adaptive) | np.isfinite(grid)  # inf/inf says nothing
+    paired = (grid / adaptive)[either]
+    spent = (table["grid_runs"] / table["adaptive_runs"])[either]
     both = np.isfinite(adaptive) & np.isfinite(grid)
     out = []
     for design, runs in (("adaptive", adaptive), ("grid", grid)):
@@ -188,6 +191,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
                 "median_runs": float(np.median(runs)),
                 "median_both": float(np.median(runs[both])) if both.any() else np.nan,
                 "median_fewer": float(np.median(paired)) if len(paired) else np.nan,
+                "median_fewer_spent": float(np.median(spent)) if len(spent) else np.nan,
             }
         )
     return pd.DataFrame(out)
@@ -210,6 +214,7 @@ def markdown(tables: dict) -> str:
             "median runs to the target, every problem": [],
             "median runs, the problems both reached": [],
             "median paired ratio, grid/search": [],
+            "... a design short of the target at the runs it spent": [],
         },
     )
     for name, table in tables.items():
@@ -225,11 +230,44 @@ def markdown(tables: dict) -> str:
                 f"{r.median_runs:g}" if np.isfinite(r.median_runs) else "not reached by half",
                 f"{r.median_both:g}",
                 f"{r.median_fewer:.2f}" if r.design == "adaptive" else "",
+                f"{r.median_fewer_spent:.2f}" if r.design == "adaptive" else "",
             )
             for row, cell in zip(rows.values(), cells):
                 row.append(cell)
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     return "\n".join(lines + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows.items()])
+
+
+def _interval(row: pd.Series, design: str) -> str:
+    if row[f"{design}_status"] != "ok":
+        return f"{row[f'{design}_status']}"
+    return f"{row[f'{design}_x']:.2f} [{row[f'{design}_lo']:.2f}, {row[f'{design}_hi']:.2f}]"
+
+
+def cells_markdown(table: pd.DataFrame, cell: list) -> str:
+    """A live measurement cell by cell: the truth (or the reference and its interval, where the table has
+    one), and each design's log10 coef* [95% interval] at its stop and the runs it took."""
+    reference = "reference_lo" in table
+    head = [*cell, "reference [95%]" if reference else "truth", "search", "runs", "grid", "runs (seeds)"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for _, r in table.iterrows():
+        truth = f"{r.truth:.2f}" + (f" [{r.reference_lo:.2f}, {r.reference_hi:.2f}]" if reference else "")
+        cells = [*(f"{r[c]:g}" for c in cell), truth, _interval(r, "adaptive"), f"{r.adaptive_runs}"]
+        cells += [_interval(r, "grid"), f"{r.grid_runs} ({r.grid_seeds})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+LIVE_CELLS = {"ridge_live": ["width", "n_train"], "digits_live": ["width"]}  # the cell of each live measurement
+
+
+def report(tables: dict) -> str:
+    """summary.md: markdown() of every measurement, then each live one cell by cell."""
+    parts = [markdown(tables)]
+    for name, cell in LIVE_CELLS.items():
+        if name in tables:
+            parts.append(f"{name}, cell by cell (log10 coef*):\n\n" + cells_markdown(tables[name], cell))
+    return "\n\n".join(parts) + "\n"
 
 
 # --- Replayed on a real sweep: the kept ridge check -------------------------------------------------------------

@@ -176,6 +176,25 @@ def test_the_measurement_compares_both_designs_on_the_same_draws():
     assert problem.run(-2.0, 3) == problem.run(-2.0, 3)  # a run's draw does not depend on who asks for it
 
 
+def test_the_paired_ratio_counts_a_design_short_of_the_target_as_infinite_or_at_the_runs_it_spent():
+    """Three problems: both reach it (150 vs 50 runs), only the search (grid short at 200 spent vs 100), neither
+    (left out of the ratio, not of the medians)."""
+    import pandas as pd
+
+    def design(name, runs, reached):
+        return {f"{name}_runs": runs, f"{name}_reached": reached, f"{name}_status": "ok", f"{name}_covered": True}
+
+    rows = [
+        design("adaptive", a, ra) | design("grid", g, rg)
+        for a, ra, g, rg in [(50, True, 150, True), (100, True, 200, False), (300, False, 400, False)]
+    ]
+    result = summary(pd.DataFrame(rows)).set_index("design")
+    assert result.loc["adaptive", "median_fewer"] == np.inf  # the median of 3 and inf
+    assert result.loc["adaptive", "median_fewer_spent"] == pytest.approx(2.5)  # of 3 and 200/100
+    assert result.loc["adaptive", "median_runs"] == 100 and result.loc["grid", "median_runs"] == np.inf
+    assert result.loc["adaptive", "median_both"] == 50 and result.loc["grid", "median_both"] == 150
+
+
 RIDGE = [
     "model=linear",
     "data=ridge",
@@ -338,16 +357,30 @@ def test_a_live_digits_pairing_of_other_settings_or_shared_seeds_fails_in_one_li
 
 
 def test_the_docs_quote_the_kept_measurement_as_the_verb_wrote_it():
-    """docs/refine.md's table is paper/results/refine/summary.md, and that is markdown() of the kept tables:
+    """docs/refine.md's tables are paper/results/refine/summary.md, and that is report() of the kept tables:
     no number in the docs is typed by hand."""
     import pandas as pd
 
-    from analysis.refine_calibration import markdown
+    from analysis.refine_calibration import report
 
     kept = Path("paper/results/refine")
-    table = markdown({name: pd.read_csv(kept / f"{name}.csv") for name in ("planted", "ridge", "ridge_live")})
-    assert (kept / "summary.md").read_text() == table + "\n"
-    assert table in Path("docs/refine.md").read_text()
+    names = ("planted", "ridge", "ridge_live", "digits_live")
+    written = report({name: pd.read_csv(kept / f"{name}.csv") for name in names if (kept / f"{name}.csv").exists()})
+    assert (kept / "summary.md").read_text() == written
+    assert written.strip() in Path("docs/refine.md").read_text()
+
+
+def test_a_live_measurement_cell_by_cell_shows_each_designs_interval_and_runs():
+    import pandas as pd
+
+    from analysis.refine_calibration import cells_markdown
+
+    row = {"width": 8, "truth": -1.5, "reference_lo": -1.6, "reference_hi": -1.4, "adaptive_status": "ok"}
+    row |= {"adaptive_x": -1.49, "adaptive_lo": -1.55, "adaptive_hi": -1.41, "adaptive_runs": 180}
+    row |= {"grid_status": "open", "grid_runs": 200, "grid_seeds": 20}
+    lines = cells_markdown(pd.DataFrame([row]), ["width"]).splitlines()
+    assert lines[0] == "| width | reference [95%] | search | runs | grid | runs (seeds) |"
+    assert lines[2] == "| 8 | -1.50 [-1.60, -1.40] | -1.49 [-1.55, -1.41] | 180 | open | 200 (20) |"
 
 
 def test_the_seeds_shift_variance_is_tau_times_the_bend_over_sigma_squared_and_zero_without_an_estimate():
