@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrate import wilson
+from analysis.fit import metric_values
 from analysis.optimum import fit_optimum
 from analysis.planted import HERMITE, curve, random_scenario
 from analysis.refine import RefineSettings, next_step, search_fit
@@ -313,7 +314,7 @@ def _runs(table: pd.DataFrame) -> tuple:
     coef = table["coef"].to_numpy(float)
     x = np.full(len(coef), np.nan)
     x[coef > 0] = np.log10(coef[coef > 0])
-    y = np.where(table["status"] == "diverged", np.inf, table["val_loss"].to_numpy(float))
+    y = metric_values(table, "val_loss").to_numpy(float)
     return x, y, table["seed"].to_numpy(int)
 
 
