@@ -146,8 +146,10 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
         numbers[f"withoutflat:{key}"] = f["verdict_without"]
     for setting, points in stars.groupby("setting"):  # a point's gain over λ = 0, in one run's noise σ
         if points["width"].is_unique:
-            for _, s in points.iterrows():
-                numbers[f"gainsigma:{setting}:{s['width']:g}"] = f"{s['gain'] / s['sigma']:.2f}"
+            ratios = points["gain"] / points["sigma"]
+            for width, ratio in zip(points["width"], ratios):
+                numbers[f"gainsigma:{setting}:{width:g}"] = f"{ratio:.2f}"
+            numbers[f"gainsigmas:{setting}"] = f"{ratios.min():.2f} to {ratios.max():.2f}"  # over every width
     if len(truth):
         bounded = truth[truth["status"] == "ok"]
         numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"

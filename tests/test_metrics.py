@@ -16,6 +16,7 @@ from analysis.metrics import (
     metric_numbers,
     unavailable,
 )
+from analysis.numbers import experiment_numbers
 from analysis.pipeline import analyse
 from analysis.planted import MetricScenario, Scenario, planted
 
@@ -109,3 +110,14 @@ def test_the_other_metrics_numbers_are_keyed_as_the_final_losses(fitted):
     macros = metric_calibration_numbers({"best_val_loss": _calibration(0.93), "val_err": None})
     assert macros["CoverageBestCoef"] == "0.930" and macros["CoverageBestJointExponent"] == "0.950"
     assert macros["CalibrationSweepsBest"] == "200" and not any(k.startswith("CoverageErr") for k in macros)
+
+
+def test_each_points_gain_over_no_decay_is_quoted_in_its_noise_and_as_a_range_over_widths(fitted):
+    _, fit, _ = fitted
+    numbers = experiment_numbers(fit)
+    points = fit["coef_star"][fit["coef_star"]["setting"] == "optim.lr=0.1"]
+    ratios = (points["gain"] / points["sigma"]).to_numpy()
+    assert len(points) == 5 and np.ptp(ratios) > 0.01  # the range below has two distinct ends
+    for width, ratio in zip(points["width"], ratios):
+        assert numbers[f"gainsigma:optim.lr=0.1:{width:g}"] == f"{ratio:.2f}"
+    assert numbers["gainsigmas:optim.lr=0.1"] == f"{ratios.min():.2f} to {ratios.max():.2f}"
