@@ -150,6 +150,7 @@ def experiment_numbers(fit: dict) -> dict[str, str]:
             for width, ratio in zip(points["width"], ratios):
                 numbers[f"gainsigma:{setting}:{width:g}"] = f"{ratio:.2f}"
             numbers[f"gainsigmas:{setting}"] = f"{ratios.min():.2f} to {ratios.max():.2f}"  # over every width
+            numbers[f"gainupper:{setting}"] = f"{points['gain_hi'].max():.2f}"  # no width gains more (95%)
     if len(truth):
         bounded = truth[truth["status"] == "ok"]
         numbers["truth:held"], numbers["truth:bounded"] = f"{int(bounded['holds_truth'].sum())}", f"{len(bounded)}"

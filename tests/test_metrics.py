@@ -112,7 +112,7 @@ def test_the_other_metrics_numbers_are_keyed_as_the_final_losses(fitted):
     assert macros["CalibrationSweepsBest"] == "200" and not any(k.startswith("CoverageErr") for k in macros)
 
 
-def test_each_points_gain_over_no_decay_is_quoted_in_its_noise_and_as_a_range_over_widths(fitted):
+def test_each_points_gain_over_no_decay_is_quoted_in_its_noise_and_over_all_widths(fitted):
     _, fit, _ = fitted
     numbers = experiment_numbers(fit)
     points = fit["coef_star"][fit["coef_star"]["setting"] == "optim.lr=0.1"]
@@ -121,3 +121,5 @@ def test_each_points_gain_over_no_decay_is_quoted_in_its_noise_and_as_a_range_ov
     for width, ratio in zip(points["width"], ratios):
         assert numbers[f"gainsigma:optim.lr=0.1:{width:g}"] == f"{ratio:.2f}"
     assert numbers["gainsigmas:optim.lr=0.1"] == f"{ratios.min():.2f} to {ratios.max():.2f}"
+    upper = points["gain_hi"].to_numpy()
+    assert np.ptp(upper) > 0.01 and numbers["gainupper:optim.lr=0.1"] == f"{upper.max():.2f}"
