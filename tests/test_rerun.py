@@ -40,9 +40,20 @@ def test_a_run_made_in_two_sweeps_is_paired_once_and_its_spread_is_measured_agai
         sd / 0.5
     )
     assert summary.loc["a / c", "identical"] == 3
+    assert (pairs["seed_sd"] == 1.0).all()  # a's three seeds at the one config: 1, 2, 3
+    assert summary.loc["a / b", "seed_ratio"] == pytest.approx(sd / 1.0)
     numbers = rerun_numbers(rerun_summary(pairs))
     assert numbers["RerunRuns"] == "6" and numbers["RerunIdentical"] == "4"
     assert numbers["RerunRatio"] == f"{sd / 0.5:.2f}--{sd / 0.5:.2f}"
+    assert numbers["RerunSeedRatio"] == f"{sd:.2f}--{sd:.2f}"
+
+
+def test_a_remakes_seed_spread_is_taken_over_the_seeds_of_its_own_config_only():
+    first = pd.concat([_runs("a", [1.0, 2.0, 3.0]), _runs("a2", [5.0, 5.5, np.inf], extra={"config.optim.lr": 1.0})])
+    first["config.optim.lr"] = first["config.optim.lr"].fillna(0.1)
+    second = first.assign(val_loss=first["val_loss"] + 0.2, run_dir=first["run_dir"] + "-again")
+    pairs = rerun_pairs({"a": first, "b": second}, {}).sort_values(["seed_sd", "a"])
+    assert pairs["seed_sd"].tolist() == [pytest.approx(np.std([5.0, 5.5], ddof=1))] * 3 + [1.0] * 3  # inf left out
 
 
 def test_another_config_another_seed_or_the_same_run_collected_twice_is_no_remake():
