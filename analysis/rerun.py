@@ -100,7 +100,8 @@ def sigma_by_run(fits: list) -> dict[str, float]:
 
 def rerun_numbers(summary: pd.DataFrame) -> dict[str, str]:
     """The macros the paper quotes: how many runs were made more than once, how many identical every time,
-    and over the widths where some differ, the range of the remake's SD over σ and of its share of σ²."""
+    and over the widths where some differ, the range of the remake's SD over σ, of its share of σ² and of its
+    SD over the SD between seeds."""
     if summary.empty:
         return {}
     differing = summary[summary["identical"] < summary["runs"]]
